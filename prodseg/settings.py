@@ -1,0 +1,189 @@
+"""Every tunable parameter, in one typed object.
+
+Defaults are the design document's parameter table. Each field is read from the
+environment variable ``PRODSEG_<NAME>`` (e.g. ``PRODSEG_SIMILARITY_THRESHOLD=0.7``) and
+can be overridden by the matching command-line flag (``--similarity-threshold 0.7``).
+An invalid value raises ``SettingsError`` naming the setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from prodseg.errors import SettingsError
+
+SAM2_SIZES = ("hiera_tiny", "hiera_small", "hiera_base_plus", "hiera_large")
+DINOV2_MODELS = (
+    "vit_small_patch14_dinov2",
+    "vit_base_patch14_dinov2",
+    "vit_large_patch14_dinov2",
+    "vit_giant_patch14_dinov2",
+    "vit_small_patch14_reg4_dinov2",
+    "vit_base_patch14_reg4_dinov2",
+    "vit_large_patch14_reg4_dinov2",
+    "vit_giant_patch14_reg4_dinov2",
+)
+DINOV2_ALIASES = {
+    "vit-s/14": "vit_small_patch14_dinov2",
+    "vit-b/14": "vit_base_patch14_dinov2",
+    "vit-l/14": "vit_large_patch14_dinov2",
+    "vit-g/14": "vit_giant_patch14_dinov2",
+}
+
+
+def default_cache_dir() -> Path:
+    """Where model weights live unless ``PRODSEG_MODEL_CACHE_DIR`` says otherwise."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "prodseg" / "models"
+
+
+class Settings(BaseSettings):
+    """prodseg's configuration; field docs double as ``--help`` text."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PRODSEG_", case_sensitive=False, extra="forbid", validate_default=True
+    )
+
+    # --- the design document's table -------------------------------------------------
+    similarity_threshold: float = Field(
+        0.65, ge=-1.0, le=1.0, description="minimum cosine similarity to count as a match"
+    )
+    sam2_points_per_side: int = Field(
+        32, ge=1, le=128, description="proposal grid density (points per image side)"
+    )
+    sam2_pred_iou_thresh: float = Field(
+        0.86, ge=0.0, le=1.0, description="minimum SAM2 predicted IoU of a proposal"
+    )
+    sam2_stability_score_thresh: float = Field(
+        0.92, ge=0.0, le=1.0, description="minimum SAM2 stability score of a proposal"
+    )
+    min_mask_area_ratio: float = Field(
+        0.001, ge=0.0, le=1.0, description="drop proposals smaller than this fraction of the image"
+    )
+    max_mask_area_ratio: float = Field(
+        0.5, gt=0.0, le=1.0, description="drop proposals larger than this fraction of the image"
+    )
+    nms_iou_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="mask IoU above which a weaker match is a duplicate"
+    )
+    dinov2_model: str = Field(
+        "vit_large_patch14_dinov2",
+        description="DINOv2 backbone (timm name, e.g. vit_small_patch14_dinov2 or the reg4 "
+        "variants)",
+    )
+    sam2_checkpoint: str = Field(
+        "hiera_large", description="SAM 2.1 size: hiera_tiny, hiera_small, hiera_base_plus, "
+        "hiera_large"
+    )
+    top_k_matches: int = Field(3, ge=1, le=100, description="maximum matches per target image")
+
+    # --- models and compute ----------------------------------------------------------
+    weights: Literal["pretrained", "random"] = Field(
+        "pretrained",
+        description="'random' builds the same architectures with seeded random weights: "
+        "smoke runs and compute benchmarks only, results are meaningless",
+    )
+    seed: int = Field(0, ge=0, description="seed of the random weights")
+    device: str = Field("auto", description="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
+    backend: Literal["sam2-dinov2", "classic"] = Field(
+        "sam2-dinov2",
+        description="'classic' swaps the models for simple contour proposals and colour/texture "
+        "patch features: fast and deterministic, for tests and plumbing checks",
+    )
+    embedding_mode: Literal["full", "crop"] = Field(
+        "full",
+        description="full: one DINOv2 pass per image, every proposal pooled from it; crop: "
+        "each proposal cropped with context and embedded on its own",
+    )
+    dinov2_input_size: int = Field(
+        518, ge=56, le=2048, description="DINOv2 input long side (full) or crop side (crop), px"
+    )
+    crop_context: float = Field(
+        0.15, ge=0.0, le=2.0, description="crop mode: margin around the box, fraction of its side"
+    )
+    embed_batch_size: int = Field(16, ge=1, le=1024, description="crops per DINOv2 batch")
+    model_cache_dir: Path = Field(
+        default_factory=default_cache_dir, description="where model weights are stored"
+    )
+
+    # --- inputs ----------------------------------------------------------------------
+    max_image_pixels: int = Field(
+        100_000_000, ge=1, description="refuse images with more pixels (decompression bombs)"
+    )
+
+    @field_validator("sam2_checkpoint")
+    @classmethod
+    def _known_sam2(cls, value: str) -> str:
+        name = value.strip().lower().replace("sam2.1_", "").replace("b+", "base_plus")
+        if name not in SAM2_SIZES:
+            choices = ", ".join(SAM2_SIZES)
+            raise ValueError(f"unknown SAM 2.1 size {value!r}; choose one of {choices}")
+        return name
+
+    @field_validator("dinov2_model")
+    @classmethod
+    def _known_dinov2(cls, value: str) -> str:
+        name = value.strip()
+        name = DINOV2_ALIASES.get(name.lower(), name)
+        name = name.removesuffix(".lvd142m")
+        if name not in DINOV2_MODELS:
+            raise ValueError(
+                f"unknown DINOv2 model {value!r}; choose one of {', '.join(DINOV2_MODELS)}"
+            )
+        return name
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        v = value.strip().lower()
+        if v in ("auto", "cpu", "cuda", "mps") or (v.startswith("cuda:") and v[5:].isdigit()):
+            return v
+        raise ValueError(f"unknown device {value!r}; use auto, cpu, cuda or cuda:N")
+
+    @model_validator(mode="after")
+    def _area_range(self) -> Settings:
+        if self.min_mask_area_ratio >= self.max_mask_area_ratio:
+            raise ValueError(
+                f"min_mask_area_ratio ({self.min_mask_area_ratio}) must be below "
+                f"max_mask_area_ratio ({self.max_mask_area_ratio})"
+            )
+        return self
+
+
+def setting_flag(name: str) -> str:
+    """The flag of a setting: ``similarity_threshold`` -> ``--similarity-threshold``."""
+    return "--" + name.replace("_", "-")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with ``overrides`` (e.g. CLI flags) on top.
+
+    Overrides whose value is None are ignored, so unset CLI flags keep the environment's
+    value.
+
+    Raises:
+        SettingsError: a value is invalid; the message names the setting, its environment
+            variable and its flag.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            if loc:
+                name = loc[0]
+                where = f"{name} (PRODSEG_{name.upper()} / {setting_flag(name)})"
+            else:
+                where = "settings"
+            value = err.get("input")
+            shown = "" if isinstance(value, dict) or value is None else f" = {value!r}"
+            lines.append(f"invalid setting {where}{shown}: {err['msg']}")
+        raise SettingsError("; ".join(lines)) from None

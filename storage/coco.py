@@ -1,0 +1,163 @@
+"""COCO instance segmentation of a job's masks (``coco.json``).
+
+One category, ``{"id": 1, "name": "product"}``. Masks are run-length encoded with
+``pycocotools.mask.encode``. The reference image's own mask is included, with score 1.0,
+so the document holds every mask of the product the job knows about.
+
+Two layers, so that both modes build the same document:
+
+- ``coco_annotations_for(coco_image_id, masks, scores)`` turns one image's masks into
+  annotations. The in-process pipeline calls it (through ``coco_document``) with the
+  masks it holds; a distributed matching task can call it while its masks are in memory
+  and store the JSON-ready result, so the finaliser never has to load masks again.
+- ``assemble_coco(images, annotations)`` numbers the annotations and wraps them.
+
+COCO image ids are positions in the job, from 1: the reference is 1, the i-th target
+image (0-based, input order) is ``i + 2`` (see ``coco_image_id``). Target images whose
+status is ``"error"`` are left out (they have no pixels to annotate).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+import prodseg
+from prodseg.results import ImageResult, ReferenceResult
+
+CATEGORY = {"id": 1, "name": "product"}
+REFERENCE_COCO_ID = 1
+
+
+def coco_image_id(target_index: int | None) -> int:
+    """The COCO image id of the reference (``None``) or of the i-th target image."""
+    return REFERENCE_COCO_ID if target_index is None else target_index + 2
+
+
+def coco_image_entry(
+    coco_id: int, image_id: str, source: str, width: int, height: int
+) -> dict[str, Any]:
+    """One entry of the document's ``images`` list.
+
+    Args:
+        coco_id: the COCO image id (``coco_image_id``).
+        image_id: prodseg's id of the image (links to ``results.json``).
+        source: where the image came from; used as ``file_name``.
+        width: image width in pixels.
+        height: image height in pixels.
+    """
+    return {
+        "id": coco_id,
+        "file_name": source,
+        "width": int(width),
+        "height": int(height),
+        "prodseg_image": image_id,
+    }
+
+
+def coco_annotations_for(
+    coco_id: int, masks: Sequence[np.ndarray], scores: Sequence[float]
+) -> list[dict[str, Any]]:
+    """COCO annotations (without ``id``; ``assemble_coco`` numbers them) for one image.
+
+    Args:
+        coco_id: the COCO image id the masks belong to.
+        masks: ``(H, W)`` bool masks, each non-empty.
+        scores: one score per mask.
+
+    Returns:
+        JSON-ready annotations: ``image_id``, ``category_id`` 1, ``segmentation``
+        (compressed RLE, ``counts`` as str), ``area`` (pixels), ``bbox`` ``[x, y, w, h]``
+        (tight box of the mask), ``iscrowd`` 0 and ``score`` (rounded to 6 decimals).
+
+    Raises:
+        ValueError: a mask is not 2-D or is empty, a score is not finite, or masks and
+            scores differ in number.
+    """
+    if len(masks) != len(scores):
+        raise ValueError(f"{len(masks)} masks but {len(scores)} scores")
+    annotations = []
+    for mask, score in zip(masks, scores, strict=True):
+        mask = np.asarray(mask, dtype=bool)
+        if mask.ndim != 2:
+            raise ValueError(f"mask must be (H, W), got shape {mask.shape}")
+        if not math.isfinite(score):
+            raise ValueError(f"score of a mask of COCO image {coco_id} is {score}")
+        rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        area = int(mask_utils.area(rle))
+        if area == 0:
+            raise ValueError(f"mask of COCO image {coco_id} is empty")
+        rows = np.flatnonzero(mask.any(axis=1))
+        cols = np.flatnonzero(mask.any(axis=0))
+        x0, y0 = int(cols[0]), int(rows[0])
+        width, height = int(cols[-1]) + 1 - x0, int(rows[-1]) + 1 - y0
+        annotations.append(
+            {
+                "image_id": coco_id,
+                "category_id": CATEGORY["id"],
+                "segmentation": {
+                    "size": [int(mask.shape[0]), int(mask.shape[1])],
+                    "counts": rle["counts"].decode("ascii"),
+                },
+                "area": area,
+                "bbox": [x0, y0, width, height],
+                "iscrowd": 0,
+                "score": round(float(score), 6),
+            }
+        )
+    return annotations
+
+
+def assemble_coco(
+    images: Sequence[dict[str, Any]], annotations: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """The COCO document: ``annotations`` numbered from 1 in the order given.
+
+    Args:
+        images: entries from ``coco_image_entry``.
+        annotations: from ``coco_annotations_for``, in image order.
+    """
+    numbered = [{"id": n, **annotation} for n, annotation in enumerate(annotations, start=1)]
+    return {
+        "info": {"description": "prodseg product masks", "version": prodseg.__version__},
+        "images": list(images),
+        "annotations": numbered,
+        "categories": [dict(CATEGORY)],
+    }
+
+
+def coco_document(reference: ReferenceResult, images: Sequence[ImageResult]) -> dict[str, Any]:
+    """The COCO document of a job whose masks are in memory.
+
+    Args:
+        reference: the reference result; its mask is annotated with score 1.0.
+        images: target results in input order; errored ones are left out.
+
+    Returns:
+        A JSON-ready dict that ``pycocotools.coco.COCO`` loads.
+    """
+    entries = [
+        coco_image_entry(
+            REFERENCE_COCO_ID,
+            reference.image_id,
+            reference.source,
+            reference.width,
+            reference.height,
+        )
+    ]
+    annotations = coco_annotations_for(REFERENCE_COCO_ID, [reference.mask], [1.0])
+    for index, result in enumerate(images):
+        if result.status != "ok":
+            continue
+        coco_id = coco_image_id(index)
+        entries.append(
+            coco_image_entry(coco_id, result.image_id, result.source, result.width, result.height)
+        )
+        annotations += coco_annotations_for(
+            coco_id, [m.mask for m in result.matches], [m.score for m in result.matches]
+        )
+    return assemble_coco(entries, annotations)

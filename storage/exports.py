@@ -1,0 +1,371 @@
+"""What a job writes: mask PNGs, cutouts, overlay thumbnails and the results documents.
+
+The ``*_png``, ``overlay_thumbnail`` and ``*_document`` / ``*_entry`` functions are pure
+(arrays and records in, bytes or JSON-ready dicts out). The ``write_*`` functions put
+their output into an ``ObjectStore`` under a ``JobLayout``; ``write_job_documents``
+writes ``results.json`` last, so its presence means the job is complete.
+
+Keys inside ``results.json`` are relative to the job root (no prefix), so a job fetched
+from S3 into a local directory reads the same.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+import prodseg
+from prodseg.results import ImageResult, Match, ReferenceResult
+from storage.base import ObjectNotFound, ObjectStore
+from storage.coco import coco_document
+from storage.gallery import contact_sheet, gallery_html, load_font
+from storage.images import encode_jpeg, encode_png
+from storage.layout import JobLayout
+
+RESERVED_RESULT_KEYS = frozenset({"prodseg_version", "reference", "images", "summary"})
+
+_TINT_ALPHA = 0.45
+_REFERENCE_COLOUR = (0, 110, 230)
+_BEST_COLOUR = (20, 200, 80)
+_OTHER_COLOUR = (255, 160, 0)
+
+
+def mask_png(mask: np.ndarray) -> bytes:
+    """A mask as an 8-bit single-channel PNG, 255 on the product and 0 elsewhere.
+
+    Args:
+        mask: ``(H, W)`` bool.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be (H, W), got shape {mask.shape}")
+    return encode_png(np.where(mask.astype(bool), 255, 0).astype(np.uint8))
+
+
+def read_mask_png(data: bytes) -> np.ndarray:
+    """The ``(H, W)`` bool mask of a PNG written by ``mask_png`` (pixels > 127 are True)."""
+    with Image.open(io.BytesIO(data)) as image:
+        gray = np.asarray(image.convert("L"))
+    return gray > 127
+
+
+def cutout_png(image: np.ndarray, mask: np.ndarray, bbox: Sequence[int]) -> bytes:
+    """The product cut out: RGBA PNG cropped to ``bbox``, transparent off the mask.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+        mask: ``(H, W)`` bool.
+        bbox: ``(x0, y0, x1, y1)`` with exclusive upper edges, inside the image.
+
+    Returns:
+        PNG of ``(y1 - y0, x1 - x0, 4)`` uint8: alpha 255 on the mask and 0 elsewhere,
+        RGB zeroed where alpha is 0.
+    """
+    _check_image_and_mask(image, mask)
+    height, width = mask.shape
+    x0, y0, x1, y1 = (int(v) for v in bbox)
+    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+        raise ValueError(f"box {[x0, y0, x1, y1]} is empty or outside the {width}x{height} image")
+    inside = np.asarray(mask[y0:y1, x0:x1], dtype=bool)
+    rgba = np.zeros((y1 - y0, x1 - x0, 4), dtype=np.uint8)
+    rgba[..., :3] = np.where(inside[..., None], image[y0:y1, x0:x1], 0)
+    rgba[..., 3] = np.where(inside, 255, 0)
+    return encode_png(rgba)
+
+
+def overlay_thumbnail(
+    image: np.ndarray, matches: Sequence[Match], max_side: int = 320, is_reference: bool = False
+) -> bytes:
+    """A small JPEG of the image with each match tinted, boxed and labelled with its score.
+
+    The best match is green, the others orange; with ``is_reference`` the (single)
+    match is the reference mask, drawn in blue and labelled ``REF``.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+        matches: best first; masks ``(H, W)`` bool, boxes in image pixels.
+        max_side: the thumbnail's longer side in pixels (never upscaled).
+        is_reference: whether this is the reference image.
+    """
+    height, width = image.shape[:2]
+    scale = min(1.0, max_side / max(height, width))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).resize(
+        size, Image.Resampling.BILINEAR, reducing_gap=2.0
+    )
+    pixels = np.asarray(small, dtype=np.float32).copy()
+    colours = [_match_colour(k, is_reference) for k in range(len(matches))]
+    for match, colour in reversed(list(zip(matches, colours, strict=True))):
+        _check_image_and_mask(image, match.mask)
+        mask_image = Image.fromarray(np.asarray(match.mask, dtype=np.uint8) * 255)
+        tinted = np.asarray(mask_image.resize(size, Image.Resampling.BILINEAR)) >= 128
+        pixels[tinted] = pixels[tinted] * (1 - _TINT_ALPHA) + np.array(colour) * _TINT_ALPHA
+    canvas = Image.fromarray(np.rint(pixels).astype(np.uint8))
+    draw = ImageDraw.Draw(canvas)
+    font = load_font(12)
+    for k, (match, colour) in reversed(list(enumerate(zip(matches, colours, strict=True)))):
+        x0, y0, x1, y1 = (v * scale for v in match.bbox)
+        draw.rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], outline=colour, width=2)
+        label = f"REF {match.score:.2f}" if is_reference else f"#{k + 1} {match.score:.3f}"
+        left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+        text_w, text_h = right - left + 4, bottom - top + 4
+        tx = min(max(0.0, x0), max(0.0, size[0] - text_w))
+        ty = y0 - text_h if y0 >= text_h else y0
+        draw.rectangle([tx, ty, tx + text_w, ty + text_h], fill=colour)
+        draw.text((tx + 2 - left, ty + 2 - top), label, fill=(255, 255, 255), font=font)
+    return encode_jpeg(np.asarray(canvas), quality=85)
+
+
+def reference_entry(reference: ReferenceResult, layout: JobLayout) -> dict[str, Any]:
+    """The ``"reference"`` part of ``results.json`` (keys relative to the job root)."""
+    return {
+        "image": reference.image_id,
+        "source": reference.source,
+        "width": int(reference.width),
+        "height": int(reference.height),
+        "prompt": reference.prompt,
+        "bbox": [int(v) for v in reference.bbox],
+        "score": _score(reference.score),
+        "mask": layout.relative(layout.reference_mask),
+        "cutout": layout.relative(layout.reference_cutout),
+        "embedding": layout.relative(layout.reference_embedding),
+        "thumbnail": layout.relative(layout.thumbnail(reference.image_id)),
+    }
+
+
+def image_entry(result: ImageResult, layout: JobLayout) -> dict[str, Any]:
+    """One element of ``results.json``'s ``"images"`` (keys relative to the job root).
+
+    A distributed matching task can store this as its per-image result, and the
+    finaliser can pass the stored entries to ``assemble_results_document``.
+    """
+    ok = result.status == "ok"
+    return {
+        "image": result.image_id,
+        "source": result.source,
+        "width": int(result.width),
+        "height": int(result.height),
+        "status": result.status,
+        "error": result.error,
+        "num_proposals": int(result.num_proposals),
+        "thumbnail": layout.relative(layout.thumbnail(result.image_id)) if ok else None,
+        "matches": [
+            {
+                "bbox": [int(v) for v in match.bbox],
+                "score": _score(match.score),
+                "mask": layout.relative(layout.mask(result.image_id, k)),
+                "cutout": layout.relative(layout.cutout(result.image_id, k)),
+            }
+            for k, match in enumerate(result.matches)
+        ],
+    }
+
+
+def assemble_results_document(
+    reference: Mapping[str, Any], images: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``results.json`` from its entries: version, ``meta``, reference, images, summary.
+
+    Args:
+        reference: from ``reference_entry``.
+        images: from ``image_entry``, in input order (kept).
+        meta: job-level facts (e.g. ``job``, ``weights``, ``warning``, ``models``,
+            ``settings``), placed after ``prodseg_version``; JSON-ready.
+
+    Raises:
+        ValueError: ``meta`` uses a key the document reserves.
+    """
+    clash = RESERVED_RESULT_KEYS.intersection(meta)
+    if clash:
+        raise ValueError(f"meta may not set the reserved results keys {sorted(clash)}")
+    ok = [entry for entry in images if entry["status"] == "ok"]
+    matched = sum(1 for entry in ok if entry["matches"])
+    return {
+        "prodseg_version": prodseg.__version__,
+        **meta,
+        "reference": dict(reference),
+        "images": [dict(entry) for entry in images],
+        "summary": {
+            "images": len(images),
+            "ok": len(ok),
+            "error": len(images) - len(ok),
+            "matched": matched,
+            "unmatched": len(ok) - matched,
+        },
+    }
+
+
+def results_document(
+    reference: ReferenceResult,
+    images: Sequence[ImageResult],
+    layout: JobLayout,
+    meta: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The ``results.json`` document of a job (see ``assemble_results_document``).
+
+    Args:
+        reference: the reference result.
+        images: target results in input order.
+        layout: the job's key layout; keys in the document are relative to its prefix.
+        meta: job-level facts placed after ``prodseg_version``.
+    """
+    return assemble_results_document(
+        reference_entry(reference, layout), [image_entry(r, layout) for r in images], meta
+    )
+
+
+def json_bytes(document: Any, indent: int | None = 2) -> bytes:
+    """Deterministic UTF-8 JSON (insertion order kept, no NaN), ending in a newline."""
+    text = json.dumps(document, indent=indent, ensure_ascii=False, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
+def write_reference_outputs(
+    store: ObjectStore, layout: JobLayout, image: np.ndarray, reference: ReferenceResult
+) -> list[str]:
+    """Write the reference's mask, cutout, embedding and thumbnail.
+
+    Args:
+        store: where to write.
+        layout: the job's keys.
+        image: the reference image, ``(H, W, 3)`` uint8 RGB.
+        reference: its result.
+
+    Returns:
+        The keys written.
+    """
+    _check_image_and_mask(image, reference.mask)
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(reference.embedding, dtype=np.float32), allow_pickle=False)
+    as_match = Match(mask=reference.mask, bbox=reference.bbox, score=reference.score)
+    outputs = [
+        (layout.reference_mask, mask_png(reference.mask), "image/png"),
+        (layout.reference_cutout, cutout_png(image, reference.mask, reference.bbox), "image/png"),
+        (layout.reference_embedding, buffer.getvalue(), "application/octet-stream"),
+        (
+            layout.thumbnail(reference.image_id),
+            overlay_thumbnail(image, [as_match], is_reference=True),
+            "image/jpeg",
+        ),
+    ]
+    return _put_all(store, outputs)
+
+
+def write_image_outputs(
+    store: ObjectStore, layout: JobLayout, image: np.ndarray | None, result: ImageResult
+) -> list[str]:
+    """Write one target image's masks and cutouts (k = 0.., best first) and thumbnail.
+
+    Args:
+        store: where to write.
+        layout: the job's keys.
+        image: the image, ``(H, W, 3)`` uint8 RGB; may be None when ``result`` is an
+            error, for which nothing is written.
+        result: its result.
+
+    Returns:
+        The keys written.
+    """
+    if result.status != "ok":
+        return []
+    if image is None:
+        raise ValueError(f"{result.source}: an image with status 'ok' needs its pixels")
+    outputs = []
+    for k, match in enumerate(result.matches):
+        outputs.append((layout.mask(result.image_id, k), mask_png(match.mask), "image/png"))
+        outputs.append(
+            (
+                layout.cutout(result.image_id, k),
+                cutout_png(image, match.mask, match.bbox),
+                "image/png",
+            )
+        )
+    thumbnail = overlay_thumbnail(image, result.matches)
+    outputs.append((layout.thumbnail(result.image_id), thumbnail, "image/jpeg"))
+    return _put_all(store, outputs)
+
+
+def write_job_documents(
+    store: ObjectStore,
+    layout: JobLayout,
+    reference: ReferenceResult,
+    results: Sequence[ImageResult],
+    meta: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Write ``coco.json``, ``gallery.png``, ``gallery.html`` and, last, ``results.json``.
+
+    The gallery is built from the thumbnails already in the store (missing ones show a
+    placeholder), so call this after the ``write_*_outputs`` functions.
+
+    Args:
+        store: where to write.
+        layout: the job's keys.
+        reference: the reference result (masks in memory).
+        results: target results in input order (masks in memory).
+        meta: job-level facts for ``results.json``.
+
+    Returns:
+        The ``results.json`` document written.
+    """
+    document = results_document(reference, results, layout, meta)
+    thumbnails = load_thumbnails(store, layout, document)
+    coco = coco_document(reference, results)
+    store.put(layout.coco, json_bytes(coco, indent=None), "application/json")
+    store.put(layout.gallery_png, contact_sheet(document, thumbnails), "image/png")
+    html_text = gallery_html(document, thumbnails).encode("utf-8")
+    store.put(layout.gallery_html, html_text, "text/html; charset=utf-8")
+    store.put(layout.results, json_bytes(document), "application/json")
+    return document
+
+
+def load_thumbnails(
+    store: ObjectStore, layout: JobLayout, document: Mapping[str, Any]
+) -> dict[str, bytes]:
+    """The thumbnails a results document names, by relative key; missing ones skipped."""
+    entries = [document["reference"], *document.get("images", [])]
+    thumbnails: dict[str, bytes] = {}
+    for entry in entries:
+        relative = entry.get("thumbnail")
+        if relative:
+            try:
+                thumbnails[relative] = store.get(layout.key(relative))
+            except ObjectNotFound:
+                continue
+    return thumbnails
+
+
+def _put_all(store: ObjectStore, outputs: Sequence[tuple[str, bytes, str]]) -> list[str]:
+    """Put each ``(key, data, content_type)``; return the keys."""
+    for key, data, content_type in outputs:
+        store.put(key, data, content_type)
+    return [key for key, _, _ in outputs]
+
+
+def _match_colour(k: int, is_reference: bool) -> tuple[int, int, int]:
+    """Overlay colour of the k-th match."""
+    if is_reference:
+        return _REFERENCE_COLOUR
+    return _BEST_COLOUR if k == 0 else _OTHER_COLOUR
+
+
+def _check_image_and_mask(image: np.ndarray, mask: np.ndarray) -> None:
+    """ValueError unless ``image`` is ``(H, W, 3)`` uint8 and ``mask`` is ``(H, W)``."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+    if np.shape(mask) != image.shape[:2]:
+        raise ValueError(f"mask shape {np.shape(mask)} does not match image {image.shape[:2]}")
+
+
+def _score(value: float) -> float:
+    """A score for JSON: finite, rounded to 6 decimals."""
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"score must be a finite number, got {value}")
+    return round(value, 6)

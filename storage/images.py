@@ -1,0 +1,252 @@
+"""Decoding image bytes into RGB arrays, and encoding arrays as PNG or JPEG.
+
+``decode_image`` is the one door through which photos enter prodseg. It returns the image
+as displayed (EXIF orientation applied), as ``(H, W, 3)`` uint8 RGB, whatever the stored
+mode, and turns every way a file can be wrong into ``ImageReadError`` with a reason a
+user understands. The pixel count is checked from the header before any pixel is
+decoded, so a small file that declares a huge image (a decompression bomb) costs nothing.
+
+Transparency is composited onto white: a product photo with a transparent background
+looks, to the models, the way it looks in a viewer on a white page (dropping the alpha
+channel instead would expose whatever colour the transparent pixels happen to store).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+from prodseg.errors import ImageReadError
+
+DEFAULT_MAX_PIXELS = 100_000_000
+
+# Formats whose decoders run in-process without external programs (EPS, for instance,
+# would start Ghostscript). "JPEG" also opens multi-picture camera JPEGs (MPO).
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF")
+
+_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+# What Pillow's decoders raise on bad data (it has no single exception type for that).
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    zlib.error,
+    IndexError,
+)
+
+
+def decode_image(data: bytes, source: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode image bytes into the RGB image as displayed.
+
+    Supports JPEG (camera MPO included), PNG, WebP, TIFF, BMP and GIF (first frame of
+    animations and multi-page files). Modes: 1-bit, grayscale, palette, RGB, CMYK and
+    YCbCr are converted to RGB; 16-bit grayscale is scaled to 8 bits (65535 -> 255, by
+    rounding ``v * 255 / 65535``, not clipping); 32-bit float grayscale is read as 0..1
+    when no value exceeds 1 and as 0..255 otherwise; transparency is composited onto white.
+    EXIF orientation is applied, so pixel coordinates are those of the displayed image;
+    unreadable EXIF data leaves the image as stored.
+
+    Args:
+        data: the encoded file.
+        source: path or key of the file, used in error messages.
+        max_pixels: largest accepted width x height (setting ``max_image_pixels``).
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB, C-contiguous.
+
+    Raises:
+        ImageReadError: empty, not an image, truncated or corrupt, too many pixels, or
+            an unsupported mode; the reason says which.
+    """
+    if len(data) == 0:
+        raise ImageReadError(source, "file is empty (0 bytes)")
+    with warnings.catch_warnings():
+        # Our own limit replaces Pillow's bomb warning; its other warnings (e.g. corrupt
+        # EXIF, which only costs the orientation) would be noise in a batch log.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
+        try:
+            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+        except UnidentifiedImageError as error:
+            raise ImageReadError(source, _unrecognised_reason(data)) from error
+        except Image.DecompressionBombError as error:
+            raise ImageReadError(source, _pil_bomb_reason(error, max_pixels)) from error
+        except _DECODE_ERRORS as error:
+            raise ImageReadError(source, _corrupt_reason(error)) from error
+        with image:
+            width, height = image.size
+            if width <= 0 or height <= 0:
+                raise ImageReadError(source, f"image has no pixels ({width} x {height})")
+            if width * height > max_pixels:
+                raise ImageReadError(source, _too_many_pixels(width, height, max_pixels))
+            try:
+                image.load()
+            except Image.DecompressionBombError as error:
+                raise ImageReadError(source, _pil_bomb_reason(error, max_pixels)) from error
+            except _DECODE_ERRORS as error:
+                raise ImageReadError(source, _corrupt_reason(error)) from error
+            displayed = _apply_orientation(image)
+            return _to_rgb(displayed, source)
+
+
+def read_image_file(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read and decode a local image file (see ``decode_image``).
+
+    Args:
+        path: the file.
+        max_pixels: largest accepted width x height.
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB.
+
+    Raises:
+        ImageReadError: the file is missing, a directory, unreadable, or not a valid image.
+    """
+    source = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError as error:
+        raise ImageReadError(source, "file not found") from error
+    except IsADirectoryError as error:
+        raise ImageReadError(source, "is a directory, not an image file") from error
+    except PermissionError as error:
+        raise ImageReadError(source, "permission denied (cannot read the file)") from error
+    except OSError as error:
+        raise ImageReadError(source, f"cannot read the file: {error.strerror or error}") from error
+    return decode_image(data, source, max_pixels)
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """Encode an image array as PNG.
+
+    Args:
+        array: ``(H, W)`` uint8 or bool (grayscale), ``(H, W, 3)`` uint8 RGB or
+            ``(H, W, 4)`` uint8 RGBA.
+
+    Returns:
+        PNG bytes (deterministic for equal input).
+    """
+    buffer = io.BytesIO()
+    _to_pil(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def encode_jpeg(array: np.ndarray, quality: int = 90) -> bytes:
+    """Encode an image array as JPEG.
+
+    Args:
+        array: ``(H, W)`` uint8 grayscale or ``(H, W, 3)`` uint8 RGB.
+        quality: JPEG quality, 1 to 95.
+
+    Returns:
+        JPEG bytes.
+    """
+    image = _to_pil(array)
+    if image.mode not in ("L", "RGB"):
+        raise ValueError(f"JPEG needs a grayscale or RGB image, got mode {image.mode}")
+    if not 1 <= quality <= 95:
+        raise ValueError(f"JPEG quality must be in 1..95, got {quality}")
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _to_pil(array: np.ndarray) -> Image.Image:
+    """A PIL image of a uint8 (or bool, 2-D) array with 1, 3 or 4 channels."""
+    array = np.asarray(array)
+    if array.ndim == 2 and array.dtype == np.bool_:
+        array = array.astype(np.uint8) * 255
+    if array.dtype != np.uint8:
+        raise ValueError(f"image array must be uint8, got {array.dtype}")
+    if array.ndim == 2:
+        return Image.fromarray(np.ascontiguousarray(array), mode="L")
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        mode = "RGB" if array.shape[2] == 3 else "RGBA"
+        return Image.fromarray(np.ascontiguousarray(array), mode=mode)
+    raise ValueError(f"image array must be (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
+
+
+def _apply_orientation(image: Image.Image) -> Image.Image:
+    """The image rotated/flipped as its EXIF orientation says; as stored if unreadable."""
+    try:
+        if image.getexif().get(ExifTags.Base.Orientation, 1) not in range(2, 9):
+            return image  # nothing to do; exif_transpose would copy the whole image
+        transposed = ImageOps.exif_transpose(image)
+    except Exception:  # broken EXIF must not reject good pixels
+        return image
+    return transposed if transposed is not None else image
+
+
+def _to_rgb(image: Image.Image, source: str) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB of a loaded image in any supported mode."""
+    mode = image.mode
+    if mode == "RGB" and "transparency" not in image.info:
+        return np.array(image, dtype=np.uint8)
+    if mode in _SIXTEEN_BIT_MODES:
+        values = np.clip(np.asarray(image).astype(np.int64), 0, 65535)
+        gray = ((values * 255 + 32767) // 65535).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if mode == "F":
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64))
+        scale = 255.0 if values.size and values.max() <= 1.0 else 1.0
+        gray = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    try:
+        if mode in _ALPHA_MODES or "transparency" in image.info:
+            rgba = image.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return np.array(Image.alpha_composite(white, rgba).convert("RGB"), dtype=np.uint8)
+        return np.array(image.convert("RGB"), dtype=np.uint8)
+    except _DECODE_ERRORS as error:
+        raise ImageReadError(
+            source, f"unsupported image mode {mode!r} (cannot convert to RGB: {error})"
+        ) from error
+
+
+def _too_many_pixels(width: int, height: int, max_pixels: int) -> str:
+    """The reason text for an image over the pixel limit."""
+    return (
+        f"{width} x {height} = {width * height} pixels exceeds the limit of {max_pixels} "
+        "(setting max_image_pixels)"
+    )
+
+
+def _pil_bomb_reason(error: Exception, max_pixels: int) -> str:
+    """The reason text when Pillow's own decompression-bomb guard refused the image.
+
+    Pillow refuses images over twice ``PIL.Image.MAX_IMAGE_PIXELS`` before prodseg sees
+    their size; its message gives the pixel count and its limit, not the dimensions.
+    """
+    numbers = [int(n) for n in re.findall(r"\d+", str(error))]
+    if len(numbers) < 2:
+        return f"image exceeds the pixel limit (setting max_image_pixels): {error}"
+    pixels, pillow_limit = numbers[0], numbers[1]
+    if pixels > max_pixels:
+        return f"{pixels} pixels exceeds the limit of {max_pixels} (setting max_image_pixels)"
+    return (
+        f"{pixels} pixels exceeds the limit of {pillow_limit} (Pillow's decompression-bomb "
+        "limit PIL.Image.MAX_IMAGE_PIXELS, which is below setting max_image_pixels)"
+    )
+
+
+def _corrupt_reason(error: Exception) -> str:
+    """The reason text for a file that is an image but cannot be decoded."""
+    detail = str(error) or type(error).__name__
+    return f"image data is truncated or corrupt: {detail}"
+
+
+def _unrecognised_reason(data: bytes) -> str:
+    """The reason text for bytes that are no supported image format."""
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif", b"ftyphevc"):
+        return "not a recognised image format (HEIC/HEIF/AVIF is not supported; save as JPEG)"
+    return "not a recognised image format (supported: JPEG, PNG, WebP, TIFF, BMP, GIF)"
