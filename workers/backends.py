@@ -1,0 +1,91 @@
+"""The two roles the pipeline needs filled, as protocols.
+
+A ``Segmenter`` turns a prompt into one mask and an image into proposals; a
+``PatchBackbone`` turns images into a grid of patch features. SAM2 and DINOv2 fill them
+in production (``workers.sam2_segmenter``, ``workers.dinov2_backbone``); simple
+deterministic implementations (``workers.classic``) fill them in tests and fast runs.
+The FFA embedding on top of any backbone lives in ``workers.embedding``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from prodseg.prompts import Prompt
+
+
+@dataclass(frozen=True)
+class SegmentedMask:
+    """One mask from a prompt.
+
+    Attributes:
+        mask: ``(H, W)`` bool.
+        score: the segmenter's quality estimate in [0, 1] (SAM2's predicted IoU).
+    """
+
+    mask: np.ndarray
+    score: float
+
+
+@dataclass(frozen=True)
+class Proposals:
+    """Candidate object masks on one image.
+
+    Attributes:
+        masks: ``(N, H, W)`` bool.
+        scores: ``(N,)`` float32 quality estimates (predicted IoU).
+    """
+
+    masks: np.ndarray
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.masks.shape[0])
+
+
+class Segmenter(Protocol):
+    """Prompted segmentation and automatic proposals on RGB images."""
+
+    def segment(self, image: np.ndarray, prompt: Prompt) -> SegmentedMask:
+        """Best mask for the prompt.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+            prompt: points and/or box in the image's pixels.
+        """
+        ...
+
+    def propose(self, image: np.ndarray) -> Proposals:
+        """Candidate object masks, before area filtering.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+        """
+        ...
+
+
+class PatchBackbone(Protocol):
+    """Images in, a grid of patch features out.
+
+    Attributes:
+        patch_size: side of one square patch in input pixels.
+        name: a short description shown in outputs.
+    """
+
+    patch_size: int
+    name: str
+
+    def patch_tokens(self, images: np.ndarray) -> np.ndarray:
+        """Patch features of a batch of same-size images.
+
+        Args:
+            images: ``(B, h, w, 3)`` uint8 RGB with ``h`` and ``w`` multiples of
+                ``patch_size``.
+
+        Returns:
+            ``(B, h // patch_size, w // patch_size, D)`` float32.
+        """
+        ...
