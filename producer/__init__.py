@@ -1,0 +1,1 @@
+"""The user's side: the prodseg command line, sample data, job submission."""
