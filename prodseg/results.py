@@ -7,7 +7,9 @@ applied); boxes are ``[x0, y0, x1, y1]`` with ``x1``/``y1`` exclusive pixel edge
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -54,6 +56,28 @@ class ImageResult:
     matches: list[Match] = field(default_factory=list)
     num_proposals: int = 0
 
+    def _match(self, k: int) -> Match:
+        if not 0 <= k < len(self.matches):
+            raise IndexError(f"{self.source}: no match #{k} (found {len(self.matches)})")
+        return self.matches[k]
+
+    def save_mask(self, path: str | os.PathLike[str], k: int = 0) -> None:
+        """Write match ``k``'s mask as an 8-bit PNG (255 = product)."""
+        _save_mask(path, self._match(k).mask)
+
+    def save_cutout(
+        self, path: str | os.PathLike[str], k: int = 0, image: np.ndarray | None = None
+    ) -> None:
+        """Write match ``k``'s transparent RGBA cutout, cropped to its box.
+
+        Args:
+            path: the PNG to write.
+            k: which match, 0 = best.
+            image: the ``(H, W, 3)`` uint8 pixels; read again from ``source`` if None.
+        """
+        match = self._match(k)
+        _save_cutout(path, self.source, image, match.mask, match.bbox)
+
 
 @dataclass
 class ReferenceResult:
@@ -80,3 +104,31 @@ class ReferenceResult:
     score: float
     embedding: np.ndarray
     prompt: dict[str, object]
+
+    def save_mask(self, path: str | os.PathLike[str]) -> None:
+        """Write the reference mask as an 8-bit PNG (255 = product)."""
+        _save_mask(path, self.mask)
+
+    def save_cutout(self, path: str | os.PathLike[str], image: np.ndarray | None = None) -> None:
+        """Write the reference cutout (RGBA, cropped to the box)."""
+        _save_cutout(path, self.source, image, self.mask, self.bbox)
+
+
+def _save_mask(path: str | os.PathLike[str], mask: np.ndarray) -> None:
+    from storage.exports import mask_png
+
+    Path(path).write_bytes(mask_png(mask))
+
+
+def _save_cutout(
+    path: str | os.PathLike[str],
+    source: str,
+    image: np.ndarray | None,
+    mask: np.ndarray,
+    bbox: tuple[int, int, int, int],
+) -> None:
+    from storage.exports import cutout_png
+    from storage.images import read_image_file
+
+    pixels = image if image is not None else read_image_file(Path(source))
+    Path(path).write_bytes(cutout_png(pixels, mask, bbox))

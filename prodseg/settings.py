@@ -35,6 +35,9 @@ DINOV2_ALIASES = {
 }
 
 
+SECRET = frozenset({"broker_url"})  # may hold a password: never echoed in messages
+
+
 def default_cache_dir() -> Path:
     """Where model weights live unless ``PRODSEG_MODEL_CACHE_DIR`` says otherwise."""
     import os
@@ -112,6 +115,18 @@ class Settings(BaseSettings):
         default_factory=default_cache_dir, description="where model weights are stored"
     )
 
+    # --- distributed mode ----------------------------------------------------------------
+    broker_url: str = Field(
+        "redis://localhost:6379/0",
+        description="Celery broker and progress counters: redis:// or rediss:// URL (a "
+        "password goes in the URL: redis://:PASSWORD@host:6379/0)",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint, e.g. http://localhost:9000 (None: AWS)"
+    )
+    s3_bucket: str = Field("prodseg", description="bucket holding jobs/ and uploaded inputs")
+    s3_region: str = Field("us-east-1", description="S3 region")
+
     # --- inputs ----------------------------------------------------------------------
     max_image_pixels: int = Field(
         100_000_000, ge=1, description="refuse images with more pixels (decompression bombs)"
@@ -145,6 +160,13 @@ class Settings(BaseSettings):
         if v in ("auto", "cpu", "cuda", "mps") or (v.startswith("cuda:") and v[5:].isdigit()):
             return v
         raise ValueError(f"unknown device {value!r}; use auto, cpu, cuda or cuda:N")
+
+    @field_validator("broker_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://")):
+            raise ValueError("expected a redis:// or rediss:// URL")
+        return value
 
     @model_validator(mode="after")
     def _area_range(self) -> Settings:
@@ -184,6 +206,7 @@ def load_settings(**overrides: Any) -> Settings:
             else:
                 where = "settings"
             value = err.get("input")
-            shown = "" if isinstance(value, dict) or value is None else f" = {value!r}"
+            hidden = isinstance(value, dict) or value is None or (loc and loc[0] in SECRET)
+            shown = "" if hidden else f" = {value!r}"
             lines.append(f"invalid setting {where}{shown}: {err['msg']}")
         raise SettingsError("; ".join(lines)) from None

@@ -1,0 +1,182 @@
+"""The whole pipeline on rendered spin sets with known ground truth.
+
+The pipeline is given the simple deterministic backends (contour proposals, fixed
+colour/texture patch features) so that what is tested is the pipeline's own logic:
+reference segmentation, FFA, matching, NMS/top-K, output writing, failure handling.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from prodseg.errors import InputError, PromptError
+from prodseg.settings import load_settings
+from producer.sample_scene import SpinSet, render_spin_set, write_sample_set
+from workers.classic import ColourTextureBackbone, ContourSegmenter
+from workers.embedding import FFAEmbedder
+from workers.masks import mask_iou
+from workers.pipeline import ProductSegmentationPipeline
+
+
+def classic_pipeline(**settings: object) -> ProductSegmentationPipeline:
+    s = load_settings(backend="classic", **settings)
+    return ProductSegmentationPipeline(
+        s, ContourSegmenter(), FFAEmbedder(ColourTextureBackbone(), mode=s.embedding_mode)
+    )
+
+
+@pytest.fixture(scope="module", params=[0, 1])
+def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    spin = render_spin_set(n_views=12, height=480, width=640, n_distractor_only=2,
+                           seed=request.param)
+    root = tmp_path_factory.mktemp(f"spin{request.param}")
+    write_sample_set(root, spin)
+    return spin, root
+
+
+def sources(root: Path) -> list[Path]:
+    return sorted((root / "images").glob("*.jpg"))
+
+
+def gt_mask(root: Path, image_id: str) -> np.ndarray:
+    return np.array(Image.open(root / "ground_truth" / f"{image_id}.png")) > 0
+
+
+@pytest.mark.parametrize("mode", ["full", "crop"])
+def test_finds_every_view_showing_the_clicked_side(rendered: tuple[SpinSet, Path],
+                                                   mode: str, tmp_path: Path) -> None:
+    spin, root = rendered
+    ref_path = root / "images" / "view_000.jpg"
+    result = classic_pipeline(embedding_mode=mode).run(
+        sources(root), ref_path, reference_point=spin.reference_point, output_dir=tmp_path)
+
+    assert mask_iou(result.reference.mask, gt_mask(root, "view_000")) >= 0.9
+    by_id = {r.image_id: r for r in result}
+    assert "view_000" not in by_id  # never matched against itself
+    assert len(by_id) == len(spin.views) - 1
+    checked = 0
+    for i, view in enumerate(spin.views):
+        image_id = f"view_{i:03d}" if view.yaw_deg is not None else None
+        if image_id is None or image_id == "view_000":
+            continue
+        r = by_id[image_id]
+        assert r.status == "ok"
+        if view.visible_sides.get("front", 0.0) >= 0.5:
+            assert r.matches, f"{image_id} shows the front but nothing matched"
+            iou = mask_iou(r.matches[0].mask, view.mask)
+            assert iou >= 0.9, f"{image_id}: IoU {iou:.3f}"
+            checked += 1
+    assert checked >= 2
+    for shelf_id in ("shelf_000", "shelf_001"):
+        assert by_id[shelf_id].status == "ok"
+        assert by_id[shelf_id].matches == [], f"{shelf_id} has no product but matched"
+
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert [e["image"] for e in doc["images"]] == [r.image_id for r in result]
+    for r in result:
+        for k, m in enumerate(r.matches):
+            saved = np.array(Image.open(tmp_path / "masks" / f"{r.image_id}_{k}.png")) > 0
+            assert np.array_equal(saved, m.mask)
+
+
+def test_reference_outside_the_image_list(rendered: tuple[SpinSet, Path], tmp_path: Path) -> None:
+    spin, root = rendered
+    ref = tmp_path / "ref.jpg"
+    ref.write_bytes((root / "images" / "view_000.jpg").read_bytes())
+    targets = [root / "images" / "view_001.jpg", root / "images" / "shelf_000.jpg"]
+    result = classic_pipeline().run(targets, ref, reference_point=spin.reference_point)
+    assert [r.image_id for r in result] == ["view_001", "shelf_000"]
+    assert result.reference.image_id == "ref"
+    assert result.images[0].matches and not result.images[1].matches
+
+
+def test_bad_images_are_reported_and_the_rest_goes_on(rendered: tuple[SpinSet, Path],
+                                                     tmp_path: Path) -> None:
+    spin, root = rendered
+    broken = tmp_path / "truncated.jpg"
+    broken.write_bytes((root / "images" / "view_001.jpg").read_bytes()[:2000])
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    missing = tmp_path / "missing.jpg"
+    images = [broken, empty, missing, root / "images" / "view_001.jpg"]
+    out = tmp_path / "out"
+    result = classic_pipeline().run(images, root / "images" / "view_000.jpg",
+                                    reference_point=spin.reference_point, output_dir=out)
+    status = {r.image_id: (r.status, r.error or "") for r in result}
+    assert status["truncated"][0] == "error" and "truncated.jpg" in status["truncated"][1]
+    assert status["empty"][0] == "error" and "empty" in status["empty"][1]
+    assert status["missing"][0] == "error" and "not found" in status["missing"][1]
+    assert status["view_001"] == ("ok", "")
+    assert [r.image_id for r in result.failed] == ["truncated", "empty", "missing"]
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["summary"]["error"] == 3
+
+
+class ExplodingSegmenter(ContourSegmenter):
+    """Proves that input errors are raised before any model work starts."""
+
+    def segment(self, image, prompt):  # type: ignore[no-untyped-def]
+        raise AssertionError("the segmenter must not run")
+
+    def propose(self, image):  # type: ignore[no-untyped-def]
+        raise AssertionError("the segmenter must not run")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"reference_point": (10_000, 5)}, PromptError, "outside the image"),
+        ({"reference_bbox": (50, 50, 40, 80)}, PromptError, "inverted"),
+        ({"reference_bbox": (50, 50, 50, 80)}, PromptError, "zero area"),
+        ({}, PromptError, "exactly one"),
+    ],
+)
+def test_bad_prompts_fail_before_heavy_work(rendered: tuple[SpinSet, Path], kwargs: dict,
+                                            error: type[Exception], words: str) -> None:
+    _, root = rendered
+    pipe = ProductSegmentationPipeline(load_settings(backend="classic"), ExplodingSegmenter(),
+                                       FFAEmbedder(ColourTextureBackbone()))
+    with pytest.raises(error, match=words):
+        pipe.run(sources(root), root / "images" / "view_000.jpg", **kwargs)
+
+
+def test_empty_image_list_and_unreadable_reference(rendered: tuple[SpinSet, Path],
+                                                   tmp_path: Path) -> None:
+    _, root = rendered
+    pipe = classic_pipeline()
+    with pytest.raises(InputError, match="no images"):
+        pipe.run([], root / "images" / "view_000.jpg", reference_point=(5, 5))
+    bad = tmp_path / "ref.jpg"
+    bad.write_text("not an image")
+    with pytest.raises(InputError, match=r"ref\.jpg"):
+        pipe.run(sources(root), bad, reference_point=(5, 5))
+
+
+def test_click_that_yields_no_mask_is_a_clear_error(tmp_path: Path) -> None:
+    flat = tmp_path / "flat.png"
+    Image.new("RGB", (200, 100), (128, 128, 128)).save(flat)
+    with pytest.raises(PromptError, match="empty mask"):
+        classic_pipeline().run([flat], flat, reference_point=(100, 50))
+
+
+def test_api_results_save_masks_and_cutouts(rendered: tuple[SpinSet, Path],
+                                            tmp_path: Path) -> None:
+    spin, root = rendered
+    result = classic_pipeline().run([root / "images" / "view_001.jpg"],
+                                    root / "images" / "view_000.jpg",
+                                    reference_point=spin.reference_point)
+    r = result.images[0]
+    r.save_mask(tmp_path / "m.png")
+    r.save_cutout(tmp_path / "c.png")
+    mask = np.array(Image.open(tmp_path / "m.png")) > 0
+    cut = np.array(Image.open(tmp_path / "c.png"))
+    x0, y0, x1, y1 = r.matches[0].bbox
+    assert np.array_equal(mask, r.matches[0].mask)
+    assert np.array_equal(cut[..., 3] > 0, mask[y0:y1, x0:x1])
+    with pytest.raises(IndexError, match="no match #5"):
+        r.save_mask(tmp_path / "x.png", k=5)

@@ -1,0 +1,85 @@
+"""From settings to working backends: which segmenter, which embedder, on which device."""
+
+from __future__ import annotations
+
+from prodseg.settings import Settings
+from workers.backends import PatchBackbone, Segmenter
+from workers.embedding import FFAEmbedder
+
+
+def build_backends(settings: Settings) -> tuple[Segmenter, FFAEmbedder, dict[str, object]]:
+    """The segmenter and FFA embedder the settings ask for, plus a description of them.
+
+    ``backend="sam2-dinov2"`` builds SAM 2.1 and DINOv2 (pretrained from the cache, or
+    seeded-random with ``weights="random"``); ``backend="classic"`` builds the simple
+    deterministic contour segmenter and colour/texture backbone.
+
+    Raises:
+        WeightsError: pretrained weights are missing (the message names the command).
+    """
+    s = settings
+    if s.backend == "classic":
+        from workers.classic import ColourTextureBackbone, ContourSegmenter
+
+        backbone: PatchBackbone = ColourTextureBackbone()
+        segmenter: Segmenter = ContourSegmenter()
+        described: dict[str, object] = {
+            "backend": "classic",
+            "segmenter": "contour proposals (classic)",
+            "embedder": f"{backbone.name} patch features (classic)",
+            "device": "cpu",
+        }
+    else:
+        from workers.dinov2_backbone import DinoV2Backbone
+        from workers.models import build_dinov2_model, build_sam2_model, resolve_device
+        from workers.sam2_segmenter import ProposalParams, Sam2Segmenter
+
+        device = resolve_device(s.device)
+        sam = build_sam2_model(s.sam2_checkpoint, s.weights, s.model_cache_dir, str(device),
+                               s.seed)
+        params = ProposalParams(
+            points_per_side=s.sam2_points_per_side,
+            pred_iou_thresh=s.sam2_pred_iou_thresh,
+            stability_score_thresh=s.sam2_stability_score_thresh,
+        )
+        segmenter = Sam2Segmenter(sam, params, f"sam2.1_{s.sam2_checkpoint}")
+        dino = build_dinov2_model(s.dinov2_model, s.weights, s.model_cache_dir, str(device),
+                                  s.seed)
+        backbone = DinoV2Backbone(dino, device, s.dinov2_model)
+        described = {
+            "backend": "sam2-dinov2",
+            "segmenter": f"sam2.1_{s.sam2_checkpoint}",
+            "embedder": s.dinov2_model,
+            "device": str(device),
+        }
+    embedder = FFAEmbedder(
+        backbone,
+        mode=s.embedding_mode,
+        input_size=s.dinov2_input_size,
+        crop_context=s.crop_context,
+        batch_size=s.embed_batch_size,
+    )
+    return segmenter, embedder, described
+
+
+def describe_run(
+    settings: Settings,
+    models: dict[str, object],
+    segmenter: object,
+    embedder: object,
+) -> dict[str, object]:
+    """What produced a job's results, for ``results.json``: models, weights, settings.
+
+    A run on random weights carries a ``warning`` that every output repeats.
+    """
+    from workers.weights import RANDOM_WEIGHTS_WARNING
+
+    meta: dict[str, object] = {
+        "models": models or {"segmenter": type(segmenter).__name__,
+                             "embedder": type(embedder).__name__},
+        "weights": settings.weights if models.get("backend") != "classic" else "none",
+        "settings": settings.model_dump(mode="json", exclude={"model_cache_dir"}),
+    }
+    if models.get("backend") == "sam2-dinov2" and settings.weights == "random":
+        meta["warning"] = RANDOM_WEIGHTS_WARNING
+    return meta

@@ -1,0 +1,274 @@
+"""The in-process pipeline: reference prompt -> FFA embedding -> matches on every image.
+
+``ProductSegmentationPipeline`` is the Python API (the design document's Scenario C) and
+what ``prodseg run`` drives. Its two steps, ``segment_reference`` and ``match_image``,
+are also what the distributed tasks call, so both modes share one code path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from prodseg.errors import InputError, PromptError
+from prodseg.prompts import Prompt
+from prodseg.results import ImageResult, Match, ReferenceResult
+from prodseg.settings import Settings, load_settings
+from storage.base import ObjectStore
+from storage.images import read_image_file
+from storage.layout import JobLayout, make_image_ids
+from workers.backends import Segmenter
+from workers.embedding import FFAEmbedder
+from workers.masks import area_filter, mask_to_box
+from workers.matching import MatchParams, cosine_similarity, select_matches
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobResult:
+    """Everything one run found.
+
+    Iterating yields the per-image results of the target images, in input order.
+
+    Attributes:
+        reference: the clicked product on the reference image.
+        images: one result per target image (the reference image is never a target).
+        meta: what produced it (models, weights, settings) as written to ``results.json``.
+        output_dir: where the outputs were written, if anywhere.
+    """
+
+    reference: ReferenceResult
+    images: list[ImageResult]
+    meta: dict[str, object]
+    output_dir: Path | None = None
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.images)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def failed(self) -> list[ImageResult]:
+        """Images that could not be processed."""
+        return [r for r in self.images if r.status == "error"]
+
+
+class ProductSegmentationPipeline:
+    """Find one product, clicked once, on every other image.
+
+    Args:
+        settings: configuration; read from ``PRODSEG_*`` environment variables if None.
+        segmenter: prompt segmentation and proposals; built from the settings if None.
+        embedder: FFA embedder; built from the settings if None.
+
+    The models are built on first use, once, and reused for every image and run.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        segmenter: Segmenter | None = None,
+        embedder: FFAEmbedder | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        self._segmenter = segmenter
+        self._embedder = embedder
+        self._models: dict[str, object] = {}
+
+    # -- models -------------------------------------------------------------------------
+
+    def _ensure_models(self) -> tuple[Segmenter, FFAEmbedder]:
+        if self._segmenter is None or self._embedder is None:
+            from workers.factory import build_backends
+
+            segmenter, embedder, described = build_backends(self.settings)
+            self._segmenter = self._segmenter or segmenter
+            self._embedder = self._embedder or embedder
+            self._models = described
+        return self._segmenter, self._embedder
+
+    def describe(self) -> dict[str, object]:
+        """Models, weights and settings, as recorded in ``results.json``."""
+        from workers.factory import describe_run
+
+        self._ensure_models()
+        return describe_run(self.settings, self._models, self._segmenter, self._embedder)
+
+    # -- the two steps --------------------------------------------------------------------
+
+    def segment_reference(
+        self, image: np.ndarray, prompt: Prompt, image_id: str, source: str
+    ) -> ReferenceResult:
+        """Segment the clicked product and embed it.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB reference image.
+            prompt: points and/or box in the image's pixels.
+            image_id: the image's id within the job.
+            source: where the image came from (for messages).
+
+        Raises:
+            PromptError: the prompt is outside the image or yields an empty mask.
+        """
+        h, w = image.shape[:2]
+        prompt.validate(w, h, source)
+        segmenter, embedder = self._ensure_models()
+        segmented = segmenter.segment(image, prompt)
+        if not segmented.mask.any():
+            raise PromptError(
+                f"{source}: the prompt {prompt.to_json()} yields an empty mask; click on the "
+                "product itself or draw a box around it"
+            )
+        embedding = embedder.embed(image, segmented.mask[None])[0]
+        return ReferenceResult(
+            image_id=image_id,
+            source=source,
+            width=w,
+            height=h,
+            mask=segmented.mask,
+            bbox=mask_to_box(segmented.mask),
+            score=segmented.score,
+            embedding=embedding,
+            prompt=prompt.to_json(),
+        )
+
+    def match_image(
+        self, image: np.ndarray, reference_embedding: np.ndarray, image_id: str, source: str
+    ) -> ImageResult:
+        """Proposals on one target image, matched to the reference embedding.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+            reference_embedding: ``(D,)`` float32 unit vector.
+            image_id: the image's id within the job.
+            source: where the image came from.
+        """
+        s = self.settings
+        segmenter, embedder = self._ensure_models()
+        h, w = image.shape[:2]
+        proposals = segmenter.propose(image)
+        masks = proposals.masks[area_filter(proposals.masks, s.min_mask_area_ratio,
+                                            s.max_mask_area_ratio)]
+        result = ImageResult(image_id=image_id, source=source, width=w, height=h,
+                             num_proposals=int(masks.shape[0]))
+        if masks.shape[0] == 0:
+            return result
+        similarities = cosine_similarity(embedder.embed(image, masks), reference_embedding)
+        params = MatchParams(s.similarity_threshold, s.nms_iou_threshold, s.top_k_matches)
+        for i in select_matches(masks, similarities, params):
+            mask = masks[i]
+            result.matches.append(Match(mask=mask, bbox=mask_to_box(mask),
+                                        score=float(similarities[i])))
+        return result
+
+    # -- the whole job ----------------------------------------------------------------------
+
+    def run(
+        self,
+        image_paths: Sequence[str | os.PathLike[str]],
+        reference_image: str | os.PathLike[str],
+        reference_point: tuple[float, float] | None = None,
+        reference_bbox: tuple[float, float, float, float] | None = None,
+        *,
+        prompt: Prompt | None = None,
+        output_dir: str | os.PathLike[str] | None = None,
+        store: ObjectStore | None = None,
+        layout: JobLayout | None = None,
+        on_image: Callable[[ImageResult], None] | None = None,
+    ) -> JobResult:
+        """Segment the product on the reference and find it on every other image.
+
+        Args:
+            image_paths: the capture's images; the reference may be among them (it is
+                never matched against itself).
+            reference_image: the image the prompt refers to.
+            reference_point: one positive click ``(x, y)`` in the reference's pixels.
+            reference_bbox: a box ``(x0, y0, x1, y1)`` around the product.
+            prompt: several positive/negative points and/or a box, instead of the above.
+            output_dir: write the output layout here (a local directory).
+            store: or write it to this object store (under ``layout``'s prefix).
+            layout: key layout in ``store``; the job root by default.
+            on_image: called after each target image (progress reporting).
+
+        Returns:
+            The reference and one result per target image; an image that cannot be read
+            has ``status == "error"`` and the others go on.
+
+        Raises:
+            InputError: no images, an unreadable reference, or a bad prompt; raised
+                before any model is built.
+        """
+        prompt = _make_prompt(reference_point, reference_bbox, prompt)
+        if not image_paths:
+            raise InputError("no images given: pass at least one image to search")
+        ref_path = Path(reference_image)
+        ref_key = os.path.realpath(ref_path)
+        targets = [Path(p) for p in image_paths]
+        targets = [p for p in targets if os.path.realpath(p) != ref_key]
+        ids = make_image_ids([str(ref_path), *map(str, targets)])
+        ref_image = read_image_file(ref_path, self.settings.max_image_pixels)
+        prompt.validate(ref_image.shape[1], ref_image.shape[0], str(ref_path))
+
+        if output_dir is not None:
+            from storage.local import LocalStore
+
+            store = LocalStore(Path(output_dir))
+        layout = layout or JobLayout()
+        from storage import exports
+
+        reference = self.segment_reference(ref_image, prompt, ids[0], str(ref_path))
+        if store is not None:
+            exports.write_reference_outputs(store, layout, ref_image, reference)
+        del ref_image
+
+        results = []
+        for image_id, path in zip(ids[1:], targets, strict=True):
+            result, image = self._process_target(path, image_id, reference.embedding)
+            if store is not None and image is not None:
+                exports.write_image_outputs(store, layout, image, result)
+            del image
+            results.append(result)
+            if on_image is not None:
+                on_image(result)
+        meta = self.describe()
+        if store is not None:
+            exports.write_job_documents(store, layout, reference, results, meta)
+        return JobResult(reference, results, meta,
+                         Path(output_dir) if output_dir is not None else None)
+
+    def _process_target(
+        self, path: Path, image_id: str, embedding: np.ndarray
+    ) -> tuple[ImageResult, np.ndarray | None]:
+        """One target: its result and pixels, or its failure recorded instead of raised."""
+        try:
+            image = read_image_file(path, self.settings.max_image_pixels)
+            return self.match_image(image, embedding, image_id, str(path)), image
+        except InputError as exc:
+            error = str(exc)
+        except Exception as exc:  # a model failure on one image must not end the job
+            log.exception("processing %s failed", path)
+            error = f"{path}: {type(exc).__name__}: {exc}"
+        return ImageResult(image_id=image_id, source=str(path), status="error", error=error), None
+
+
+def _make_prompt(
+    point: tuple[float, float] | None,
+    bbox: tuple[float, float, float, float] | None,
+    prompt: Prompt | None,
+) -> Prompt:
+    given = sum(x is not None for x in (point, bbox, prompt))
+    if given != 1:
+        raise PromptError("give exactly one of reference_point, reference_bbox or prompt")
+    if prompt is not None:
+        return prompt
+    if point is not None:
+        return Prompt.from_point(*point)
+    assert bbox is not None
+    return Prompt.from_box(*bbox)
