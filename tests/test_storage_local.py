@@ -1,129 +1,15 @@
-"""The ObjectStore contract, run against every implementation (LocalStore for now)."""
+"""LocalStore specifics: files, atomic writes, symlinks (the shared contract is in
+test_store_contract.py)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from storage.base import ObjectNotFound, ObjectStore, validate_key
+from storage.base import ObjectNotFound
 from storage.local import LocalStore
-
-INVALID_KEYS = [
-    "",
-    "/abs/key.png",
-    "a//b",
-    "a/",
-    "./a",
-    "a/./b",
-    "..",
-    "../escape.txt",
-    "a/../../escape.txt",
-    "a\\b",
-    "nul\x00byte",
-    "new\nline",
-]
-
-
-@pytest.fixture(params=["local"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
-    """Each ObjectStore implementation, empty. (S3 joins the params when it exists.)"""
-    if request.param == "local":
-        return LocalStore(tmp_path / "store")
-    raise AssertionError(request.param)
-
-
-# --- the contract -------------------------------------------------------------------
-
-
-def test_implements_protocol(store: ObjectStore) -> None:
-    assert isinstance(store, ObjectStore)
-
-
-def test_put_get_round_trip(store: ObjectStore) -> None:
-    store.put("masks/img_0.png", b"\x89PNG data", "image/png")
-    assert store.get("masks/img_0.png") == b"\x89PNG data"
-    assert store.exists("masks/img_0.png")
-
-
-def test_put_replaces_whole_object(store: ObjectStore) -> None:
-    store.put("results.json", b"a much longer first version")
-    store.put("results.json", b"short")
-    assert store.get("results.json") == b"short"
-
-
-def test_empty_object(store: ObjectStore) -> None:
-    store.put("empty", b"")
-    assert store.get("empty") == b""
-    assert store.exists("empty")
-
-
-def test_get_missing_raises_object_not_found_naming_key(store: ObjectStore) -> None:
-    with pytest.raises(ObjectNotFound) as caught:
-        store.get("reference/mask.png")
-    assert isinstance(caught.value, KeyError)
-    assert "reference/mask.png" in str(caught.value)
-    assert caught.value.key == "reference/mask.png"
-    assert not store.exists("reference/mask.png")
-
-
-def test_list_is_sorted_and_filters_by_string_prefix(store: ObjectStore) -> None:
-    keys = ["masks/b_0.png", "masks/a_1.png", "masks/a_0.png", "cutouts/a_0.png", "results.json"]
-    for key in keys:
-        store.put(key, key.encode())
-    assert list(store.list()) == sorted(keys)
-    assert list(store.list("masks/")) == ["masks/a_0.png", "masks/a_1.png", "masks/b_0.png"]
-    assert list(store.list("masks/a")) == ["masks/a_0.png", "masks/a_1.png"]
-    assert list(store.list("mas")) == ["masks/a_0.png", "masks/a_1.png", "masks/b_0.png"]
-    assert list(store.list("thumbs/")) == []
-    assert list(store.list("../")) == []
-
-
-def test_list_of_empty_store(store: ObjectStore) -> None:
-    assert list(store.list()) == []
-
-
-def test_unicode_and_space_keys(store: ObjectStore) -> None:
-    key = "jobs/Milch Ä/masks/Käse 1_0.png"
-    store.put(key, b"x")
-    assert store.get(key) == b"x"
-    assert list(store.list("jobs/Milch Ä/")) == [key]
-
-
-@pytest.mark.parametrize("key", INVALID_KEYS)
-def test_every_method_rejects_invalid_keys(store: ObjectStore, key: str) -> None:
-    operations: list[Callable[[], object]] = [
-        lambda: store.put(key, b"x"),
-        lambda: store.get(key),
-        lambda: store.exists(key),
-        lambda: store.describe(key),
-    ]
-    for operation in operations:
-        with pytest.raises(ValueError):
-            operation()
-    assert list(store.list()) == []
-
-
-def test_describe_names_the_object(store: ObjectStore) -> None:
-    assert "masks/img_0.png" in store.describe("masks/img_0.png").replace(os.sep, "/")
-
-
-# --- validate_key -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("key", ["a", "a/b/c.png", "jobs/x/.hidden", "a..b", "Käse 1.png"])
-def test_validate_key_accepts_relative_keys(key: str) -> None:
-    assert validate_key(key) == key
-
-
-@pytest.mark.parametrize("key", INVALID_KEYS)
-def test_validate_key_rejects_and_names_key(key: str) -> None:
-    with pytest.raises(ValueError) as caught:
-        validate_key(key)
-    assert repr(key) in str(caught.value)
-
 
 # --- LocalStore specifics -----------------------------------------------------------
 

@@ -1,0 +1,399 @@
+"""``S3Store``: an ``ObjectStore`` over S3 or any S3-compatible server, through boto3.
+
+Key ``a/b.png`` of a store with prefix ``jobs/j1`` is the object ``jobs/j1/a/b.png`` of
+the bucket. Failures come out as prodseg's two kinds (``prodseg.errors``): an endpoint
+that does not answer, a timeout, a 5xx or throttling is a ``TransientError`` (the
+distributed mode retries it); a missing bucket or refused credentials is an
+``InputError`` (retrying cannot help). Credentials come only from boto3's standard chain
+(``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, ``~/.aws``, instance roles) and never
+appear in a message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit, urlunsplit
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    CredentialRetrievalError,
+    HTTPClientError,
+    IncompleteReadError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
+
+from prodseg.errors import InputError, TransientError
+from storage.base import ObjectNotFound, validate_key
+
+if TYPE_CHECKING:
+    from prodseg.settings import Settings
+
+_NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
+_NO_BUCKET = frozenset({"NoSuchBucket"})
+_DENIED = frozenset(  # refused credentials or permissions: permanent
+    {"AccessDenied", "403", "Forbidden", "AllAccessDisabled", "InvalidAccessKeyId",
+     "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "TokenRefreshRequired"}
+)
+_TRANSIENT = frozenset(  # throttling, timeouts, server trouble (any 5xx status counts too)
+    {"SlowDown", "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
+     "RequestLimitExceeded", "TooManyRequestsException", "RequestTimeout",
+     "RequestTimeoutException", "InternalError", "ServiceUnavailable"}
+)
+# 3-63 characters: lowercase letters, digits, dots and hyphens, alphanumeric at both ends.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+class S3Store:
+    """Objects in an S3 bucket, under an optional key prefix.
+
+    ``put`` is one PutObject, so readers see the old object or the whole new one. The
+    boto3 client is built on first use and built again in a forked child (the process
+    id is remembered), because Celery prefork workers must not share one client.
+
+    Args:
+        bucket: the bucket name.
+        prefix: a key prefix all objects of this store live under (``"jobs/j1"``);
+            ``""`` for the whole bucket. A trailing ``/`` is implied.
+        endpoint_url: an S3-compatible endpoint (``http://localhost:9000``); None: AWS.
+        region: the signing region.
+        client: a ready boto3 S3 client to use instead of building one; the caller then
+            owns it (it is never rebuilt, not even after a fork).
+        connect_timeout: seconds to wait for a connection.
+        read_timeout: seconds to wait for data on an open connection.
+        max_retries: retries after a failed first attempt (``standard`` mode, which
+            retries transient errors with backoff). This is botocore's
+            ``retries["max_attempts"]``, which, despite its name, counts retries only.
+
+    Raises:
+        ValueError: the prefix is not a valid key (see ``validate_key``).
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        region: str = "us-east-1",
+        client: Any = None,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        max_retries: int = 5,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = _normalise_prefix(prefix)
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self._config = Config(
+            region_name=region,
+            s3={"addressing_style": "path"},
+            retries={"mode": "standard", "max_attempts": max_retries},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+        self._injected = client is not None
+        self._client: Any = client
+        self._client_pid: int | None = os.getpid() if client is not None else None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, prefix: str = "") -> S3Store:
+        """The store of ``settings.s3_bucket`` at ``settings.s3_endpoint_url``.
+
+        Args:
+            settings: prodseg's settings (``s3_bucket``, ``s3_endpoint_url``, ``s3_region``).
+            prefix: a key prefix inside the bucket.
+        """
+        return cls(settings.s3_bucket, prefix, settings.s3_endpoint_url, settings.s3_region)
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.url!r}, endpoint={self.endpoint!r})"
+
+    @property
+    def url(self) -> str:
+        """The store's root as an ``s3://bucket/prefix/`` URL."""
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint, for messages: the URL without any user info, or AWS's region."""
+        url = self.endpoint_url
+        if url is None and self._injected:
+            url = getattr(getattr(self._client, "meta", None), "endpoint_url", None)
+        return f"AWS S3 ({self.region})" if url is None else _without_userinfo(url)
+
+    # --- the ObjectStore interface ------------------------------------------------------
+
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        """Store ``data`` under ``key`` with one PutObject.
+
+        Args:
+            key: a valid key.
+            data: the whole object.
+            content_type: the object's ``Content-Type``, when given.
+
+        Raises:
+            ValueError: the key is invalid.
+            TransientError: the endpoint failed in a way that may recover.
+            InputError: the bucket is missing or access is denied.
+        """
+        extra = {"ContentType": content_type} if content_type else {}
+        name = self._object_name(key)
+        try:
+            self._s3().put_object(Bucket=self.bucket, Key=name, Body=bytes(data), **extra)
+        except (ClientError, BotoCoreError) as error:
+            self._fail(error, "PutObject", key)
+
+    def get(self, key: str) -> bytes:
+        """The whole object; raises ``ObjectNotFound`` when there is none.
+
+        Raises:
+            ValueError: the key is invalid.
+            ObjectNotFound: no object under ``key``.
+            TransientError: the endpoint failed in a way that may recover.
+            InputError: the bucket is missing or access is denied.
+        """
+        name = self._object_name(key)
+        try:
+            response = self._s3().get_object(Bucket=self.bucket, Key=name)
+            body: bytes = response["Body"].read()
+        except (ClientError, BotoCoreError) as error:
+            self._fail(error, "GetObject", key)
+        return body
+
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored under ``key`` (one HeadObject).
+
+        A HEAD answer has no body, so a missing bucket also reads as a missing object.
+        """
+        name = self._object_name(key)
+        try:
+            self._s3().head_object(Bucket=self.bucket, Key=name)
+        except (ClientError, BotoCoreError) as error:
+            if isinstance(self._error(error, "HeadObject", key), ObjectNotFound):
+                return False
+            self._fail(error, "HeadObject", key)
+        return True
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Keys that start with ``prefix``, relative to the store's prefix, sorted.
+
+        Pages through ListObjectsV2. Objects whose names are not valid keys (written by
+        other tools) are skipped.
+
+        Args:
+            prefix: a plain string prefix (``"masks/"``, ``"masks/img"``, ``""`` for all).
+
+        Raises:
+            TransientError: the endpoint failed in a way that may recover.
+            InputError: the bucket is missing or access is denied.
+        """
+        if prefix and not _is_valid_key(prefix + "x"):
+            return iter(())  # no valid key starts with this prefix
+        keys: list[str] = []
+        try:
+            pages = self._s3().get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix + prefix
+            )
+            for page in pages:
+                for entry in page.get("Contents", []):
+                    key = entry["Key"][len(self.prefix) :]
+                    if _is_valid_key(key):
+                        keys.append(key)
+        except (ClientError, BotoCoreError) as error:
+            self._fail(error, "ListObjectsV2", prefix or None)
+        return iter(sorted(keys))
+
+    def describe(self, key: str) -> str:
+        """The object's ``s3://bucket/prefix/key`` URL."""
+        return f"s3://{self.bucket}/{self._object_name(key)}"
+
+    # --- set-up -------------------------------------------------------------------------
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket unless it exists already (tests, compose set-up).
+
+        Raises:
+            TransientError: the endpoint failed in a way that may recover.
+            InputError: access is denied, or the bucket name is taken by someone else.
+        """
+        s3 = self._s3()
+        try:
+            s3.head_bucket(Bucket=self.bucket)
+            return
+        except ClientError as error:
+            if _code(error) not in ("404", "NoSuchBucket", "NotFound"):
+                self._fail(error, "HeadBucket", None)
+        except BotoCoreError as error:
+            self._fail(error, "HeadBucket", None)
+        extra: dict[str, Any] = {}
+        if self.region != "us-east-1":
+            extra["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        try:
+            s3.create_bucket(Bucket=self.bucket, **extra)
+        except ClientError as error:
+            if _code(error) != "BucketAlreadyOwnedByYou":
+                self._fail(error, "CreateBucket", None)
+        except BotoCoreError as error:
+            self._fail(error, "CreateBucket", None)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _s3(self) -> Any:
+        """This process's client: built on first use and again after a fork."""
+        pid = os.getpid()
+        if self._client is None or (self._client_pid != pid and not self._injected):
+            session = boto3.session.Session()  # one per client: sessions are not fork-safe
+            self._client = session.client(
+                "s3", endpoint_url=self.endpoint_url, region_name=self.region,
+                config=self._config,
+            )
+            self._client_pid = pid
+        return self._client
+
+    def _object_name(self, key: str) -> str:
+        """The bucket's object name of a valid key."""
+        return self.prefix + validate_key(key)
+
+    def _fail(self, error: Exception, operation: str, key: str | None) -> NoReturn:
+        """Raise ``error`` translated by ``map_s3_error``, chained to the original."""
+        mapped = self._error(error, operation, key)
+        if mapped is error:
+            raise error
+        raise mapped from error
+
+    def _error(self, error: Exception, operation: str, key: str | None) -> Exception:
+        """``map_s3_error`` with this store's bucket, endpoint and prefix."""
+        location = self.url + (key or "")
+        return map_s3_error(
+            error, operation=operation, bucket=self.bucket, endpoint=self.endpoint,
+            key=key, location=location,
+        )
+
+
+def map_s3_error(
+    error: Exception,
+    *,
+    operation: str,
+    bucket: str,
+    endpoint: str,
+    key: str | None = None,
+    location: str | None = None,
+) -> Exception:
+    """Translate a boto3 failure into prodseg's error kinds.
+
+    Messages name the operation, the object and the endpoint, never credentials: the
+    service's own message is left out of credential errors.
+
+    Args:
+        error: what boto3 raised.
+        operation: the S3 operation (``"PutObject"``), for the message.
+        bucket: the bucket, for the message.
+        endpoint: the endpoint, for the message (without user info).
+        key: the store key asked for, if any (becomes ``ObjectNotFound.key``).
+        location: the ``s3://`` URL of the object or prefix, for the message.
+
+    Returns:
+        ``ObjectNotFound`` for a missing object; ``InputError`` for a missing bucket,
+        refused credentials and other permanent 4xx answers; ``TransientError`` for
+        connection failures, timeouts, throttling and 5xx answers; ``error`` itself for
+        anything else (e.g. a botocore bug report such as ``ParamValidationError``).
+    """
+    where = location or f"s3://{bucket}/"
+    if isinstance(error, (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError)):
+        return InputError(
+            f"S3 {operation} of {where} at {endpoint}: no usable AWS credentials found; set "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or an AWS profile / role)"
+        )
+    if isinstance(error, (BotoConnectionError, HTTPClientError, IncompleteReadError)):
+        return TransientError(
+            f"S3 {operation} of {where} failed: endpoint {endpoint} did not answer "
+            f"({type(error).__name__})"
+        )
+    if not isinstance(error, ClientError):
+        return error
+    code = _code(error)
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    if code in _NOT_FOUND:
+        return ObjectNotFound(key or "", where)
+    if code in _NO_BUCKET:
+        return InputError(f"bucket {bucket!r} does not exist at endpoint {endpoint}")
+    if code in _DENIED or status == 403:
+        return InputError(
+            f"access denied: S3 {operation} of {where} at {endpoint} was refused ({code}); "
+            "check AWS credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) and the "
+            "bucket's permissions"
+        )
+    detail = error.response.get("Error", {}).get("Message") or ""
+    reason = f"{code}: {detail}" if detail else code
+    if code in _TRANSIENT or status >= 500 or status == 429:
+        return TransientError(f"S3 {operation} of {where} at {endpoint} failed: {reason}")
+    return InputError(f"S3 {operation} of {where} at {endpoint} failed: {reason}")
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """Split ``s3://bucket/some/prefix`` into ``("bucket", "some/prefix")``.
+
+    The prefix comes back without leading or trailing ``/``; ``s3://bucket`` gives ``""``.
+
+    Args:
+        url: an ``s3://`` URL.
+
+    Raises:
+        InputError: not an ``s3://`` URL, an invalid bucket name, or a prefix that is not
+            a valid key (empty segments, ``.`` or ``..``, backslashes, control characters).
+    """
+    if not isinstance(url, str) or not url.startswith("s3://"):
+        raise InputError(f"{url!r} is not an S3 URL; expected s3://bucket/prefix")
+    bucket, _, prefix = url[len("s3://") :].partition("/")
+    if not _BUCKET_NAME.fullmatch(bucket) or ".." in bucket:
+        raise InputError(
+            f"{url!r}: {bucket!r} is not a valid bucket name (3-63 characters: lowercase "
+            "letters, digits, '.' and '-'); expected s3://bucket/prefix"
+        )
+    prefix = prefix.removesuffix("/")
+    if prefix:
+        try:
+            validate_key(prefix)
+        except ValueError as error:
+            raise InputError(f"{url!r}: bad key prefix: {error}") from None
+    return bucket, prefix
+
+
+def _normalise_prefix(prefix: str) -> str:
+    """``""`` stays ``""``; anything else is checked and gets exactly one trailing ``/``."""
+    prefix = prefix.removesuffix("/")
+    return validate_key(prefix) + "/" if prefix else ""
+
+
+def _code(error: ClientError) -> str:
+    """The error code of a boto3 ``ClientError`` (``"NoSuchKey"``, ``"404"``, ...)."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` without any ``user:password@`` part."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def _is_valid_key(key: str) -> bool:
+    """Whether ``validate_key`` accepts ``key``."""
+    try:
+        validate_key(key)
+    except ValueError:
+        return False
+    return True
