@@ -42,10 +42,17 @@ def _box(text: str) -> tuple[float, float, float, float]:
     return x0, y0, x1, y1
 
 
-def add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per setting; values are validated by ``Settings`` itself."""
+DISTRIBUTED_FLAGS = ("broker_url", "s3_endpoint_url", "s3_bucket", "s3_region")
+
+
+def add_settings_flags(
+    parser: argparse.ArgumentParser, only: Sequence[str] | None = None
+) -> None:
+    """One flag per setting (or per setting in ``only``); ``Settings`` validates values."""
     group = parser.add_argument_group("settings (each also read from PRODSEG_<NAME>)")
     for name, field in Settings.model_fields.items():
+        if only is not None and name not in only:
+            continue
         default = field.default if field.default_factory is None else default_cache_dir()
         group.add_argument(
             setting_flag(name),
@@ -116,6 +123,45 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--cache-dir", type=Path, help="overrides PRODSEG_MODEL_CACHE_DIR")
     ls = msub.add_parser("list", help="show which checkpoints are in the cache")
     ls.add_argument("--cache-dir", type=Path, help="overrides PRODSEG_MODEL_CACHE_DIR")
+
+    submit = sub.add_parser(
+        "submit",
+        help="submit a capture to the workers (distributed mode); prints the job id",
+        description="Upload local images (s3:// URLs and prefixes are used in place), write "
+        "the job manifest and enqueue the job. Same arguments as `prodseg run`, without "
+        "--output; the job id is printed on stdout.",
+    )
+    add_prompt_flags(submit)
+    submit.add_argument("--no-progress", action="store_true", help="no upload progress bar")
+    submit.add_argument("--watch", action="store_true", help="then watch it until it ends")
+    add_settings_flags(submit)
+    for name, text in (("status", "print a job's state"),
+                       ("watch", "a live progress bar until the job ends"),
+                       ("cancel", "cancel a job: queued work is dropped")):
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.add_argument("job", help="the job id printed by submit")
+        add_settings_flags(cmd, only=DISTRIBUTED_FLAGS)
+    fetch = sub.add_parser(
+        "fetch", help="download a finished job, in the output layout of `prodseg run`"
+    )
+    fetch.add_argument("job")
+    fetch.add_argument("--output", "-o", required=True, type=Path)
+    add_settings_flags(fetch, only=DISTRIBUTED_FLAGS)
+    worker = sub.add_parser(
+        "worker",
+        help="run a worker: one process per GPU, both models built once per process",
+        description="Start a Celery worker consuming the interactive and batch queues. "
+        "With --gpus 0,1 one worker process runs per GPU (CUDA_VISIBLE_DEVICES set for each); "
+        "without a GPU, one worker runs on the CPU with --concurrency child processes.",
+    )
+    worker.add_argument("--gpus", help="comma-separated GPU indices (default: all visible, "
+                        "or the CPU when there is none)")
+    worker.add_argument("--queues", default="interactive,batch", help="default: %(default)s")
+    worker.add_argument("--concurrency", type=int, default=1,
+                        help="child processes per worker (default 1: one model copy each)")
+    worker.add_argument("--loglevel", default="info")
+    worker.add_argument("--name", help="node name, e.g. gpu-box-1@%%h")
+    add_settings_flags(worker)
 
     sample = sub.add_parser(
         "sample",
@@ -229,7 +275,121 @@ def spin_reference_name(manifest: Path) -> str:
     return str(json.loads(manifest.read_text())["reference"])
 
 
-COMMANDS = {"run": cmd_run, "models": cmd_models, "sample": cmd_sample}
+def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from producer.client import JobClient
+
+    return JobClient(settings_from_args(args))
+
+
+def _describe(status) -> str:  # type: ignore[no-untyped-def]
+    text = f"{status.job}: {status.state}"
+    if status.total:
+        text += f", {status.finished}/{status.total} images"
+    if status.failed_images:
+        text += f", {status.failed_images} failed"
+    if status.message:
+        text += f" ({status.message})"
+    return text
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    client = _client(args)
+    prompt = prompt_from_args(args)
+    images = [str(p) for p in expand_images([i for i in args.images if not i.startswith("s3://")])]
+    images += [i for i in args.images if i.startswith("s3://")]
+    with tqdm(total=len(images) + 1, unit="img", desc="uploading", file=sys.stderr,
+              disable=args.no_progress) as bar:
+        job = client.submit(images, args.reference, prompt, on_upload=lambda _s: bar.update(1))
+    print(job)
+    if args.watch:
+        return _watch(client, job, progress=not args.no_progress)
+    return EXIT_OK
+
+
+def _watch(client, job: str, progress: bool = True) -> int:  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    with tqdm(total=None, unit="img", desc=job, file=sys.stderr, disable=not progress) as bar:
+
+        def show(status) -> None:  # type: ignore[no-untyped-def]
+            if status.total and bar.total != status.total:
+                bar.total = status.total
+            bar.n = status.finished
+            bar.set_postfix(state=status.state, failed=status.failed_images, refresh=False)
+            bar.refresh()
+
+        final = client.watch(job, on_change=show)
+    print(_describe(final))
+    if final.state == "done":
+        return EXIT_SOME_FAILED if final.failed_images else EXIT_OK
+    return EXIT_SOME_FAILED
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    print(_describe(_client(args).status(args.job)))
+    return EXIT_OK
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    return _watch(_client(args), args.job)
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    client = _client(args)
+    files = client.fetch(args.job, args.output)
+    print(f"fetched {len(files)} files into {args.output}")
+    print(f"gallery: {args.output / 'gallery.html'}")
+    return EXIT_OK
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    print(_describe(_client(args).cancel(args.job)))
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import os
+
+    from workers.bootstrap import run_worker
+
+    # Flags become the environment the worker's children read their settings from.
+    for name, value in vars(args).items():
+        if name.startswith("setting_") and value is not None:
+            os.environ["PRODSEG_" + name.removeprefix("setting_").upper()] = str(value)
+    settings_from_args(args)  # validate before starting anything
+    gpus = [g for g in (args.gpus or "").split(",") if g.strip()]
+    if args.gpus is None:
+        gpus = _visible_gpus()
+    queues = [q for q in args.queues.split(",") if q]
+    return run_worker(gpus, queues, args.concurrency, args.loglevel, args.name)
+
+
+def _visible_gpus() -> list[str]:
+    """GPU indices from CUDA_VISIBLE_DEVICES or nvidia-smi, without touching CUDA.
+
+    The worker's parent must not initialise CUDA: its children are forked from it.
+    """
+    import os
+    import shutil
+    import subprocess
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [g.strip() for g in visible.split(",") if g.strip() and g.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    done = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+                          capture_output=True, text=True, check=False)
+    return [line.strip() for line in done.stdout.splitlines() if line.strip()]
+
+
+COMMANDS = {
+    "run": cmd_run, "models": cmd_models, "sample": cmd_sample, "submit": cmd_submit,
+    "status": cmd_status, "watch": cmd_watch, "fetch": cmd_fetch, "cancel": cmd_cancel,
+    "worker": cmd_worker,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -130,6 +130,32 @@ def assemble_coco(
     }
 
 
+def reference_coco(reference: ReferenceResult) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The reference image's COCO entry and its annotation (its mask, score 1.0)."""
+    entry = coco_image_entry(
+        REFERENCE_COCO_ID, reference.image_id, reference.source, reference.width,
+        reference.height,
+    )
+    return entry, coco_annotations_for(REFERENCE_COCO_ID, [reference.mask], [1.0])
+
+
+def target_coco(
+    index: int, result: ImageResult
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The i-th target's COCO entry and annotations; ``(None, [])`` for a failed image.
+
+    A distributed matching task stores this while the masks are in memory, so the
+    finaliser only concatenates.
+    """
+    if result.status != "ok":
+        return None, []
+    coco_id = coco_image_id(index)
+    entry = coco_image_entry(coco_id, result.image_id, result.source, result.width,
+                             result.height)
+    masks = [m.mask for m in result.matches]
+    return entry, coco_annotations_for(coco_id, masks, [m.score for m in result.matches])
+
+
 def coco_document(reference: ReferenceResult, images: Sequence[ImageResult]) -> dict[str, Any]:
     """The COCO document of a job whose masks are in memory.
 
@@ -140,24 +166,11 @@ def coco_document(reference: ReferenceResult, images: Sequence[ImageResult]) -> 
     Returns:
         A JSON-ready dict that ``pycocotools.coco.COCO`` loads.
     """
-    entries = [
-        coco_image_entry(
-            REFERENCE_COCO_ID,
-            reference.image_id,
-            reference.source,
-            reference.width,
-            reference.height,
-        )
-    ]
-    annotations = coco_annotations_for(REFERENCE_COCO_ID, [reference.mask], [1.0])
+    ref_entry, annotations = reference_coco(reference)
+    entries = [ref_entry]
     for index, result in enumerate(images):
-        if result.status != "ok":
-            continue
-        coco_id = coco_image_id(index)
-        entries.append(
-            coco_image_entry(coco_id, result.image_id, result.source, result.width, result.height)
-        )
-        annotations += coco_annotations_for(
-            coco_id, [m.mask for m in result.matches], [m.score for m in result.matches]
-        )
+        entry, found = target_coco(index, result)
+        if entry is not None:
+            entries.append(entry)
+            annotations += found
     return assemble_coco(entries, annotations)

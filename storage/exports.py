@@ -314,14 +314,27 @@ def write_job_documents(
         The ``results.json`` document written.
     """
     document = results_document(reference, results, layout, meta)
+    write_documents(store, layout, document, coco_document(reference, results))
+    return document
+
+
+def write_documents(
+    store: ObjectStore,
+    layout: JobLayout,
+    document: Mapping[str, Any],
+    coco: Mapping[str, Any],
+) -> None:
+    """Write ``coco.json``, ``gallery.png``, ``gallery.html`` and, last, ``results.json``.
+
+    The step both modes share once the documents exist: ``write_job_documents`` builds
+    them from results in memory, the distributed finaliser from the stored entries.
+    """
     thumbnails = load_thumbnails(store, layout, document)
-    coco = coco_document(reference, results)
     store.put(layout.coco, json_bytes(coco, indent=None), "application/json")
     store.put(layout.gallery_png, contact_sheet(document, thumbnails), "image/png")
     html_text = gallery_html(document, thumbnails).encode("utf-8")
     store.put(layout.gallery_html, html_text, "text/html; charset=utf-8")
     store.put(layout.results, json_bytes(document), "application/json")
-    return document
 
 
 def load_thumbnails(

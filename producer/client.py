@@ -1,0 +1,302 @@
+"""The distributed mode from the user's side: submit, status, watch, fetch, cancel.
+
+Imports without torch: a catalog client on a laptop needs only Redis and S3 access.
+
+    client = JobClient(load_settings())
+    job = client.submit(["a.jpg", "b.jpg"], "a.jpg", Prompt.from_point(250, 300))
+    client.watch(job)               # until it ends
+    client.fetch(job, "results/")   # the layout of `prodseg run`
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from prodseg.errors import InputError
+from prodseg.prompts import Prompt
+from prodseg.settings import Settings
+from storage.base import ObjectNotFound, ObjectStore
+from storage.images import decode_image
+from storage.layout import make_image_ids
+from storage.manifest import (
+    JOBS_PREFIX,
+    InputImage,
+    JobManifest,
+    get_json,
+    input_key,
+    is_output_key,
+    job_layout,
+    state_key,
+)
+from tasks.progress import Progress, ProgressBoard
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """Where a job stands.
+
+    Attributes:
+        job: the job id.
+        state: pending, running, done, failed or cancelled.
+        total: target images (0 while the reference is pending).
+        finished: targets finished.
+        failed_images: targets that could not be processed.
+        message: why the job failed, if it did.
+    """
+
+    job: str
+    state: str
+    total: int
+    finished: int
+    failed_images: int
+    message: str = ""
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ("done", "failed", "cancelled")
+
+
+class JobClient:
+    """Submit jobs to the workers and follow them.
+
+    Args:
+        settings: broker URL, S3 endpoint and bucket, and the job settings to send.
+        store: the shared store (S3 from the settings by default).
+        board: the progress board (Redis from the settings by default).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: ObjectStore | None = None,
+        board: ProgressBoard | None = None,
+    ) -> None:
+        self.settings = settings
+        if store is None:
+            from storage.s3 import S3Store
+
+            store = S3Store.from_settings(settings)
+        self.store = store
+        self.board = board or ProgressBoard.from_url(settings.broker_url)
+        self._app = None
+
+    @property
+    def app(self):  # type: ignore[no-untyped-def]
+        """The Celery app, made on first use."""
+        if self._app is None:
+            from tasks.app import make_app
+
+            self._app = make_app(self.settings)
+        return self._app
+
+    # -- submit -----------------------------------------------------------------------------
+
+    def submit(
+        self,
+        images: Sequence[str | os.PathLike[str]],
+        reference: str | os.PathLike[str],
+        prompt: Prompt,
+        on_upload: Callable[[str], None] | None = None,
+    ) -> str:
+        """Upload local images, write the manifest, enqueue the reference task.
+
+        Args:
+            images: local files or ``s3://bucket/prefix`` URLs (a prefix means every image
+                under it); the reference may be among them.
+            reference: a local file or an ``s3://bucket/key`` URL.
+            prompt: the click(s) or box on the reference, in its pixels.
+            on_upload: called with each source after it is uploaded (progress).
+
+        Returns:
+            The job id.
+
+        Raises:
+            InputError: no images, a missing local file, an unreadable reference or a bad
+                prompt, before anything is enqueued.
+        """
+        from storage.manifest import new_job_id
+        from workers.job_steps import job_settings_dict
+
+        sources = self._expand(images)
+        ref_source = str(reference)
+        ref_real = _identity(ref_source)
+        targets = [s for s in sources if _identity(s) != ref_real]
+        if not sources:
+            raise InputError("no images given: pass at least one image to search")
+        missing = [s for s in [ref_source, *targets] if not _is_s3(s) and not Path(s).is_file()]
+        if missing:
+            raise InputError(f"{missing[0]}: file not found")
+        ref_image = decode_image(self._read(ref_source), ref_source,
+                                 self.settings.max_image_pixels)
+        prompt.validate(ref_image.shape[1], ref_image.shape[0], ref_source)
+
+        job = new_job_id()
+        ids = make_image_ids([ref_source, *targets])
+        entries = []
+        for image_id, source in zip(ids, [ref_source, *targets], strict=True):
+            entries.append(self._place(job, image_id, source))
+            if on_upload is not None:
+                on_upload(source)
+        manifest = JobManifest(
+            job=job, reference=entries[0], prompt=prompt.to_json(), images=entries[1:],
+            settings=job_settings_dict(self.settings),
+        )
+        manifest.save(self.store)
+        self.board.queued(job)
+        self.app.send_task("prodseg.reference", args=(job,), queue="interactive")
+        return job
+
+    def _expand(self, images: Sequence[str | os.PathLike[str]]) -> list[str]:
+        out: list[str] = []
+        for item in map(str, images):
+            if _is_s3(item) and not item.lower().endswith(IMAGE_SUFFIXES):
+                from storage.s3 import S3Store, parse_s3_url
+
+                bucket, prefix = parse_s3_url(item)
+                store = S3Store(bucket, endpoint_url=self.settings.s3_endpoint_url,
+                                region=self.settings.s3_region)
+                keys = [k for k in store.list(prefix) if k.lower().endswith(IMAGE_SUFFIXES)]
+                if not keys:
+                    raise InputError(f"{item}: no images under this prefix")
+                out.extend(f"s3://{bucket}/{k}" for k in keys)
+            else:
+                out.append(item)
+        return out
+
+    def _read(self, source: str) -> bytes:
+        if _is_s3(source):
+            from storage.s3 import S3Store, parse_s3_url
+
+            bucket, key = parse_s3_url(source)
+            store = S3Store(bucket, endpoint_url=self.settings.s3_endpoint_url,
+                            region=self.settings.s3_region)
+            try:
+                return store.get(key)
+            except ObjectNotFound:
+                raise InputError(f"{source}: no such object") from None
+        return Path(source).read_bytes()
+
+    def _place(self, job: str, image_id: str, source: str) -> InputImage:
+        """Upload a local image; leave an ``s3://`` image where it is."""
+        if _is_s3(source):
+            return InputImage(image_id, source, source)
+        key = input_key(job, image_id, Path(source).suffix)
+        self.store.put(key, Path(source).read_bytes())
+        return InputImage(image_id, key, source)
+
+    # -- follow -----------------------------------------------------------------------------
+
+    def status(self, job: str) -> JobStatus:
+        """The job's state: Redis while it runs, storage once Redis has forgotten it.
+
+        Raises:
+            InputError: there is no such job.
+        """
+        progress = self.board.read(job)
+        if progress.state != "unknown":
+            return _from_progress(job, progress)
+        layout = job_layout(job)
+        try:
+            end = get_json(self.store, state_key(job, "end.json"))
+        except ObjectNotFound:
+            if not self.store.exists(layout.key("job.json")):
+                where = self.store.describe(JOBS_PREFIX.rstrip("/"))
+                raise InputError(f"no job {job!r} in {where}") from None
+            return JobStatus(job, "pending", 0, 0, 0)
+        manifest = JobManifest.load(self.store, job)
+        failed = 0
+        if end["state"] == "done":
+            doc = get_json(self.store, layout.results)
+            failed = int(doc["summary"]["error"])
+        total = len(manifest.images)
+        return JobStatus(job, end["state"], total, total if end["state"] == "done" else 0,
+                         failed, end.get("error") or "")
+
+    def watch(
+        self,
+        job: str,
+        on_change: Callable[[JobStatus], None] | None = None,
+        interval: float = 0.5,
+        timeout: float | None = None,
+    ) -> JobStatus:
+        """Poll until the job ends; ``on_change`` sees every new status.
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first.
+        """
+        start = time.monotonic()
+        last: JobStatus | None = None
+        while True:
+            status = self.status(job)
+            if status != last and on_change is not None:
+                on_change(status)
+            last = status
+            if status.ended:
+                return status
+            if timeout is not None and time.monotonic() - start > timeout:
+                raise TimeoutError(f"job {job} still {status.state} after {timeout:.0f} s")
+            time.sleep(interval)
+
+    def fetch(self, job: str, output_dir: str | os.PathLike[str],
+              on_file: Callable[[str], None] | None = None) -> list[Path]:
+        """Download a finished job into ``output_dir``, in the layout of ``prodseg run``.
+
+        Raises:
+            InputError: the job has not finished (or failed, or was cancelled).
+        """
+        status = self.status(job)
+        if status.state != "done":
+            detail = f": {status.message}" if status.message else ""
+            raise InputError(
+                f"job {job} is {status.state} ({status.finished}/{status.total} images)"
+                f"{detail}; fetch needs a finished job"
+            )
+        layout = job_layout(job)
+        out = Path(output_dir)
+        written = []
+        for key in self.store.list(layout.prefix):
+            relative = layout.relative(key)
+            if not is_output_key(relative):
+                continue
+            path = out / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".part")
+            tmp.write_bytes(self.store.get(key))
+            os.replace(tmp, path)
+            written.append(path)
+            if on_file is not None:
+                on_file(relative)
+        return written
+
+    def cancel(self, job: str) -> JobStatus:
+        """Stop a job: queued tasks become no-ops, the job ends as cancelled."""
+        status = self.status(job)
+        if status.ended:
+            return status
+        from storage.manifest import put_json
+
+        self.board.cancel(job)
+        if self.board.claim_end(job):
+            put_json(self.store, state_key(job, "end.json"),
+                     {"state": "cancelled", "error": None})
+            self.board.ended(job, "cancelled")
+        return self.status(job)
+
+
+def _is_s3(location: str) -> bool:
+    return location.startswith("s3://")
+
+
+def _identity(source: str) -> str:
+    return source if _is_s3(source) else os.path.realpath(source)
+
+
+def _from_progress(job: str, p: Progress) -> JobStatus:
+    state = "pending" if p.state == "queued" else p.state
+    return JobStatus(job, state, p.total, p.finished, p.error, p.message)

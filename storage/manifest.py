@@ -1,0 +1,153 @@
+"""A distributed job as stored: its manifest and the keys of its bookkeeping.
+
+Storage is the source of truth for a job. Under ``jobs/<job>/`` it holds:
+
+- ``job.json``: the manifest, written once by ``prodseg submit`` (what to do);
+- ``inputs/``: the uploaded images (inputs given as ``s3://`` URLs stay where they are);
+- ``_state/``: what the workers did: ``reference.json``, one ``images/<id>.json`` per
+  finished target, and ``end.json`` once the job has ended (done, failed or cancelled);
+- everything else: exactly the output layout of ``prodseg run``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from storage.base import ObjectStore, validate_key
+from storage.layout import JobLayout
+
+JOBS_PREFIX = "jobs/"
+MANIFEST = "job.json"
+INPUTS = "inputs/"
+STATE = "_state/"
+PRIVATE_PREFIXES = (MANIFEST, INPUTS, STATE)
+
+
+def new_job_id() -> str:
+    """A sortable, unique job id: ``YYYYmmdd-HHMMSS-<8 hex>``."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(4)
+
+
+def validate_job_id(job: str) -> str:
+    """Reject job ids that could leave ``jobs/`` (they become a key segment)."""
+    if not job or "/" in job or job.startswith(".") or not job.isprintable():
+        raise ValueError(f"invalid job id {job!r}")
+    validate_key(job)
+    return job
+
+
+def job_layout(job: str) -> JobLayout:
+    """The output layout of a job in the shared store."""
+    return JobLayout(prefix=JOBS_PREFIX + validate_job_id(job) + "/")
+
+
+def is_output_key(relative: str) -> bool:
+    """Whether a key (relative to the job root) is part of the ``prodseg run`` layout."""
+    return not relative.startswith(PRIVATE_PREFIXES)
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """One image of a job.
+
+    Attributes:
+        image_id: unique, file-name-safe id within the job (as ``prodseg run`` makes it).
+        location: a key in the job's store, or an ``s3://bucket/key`` URL.
+        source: what the user named (a local path or URL), for messages and results.
+    """
+
+    image_id: str
+    location: str
+    source: str
+
+
+@dataclass
+class JobManifest:
+    """What a job is: its images, its reference prompt, its settings.
+
+    Attributes:
+        job: the job id.
+        reference: the image the prompt refers to.
+        prompt: the prompt in ``Prompt.to_json`` form.
+        images: the target images, in order (the reference is not among them).
+        settings: the job's settings (``Settings.model_dump(mode="json")``, without the
+            machine-local ones).
+        created: ISO-8601 UTC time of submission.
+    """
+
+    job: str
+    reference: InputImage
+    prompt: dict[str, Any]
+    images: list[InputImage]
+    settings: dict[str, Any]
+    created: str = field(
+        default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    )
+
+    @property
+    def layout(self) -> JobLayout:
+        """The job's output layout."""
+        return job_layout(self.job)
+
+    def target(self, image_id: str) -> InputImage:
+        """The target image with this id; KeyError naming it otherwise."""
+        for image in self.images:
+            if image.image_id == image_id:
+                return image
+        raise KeyError(f"job {self.job} has no image {image_id!r}")
+
+    def to_bytes(self) -> bytes:
+        """The manifest as JSON."""
+        return (json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n").encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> JobManifest:
+        """Parse a manifest written by ``to_bytes``."""
+        doc = json.loads(data)
+        return cls(
+            job=doc["job"],
+            reference=InputImage(**doc["reference"]),
+            prompt=doc["prompt"],
+            images=[InputImage(**i) for i in doc["images"]],
+            settings=doc["settings"],
+            created=doc["created"],
+        )
+
+    def save(self, store: ObjectStore) -> None:
+        """Write ``job.json``."""
+        store.put(self.layout.key(MANIFEST), self.to_bytes(), "application/json")
+
+    @classmethod
+    def load(cls, store: ObjectStore, job: str) -> JobManifest:
+        """Read ``job.json`` (``ObjectNotFound`` if there is no such job)."""
+        return cls.from_bytes(store.get(job_layout(job).key(MANIFEST)))
+
+
+def state_key(job: str, name: str) -> str:
+    """Key of a bookkeeping object: ``reference.json``, ``end.json``, ``images/<id>.json``."""
+    return job_layout(job).key(STATE + name)
+
+
+def image_state_key(job: str, image_id: str) -> str:
+    """Key of one target's finished record."""
+    return state_key(job, f"images/{image_id}.json")
+
+
+def input_key(job: str, image_id: str, suffix: str) -> str:
+    """Key of an uploaded input image."""
+    return job_layout(job).key(f"{INPUTS}{image_id}{suffix.lower()}")
+
+
+def put_json(store: ObjectStore, key: str, doc: Any) -> None:
+    """Write a JSON document as one whole object."""
+    data = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    store.put(key, data.encode("utf-8"), "application/json")
+
+
+def get_json(store: ObjectStore, key: str) -> Any:
+    """Read a JSON document (``ObjectNotFound`` if it is missing)."""
+    return json.loads(store.get(key))

@@ -1,0 +1,60 @@
+"""The Celery app: Redis broker, JSON only, late acknowledgement, one task at a time.
+
+``celery -A tasks.app worker`` and ``celery -A tasks.app flower`` use the module-level
+``app``, configured from the ``PRODSEG_*`` settings of the environment. Results are not
+stored in Redis (progress lives in ``tasks.progress`` and outputs in storage), so a
+long catalog run leaves no task results behind.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from prodseg.settings import Settings, load_settings
+
+INTERACTIVE = "interactive"
+BATCH = "batch"
+
+# Longest a single task may run; the broker's visibility timeout must exceed it, or Redis
+# would hand a running task to a second worker.
+TASK_TIME_LIMIT_S = 30 * 60
+VISIBILITY_TIMEOUT_S = 2 * TASK_TIME_LIMIT_S
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    """A Celery app for the broker in ``settings`` (the environment's by default)."""
+    s = settings if settings is not None else load_settings()
+    app = Celery("prodseg", broker=s.broker_url, include=["tasks.job_tasks"])
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=TASK_TIME_LIMIT_S,
+        task_soft_time_limit=TASK_TIME_LIMIT_S - 60,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        broker_connection_retry_on_startup=True,
+        task_queues=(Queue(INTERACTIVE), Queue(BATCH)),
+        task_default_queue=BATCH,
+        task_routes={
+            "prodseg.reference": {"queue": INTERACTIVE},
+            "prodseg.match": {"queue": BATCH},
+            "prodseg.finalize": {"queue": BATCH},
+        },
+        # Flower and `celery events` see task progress.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        # Models are built on the first task, not at process start, but give slow
+        # machines room anyway.
+        worker_proc_alive_timeout=60,
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+app = make_app()

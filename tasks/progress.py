@@ -1,0 +1,131 @@
+"""Live job progress in Redis: counters the producer reads and the workers update.
+
+Storage is the source of truth (``storage.manifest``); Redis holds what changes often:
+
+- ``prodseg:job:<id>`` (hash): ``state`` (queued, running, done, failed, cancelled),
+  ``total`` targets, ``ok`` and ``error`` counts, ``error_message``, timestamps;
+- ``prodseg:job:<id>:done`` (set): ids of finished targets. Adding an id twice (a task
+  redelivered after a crash) counts once, so counters never run past the total;
+- ``prodseg:job:<id>:finalize`` and ``:ended``: set-if-absent guards so finalisation is
+  enqueued once and a job ends once.
+
+Keys expire a week after the job ends.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import redis
+
+TERMINAL = ("done", "failed", "cancelled")
+EXPIRE_AFTER_END_S = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A job's progress as Redis knows it.
+
+    Attributes:
+        state: queued, running, done, failed or cancelled ("unknown" if Redis has no record).
+        total: number of target images (0 until the reference is done).
+        finished: targets finished (each counted once, however often it ran).
+        ok: targets processed.
+        error: targets that failed.
+        message: why the job failed, if it did.
+    """
+
+    state: str
+    total: int
+    finished: int
+    ok: int
+    error: int
+    message: str = ""
+
+    @property
+    def ended(self) -> bool:
+        """Whether the job has reached a final state."""
+        return self.state in TERMINAL
+
+
+def _key(job: str, suffix: str = "") -> str:
+    return f"prodseg:job:{job}{suffix}"
+
+
+class ProgressBoard:
+    """Reads and updates job progress.
+
+    Args:
+        client: a Redis client (``redis.Redis.from_url(settings.broker_url)``).
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    @classmethod
+    def from_url(cls, url: str) -> ProgressBoard:
+        """A board on the Redis at ``url`` (the broker URL)."""
+        return cls(redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30))
+
+    def queued(self, job: str) -> None:
+        """A job was submitted."""
+        self.redis.hset(_key(job), mapping={"state": "queued", "submitted": time.time()})
+
+    def started(self, job: str, total: int) -> None:
+        """The reference is done and ``total`` targets were enqueued."""
+        self.redis.hset(_key(job), mapping={"state": "running", "total": total,
+                                            "started": time.time()})
+
+    def target_finished(self, job: str, image_id: str, ok: bool) -> bool:
+        """Record one finished target; True when it was the last one, the first time.
+
+        Idempotent: a redelivered target is counted once. Returns True to exactly one
+        caller, the one that must enqueue finalisation.
+        """
+        pipe = self.redis.pipeline()
+        pipe.sadd(_key(job, ":done"), image_id)
+        pipe.hget(_key(job), "total")
+        added, total = pipe.execute()
+        if added:
+            self.redis.hincrby(_key(job), "ok" if ok else "error", 1)
+        done = self.redis.scard(_key(job, ":done"))
+        if total is None or done < int(total):
+            return False
+        return bool(self.redis.set(_key(job, ":finalize"), 1, nx=True))
+
+    def claim_end(self, job: str) -> bool:
+        """True to exactly one caller: the one that records the job's end."""
+        return bool(self.redis.set(_key(job, ":ended"), 1, nx=True))
+
+    def ended(self, job: str, state: str, message: str = "") -> None:
+        """Record the job's final state and let its keys expire later."""
+        self.redis.hset(_key(job), mapping={"state": state, "error_message": message,
+                                            "finished": time.time()})
+        for suffix in ("", ":done", ":finalize", ":ended"):
+            self.redis.expire(_key(job, suffix), EXPIRE_AFTER_END_S)
+
+    def cancel(self, job: str) -> None:
+        """Mark the job cancelled: its tasks still in the queue become no-ops."""
+        self.redis.hset(_key(job), "state", "cancelled")
+
+    def is_cancelled(self, job: str) -> bool:
+        """Whether the job was cancelled (tasks check this before working)."""
+        return self.redis.hget(_key(job), "state") == b"cancelled"
+
+    def read(self, job: str) -> Progress:
+        """The job's progress; state "unknown" if Redis holds no record of it."""
+        pipe = self.redis.pipeline()
+        pipe.hgetall(_key(job))
+        pipe.scard(_key(job, ":done"))
+        fields, finished = pipe.execute()
+        raw = {k.decode(): v.decode() for k, v in fields.items()}
+        ok, error = int(raw.get("ok", 0)), int(raw.get("error", 0))
+        return Progress(
+            state=raw.get("state", "unknown"),
+            total=int(raw.get("total", 0)),
+            finished=int(finished),
+            ok=ok,
+            error=error,
+            message=raw.get("error_message", ""),
+        )

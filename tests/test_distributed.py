@@ -1,0 +1,271 @@
+"""Distributed mode with real processes: redis-server, moto's S3 server over HTTP, real
+``prodseg worker`` processes, Flower, and the real CLI (submit -> watch -> fetch).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import AWS_TEST_CREDENTIALS, free_port
+
+pytestmark = pytest.mark.integration
+
+SMALL_RANDOM = [
+    "--weights", "random", "--sam2-checkpoint", "hiera_tiny",
+    "--dinov2-model", "vit_small_patch14_dinov2", "--sam2-points-per-side", "4",
+    "--sam2-pred-iou-thresh", "0", "--sam2-stability-score-thresh", "0",
+    "--similarity-threshold", "-1", "--min-mask-area-ratio", "0", "--max-mask-area-ratio", "1",
+]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free loopback port, for the whole session."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.fail("redis-server is not installed (apt-get install -y redis-server)")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )
+    import redis
+
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+class Cluster:
+    """The environment of one test: its bucket, its broker, its worker processes."""
+
+    def __init__(self, redis_url: str, s3_endpoint: str, tmp: Path) -> None:
+        import redis
+
+        redis.Redis.from_url(redis_url).flushall()
+        self.tmp = tmp
+        self.bucket = f"t-{uuid.uuid4().hex[:12]}"
+        self.env = {
+            **os.environ,
+            **AWS_TEST_CREDENTIALS,
+            "PRODSEG_BROKER_URL": redis_url,
+            "PRODSEG_S3_ENDPOINT_URL": s3_endpoint,
+            "PRODSEG_S3_BUCKET": self.bucket,
+            "PRODSEG_MODEL_CACHE_DIR": str(tmp / "models"),
+            "OMP_NUM_THREADS": "2",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.procs: list[subprocess.Popen[bytes]] = []
+        from storage.s3 import S3Store
+
+        self.store = S3Store(self.bucket, endpoint_url=s3_endpoint)
+        self.store.ensure_bucket()
+
+    def cli(self, *args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "producer.cli", *args], capture_output=True,
+                              text=True, env={**self.env, **env}, timeout=timeout)
+
+    def start(self, argv: list[str], log_name: str, ready: str, **env: str) -> Path:
+        log = self.tmp / log_name
+        with log.open("wb") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                    env={**self.env, **env}, start_new_session=True)
+        self.procs.append(proc)
+        deadline = time.monotonic() + 60
+        while ready not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{argv} did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.1)
+        return log
+
+    def worker(self, name: str, *flags: str, **env: str) -> Path:
+        argv = [sys.executable, "-m", "producer.cli", "worker", "--name", f"{name}@test",
+                "--loglevel", "info", *flags]
+        return self.start(argv, f"{name}.log", "ready.", **env)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@pytest.fixture()
+def cluster(redis_url: str, s3_endpoint: str, tmp_path: Path) -> Iterator[Cluster]:
+    c = Cluster(redis_url, s3_endpoint, tmp_path)
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def render(c: Cluster, views: int, shelf: int, size: str) -> tuple[Path, Path, str]:
+    out = c.tmp / "sample"
+    done = c.cli("sample", "--output", str(out), "--views", str(views), "--shelf-only",
+                 str(shelf), "--size", size)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((out / "sample.json").read_text())
+    x, y = doc["reference_point"]
+    return out / "images", out / doc["reference"], f"{x},{y}"
+
+
+def submit_watch_fetch(c: Cluster, images: Path, ref: Path, point: str, *flags: str) -> Path:
+    done = c.cli("submit", "--images", str(images), "--reference", str(ref), "--ref-point",
+                 point, "--no-progress", *flags)
+    assert done.returncode == 0, done.stderr
+    job = done.stdout.strip()
+    watched = c.cli("watch", job, timeout=600)
+    assert watched.returncode == 0, watched.stderr + watched.stdout
+    assert f"{job}: done" in watched.stdout
+    out = c.tmp / "fetched"
+    fetched = c.cli("fetch", job, "--output", str(out))
+    assert fetched.returncode == 0, fetched.stderr
+    (out / ".job").write_text(job)
+    return out
+
+
+def files_of(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} - {".job"}
+
+
+def assert_same_outputs(local: Path, fetched: Path) -> None:
+    """Same files; identical masks and cutouts; equal boxes; scores within 1e-4."""
+    assert files_of(local) == files_of(fetched)
+    for rel in sorted(files_of(local)):
+        if rel.startswith(("masks/", "cutouts/", "reference/mask", "reference/cutout")):
+            a, b = np.array(Image.open(local / rel)), np.array(Image.open(fetched / rel))
+            assert np.array_equal(a, b), rel
+    np.testing.assert_allclose(np.load(local / "reference/embedding.npy"),
+                               np.load(fetched / "reference/embedding.npy"), atol=1e-5)
+    ra = json.loads((local / "results.json").read_text())
+    rb = json.loads((fetched / "results.json").read_text())
+    assert ra["reference"]["bbox"] == rb["reference"]["bbox"]
+    assert [e["image"] for e in ra["images"]] == [e["image"] for e in rb["images"]]
+    for ea, eb in zip(ra["images"], rb["images"], strict=True):
+        assert (ea["status"], ea["num_proposals"]) == (eb["status"], eb["num_proposals"])
+        assert [m["bbox"] for m in ea["matches"]] == [m["bbox"] for m in eb["matches"]]
+        np.testing.assert_allclose([m["score"] for m in ea["matches"]],
+                                   [m["score"] for m in eb["matches"]], atol=1e-4)
+    assert ra["summary"] == rb["summary"]
+    assert rb["job"] == (fetched / ".job").read_text()
+
+
+@pytest.mark.slow
+def test_distributed_equals_run_with_small_models(cluster: Cluster) -> None:
+    images, ref, point = render(cluster, views=2, shelf=1, size="320x240")
+    local = cluster.tmp / "local"
+    done = cluster.cli("run", "--images", str(images), "--reference", str(ref),
+                       "--ref-point", point, "--output", str(local), "--no-progress",
+                       *SMALL_RANDOM)
+    assert done.returncode == 0, done.stderr
+    cluster.worker("w1")
+    fetched = submit_watch_fetch(cluster, images, ref, point, *SMALL_RANDOM)
+    assert_same_outputs(local, fetched)
+    results = json.loads((fetched / "results.json").read_text())
+    assert "RANDOM WEIGHTS" in results["warning"]
+
+
+def test_two_workers_share_a_job(cluster: Cluster) -> None:
+    images, ref, point = render(cluster, views=12, shelf=2, size="480x360")
+    local = cluster.tmp / "local"
+    assert cluster.cli("run", "--images", str(images), "--reference", str(ref), "--ref-point",
+                       point, "--output", str(local), "--no-progress", "--backend",
+                       "classic").returncode == 0
+    cluster.worker("w1", PRODSEG_BACKEND="classic")
+    cluster.worker("w2", PRODSEG_BACKEND="classic")
+    fetched = submit_watch_fetch(cluster, images, ref, point, "--backend", "classic")
+    assert_same_outputs(local, fetched)
+    job = (fetched / ".job").read_text()
+    records = [json.loads(cluster.store.get(k))
+               for k in cluster.store.list(f"jobs/{job}/_state/images/")]
+    assert len(records) == 13
+    workers = {r["worker"] for r in records}
+    assert len(workers) == 2, workers
+
+
+def test_status_cancel_and_bad_submissions(cluster: Cluster) -> None:
+    images, ref, point = render(cluster, views=2, shelf=0, size="320x240")
+    done = cluster.cli("submit", "--images", str(images), "--reference", str(ref),
+                       "--ref-point", point, "--no-progress")
+    job = done.stdout.strip()
+    assert cluster.cli("status", job).stdout.strip() == f"{job}: pending"
+    cancelled = cluster.cli("cancel", job)
+    assert cancelled.returncode == 0 and f"{job}: cancelled" in cancelled.stdout
+    fetched = cluster.cli("fetch", job, "--output", str(cluster.tmp / "x"))
+    assert fetched.returncode == 2 and "cancelled" in fetched.stderr
+    # Nothing is enqueued for a bad submission; the message names the problem.
+    bad = cluster.cli("submit", "--images", str(images), "--reference", str(ref),
+                      "--ref-point", "9999,1", "--no-progress")
+    assert bad.returncode == 2 and "outside the image" in bad.stderr
+    missing = cluster.cli("submit", "--images", str(images / "nope.jpg"), "--reference",
+                          str(ref), "--ref-point", point, "--no-progress")
+    assert missing.returncode == 2 and "nope.jpg: file not found" in missing.stderr
+    unknown = cluster.cli("status", "no-such-job")
+    assert unknown.returncode == 2 and "no job 'no-such-job'" in unknown.stderr
+
+
+def _get(url: str, auth: str | None) -> tuple[int, object]:
+    request = urllib.request.Request(url)
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, None
+
+
+def test_flower_sees_workers_and_tasks(cluster: Cluster) -> None:
+    port = free_port()
+    cluster.start([sys.executable, "-m", "celery", "-A", "tasks.app", "flower",
+                   f"--port={port}", "--address=127.0.0.1", "--basic-auth=ops:s3cret"],
+                  "flower.log", "Visit me at")
+    cluster.worker("w1", PRODSEG_BACKEND="classic")
+    images, ref, point = render(cluster, views=3, shelf=0, size="320x240")
+    submit_watch_fetch(cluster, images, ref, point, "--backend", "classic")
+    base = f"http://127.0.0.1:{port}"
+    assert _get(f"{base}/api/workers", None)[0] == 401
+    deadline = time.monotonic() + 30
+    names: list[str] = []
+    done_tasks: list[str] = []
+    while time.monotonic() < deadline and not (names and len(done_tasks) >= 4):
+        status, workers = _get(f"{base}/api/workers?refresh=1", "ops:s3cret")
+        assert status == 200
+        names = list(workers or {})  # type: ignore[arg-type]
+        _, tasks = _get(f"{base}/api/tasks", "ops:s3cret")
+        done_tasks = [t["name"] for t in (tasks or {}).values()  # type: ignore[attr-defined]
+                      if t.get("state") == "SUCCESS"]
+        time.sleep(0.5)
+    assert "w1@test" in names
+    assert sorted(set(done_tasks)) == ["prodseg.finalize", "prodseg.match", "prodseg.reference"]
+    assert done_tasks.count("prodseg.match") == 2
