@@ -1,0 +1,508 @@
+"""The Docker deployment hangs together: compose.yaml, .env.example, Dockerfile, submit.sh.
+
+Nothing here needs Docker: the files are parsed and cross-checked (service names, volumes,
+ports, URLs, variables), so a renamed service or a forgotten variable fails here instead of
+at ``docker compose up`` on a GPU host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKER = ROOT / "docker"
+COMPOSE_FILE = DOCKER / "compose.yaml"
+ENV_EXAMPLE = DOCKER / ".env.example"
+DOCKERFILE = DOCKER / "Dockerfile"
+SUBMIT = DOCKER / "submit.sh"
+DOCKERIGNORE = ROOT / ".dockerignore"
+
+# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $VAR; $$ is a literal $.
+VAR_RE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def interpolated_vars(text: str) -> dict[str, str]:
+    """Variables compose interpolates in ``text``, each with its modifier (``:-x``, ``:?x``)."""
+    found: dict[str, str] = {}
+    for m in VAR_RE.finditer(text.replace("$$", "")):
+        name = m.group(1) or m.group(3)
+        found.setdefault(name, m.group(2) or "")
+    return found
+
+
+def resolve(text: str, env: dict[str, str]) -> str:
+    """``text`` as compose interpolates it with the variables ``env``."""
+
+    def sub(m: re.Match[str]) -> str:
+        name, mod = m.group(1) or m.group(3), m.group(2) or ""
+        value = env.get(name)
+        if mod.startswith(":-"):
+            return value or mod[2:]
+        if mod.startswith("-"):
+            return mod[1:] if value is None else value
+        if mod.startswith(("?", ":?")) and not value:
+            raise KeyError(f"{name} is required: {mod}")
+        return value or ""
+
+    return VAR_RE.sub(sub, text.replace("$$", "\0")).replace("\0", "$")
+
+
+def strings_in(node: Any) -> list[str]:
+    """Every string in a parsed YAML document, keys included (what compose interpolates)."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for k, v in node.items() for s in strings_in(k) + strings_in(v)]
+    if isinstance(node, list):
+        return [s for item in node for s in strings_in(item)]
+    return []
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def compose_text(compose: dict[str, Any]) -> str:
+    """All interpolated text of compose.yaml (comments are not interpolated)."""
+    return "\n".join(strings_in(compose))
+
+
+@pytest.fixture(scope="module")
+def sample_env() -> dict[str, str]:
+    """The values .env.example sets."""
+    env: dict[str, str] = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", line.strip())
+        if m:
+            env[m.group(1)] = m.group(2)
+    return env
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
+def env_of(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        return dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {k: "" if v is None else str(v) for k, v in env.items()}
+
+
+def command_of(service: dict[str, Any]) -> list[str]:
+    cmd = service.get("command") or []
+    return shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]
+
+
+def depends_of(service: dict[str, Any]) -> dict[str, str]:
+    dep = service.get("depends_on") or {}
+    if isinstance(dep, list):
+        return {name: "service_started" for name in dep}
+    return {name: (spec or {}).get("condition", "service_started") for name, spec in dep.items()}
+
+
+def published_ports(service: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(host_ip, host_port, container_port) of each published port."""
+    out = []
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):
+            out.append(
+                (str(port.get("host_ip", "")), str(port.get("published", "")), str(port["target"]))
+            )
+            continue
+        spec = str(port).split("/")[0]
+        parts = spec.rsplit(":", 2)
+        if len(parts) == 3:
+            out.append((parts[0], parts[1], parts[2]))
+        elif len(parts) == 2:
+            out.append(("", parts[0], parts[1]))
+        else:
+            out.append(("", "", parts[0]))
+    return out
+
+
+def volume_mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
+    """(source, target) of each volume entry."""
+    out = []
+    for vol in service.get("volumes") or []:
+        if isinstance(vol, dict):
+            out.append((str(vol.get("source", "")), str(vol["target"])))
+        else:
+            parts = str(vol).split(":")
+            out.append((parts[0], parts[1]) if len(parts) > 1 else ("", parts[0]))
+    return out
+
+
+def container_ports(service: dict[str, Any]) -> set[str]:
+    ports = {c for _, _, c in published_ports(service)}
+    ports |= {str(p).split("/")[0] for p in service.get("expose") or []}
+    return ports
+
+
+def env_example_vars() -> tuple[set[str], set[str]]:
+    """(active, commented-out) variable names in .env.example."""
+    active: set[str] = set()
+    commented: set[str] = set()
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        m = re.match(r"^\s*(#\s*)?([A-Za-z_][A-Za-z0-9_]*)=", line)
+        if m:
+            (commented if m.group(1) else active).add(m.group(2))
+    return active, commented
+
+
+# --- compose: the graph --------------------------------------------------------------
+
+
+def test_expected_services(services: dict[str, Any]) -> None:
+    assert {"redis", "s3", "create-bucket", "worker", "flower", "models"} <= set(services)
+
+
+def test_every_dependency_is_a_defined_service(services: dict[str, Any]) -> None:
+    for name, svc in services.items():
+        for dep in depends_of(svc):
+            assert dep in services, f"{name} depends on undefined service {dep!r}"
+            assert dep != name
+
+
+def test_health_and_completion_conditions_are_satisfiable(services: dict[str, Any]) -> None:
+    for name, svc in services.items():
+        for dep, condition in depends_of(svc).items():
+            target = services[dep]
+            if condition == "service_healthy":
+                check = target.get("healthcheck") or {}
+                assert check.get("test") and not check.get("disable"), (
+                    f"{name} waits for {dep} to be healthy but {dep} has no healthcheck"
+                )
+            if condition == "service_completed_successfully":
+                assert str(target.get("restart", "no")) == "no", f"{dep} must be one-shot"
+
+
+def test_worker_waits_for_broker_store_and_bucket(services: dict[str, Any]) -> None:
+    assert depends_of(services["worker"]) == {
+        "redis": "service_healthy",
+        "s3": "service_healthy",
+        "create-bucket": "service_completed_successfully",
+    }
+    assert depends_of(services["create-bucket"]) == {"s3": "service_healthy"}
+    assert services["create-bucket"]["restart"] == "no"
+
+
+def test_every_named_volume_is_declared(compose: dict[str, Any], services: dict) -> None:
+    declared = set(compose.get("volumes") or {})
+    used = set()
+    for name, svc in services.items():
+        for source, _ in volume_mounts(svc):
+            if source and not source.startswith((".", "/", "~", "$")):
+                assert source in declared, f"{name} mounts undeclared volume {source!r}"
+                used.add(source)
+    assert declared == {"redis-data", "s3-data", "models"}
+    assert used == declared, f"declared but unused volumes: {declared - used}"
+
+
+def test_data_volumes_are_mounted_where_the_servers_keep_data(services: dict) -> None:
+    assert ("redis-data", "/data") in volume_mounts(services["redis"])
+    assert ("s3-data", "/data") in volume_mounts(services["s3"])
+
+
+# --- compose: redis ------------------------------------------------------------------
+
+
+def test_redis_is_durable_refuses_eviction_and_has_a_password(services: dict) -> None:
+    redis = services["redis"]
+    assert re.fullmatch(r"redis:\d+\.\d+(\.\d+)?-alpine", redis["image"]), redis["image"]
+    cmd = command_of(redis)
+    assert cmd[0] == "redis-server"
+
+    def arg(flag: str) -> str:
+        assert flag in cmd, f"redis command lacks {flag}"
+        return cmd[cmd.index(flag) + 1]
+
+    assert arg("--appendonly") == "yes"  # a bare YAML yes would have become True
+    assert arg("--maxmemory-policy") == "noeviction"
+    password = interpolated_vars(arg("--requirepass"))
+    assert password == {"REDIS_PASSWORD": password["REDIS_PASSWORD"]}
+    assert password["REDIS_PASSWORD"].startswith(":?"), "REDIS_PASSWORD must be required"
+
+
+def test_broker_url_points_at_the_redis_service_with_its_password(
+    services: dict, sample_env: dict[str, str]
+) -> None:
+    redis_cmd = [resolve(c, sample_env) for c in command_of(services["redis"])]
+    password = redis_cmd[redis_cmd.index("--requirepass") + 1]
+    assert password == sample_env["REDIS_PASSWORD"]
+    for name in ("worker", "flower"):
+        url = urlsplit(resolve(env_of(services[name])["PRODSEG_BROKER_URL"], sample_env))
+        assert url.scheme == "redis"
+        assert url.hostname == "redis" and "redis" in services
+        assert url.port == 6379
+        assert url.path == "/0"
+        assert url.username == "" and url.password == password, name
+
+
+# --- compose: s3 ---------------------------------------------------------------------
+
+
+def test_s3_store_is_pinned_with_credentials_from_required_vars(services: dict) -> None:
+    s3 = services["s3"]
+    image = s3["image"]
+    assert ":" in image and not image.endswith(":latest"), image
+    env = env_of(s3)
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        found = interpolated_vars(env[key])
+        assert len(found) == 1 and next(iter(found.values())).startswith(":?"), key
+    assert "-s3" in command_of(s3)
+
+
+def test_worker_s3_endpoint_is_the_s3_service_and_its_port(services: dict) -> None:
+    s3 = services["s3"]
+    url = urlsplit(env_of(services["worker"])["PRODSEG_S3_ENDPOINT_URL"])
+    assert url.scheme == "http"
+    assert url.hostname == "s3"
+    assert str(url.port) in container_ports(s3)
+    flags = [c for c in command_of(s3) if c.startswith("-s3.port=")]
+    assert flags == [f"-s3.port={url.port}"]
+    health = " ".join(s3["healthcheck"]["test"])
+    assert f":{url.port}/" in health
+
+
+def test_worker_uses_the_same_s3_credentials_as_the_store(services: dict) -> None:
+    store = env_of(services["s3"])
+    for name in ("worker", "create-bucket"):
+        env = env_of(services[name])
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            assert set(interpolated_vars(env[key])) == set(interpolated_vars(store[key])), (
+                name,
+                key,
+            )
+
+
+def test_create_bucket_targets_the_configured_bucket(services: dict) -> None:
+    cb = services["create-bucket"]
+    env = env_of(cb)
+    assert "PRODSEG_S3_BUCKET" in interpolated_vars(env["BUCKET"])
+    assert env_of(services["worker"])["PRODSEG_S3_BUCKET"] == env["BUCKET"]
+    worker_endpoint = env_of(services["worker"])["PRODSEG_S3_ENDPOINT_URL"]
+    assert urlsplit(env["S3_ENDPOINT"]).netloc == urlsplit(worker_endpoint).netloc
+    script = " ".join(command_of(cb))
+    assert "create-bucket" in script and "head-bucket" in script
+    image = cb["image"]
+    assert re.fullmatch(r"amazon/aws-cli:\d+\.\d+\.\d+", image), image
+
+
+# --- compose: worker, flower, models -------------------------------------------------
+
+
+def test_worker_reserves_nvidia_gpus(services: dict) -> None:
+    devices = services["worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert any(
+        d.get("driver") == "nvidia"
+        and "gpu" in d.get("capabilities", [])
+        and (d.get("count") == "all" or d.get("device_ids"))
+        for d in devices
+    ), devices
+
+
+def test_worker_mounts_models_where_its_cache_dir_points(services: dict) -> None:
+    worker = services["worker"]
+    cache_dir = env_of(worker)["PRODSEG_MODEL_CACHE_DIR"]
+    assert ("models", cache_dir) in volume_mounts(worker)
+    models = services["models"]
+    assert env_of(models)["PRODSEG_MODEL_CACHE_DIR"] == cache_dir
+    assert ("models", cache_dir) in volume_mounts(models)
+
+
+def test_models_download_is_a_setup_one_shot_for_the_same_models(services: dict) -> None:
+    models = services["models"]
+    assert models.get("profiles") == ["setup"]
+    assert command_of(models) == ["prodseg", "models", "download"]
+    assert models["restart"] == "no"
+    for key in ("PRODSEG_SAM2_CHECKPOINT", "PRODSEG_DINOV2_MODEL"):
+        assert env_of(models)[key] == env_of(services["worker"])[key], key
+    for name, svc in services.items():
+        if name != "models":
+            assert not svc.get("profiles"), f"{name} would not start with a plain `up`"
+
+
+def test_worker_runs_prodseg_worker_and_has_time_to_finish_a_task(services: dict) -> None:
+    worker = services["worker"]
+    assert command_of(worker)[:2] == ["prodseg", "worker"]
+    m = re.fullmatch(r"(\d+)(s|m|h)", str(worker["stop_grace_period"]))
+    assert m, worker["stop_grace_period"]
+    seconds = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
+    assert seconds >= 300
+
+
+def test_worker_flower_and_models_share_one_image(services: dict) -> None:
+    worker = services["worker"]
+    assert worker["build"] == {"context": "..", "dockerfile": "docker/Dockerfile"}
+    context = COMPOSE_FILE.parent / worker["build"]["context"]
+    assert context.resolve() == ROOT
+    assert (context / worker["build"]["dockerfile"]).resolve() == DOCKERFILE.resolve()
+    for name in ("flower", "models"):
+        assert services[name]["image"] == worker["image"], name
+        assert services[name].get("build") == worker["build"], name
+
+
+def test_flower_has_basic_auth_from_required_vars(services: dict) -> None:
+    cmd = command_of(services["flower"])
+    assert cmd[:4] == ["celery", "-A", "tasks.app", "flower"]
+    auth = [c for c in cmd if re.match(r"--basic[_-]auth=", c)]
+    assert len(auth) == 1, cmd
+    value = auth[0].split("=", 1)[1]
+    found = interpolated_vars(value)
+    assert set(found) == {"FLOWER_USER", "FLOWER_PASSWORD"}
+    assert all(mod.startswith(":?") for mod in found.values())
+    assert re.fullmatch(r"\$\{FLOWER_USER[^}]*\}:\$\{FLOWER_PASSWORD[^}]*\}", value)
+    assert "--port=5555" in cmd
+
+
+def test_only_redis_s3_and_flower_are_published_and_only_on_loopback(services: dict) -> None:
+    published = {name: published_ports(svc) for name, svc in services.items()}
+    assert {name for name, ports in published.items() if ports} == {"redis", "s3", "flower"}
+    for name, ports in published.items():
+        for host_ip, _, _ in ports:
+            assert host_ip == "127.0.0.1", f"{name} publishes on {host_ip or 'all interfaces'}"
+    assert ("127.0.0.1", "6379", "6379") in published["redis"]
+    assert ("127.0.0.1", "5555", "5555") in published["flower"]
+
+
+def test_long_running_services_restart_and_are_health_checked(services: dict) -> None:
+    for name in ("redis", "s3", "flower"):
+        assert services[name]["restart"] == "unless-stopped", name
+        assert services[name]["healthcheck"]["test"], name
+    assert services["worker"]["restart"] == "unless-stopped"
+    # the worker's healthcheck is the image's HEALTHCHECK
+    assert "healthcheck" not in services["worker"]
+
+
+# --- variables -------------------------------------------------------------------------
+
+
+def test_every_compose_variable_is_in_env_example(compose_text: str) -> None:
+    used = interpolated_vars(compose_text)
+    active, commented = env_example_vars()
+    missing = set(used) - active - commented
+    assert not missing, f"add to docker/.env.example: {sorted(missing)}"
+    required = {name for name, mod in used.items() if mod.startswith((":?", "?"))}
+    assert required == {
+        "REDIS_PASSWORD",
+        "S3_ACCESS_KEY",
+        "S3_SECRET_KEY",
+        "FLOWER_USER",
+        "FLOWER_PASSWORD",
+    }
+    assert required <= active, "required variables must be set, not commented out"
+    # a secret without :? would silently become an empty password
+    for name in required:
+        for m in re.finditer(r"\$\{" + name + r"([^}]*)\}", compose_text.replace("$$", "")):
+            assert m.group(1).startswith(":?"), f"${{{name}{m.group(1)}}} is not required"
+
+
+def test_env_example_has_no_unused_variables(compose_text: str) -> None:
+    active, _ = env_example_vars()
+    assert active <= set(interpolated_vars(compose_text)), active - set(
+        interpolated_vars(compose_text)
+    )
+
+
+def test_escaped_dollars_are_not_mistaken_for_variables() -> None:
+    text = "$$HOME ${A:?x} $$((i + 1)) $B ${C:-d}"
+    assert interpolated_vars(text) == {"A": ":?x", "B": "", "C": ":-d"}
+    assert resolve(text, {"A": "a", "B": "b"}) == "$HOME a $((i + 1)) b d"
+    with pytest.raises(KeyError):
+        resolve(text, {"B": "b"})
+
+
+def test_compose_resolves_with_the_example_env(compose_text: str, sample_env: dict) -> None:
+    resolved = resolve(compose_text, sample_env)
+    assert "change-me-redis-password" in resolved
+    assert "${" not in resolved
+
+
+# --- Dockerfile ------------------------------------------------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = DOCKERFILE.read_text()
+    text = re.sub(r"\\\n", " ", text)  # join continuation lines
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def test_dockerfile_runs_prodseg_worker_by_default() -> None:
+    cmds = [rest for word, rest in dockerfile_instructions() if word == "CMD"]
+    assert cmds, "no CMD"
+    assert json.loads(cmds[-1]) == ["prodseg", "worker"]
+    assert not [rest for word, rest in dockerfile_instructions() if word == "ENTRYPOINT"]
+
+
+def test_dockerfile_keeps_weights_in_the_models_volume(services: dict) -> None:
+    instr = dockerfile_instructions()
+    volumes = [rest for word, rest in instr if word == "VOLUME"]
+    envs = " ".join(rest for word, rest in instr if word == "ENV")
+    cache_dir = env_of(services["worker"])["PRODSEG_MODEL_CACHE_DIR"]
+    assert any(cache_dir in v for v in volumes)
+    assert f"PRODSEG_MODEL_CACHE_DIR={cache_dir}" in envs
+    copied = " ".join(rest for word, rest in instr if word in ("COPY", "ADD"))
+    assert not re.search(r"\.(pt|pth|safetensors)\b", copied), "weights must not be baked in"
+
+
+def test_dockerfile_base_is_pinned_cuda_pytorch_and_user_is_not_root() -> None:
+    instr = dockerfile_instructions()
+    base = [rest for word, rest in instr if word == "FROM"]
+    assert base == ["pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"]
+    users = [rest for word, rest in instr if word == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    assert [word for word, _ in instr if word == "HEALTHCHECK"]
+
+
+def test_dockerfile_copies_what_pyproject_packages() -> None:
+    copied = [rest.split()[0].rstrip("/") for w, rest in dockerfile_instructions() if w == "COPY"]
+    for needed in ("prodseg", "workers", "tasks", "producer", "storage"):
+        assert needed in copied, needed
+    first = next(rest for w, rest in dockerfile_instructions() if w == "COPY")
+    assert "pyproject.toml" in first and "README.md" in first  # README is the readme
+
+
+def test_dockerignore_keeps_environments_and_secrets_out_of_the_context() -> None:
+    patterns = {line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip()}
+    for needed in (".git", ".venv", "**/__pycache__", "outputs", ".env", "**/.env"):
+        assert needed in patterns, needed
+    for kept in ("pyproject.toml", "README.md", "prodseg", "workers", "tasks", "docker"):
+        assert kept not in patterns, kept
+
+
+# --- submit.sh -------------------------------------------------------------------------
+
+
+def test_submit_script_targets_the_published_ports(services: dict) -> None:
+    assert os.access(SUBMIT, os.X_OK), "docker/submit.sh must be executable"
+    text = SUBMIT.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n")
+    redis_host_port = next(p for ip, p, c in published_ports(services["redis"]) if c == "6379")
+    s3_port = str(urlsplit(env_of(services["worker"])["PRODSEG_S3_ENDPOINT_URL"]).port)
+    s3_host_port = next(p for ip, p, c in published_ports(services["s3"]) if c == s3_port)
+    assert f"@127.0.0.1:{redis_host_port}/0" in text
+    assert f"http://127.0.0.1:{s3_host_port}" in text
+    assert 'exec prodseg submit "$@"' in text
+    for var in ("REDIS_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY"):
+        assert var in text
