@@ -4,7 +4,9 @@ It stands in for a real capture wherever no photos are at hand (tests, demos, be
 Lengths in the scene are centimetres; world axes are x right, y up and z towards the camera.
 The focal length and camera distance follow from the image size, so the scene looks the same
 at any resolution. The carton turns on the spot (a turntable) between other products that
-stay put. Every random choice comes from one ``numpy.random.Generator``.
+stay put. This module holds the camera, the products' geometry, the shelf, the shadows and the
+painting of textured faces into the image; the textures themselves come from
+``producer.sample_artwork``. Every random choice comes from one ``numpy.random.Generator``.
 """
 
 from __future__ import annotations
@@ -19,12 +21,18 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from producer.sample_artwork import (
+    Colour,
+    bottle_art,
+    box_art,
+    can_art,
+    carton_art,
+    draw_text,
+    jitter,
+)
+
 SIDE_NAMES = ("front", "right", "back", "left")
-Colour = tuple[int, ...]
-Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of a texture
-_FONT = cv2.FONT_HERSHEY_DUPLEX
 _AMBIENT, _DIFFUSE = 0.5, 0.55  # Lambertian shading: ambient + diffuse * max(0, normal . light)
-_WHITE, _INK, _SILVER, _CAP = (245, 245, 240), (30, 30, 30), (185, 185, 190), (50, 50, 55)
 
 
 @dataclass(frozen=True)
@@ -108,96 +116,6 @@ def _look_at(position: np.ndarray, target: np.ndarray, focal: float, size: tuple
     right /= np.linalg.norm(right)
     up = np.cross(right, forward)
     return _Camera(position, np.stack([right, up, forward]), focal, (size[1] / 2, size[0] / 2))
-
-
-def _jitter(rng: np.random.Generator, colour: Colour, amount: int = 10) -> Colour:
-    """The colour with each channel moved by up to ``amount``."""
-    return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in colour)
-
-
-def _canvas(w_cm: float, h_cm: float, px_per_cm: float, colour: Colour) -> np.ndarray:
-    """A plain ``(th, tw, 3)`` uint8 texture for a w_cm x h_cm panel."""
-    size = (max(8, round(h_cm * px_per_cm)), max(8, round(w_cm * px_per_cm)), 3)
-    return np.full(size, colour, np.uint8)
-
-
-def _text(img: np.ndarray, text: str, box: Box, colour: Colour, weight: float = 0.12) -> None:
-    """Draw ``text`` as large as fits, centred in ``box``; ``weight`` sets stroke width."""
-    th, tw = img.shape[:2]
-    x0, y0, x1, y1 = box[0] * tw, box[1] * th, box[2] * tw, box[3] * th
-    (w1, h1), base = cv2.getTextSize(text, _FONT, 1.0, 1)
-    scale = min((x1 - x0) / w1, (y1 - y0) / (h1 + base))
-    thickness = max(1, round(scale * h1 * weight))
-    (w2, h2), _ = cv2.getTextSize(text, _FONT, scale, thickness)
-    org = (round(x0 + (x1 - x0 - w2) / 2), round(y0 + (y1 - y0 + h2) / 2))
-    cv2.putText(img, text, org, _FONT, scale, colour, thickness, cv2.LINE_AA)
-
-
-def _rect(img: np.ndarray, box: Box, colour: Colour) -> None:
-    """Fill ``box`` (fractions of the texture) with ``colour``."""
-    th, tw = img.shape[:2]
-    p0, p1 = (round(box[0] * tw), round(box[1] * th)), (round(box[2] * tw), round(box[3] * th))
-    cv2.rectangle(img, p0, p1, colour, -1)
-
-
-def _small_print(img: np.ndarray, rng: np.random.Generator, box: Box, rows: int, colour: Colour
-                 ) -> None:
-    """Bars of random length standing for lines of small print inside ``box``."""
-    x0, y0, x1, y1 = box
-    step = (y1 - y0) / rows
-    for r in range(rows):
-        end = x0 + (x1 - x0) * rng.uniform(0.45, 1.0)
-        _rect(img, (x0, y0 + r * step, end, y0 + (r + 0.45) * step), colour)
-
-
-def _carton_art(rng: np.random.Generator, w: float, d: float, h: float, g: float,
-                px_per_cm: float) -> dict[str, np.ndarray]:
-    """Textures of the milk carton: a blue front, sky right, butter-yellow back, mint left."""
-    blue, sun = _jitter(rng, (25, 70, 175)), _jitter(rng, (250, 205, 40))
-    sky, butter = _jitter(rng, (110, 190, 230)), _jitter(rng, (245, 210, 90))
-    mint, navy, green = _jitter(rng, (130, 210, 150)), (20, 40, 90), (25, 105, 55)
-    front = _canvas(w, h, px_per_cm, blue)
-    _text(front, "FARM FRESH", (0.12, 0.08, 0.88, 0.16), _WHITE, 0.08)
-    _text(front, "MILK", (0.05, 0.19, 0.95, 0.38), _WHITE, 0.16)
-    th, tw = front.shape[:2]
-    xs = np.linspace(0.06 * tw, 0.94 * tw, 32)  # a wavy ribbon, kept off the edges
-    wave = th * (0.58 + 0.025 * np.sin(3 * np.pi * xs / tw + rng.uniform(0, 2 * np.pi)))
-    ribbon = np.concatenate([np.stack([xs, wave], 1), np.stack([xs, wave + 0.09 * th], 1)[::-1]])
-    cv2.fillPoly(front, [ribbon.astype(np.int32)], _WHITE)
-    centre, radius = (tw // 2, round(0.8 * th)), round(0.22 * tw)
-    cv2.circle(front, centre, radius, sun, -1, cv2.LINE_AA)
-    cv2.circle(front, centre, round(0.7 * radius), blue, max(1, radius // 6), cv2.LINE_AA)
-    _text(front, "1 L", (0.3, 0.92, 0.7, 0.99), _WHITE)
-    right = _canvas(d, h, px_per_cm, sky)  # a nutrition table
-    _rect(right, (0.0, 0.05, 1.0, 0.14), navy)
-    _text(right, "NUTRITION", (0.1, 0.06, 0.9, 0.13), _WHITE, 0.08)
-    _rect(right, (0.1, 0.18, 0.9, 0.62), _WHITE)
-    for r in range(1, 9):
-        _rect(right, (0.1, 0.18 + r * 0.049, 0.9, 0.184 + r * 0.049), navy)
-    _small_print(right, rng, (0.14, 0.19, 0.6, 0.61), 9, navy)
-    _small_print(right, rng, (0.1, 0.7, 0.9, 0.92), 6, navy)
-    back = _canvas(w, h, px_per_cm, butter)  # small print and a barcode
-    _small_print(back, rng, (0.1, 0.08, 0.9, 0.45), 10, _INK)
-    _rect(back, (0.15, 0.6, 0.85, 0.86), _WHITE)
-    x = 0.2
-    while x < 0.8:
-        bar = rng.uniform(0.008, 0.03)
-        _rect(back, (x, 0.62, min(x + bar, 0.8), 0.8), _INK)
-        x += bar + rng.uniform(0.01, 0.03)
-    left = _canvas(d, h, px_per_cm, mint)
-    _rect(left, (0.0, 0.2, 1.0, 0.36), green)
-    _text(left, "ORGANIC", (0.08, 0.22, 0.92, 0.34), _WHITE, 0.1)
-    _small_print(left, rng, (0.12, 0.45, 0.88, 0.62), 5, green)
-    lh, lw = left.shape[:2]
-    cv2.circle(left, (lw // 2, round(0.78 * lh)), lw // 5, green, max(1, lw // 25), cv2.LINE_AA)
-    slant = math.hypot(d / 2, g)
-    front_roof, back_roof = _canvas(w, slant, px_per_cm, blue), _canvas(w, slant, px_per_cm, butter)
-    _text(front_roof, "FRESH", (0.15, 0.3, 0.85, 0.8), _WHITE, 0.1)
-    _small_print(back_roof, rng, (0.15, 0.3, 0.85, 0.8), 3, _INK)
-    art = {"front": front, "right": right, "back": back, "left": left, "front_roof": front_roof,
-           "back_roof": back_roof, "right_gable": _canvas(d, g, px_per_cm, sky),
-           "left_gable": _canvas(d, g, px_per_cm, mint)}
-    return {name: tex.astype(np.float32) for name, tex in art.items()}
 
 
 def _box_faces(w: float, d: float, h: float, art: dict[str, np.ndarray], gable: float = 0.0
@@ -337,35 +255,17 @@ def _distractors(rng: np.random.Generator, px_per_cm: float) -> list[_Prop]:
     props = []
     for kind in rng.choice(4, size=int(rng.integers(2, 5)), replace=False):
         if kind == 0:  # a cola can
-            tex = _canvas(np.pi * 3.3, 12.2, px_per_cm, _jitter(rng, (200, 25, 35)))
-            _rect(tex, (0, 0.55, 1, 0.62), _WHITE)
-            _text(tex, "COLA", (0.15, 0.25, 0.85, 0.5), _WHITE, 0.15)
-            _rect(tex, (0, 0, 1, 0.04), _SILVER)
-            _rect(tex, (0, 0.96, 1, 1), _SILVER)
-            props.append(_Prop(3.3, 12.2, [], 0.0, tex.astype(np.float32), _can_radius, _SILVER))
+            label, lid = can_art(rng, 3.3, 12.2, px_per_cm)
+            props.append(_Prop(3.3, 12.2, [], 0.0, label, _can_radius, lid))
         elif kind == 1:  # a berry-juice bottle
-            tex = _canvas(np.pi * 3.8, 24.0, px_per_cm, _jitter(rng, (120, 25, 95)))
-            _rect(tex, (0, 0.5, 1, 0.88), _jitter(rng, (225, 110, 170)))
-            _text(tex, "BERRY", (0.15, 0.6, 0.85, 0.78), _WHITE, 0.12)
-            _rect(tex, (0, 0, 1, 0.1), _CAP)
-            props.append(_Prop(3.8, 24.0, [], 0.0, tex.astype(np.float32), _bottle_radius, _CAP))
+            label, lid = bottle_art(rng, 3.8, 24.0, px_per_cm)
+            props.append(_Prop(3.8, 24.0, [], 0.0, label, _bottle_radius, lid))
         else:  # a cereal box or a tea box
             w, d, h = (13.0, 5.0, 24.0) if kind == 2 else (8.0, 6.0, 13.5)
-            main = _jitter(rng, (235, 125, 25) if kind == 2 else (45, 42, 48))
-            accent = (190, 35, 30) if kind == 2 else (165, 20, 55)
-            front = _canvas(w, h, px_per_cm, main)
-            _rect(front, (0, 0.1, 1, 0.32), accent)
-            _text(front, "CORN" if kind == 2 else "TEA", (0.1, 0.12, 0.9, 0.3), _WHITE, 0.15)
-            th, tw = front.shape[:2]
-            cv2.ellipse(front, (tw // 2, round(0.68 * th)), (round(0.35 * tw), round(0.12 * th)),
-                        0, 0, 360, (120, 65, 25) if kind == 2 else accent, -1, cv2.LINE_AA)
-            side = _canvas(d, h, px_per_cm, main)
-            _small_print(side, rng, (0.15, 0.15, 0.85, 0.7), 8, accent)
-            art = {"front": front, "back": front, "right": side, "left": side, "top": side}
+            art = box_art(rng, "corn" if kind == 2 else "tea", w, d, h, px_per_cm)
             yaw = math.radians(rng.uniform(10, 25) * rng.choice([-1, 1]))
             half = (w * abs(math.cos(yaw)) + d * abs(math.sin(yaw))) / 2
-            faces = _box_faces(w, d, h, {k: v.astype(np.float32) for k, v in art.items()})
-            props.append(_Prop(half, h, faces, yaw))
+            props.append(_Prop(half, h, _box_faces(w, d, h, art), yaw))
     return props
 
 
@@ -391,11 +291,11 @@ def _shelf(rng: np.random.Generator, camera: _Camera, size: tuple[int, int], pla
     ys = np.arange(height, dtype=np.float32)[:, None, None]
     noise = cv2.resize(rng.normal(0, 1, (12, 16)).astype(np.float32), (width, height),
                        interpolation=cv2.INTER_CUBIC)
-    wall = np.array(_jitter(rng, (148, 150, 156), 6), np.float32)
+    wall = np.array(jitter(rng, (148, 150, 156), 6), np.float32)
     image = wall * (0.8 + 0.2 * np.clip((ys - up) / (0.25 * height), 0, 1)) + 4 * noise[..., None]
     floor = np.clip((ys - back) / (0.015 * height) + 0.5, 0, 1)  # a soft wall-floor corner
     image = image * (1 - floor) + np.array([204, 204, 207], np.float32) * floor
-    rail_colour = np.array(_jitter(rng, (55, 58, 62), 5), np.float32)
+    rail_colour = np.array(jitter(rng, (55, 58, 62), 5), np.float32)
     image[front:rail] = rail_colour
     image[rail:] = np.linspace(45, 22, height - rail)[:, None, None]
     image[up_rail:up] = rail_colour
@@ -403,7 +303,7 @@ def _shelf(rng: np.random.Generator, camera: _Camera, size: tuple[int, int], pla
     while x < width and up_rail > 0:  # the goods standing on the shelf above
         step = rng.uniform(0.07, 0.16) * width
         tone = [(120, 80, 60), (150, 150, 150), (110, 40, 50), (95, 95, 88)][rng.integers(4)]
-        image[:up_rail, max(round(x), 0):max(round(x + step), 0)] = _jitter(rng, tone, 12)
+        image[:up_rail, max(round(x), 0):max(round(x + step), 0)] = jitter(rng, tone, 12)
         x += step + rng.uniform(0.005, 0.02) * width
     for top, bottom in ((front, rail), (up_rail, up)):  # price labels on both rails
         x = rng.uniform(0.02, 0.1) * width
@@ -411,7 +311,7 @@ def _shelf(rng: np.random.Generator, camera: _Camera, size: tuple[int, int], pla
             y0, y1 = round(top + 0.2 * (bottom - top)), round(top + 0.8 * (bottom - top))
             label = np.full((max(1, y1 - y0), round(0.07 * width), 3), 238, np.uint8)
             price = f"{rng.integers(1, 9)}.{rng.integers(10, 99)}"
-            _text(label, price, (0.1, 0.1, 0.9, 0.9), (20, 20, 20), 0.12)
+            draw_text(label, price, (0.1, 0.1, 0.9, 0.9), (20, 20, 20), 0.12)
             if y1 - y0 >= 4:
                 image[y0:y1, round(x):round(x) + label.shape[1]] = label[:, : width - round(x)]
             x += rng.uniform(0.18, 0.3) * width
@@ -489,7 +389,7 @@ def render_spin_set(n_views: int = 12, height: int = 480, width: int = 640,
     light = np.array([-0.45 + rng.uniform(-0.1, 0.1), 0.75, 0.55])
     light /= np.linalg.norm(light)
     px_per_cm = 1.5 * focal / distance  # textures a little finer than the screen
-    carton = _box_faces(w, d, h, _carton_art(rng, w, d, h, gable, px_per_cm), gable)
+    carton = _box_faces(w, d, h, carton_art(rng, w, d, h, gable, px_per_cm), gable)
     product_radius = math.hypot(w, d) / 2
     props = _distractors(rng, px_per_cm)
     tallest = max([h + gable] + [p.height for p in props])
