@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import glob
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -228,7 +229,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         from workers.weights import RANDOM_WEIGHTS_WARNING
 
         print(f"WARNING: {RANDOM_WEIGHTS_WARNING}", file=sys.stderr)
-    targets = len({str(p.resolve()) for p in images} - {str(Path(args.reference).resolve())})
+    ref_real = os.path.realpath(args.reference)
+    targets = sum(os.path.realpath(p) != ref_real for p in images)
     with progress_bar(targets, disable=args.no_progress) as advance:
         result = pipeline.run(
             images, args.reference, prompt=prompt, output_dir=args.output, on_image=advance
@@ -275,120 +277,20 @@ def spin_reference_name(manifest: Path) -> str:
     return str(json.loads(manifest.read_text())["reference"])
 
 
-def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from producer.client import JobClient
+def _jobs(name: str):  # type: ignore[no-untyped-def]
+    """The distributed-mode commands live in ``producer.jobs_cmd`` (imported on use)."""
 
-    return JobClient(settings_from_args(args))
+    def command(args: argparse.Namespace) -> int:
+        from producer import jobs_cmd
 
+        return int(getattr(jobs_cmd, f"cmd_{name}")(args))
 
-def _describe(status) -> str:  # type: ignore[no-untyped-def]
-    text = f"{status.job}: {status.state}"
-    if status.total:
-        text += f", {status.finished}/{status.total} images"
-    if status.failed_images:
-        text += f", {status.failed_images} failed"
-    if status.message:
-        text += f" ({status.message})"
-    return text
-
-
-def cmd_submit(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    client = _client(args)
-    prompt = prompt_from_args(args)
-    images = [str(p) for p in expand_images([i for i in args.images if not i.startswith("s3://")])]
-    images += [i for i in args.images if i.startswith("s3://")]
-    with tqdm(total=len(images) + 1, unit="img", desc="uploading", file=sys.stderr,
-              disable=args.no_progress) as bar:
-        job = client.submit(images, args.reference, prompt, on_upload=lambda _s: bar.update(1))
-    print(job)
-    if args.watch:
-        return _watch(client, job, progress=not args.no_progress)
-    return EXIT_OK
-
-
-def _watch(client, job: str, progress: bool = True) -> int:  # type: ignore[no-untyped-def]
-    from tqdm import tqdm
-
-    with tqdm(total=None, unit="img", desc=job, file=sys.stderr, disable=not progress) as bar:
-
-        def show(status) -> None:  # type: ignore[no-untyped-def]
-            if status.total and bar.total != status.total:
-                bar.total = status.total
-            bar.n = status.finished
-            bar.set_postfix(state=status.state, failed=status.failed_images, refresh=False)
-            bar.refresh()
-
-        final = client.watch(job, on_change=show)
-    print(_describe(final))
-    if final.state == "done":
-        return EXIT_SOME_FAILED if final.failed_images else EXIT_OK
-    return EXIT_SOME_FAILED
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    print(_describe(_client(args).status(args.job)))
-    return EXIT_OK
-
-
-def cmd_watch(args: argparse.Namespace) -> int:
-    return _watch(_client(args), args.job)
-
-
-def cmd_fetch(args: argparse.Namespace) -> int:
-    client = _client(args)
-    files = client.fetch(args.job, args.output)
-    print(f"fetched {len(files)} files into {args.output}")
-    print(f"gallery: {args.output / 'gallery.html'}")
-    return EXIT_OK
-
-
-def cmd_cancel(args: argparse.Namespace) -> int:
-    print(_describe(_client(args).cancel(args.job)))
-    return EXIT_OK
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    import os
-
-    from workers.bootstrap import run_worker
-
-    # Flags become the environment the worker's children read their settings from.
-    for name, value in vars(args).items():
-        if name.startswith("setting_") and value is not None:
-            os.environ["PRODSEG_" + name.removeprefix("setting_").upper()] = str(value)
-    settings_from_args(args)  # validate before starting anything
-    gpus = [g for g in (args.gpus or "").split(",") if g.strip()]
-    if args.gpus is None:
-        gpus = _visible_gpus()
-    queues = [q for q in args.queues.split(",") if q]
-    return run_worker(gpus, queues, args.concurrency, args.loglevel, args.name)
-
-
-def _visible_gpus() -> list[str]:
-    """GPU indices from CUDA_VISIBLE_DEVICES or nvidia-smi, without touching CUDA.
-
-    The worker's parent must not initialise CUDA: its children are forked from it.
-    """
-    import os
-    import shutil
-    import subprocess
-
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return [g.strip() for g in visible.split(",") if g.strip() and g.strip() != "-1"]
-    if shutil.which("nvidia-smi") is None:
-        return []
-    done = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
-                          capture_output=True, text=True, check=False)
-    return [line.strip() for line in done.stdout.splitlines() if line.strip()]
+    return command
 
 
 COMMANDS = {
-    "run": cmd_run, "models": cmd_models, "sample": cmd_sample, "submit": cmd_submit,
-    "status": cmd_status, "watch": cmd_watch, "fetch": cmd_fetch, "cancel": cmd_cancel,
-    "worker": cmd_worker,
+    "run": cmd_run, "models": cmd_models, "sample": cmd_sample,
+    **{name: _jobs(name) for name in ("submit", "status", "watch", "fetch", "cancel", "worker")},
 }
 
 
