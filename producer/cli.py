@@ -13,11 +13,12 @@ import glob
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from prodseg import __version__
 from prodseg.errors import InputError, ProdsegError, TransientError
+from prodseg.prompts import Prompt
 from prodseg.settings import Settings, default_cache_dir, load_settings, setting_flag
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
@@ -199,10 +200,8 @@ def add_prompt_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def prompt_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def prompt_from_args(args: argparse.Namespace) -> Prompt:
     """The reference prompt the flags describe."""
-    from prodseg.prompts import Prompt
-
     pos = [tuple(p) for p in (args.ref_point or [])]
     neg = [tuple(p) for p in (args.ref_neg_point or [])]
     if not pos and args.ref_bbox is None:
@@ -277,7 +276,7 @@ def spin_reference_name(manifest: Path) -> str:
     return str(json.loads(manifest.read_text())["reference"])
 
 
-def _jobs(name: str):  # type: ignore[no-untyped-def]
+def _jobs(name: str) -> Callable[[argparse.Namespace], int]:
     """The distributed-mode commands live in ``producer.jobs_cmd`` (imported on use)."""
 
     def command(args: argparse.Namespace) -> int:

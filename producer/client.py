@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prodseg.errors import InputError
 from prodseg.prompts import Prompt
@@ -33,6 +34,9 @@ from storage.manifest import (
     state_key,
 )
 from tasks.progress import Progress, ProgressBoard
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 
@@ -84,10 +88,10 @@ class JobClient:
             store = S3Store.from_settings(settings)
         self.store = store
         self.board = board or ProgressBoard.from_url(settings.broker_url)
-        self._app = None
+        self._app: Celery | None = None
 
     @property
-    def app(self):  # type: ignore[no-untyped-def]
+    def app(self) -> Celery:
         """The Celery app, made on first use."""
         if self._app is None:
             from tasks.app import make_app

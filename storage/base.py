@@ -104,3 +104,12 @@ def _key_problem(key: str) -> str | None:
         if segment in (".", ".."):
             return f"it has a {segment!r} segment"
     return None
+
+
+def is_valid_key(key: str) -> bool:
+    """Whether ``validate_key`` accepts ``key``."""
+    try:
+        validate_key(key)
+    except ValueError:
+        return False
+    return True

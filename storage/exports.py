@@ -330,6 +330,8 @@ def write_documents(
     them from results in memory, the distributed finaliser from the stored entries.
     """
     thumbnails = load_thumbnails(store, layout, document)
+    if document.get("warning"):  # e.g. random weights: every document says so
+        coco = {**coco, "info": {**coco.get("info", {}), "warning": document["warning"]}}
     store.put(layout.coco, json_bytes(coco, indent=None), "application/json")
     store.put(layout.gallery_png, contact_sheet(document, thumbnails), "image/png")
     html_text = gallery_html(document, thumbnails).encode("utf-8")

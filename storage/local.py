@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from storage.base import ObjectNotFound, validate_key
+from storage.base import ObjectNotFound, is_valid_key, validate_key
 
 _TEMP_PREFIX = ".prodseg-"
 _TEMP_SUFFIX = ".tmp"
@@ -100,7 +100,7 @@ class LocalStore:
                 if name.startswith(_TEMP_PREFIX) and name.endswith(_TEMP_SUFFIX):
                     continue
                 key = name if relative_dir == "." else f"{relative_dir}/{name}"
-                if key.startswith(prefix) and _is_valid_key(key):
+                if key.startswith(prefix) and is_valid_key(key):
                     yield key
 
     def _path(self, key: str) -> Path:
@@ -112,12 +112,3 @@ class LocalStore:
                 "(through a symbolic link)"
             )
         return path
-
-
-def _is_valid_key(key: str) -> bool:
-    """Whether ``validate_key`` accepts ``key``."""
-    try:
-        validate_key(key)
-    except ValueError:
-        return False
-    return True

@@ -33,7 +33,7 @@ from botocore.exceptions import (
 )
 
 from prodseg.errors import InputError, TransientError
-from storage.base import ObjectNotFound, validate_key
+from storage.base import ObjectNotFound, is_valid_key, validate_key
 
 if TYPE_CHECKING:
     from prodseg.settings import Settings
@@ -199,7 +199,7 @@ class S3Store:
             TransientError: the endpoint failed in a way that may recover.
             InputError: the bucket is missing or access is denied.
         """
-        if prefix and not _is_valid_key(prefix + "x"):
+        if prefix and not is_valid_key(prefix + "x"):
             return iter(())  # no valid key starts with this prefix
         keys: list[str] = []
         try:
@@ -209,7 +209,7 @@ class S3Store:
             for page in pages:
                 for entry in page.get("Contents", []):
                     key = entry["Key"][len(self.prefix) :]
-                    if _is_valid_key(key):
+                    if is_valid_key(key):
                         keys.append(key)
         except (ClientError, BotoCoreError) as error:
             self._fail(error, "ListObjectsV2", prefix or None)
@@ -388,12 +388,3 @@ def _without_userinfo(url: str) -> str:
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
-def _is_valid_key(key: str) -> bool:
-    """Whether ``validate_key`` accepts ``key``."""
-    try:
-        validate_key(key)
-    except ValueError:
-        return False
-    return True

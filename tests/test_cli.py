@@ -86,6 +86,7 @@ def test_run_with_random_weights_writes_the_whole_layout(sample: Path, tmp_path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         coco = COCO(str(out / "coco.json"))
+    assert "RANDOM WEIGHTS" in coco.dataset["info"]["warning"]
     n_matches = sum(len(r["matches"]) for r in results["images"])
     assert len(coco.getAnnIds()) == n_matches + 1  # + the reference
 

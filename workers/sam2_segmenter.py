@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import warnings
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
@@ -47,15 +48,18 @@ class Sam2Segmenter:
         self.model = model
         self.name = name
         self.device = next(model.parameters()).device
-        self.predictor = SAM2ImagePredictor(model)
-        self.generator = SAM2AutomaticMaskGenerator(
+        with warnings.catch_warnings():
+            # sam2's transforms use torch.jit.script, which newer torch flags as deprecated.
+            warnings.filterwarnings("ignore", message=".*torch.jit.script", category=FutureWarning)
+            self.predictor = SAM2ImagePredictor(model)
+            self.generator = SAM2AutomaticMaskGenerator(
             model,
-            points_per_side=params.points_per_side,
-            points_per_batch=params.points_per_batch,
-            pred_iou_thresh=params.pred_iou_thresh,
-            stability_score_thresh=params.stability_score_thresh,
-            output_mode="binary_mask",
-        )
+                points_per_side=params.points_per_side,
+                points_per_batch=params.points_per_batch,
+                pred_iou_thresh=params.pred_iou_thresh,
+                stability_score_thresh=params.stability_score_thresh,
+                output_mode="binary_mask",
+            )
 
     def _autocast(self) -> AbstractContextManager[object]:
         if self.device.type == "cuda":

@@ -182,9 +182,9 @@ def download(
                     if advance:
                         advance(len(block))
     except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+        kept = f" (partial file kept at {part})" if part.exists() else ""
         raise TransientError(
-            f"download of {wf.url} failed ({exc}); run the same command again to resume "
-            f"(partial file kept at {part})"
+            f"download of {wf.url} failed ({exc}); run the same command again to resume{kept}"
         ) from exc
     verified = _verify(wf, part)
     os.replace(part, path)
