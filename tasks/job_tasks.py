@@ -21,8 +21,9 @@ from tasks.progress import ProgressBoard
 
 log = logging.getLogger(__name__)
 
+RETRYABLE: tuple[type[Exception], ...] = (TransientError, ConnectionError, TimeoutError)
 RETRY = {
-    "autoretry_for": (TransientError, ConnectionError, TimeoutError),
+    "autoretry_for": RETRYABLE,
     "retry_backoff": 2,
     "retry_backoff_max": 60,
     "retry_jitter": True,
@@ -90,9 +91,15 @@ def reference(self: Task, job: str) -> None:
     manifest = _manifest(job)
     try:
         reference_step(_store(), manifest, _pipeline_for(manifest))
+    except RETRYABLE:
+        raise
     except InputError as exc:
         log.warning("job %s failed: %s", job, exc)
         end_job(job, "failed", str(exc))
+        return
+    except Exception as exc:  # without a reference the job cannot go on
+        log.exception("job %s: reference failed", job)
+        end_job(job, "failed", f"reference: {type(exc).__name__}: {exc}")
         return
     board.started(job, len(manifest.images))
     if not manifest.images:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import io
+import logging
 import os
 import socket
 from typing import Any
 
 import numpy as np
 
-from prodseg.errors import InputError
+from prodseg.errors import InputError, TransientError
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult, ReferenceResult
 from prodseg.settings import Settings, load_settings
@@ -40,6 +41,8 @@ from storage.manifest import (
     state_key,
 )
 from workers.pipeline import ProductSegmentationPipeline
+
+log = logging.getLogger(__name__)
 
 # Settings that belong to the machine a worker runs on, not to the job.
 MACHINE_SETTINGS = frozenset(
@@ -158,11 +161,16 @@ def match_step(
     try:
         image = read_input(store, target, pipeline.settings)
         result = pipeline.match_image(image, embedding, target.image_id, target.source)
+    except TransientError:
+        raise  # storage trouble: the task retries
     except (InputError, KeyError) as exc:
         image = None
         message = str(exc) if isinstance(exc, InputError) else f"{target.source}: not found"
-        result = ImageResult(image_id=target.image_id, source=target.source, status="error",
-                             error=message)
+        result = _failed(target, message)
+    except Exception as exc:  # a model failure on one image must not end the job
+        log.exception("matching %s failed", target.source)
+        image = None
+        result = _failed(target, f"{target.source}: {type(exc).__name__}: {exc}")
     write_image_outputs(store, manifest.layout, image, result)
     coco_image, coco_annotations = target_coco(index, result)
     record = {
@@ -173,6 +181,11 @@ def match_step(
     }
     put_json(store, image_state_key(manifest.job, target.image_id), record)
     return record
+
+
+def _failed(target: InputImage, message: str) -> ImageResult:
+    return ImageResult(image_id=target.image_id, source=target.source, status="error",
+                       error=message)
 
 
 def finalize_step(store: ObjectStore, manifest: JobManifest) -> dict[str, Any]:
