@@ -45,6 +45,8 @@ class ImageResult:
         error: the reason, naming the file, when ``status == "error"``.
         matches: best first, at most top-K.
         num_proposals: how many proposals were compared with the reference.
+        proposals: how they were made: ``"grid"``, ``"guided"`` (similarity peaks), or
+            ``"guided+grid"`` (the peaks found no match, so the full grid was run too).
     """
 
     image_id: str
@@ -55,6 +57,7 @@ class ImageResult:
     error: str | None = None
     matches: list[Match] = field(default_factory=list)
     num_proposals: int = 0
+    proposals: str = "grid"
 
     def _match(self, k: int) -> Match:
         if not 0 <= k < len(self.matches):

@@ -86,6 +86,23 @@ class Settings(BaseSettings):
     )
     top_k_matches: int = Field(3, ge=1, le=100, description="maximum matches per target image")
 
+    # --- proposals ---------------------------------------------------------------------
+    proposals: Literal["grid", "guided"] = Field(
+        "grid",
+        description="grid: prompt SAM2 at every point of the grid; guided: only at the peaks "
+        "of the reference's similarity map on the target, falling back to the grid when "
+        "nothing there matches",
+    )
+    guided_points: int = Field(
+        8, ge=1, le=256, description="guided: similarity peaks prompted per target image"
+    )
+    guided_negatives: int = Field(
+        1, ge=0, le=16, description="guided: negative points (least similar places) per prompt"
+    )
+    sam2_points_per_batch: int = Field(
+        64, ge=1, le=4096, description="SAM2 prompts decoded together (speed and memory only)"
+    )
+
     # --- models and compute ----------------------------------------------------------
     weights: Literal["pretrained", "random"] = Field(
         "pretrained",

@@ -154,6 +154,7 @@ def image_entry(result: ImageResult, layout: JobLayout) -> dict[str, Any]:
         "status": result.status,
         "error": result.error,
         "num_proposals": int(result.num_proposals),
+        "proposals": result.proposals,
         "thumbnail": layout.relative(layout.thumbnail(result.image_id)) if ok else None,
         "matches": [
             {

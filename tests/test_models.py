@@ -17,7 +17,8 @@ from prodseg.prompts import Prompt
 from workers.dinov2_backbone import DinoV2Backbone
 from workers.embedding import FFAEmbedder
 from workers.models import build_dinov2_model, build_sam2_model
-from workers.sam2_segmenter import ProposalParams, Sam2Segmenter
+from workers.proposals import ProposalParams
+from workers.sam2_segmenter import Sam2Segmenter
 from workers.weights import weight_file
 
 pytestmark = pytest.mark.slow

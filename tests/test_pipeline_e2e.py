@@ -180,3 +180,28 @@ def test_api_results_save_masks_and_cutouts(rendered: tuple[SpinSet, Path],
     assert np.array_equal(cut[..., 3] > 0, mask[y0:y1, x0:x1])
     with pytest.raises(IndexError, match="no match #5"):
         r.save_mask(tmp_path / "x.png", k=5)
+
+
+def test_guided_prompting_finds_the_same_matches_as_the_grid(rendered: tuple[SpinSet, Path],
+                                                             tmp_path: Path) -> None:
+    """Prompting only at similarity peaks (with the fall-back to the grid where they find
+    nothing) gives the grid's matches, image for image."""
+    spin, root = rendered
+    ref = root / "images" / "view_000.jpg"
+    runs = {
+        mode: {r.image_id: r for r in classic_pipeline(proposals=mode).run(
+            sources(root), ref, reference_point=spin.reference_point,
+            output_dir=tmp_path / mode)}
+        for mode in ("grid", "guided")
+    }
+    for image_id, grid in runs["grid"].items():
+        guided = runs["guided"][image_id]
+        assert grid.proposals == "grid"
+        assert len(guided.matches) == len(grid.matches), image_id
+        for a, b in zip(grid.matches, guided.matches, strict=True):
+            assert mask_iou(a.mask, b.mask) > 0.99 and abs(a.score - b.score) < 1e-5, image_id
+        # Guided stops at the peaks when they match, and only then.
+        assert guided.proposals == ("guided" if grid.matches else "guided+grid"), image_id
+    assert sum(r.proposals == "guided" for r in runs["guided"].values()) >= 3
+    written = json.loads((tmp_path / "guided" / "results.json").read_text())
+    assert {e["proposals"] for e in written["images"]} == {"guided", "guided+grid"}

@@ -66,6 +66,17 @@ class Segmenter(Protocol):
         """
         ...
 
+    def propose_at(self, image: np.ndarray, positives: np.ndarray,
+                   negatives: np.ndarray) -> Proposals:
+        """Candidate masks for prompts at chosen points (similarity-guided prompting).
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+            positives: ``(P, 2)`` ``(x, y)`` pixels; each is one prompt.
+            negatives: ``(Q, 2)`` ``(x, y)`` pixels that no proposal may contain.
+        """
+        ...
+
 
 class PatchBackbone(Protocol):
     """Images in, a grid of patch features out.

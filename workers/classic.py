@@ -188,6 +188,27 @@ class ContourSegmenter:
         keep = _keep_distinct(stack, ranked, self.duplicate_iou, self.fragment_growth)
         return Proposals(stack[keep], ranked[keep])
 
+    def propose_at(self, image: np.ndarray, positives: np.ndarray,
+                   negatives: np.ndarray) -> Proposals:
+        """The proposals holding at least one positive point and no negative point.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+            positives: ``(P, 2)`` ``(x, y)`` pixels.
+            negatives: ``(Q, 2)`` ``(x, y)`` pixels.
+        """
+        proposals = self.propose(image)
+        height, width = image.shape[:2]
+
+        def inside(points: np.ndarray) -> np.ndarray:  # (N, len(points)) bool
+            pts = np.asarray(points, np.float64).reshape(-1, 2)
+            cols = np.clip(np.round(pts[:, 0]).astype(int), 0, width - 1)
+            rows = np.clip(np.round(pts[:, 1]).astype(int), 0, height - 1)
+            return proposals.masks[:, rows, cols]
+
+        keep = inside(positives).any(axis=1) & ~inside(negatives).any(axis=1)
+        return Proposals(proposals.masks[keep], proposals.scores[keep])
+
     def segment(self, image: np.ndarray, prompt: Prompt) -> SegmentedMask:
         """The smallest proposal holding every positive point and no negative one.
 

@@ -89,26 +89,36 @@ class FFAEmbedder:
         self.crop_context = crop_context
         self.batch_size = batch_size
 
-    def embed(self, image: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    def image_tokens(self, image: np.ndarray) -> np.ndarray:
+        """The backbone's patch grid over the whole image (one forward pass).
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+
+        Returns:
+            ``(gh, gw, D)`` float32; the long side has ``input_size // patch_size`` patches.
+        """
+        p = self.backbone.patch_size
+        gh, gw = grid_for_image(image.shape[0], image.shape[1], self.patches)
+        resized = resize_image(image, gh * p, gw * p)
+        return self.backbone.patch_tokens(resized[None])[0]
+
+    def embed(self, image: np.ndarray, masks: np.ndarray,
+              tokens: np.ndarray | None = None) -> np.ndarray:
         """FFA embedding of each mask.
 
         Args:
             image: ``(H, W, 3)`` uint8 RGB.
             masks: ``(N, H, W)`` bool.
+            tokens: ``image_tokens(image)`` if already computed (reused in ``full`` mode).
 
         Returns:
             ``(N, D)`` float32 unit vectors (zero for an empty mask).
         """
         if self.mode == "crop":
             return self._embed_crops(image, masks)
-        return self._embed_full(image, masks)
-
-    def _embed_full(self, image: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        p = self.backbone.patch_size
-        gh, gw = grid_for_image(image.shape[0], image.shape[1], self.patches)
-        resized = resize_image(image, gh * p, gw * p)
-        tokens = self.backbone.patch_tokens(resized[None])[0]
-        return foreground_average(tokens, patch_coverage(masks, (gh, gw)))
+        grid = tokens if tokens is not None else self.image_tokens(image)
+        return foreground_average(grid, patch_coverage(masks, (grid.shape[0], grid.shape[1])))
 
     def _embed_crops(self, image: np.ndarray, masks: np.ndarray) -> np.ndarray:
         p = self.backbone.patch_size

@@ -32,7 +32,8 @@ def build_backends(settings: Settings) -> tuple[Segmenter, FFAEmbedder, dict[str
     else:
         from workers.dinov2_backbone import DinoV2Backbone
         from workers.models import build_dinov2_model, build_sam2_model, resolve_device
-        from workers.sam2_segmenter import ProposalParams, Sam2Segmenter
+        from workers.proposals import ProposalParams
+        from workers.sam2_segmenter import Sam2Segmenter
 
         device = resolve_device(s.device)
         sam = build_sam2_model(s.sam2_checkpoint, s.weights, s.model_cache_dir, str(device),
@@ -41,6 +42,9 @@ def build_backends(settings: Settings) -> tuple[Segmenter, FFAEmbedder, dict[str
             points_per_side=s.sam2_points_per_side,
             pred_iou_thresh=s.sam2_pred_iou_thresh,
             stability_score_thresh=s.sam2_stability_score_thresh,
+            points_per_batch=s.sam2_points_per_batch,
+            min_area_ratio=s.min_mask_area_ratio,
+            max_area_ratio=s.max_mask_area_ratio,
         )
         segmenter = Sam2Segmenter(sam, params, f"sam2.1_{s.sam2_checkpoint}")
         dino = build_dinov2_model(s.dinov2_model, s.weights, s.model_cache_dir, str(device),

@@ -10,6 +10,7 @@ never for results.
 from __future__ import annotations
 
 import functools
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,13 @@ import torch
 
 from workers.weights import RANDOM_WEIGHTS_WARNING, require_weights
 
-__all__ = ["RANDOM_WEIGHTS_WARNING", "build_dinov2_model", "build_sam2_model", "resolve_device"]
+__all__ = [
+    "RANDOM_WEIGHTS_WARNING",
+    "autocast_for",
+    "build_dinov2_model",
+    "build_sam2_model",
+    "resolve_device",
+]
 
 SAM2_CONFIGS = {
     "hiera_tiny": "configs/sam2.1/sam2.1_hiera_t.yaml",
@@ -40,6 +47,14 @@ def resolve_device(setting: str) -> torch.device:
             "torch sees no GPU"
         )
     return device
+
+
+def autocast_for(device: torch.device) -> AbstractContextManager[object]:
+    """bf16 autocast on CUDA (fp16 where bf16 is missing); full precision elsewhere."""
+    if device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return nullcontext()
 
 
 @functools.lru_cache(maxsize=4)

@@ -22,8 +22,9 @@ from prodseg.settings import Settings, load_settings
 from storage.base import ObjectStore
 from storage.images import read_image_file
 from storage.layout import JobLayout, make_image_ids
-from workers.backends import Segmenter
+from workers.backends import Proposals, Segmenter
 from workers.embedding import FFAEmbedder
+from workers.guided import guided_prompts, similarity_map
 from workers.masks import area_filter, mask_to_box
 from workers.matching import MatchParams, cosine_similarity, select_matches
 
@@ -153,20 +154,44 @@ class ProductSegmentationPipeline:
         s = self.settings
         segmenter, embedder = self._ensure_models()
         h, w = image.shape[:2]
-        proposals = segmenter.propose(image)
+        result = ImageResult(image_id=image_id, source=source, width=w, height=h)
+        tokens = None
+        if s.proposals == "guided":
+            tokens = embedder.image_tokens(image)
+            positives, negatives = guided_prompts(
+                similarity_map(tokens, reference_embedding), (h, w), s.guided_points,
+                s.guided_negatives)
+            self._match(result, image, segmenter.propose_at(image, positives, negatives),
+                        reference_embedding, tokens)
+            result.proposals = "guided"
+            if result.matches:
+                return result
+            result.proposals = "guided+grid"  # no match at the peaks: look everywhere
+        self._match(result, image, segmenter.propose(image), reference_embedding, tokens)
+        return result
+
+    def _match(self, result: ImageResult, image: np.ndarray, proposals: Proposals,
+               reference_embedding: np.ndarray, tokens: np.ndarray | None) -> None:
+        """Area-filter ``proposals``, embed them and put the best matches in ``result``.
+
+        Args:
+            tokens: the image's patch grid when already computed (reused in full mode).
+        """
+        s = self.settings
+        _, embedder = self._ensure_models()
         masks = proposals.masks[area_filter(proposals.masks, s.min_mask_area_ratio,
                                             s.max_mask_area_ratio)]
-        result = ImageResult(image_id=image_id, source=source, width=w, height=h,
-                             num_proposals=int(masks.shape[0]))
+        result.num_proposals = int(masks.shape[0])
+        result.matches = []
         if masks.shape[0] == 0:
-            return result
-        similarities = cosine_similarity(embedder.embed(image, masks), reference_embedding)
+            return
+        similarities = cosine_similarity(embedder.embed(image, masks, tokens),
+                                         reference_embedding)
         params = MatchParams(s.similarity_threshold, s.nms_iou_threshold, s.top_k_matches)
         for i in select_matches(masks, similarities, params):
             mask = masks[i]
             result.matches.append(Match(mask=mask, bbox=mask_to_box(mask),
                                         score=float(similarities[i])))
-        return result
 
     # -- the whole job ----------------------------------------------------------------------
 
