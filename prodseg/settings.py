@@ -128,6 +128,16 @@ class Settings(BaseSettings):
         0.15, ge=0.0, le=2.0, description="crop mode: margin around the box, fraction of its side"
     )
     embed_batch_size: int = Field(16, ge=1, le=1024, description="crops per DINOv2 batch")
+    image_batch_size: int = Field(
+        1, ge=1, le=64,
+        description="target images whose whole-image DINOv2 passes run as one batch (full "
+        "mode and guided prompting, prodseg run); worth raising on a GPU, not on a CPU",
+    )
+    compile_models: bool = Field(
+        False,
+        description="torch.compile SAM2's image encoder and DINOv2: faster on a GPU once the "
+        "first images have paid the compile time (minutes); rarely worth it on a CPU",
+    )
     model_cache_dir: Path = Field(
         default_factory=default_cache_dir, description="where model weights are stored"
     )

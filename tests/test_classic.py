@@ -191,3 +191,15 @@ def test_the_best_match_on_each_front_view_is_the_whole_product(
             best = found.masks[int(np.argmax(_ffa(backbone, image, found.masks) @ anchor))]
             iou = _iou(best, view.mask)
             assert iou >= 0.9, f"seed {seed}, yaw {view.yaw_deg}: best match IoU {iou:.3f}"
+
+
+def test_batched_image_tokens_equal_one_at_a_time() -> None:
+    from workers.embedding import FFAEmbedder
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, shape, dtype=np.uint8)
+              for shape in ((120, 160, 3), (240, 320, 3), (90, 200, 3), (120, 160, 3))]
+    embedder = FFAEmbedder(ColourTextureBackbone(), input_size=112)
+    batched = embedder.image_tokens_batch(images)
+    for image, tokens in zip(images, batched, strict=True):
+        np.testing.assert_allclose(tokens, embedder.image_tokens(image), atol=1e-6)

@@ -126,3 +126,13 @@ def test_ffa_embeddings_with_dinov2(tmp_path: Path, mode: str, image: np.ndarray
     assert out.shape == (3, 384) and out.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
     assert not np.allclose(out[0], out[1])
+
+
+def test_compiled_dinov2_gives_the_same_tokens(tmp_path: Path) -> None:
+    """``compile_models``: torch.compile'd DINOv2 (inductor, about a minute to compile on
+    a CPU) computes what the eager model does."""
+    eager = build_dinov2_model("vit_small_patch14_dinov2", "random", tmp_path, "cpu", 0)
+    compiled = build_dinov2_model("vit_small_patch14_dinov2", "random", tmp_path, "cpu", 0, True)
+    x = torch.randn(1, 3, 56, 84, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        assert torch.allclose(compiled.forward_features(x), eager.forward_features(x), atol=1e-4)

@@ -95,8 +95,10 @@ def test_reference_outside_the_image_list(rendered: tuple[SpinSet, Path], tmp_pa
     assert result.images[0].matches and not result.images[1].matches
 
 
+@pytest.mark.parametrize("image_batch_size", [1, 3])
 def test_bad_images_are_reported_and_the_rest_goes_on(rendered: tuple[SpinSet, Path],
-                                                     tmp_path: Path) -> None:
+                                                     tmp_path: Path,
+                                                     image_batch_size: int) -> None:
     spin, root = rendered
     broken = tmp_path / "truncated.jpg"
     broken.write_bytes((root / "images" / "view_001.jpg").read_bytes()[:2000])
@@ -105,8 +107,9 @@ def test_bad_images_are_reported_and_the_rest_goes_on(rendered: tuple[SpinSet, P
     missing = tmp_path / "missing.jpg"
     images = [broken, empty, missing, root / "images" / "view_001.jpg"]
     out = tmp_path / "out"
-    result = classic_pipeline().run(images, root / "images" / "view_000.jpg",
-                                    reference_point=spin.reference_point, output_dir=out)
+    result = classic_pipeline(image_batch_size=image_batch_size).run(
+        images, root / "images" / "view_000.jpg", reference_point=spin.reference_point,
+        output_dir=out)
     status = {r.image_id: (r.status, r.error or "") for r in result}
     assert status["truncated"][0] == "error" and "truncated.jpg" in status["truncated"][1]
     assert status["empty"][0] == "error" and "empty" in status["empty"][1]
@@ -205,3 +208,18 @@ def test_guided_prompting_finds_the_same_matches_as_the_grid(rendered: tuple[Spi
     assert sum(r.proposals == "guided" for r in runs["guided"].values()) >= 3
     written = json.loads((tmp_path / "guided" / "results.json").read_text())
     assert {e["proposals"] for e in written["images"]} == {"guided", "guided+grid"}
+
+
+def test_batched_dinov2_passes_give_the_same_results(rendered: tuple[SpinSet, Path],
+                                                    tmp_path: Path) -> None:
+    spin, root = rendered
+    images = sources(root)[:5]
+    ref = root / "images" / "view_000.jpg"
+    runs = [classic_pipeline(image_batch_size=size).run(
+        images, ref, reference_point=spin.reference_point, output_dir=tmp_path / str(size))
+        for size in (1, 4)]
+    for one, batched in zip(*runs, strict=True):
+        assert one.image_id == batched.image_id
+        assert [m.score for m in one.matches] == [m.score for m in batched.matches]
+        for a, b in zip(one.matches, batched.matches, strict=True):
+            assert np.array_equal(a.mask, b.mask)

@@ -99,3 +99,25 @@ def test_mask_prompts_go_to_the_stock_decoder(encoded: tuple[object, object]) ->
     low, iou, fast_low, fast_iou = stock_and_restructured(model, predictor, *prompts(3, 0, 4),
                                                           dense_noise=0.01)
     assert torch.equal(fast_low, low) and torch.equal(fast_iou, iou)  # the very same call
+
+
+def test_prompts_below_the_iou_threshold_skip_their_masks(
+        encoded: tuple[object, object]) -> None:
+    model, predictor = encoded
+    low, iou, _, _ = stock_and_restructured(model, predictor, *prompts(6, 0, 5))
+    cut = float(iou.max(dim=1).values.median())  # about half the prompts fall below
+    m, p = model, predictor
+    with torch.inference_mode():
+        pts = p._transforms.transform_coords(  # type: ignore[attr-defined]
+            torch.as_tensor(prompts(6, 0, 5)[0]), normalize=True, orig_hw=(120, 160))
+        sparse, dense = m.sam_prompt_encoder(  # type: ignore[attr-defined]
+            points=(pts, torch.ones(6, 1, dtype=torch.int)), boxes=None, masks=None)
+        feats = p._features  # type: ignore[attr-defined]
+        high_res = [f[-1].unsqueeze(0) for f in feats["high_res_feats"]]
+        skipped, skipped_iou = decode_points(m, feats["image_embed"][-1].unsqueeze(0),
+                                             high_res, sparse, dense, skip_below=cut)
+    kept = (iou > cut).any(dim=1)
+    assert 0 < int(kept.sum()) < 6
+    assert torch.allclose(skipped_iou, iou, atol=1e-5)
+    assert_same(low[kept], iou[kept], skipped[kept], skipped_iou[kept])
+    assert not skipped[~kept].any()

@@ -7,11 +7,12 @@ register tokens dropped).
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 import torch
+
+from workers.models import autocast_for
 
 
 class DinoV2Backbone:
@@ -50,17 +51,7 @@ class DinoV2Backbone:
         x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
         x = (x - self._mean) / self._std
-        autocast = (
-            torch.autocast("cuda", dtype=_cuda_half_dtype())
-            if self.device.type == "cuda"
-            else nullcontext()
-        )
-        with autocast:
+        with autocast_for(self.device):
             feats = self.model.forward_features(x)
         tokens = feats[:, self._prefix :].float()
         return tokens.reshape(b, h // p, w // p, -1).cpu().numpy()
-
-
-def _cuda_half_dtype() -> torch.dtype:
-    """bfloat16 where the GPU supports it (Ampere and newer), else float16."""
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

@@ -98,10 +98,27 @@ class FFAEmbedder:
         Returns:
             ``(gh, gw, D)`` float32; the long side has ``input_size // patch_size`` patches.
         """
+        return self.image_tokens_batch([image])[0]
+
+    def image_tokens_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """``image_tokens`` of several images, one backbone call per distinct grid shape.
+
+        Args:
+            images: ``(H_i, W_i, 3)`` uint8 RGB each.
+
+        Returns:
+            One ``(gh_i, gw_i, D)`` float32 grid per image, in order.
+        """
         p = self.backbone.patch_size
-        gh, gw = grid_for_image(image.shape[0], image.shape[1], self.patches)
-        resized = resize_image(image, gh * p, gw * p)
-        return self.backbone.patch_tokens(resized[None])[0]
+        grids = [grid_for_image(im.shape[0], im.shape[1], self.patches) for im in images]
+        out: list[np.ndarray] = [np.zeros(0, np.float32)] * len(images)
+        for grid in dict.fromkeys(grids):
+            members = [i for i, g in enumerate(grids) if g == grid]
+            batch = np.stack([resize_image(images[i], grid[0] * p, grid[1] * p)
+                              for i in members])
+            for i, tokens in zip(members, self.backbone.patch_tokens(batch), strict=True):
+                out[i] = tokens
+        return out
 
     def embed(self, image: np.ndarray, masks: np.ndarray,
               tokens: np.ndarray | None = None) -> np.ndarray:

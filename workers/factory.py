@@ -37,7 +37,7 @@ def build_backends(settings: Settings) -> tuple[Segmenter, FFAEmbedder, dict[str
 
         device = resolve_device(s.device)
         sam = build_sam2_model(s.sam2_checkpoint, s.weights, s.model_cache_dir, str(device),
-                               s.seed)
+                               s.seed, s.compile_models)
         params = ProposalParams(
             points_per_side=s.sam2_points_per_side,
             pred_iou_thresh=s.sam2_pred_iou_thresh,
@@ -48,7 +48,7 @@ def build_backends(settings: Settings) -> tuple[Segmenter, FFAEmbedder, dict[str
         )
         segmenter = Sam2Segmenter(sam, params, f"sam2.1_{s.sam2_checkpoint}")
         dino = build_dinov2_model(s.dinov2_model, s.weights, s.model_cache_dir, str(device),
-                                  s.seed)
+                                  s.seed, s.compile_models)
         backbone = DinoV2Backbone(dino, device, s.dinov2_model)
         described = {
             "backend": "sam2-dinov2",

@@ -59,7 +59,7 @@ def autocast_for(device: torch.device) -> AbstractContextManager[object]:
 
 @functools.lru_cache(maxsize=4)
 def build_sam2_model(
-    size: str, weights: str, cache_dir: Path, device: str, seed: int = 0
+    size: str, weights: str, cache_dir: Path, device: str, seed: int = 0, compile: bool = False
 ) -> torch.nn.Module:
     """SAM 2.1 of the given size, in eval mode, on ``device``; built once per arguments.
 
@@ -69,6 +69,7 @@ def build_sam2_model(
         cache_dir: the model cache directory.
         device: a torch device string.
         seed: seed of random weights.
+        compile: ``torch.compile`` the image encoder (the first image pays for it).
 
     Raises:
         WeightsError: pretrained weights are not in the cache (names the download command).
@@ -79,14 +80,19 @@ def build_sam2_model(
     if weights == "random":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return build_sam2(config, ckpt_path=None, device=device)
-    checkpoint = require_weights(size, cache_dir)
-    return build_sam2(config, ckpt_path=str(checkpoint), device=device)
+            model = build_sam2(config, ckpt_path=None, device=device)
+    else:
+        checkpoint = require_weights(size, cache_dir)
+        model = build_sam2(config, ckpt_path=str(checkpoint), device=device)
+    if compile:
+        encoder = model.image_encoder
+        encoder.forward = torch.compile(encoder.forward, dynamic=False)
+    return model
 
 
 @functools.lru_cache(maxsize=4)
 def build_dinov2_model(
-    name: str, weights: str, cache_dir: Path, device: str, seed: int = 0
+    name: str, weights: str, cache_dir: Path, device: str, seed: int = 0, compile: bool = False
 ) -> torch.nn.Module:
     """DINOv2 ViT from timm (any input size a multiple of 14), eval mode, on ``device``.
 
@@ -96,6 +102,8 @@ def build_dinov2_model(
         cache_dir: the model cache directory.
         device: a torch device string.
         seed: seed of random weights.
+        compile: ``torch.compile`` its ``forward_features`` (dynamic shapes: images of
+            different aspect ratios give different patch grids).
 
     Raises:
         WeightsError: pretrained weights are not in the cache (names the download command).
@@ -115,4 +123,7 @@ def build_dinov2_model(
             pretrained_cfg_overlay={"file": str(checkpoint)},
             **kwargs,
         )
-    return model.to(device).eval()
+    built: Any = model.to(device).eval()
+    if compile:
+        built.forward_features = torch.compile(built.forward_features, dynamic=True)
+    return built

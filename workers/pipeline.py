@@ -141,7 +141,8 @@ class ProductSegmentationPipeline:
         )
 
     def match_image(
-        self, image: np.ndarray, reference_embedding: np.ndarray, image_id: str, source: str
+        self, image: np.ndarray, reference_embedding: np.ndarray, image_id: str, source: str,
+        tokens: np.ndarray | None = None,
     ) -> ImageResult:
         """Proposals on one target image, matched to the reference embedding.
 
@@ -150,14 +151,14 @@ class ProductSegmentationPipeline:
             reference_embedding: ``(D,)`` float32 unit vector.
             image_id: the image's id within the job.
             source: where the image came from.
+            tokens: the image's whole-image patch grid, if already computed (batched).
         """
         s = self.settings
         segmenter, embedder = self._ensure_models()
         h, w = image.shape[:2]
         result = ImageResult(image_id=image_id, source=source, width=w, height=h)
-        tokens = None
         if s.proposals == "guided":
-            tokens = embedder.image_tokens(image)
+            tokens = tokens if tokens is not None else embedder.image_tokens(image)
             positives, negatives = guided_prompts(
                 similarity_map(tokens, reference_embedding), (h, w), s.guided_points,
                 s.guided_negatives)
@@ -254,33 +255,63 @@ class ProductSegmentationPipeline:
         del ref_image
 
         results = []
-        for image_id, path in zip(ids[1:], targets, strict=True):
-            result, image = self._process_target(path, image_id, reference.embedding)
-            if store is not None and image is not None:
-                exports.write_image_outputs(store, layout, image, result)
-            del image
-            results.append(result)
-            if on_image is not None:
-                on_image(result)
+        step = self.settings.image_batch_size
+        pairs = list(zip(ids[1:], targets, strict=True))
+        for start in range(0, len(pairs), step):
+            for result, image in self._process_targets(pairs[start : start + step],
+                                                       reference.embedding):
+                if store is not None and image is not None:
+                    exports.write_image_outputs(store, layout, image, result)
+                results.append(result)
+                if on_image is not None:
+                    on_image(result)
         meta = self.describe()
         if store is not None:
             exports.write_job_documents(store, layout, reference, results, meta)
         return JobResult(reference, results, meta,
                          Path(output_dir) if output_dir is not None else None)
 
-    def _process_target(
-        self, path: Path, image_id: str, embedding: np.ndarray
-    ) -> tuple[ImageResult, np.ndarray | None]:
-        """One target: its result and pixels, or its failure recorded instead of raised."""
+    def _process_targets(
+        self, batch: list[tuple[str, Path]], embedding: np.ndarray
+    ) -> Iterator[tuple[ImageResult, np.ndarray | None]]:
+        """Targets' results and pixels, failures recorded instead of raised.
+
+        The whole-image DINOv2 passes of the batch run together when the settings use
+        them (full embedding mode, guided prompting) and the batch has several images.
+        """
+        loaded: list[tuple[str, Path, np.ndarray | None, str | None]] = []
+        for image_id, path in batch:
+            try:
+                image = read_image_file(path, self.settings.max_image_pixels)
+                loaded.append((image_id, path, image, None))
+            except InputError as exc:
+                loaded.append((image_id, path, None, str(exc)))
+        tokens = iter(self._batch_tokens([im for _, _, im, _ in loaded if im is not None]))
+        for image_id, path, pixels, error in loaded:
+            if pixels is not None:
+                try:
+                    found = self.match_image(pixels, embedding, image_id, str(path), next(tokens))
+                except Exception as exc:  # a model failure on one image must not end the job
+                    log.exception("processing %s failed", path)
+                    error = f"{path}: {type(exc).__name__}: {exc}"
+                else:
+                    yield found, pixels
+                    continue
+            yield ImageResult(image_id=image_id, source=str(path), status="error",
+                              error=error), None
+
+    def _batch_tokens(self, images: list[np.ndarray]) -> list[np.ndarray | None]:
+        """Whole-image patch grids computed as one batch, or None each (computed later)."""
+        s = self.settings
+        uses_tokens = s.embedding_mode == "full" or s.proposals == "guided"
+        if len(images) < 2 or not uses_tokens:
+            return [None] * len(images)
+        _, embedder = self._ensure_models()
         try:
-            image = read_image_file(path, self.settings.max_image_pixels)
-            return self.match_image(image, embedding, image_id, str(path)), image
-        except InputError as exc:
-            error = str(exc)
-        except Exception as exc:  # a model failure on one image must not end the job
-            log.exception("processing %s failed", path)
-            error = f"{path}: {type(exc).__name__}: {exc}"
-        return ImageResult(image_id=image_id, source=str(path), status="error", error=error), None
+            return list(embedder.image_tokens_batch(images))
+        except Exception:  # e.g. out of memory: each image then tries on its own
+            log.exception("batched DINOv2 pass failed; embedding images one at a time")
+            return [None] * len(images)
 
 
 def _make_prompt(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -103,14 +103,21 @@ class Candidates:
 
 @dataclass
 class Timing:
-    """Seconds spent in one ``propose`` call, by kind of work."""
+    """Where one ``propose``/``propose_at`` call spent its time.
+
+    Attributes:
+        encoder: seconds in SAM2's image encoder.
+        decoder: seconds in the mask decoder's forward passes (and the prompt encoder).
+        other: seconds in everything else: filters, boxes, NMS, upsampling the survivors.
+        prompts: prompts decoded.
+        candidates: candidate masks decoded (three per prompt).
+    """
 
     encoder: float = 0.0
     decoder: float = 0.0
     other: float = 0.0
     prompts: int = 0
     candidates: int = 0
-    extra: dict[str, float] = field(default_factory=dict)
 
     @property
     def total(self) -> float:
@@ -270,7 +277,9 @@ class ProposalGenerator:
             high_res = [level[-1].unsqueeze(0) for level in p._features["high_res_feats"]]
             embedding = p._features["image_embed"][-1].unsqueeze(0)
             if self.restructured_decoder:
-                logits, iou = decode_points(self.model, embedding, high_res, sparse, dense)
+                skip = self.params.pred_iou_thresh if self.params.pred_iou_thresh > 0 else None
+                logits, iou = decode_points(self.model, embedding, high_res, sparse, dense,
+                                            skip_below=skip)
             else:
                 logits, iou, _, _ = self.model.sam_mask_decoder(
                     image_embeddings=embedding,

@@ -279,8 +279,14 @@ def _dense_is_shared(dense: Tensor) -> bool:
 
 @torch.inference_mode()
 def decode_points(model: Any, image_embed: Tensor, high_res_feats: list[Tensor], sparse: Tensor,
-                  dense: Tensor, chunk: int = 8) -> tuple[Tensor, Tensor]:
+                  dense: Tensor, chunk: int = 8,
+                  skip_below: float | None = None) -> tuple[Tensor, Tensor]:
     """Multimask decoding of B prompts on one image.
+
+    ``skip_below``: a prompt whose three predicted IoUs are all at or below it gets zero
+    logits instead of its masks. The predicted IoU comes out of the transformer, before
+    the upscaling that makes most of a mask's cost, so a generator that drops such
+    candidates anyway (``pred_iou_thresh``) need not pay for them.
 
     model: SAM2Base (uses model.sam_mask_decoder and model.sam_prompt_encoder.get_dense_pe()).
     image_embed (1,C,h,w); high_res_feats [(1,C/8,4h,4w), (1,C/4,2h,2w)] (ignored if the decoder
@@ -315,7 +321,7 @@ def decode_points(model: Any, image_embed: Tensor, high_res_feats: list[Tensor],
     shared = _shared_first_block(dec.transformer, keys0, pe)
     up = _upscale_params(dec, hr, (h, w))
     B = sparse.shape[0]
-    low = image_embed.new_empty(B, dec.num_mask_tokens - 1, 4 * h, 4 * w)
+    low = image_embed.new_zeros(B, dec.num_mask_tokens - 1, 4 * h, 4 * w)
     ious = []
     for c0 in range(0, B, chunk):
         sp = sparse[c0:c0 + chunk]
@@ -325,7 +331,9 @@ def decode_points(model: Any, image_embed: Tensor, high_res_feats: list[Tensor],
         # multimask output: only mask tokens 1.. are needed
         hyper = torch.stack([dec.output_hypernetworks_mlps[i](mask_tokens_out[:, i])
                              for i in range(1, dec.num_mask_tokens)], 1)  # (b, K, C/8)
+        iou = dec.iou_prediction_head(hs[:, s])[:, 1:]
         for j in range(sp.shape[0]):
-            _upscale_and_masks(dec, keys[j], hyper[j], (h, w), up, low[c0 + j])
-        ious.append(dec.iou_prediction_head(hs[:, s])[:, 1:])
+            if skip_below is None or bool((iou[j] > skip_below).any()):
+                _upscale_and_masks(dec, keys[j], hyper[j], (h, w), up, low[c0 + j])
+        ious.append(iou)
     return low, torch.cat(ious)
