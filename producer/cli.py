@@ -143,6 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("job", help="the job id printed by submit")
         add_settings_flags(cmd, only=DISTRIBUTED_FLAGS)
+    resume = sub.add_parser(
+        "resume",
+        help="enqueue again what storage says a job lacks (lost messages, outages)",
+        description="Storage is the source of truth: re-enqueue the reference if its "
+        "outputs are missing, else every target without a stored result, else "
+        "finalisation. Safe to repeat.",
+    )
+    resume.add_argument("job", help="the job id printed by submit")
+    resume.add_argument("--watch", action="store_true", help="then watch it until it ends")
+    resume.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_settings_flags(resume, only=DISTRIBUTED_FLAGS)
     fetch = sub.add_parser(
         "fetch", help="download a finished job, in the output layout of `prodseg run`"
     )
@@ -289,7 +300,8 @@ def _jobs(name: str) -> Callable[[argparse.Namespace], int]:
 
 COMMANDS = {
     "run": cmd_run, "models": cmd_models, "sample": cmd_sample,
-    **{name: _jobs(name) for name in ("submit", "status", "watch", "fetch", "cancel", "worker")},
+    **{name: _jobs(name)
+       for name in ("submit", "status", "watch", "fetch", "resume", "cancel", "worker")},
 }
 
 

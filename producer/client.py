@@ -66,6 +66,27 @@ class JobStatus:
         return self.state in ("done", "failed", "cancelled")
 
 
+@dataclass(frozen=True)
+class ResumeReport:
+    """What ``JobClient.resume`` found in storage and enqueued again.
+
+    Attributes:
+        job: the job id.
+        total: target images.
+        stored: targets whose results are in storage (left alone).
+        requeued: image ids of the targets enqueued again (all of them when the reference
+            itself had to be redone, as its task enqueues every target).
+        step: what was enqueued: ``"reference"``, ``"targets"``, ``"finalize"``, or
+            ``"nothing"`` for a job that is already complete.
+    """
+
+    job: str
+    total: int
+    stored: int
+    requeued: tuple[str, ...]
+    step: str
+
+
 class JobClient:
     """Submit jobs to the workers and follow them.
 
@@ -277,6 +298,59 @@ class JobClient:
             if on_file is not None:
                 on_file(relative)
         return written
+
+    def resume(self, job: str) -> ResumeReport:
+        """Enqueue again whatever storage says is missing; storage is the source of truth.
+
+        For a job whose queued messages were lost (a broker restarted without its
+        append-only file, a queue flushed) or whose targets failed on an outage: the
+        reference task if its outputs are missing, else a match task for each target
+        without a stored result, else finalisation. Redis's record of the job is rebuilt
+        from storage first. Safe to repeat, and safe while workers still run the job: work
+        in flight may be done twice, with identical outputs and each target counted once.
+
+        Raises:
+            InputError: there is no such job.
+        """
+        from storage.manifest import image_state_key
+
+        layout = job_layout(job)
+        if not self.store.exists(layout.key("job.json")):
+            where = self.store.describe(JOBS_PREFIX.rstrip("/"))
+            raise InputError(f"no job {job!r} in {where}")
+        manifest = JobManifest.load(self.store, job)
+        total = len(manifest.images)
+        finished: dict[str, bool] = {}
+        for image in manifest.images:
+            try:
+                record = get_json(self.store, image_state_key(job, image.image_id))
+            except ObjectNotFound:
+                continue
+            finished[image.image_id] = record["entry"]["status"] == "ok"
+        reference_done = self.store.exists(state_key(job, "reference.json"))
+        if reference_done and len(finished) == total and self._completed(job):
+            return ResumeReport(job, total, total, (), "nothing")
+        self.board.restore(job, total, finished, reference_done)
+        if not reference_done:
+            self.app.send_task("prodseg.reference", args=(job,), queue="interactive")
+            ids = tuple(i.image_id for i in manifest.images)
+            return ResumeReport(job, total, len(finished), ids, "reference")
+        missing = [(k, i.image_id) for k, i in enumerate(manifest.images)
+                   if i.image_id not in finished]
+        if not missing:
+            self.app.send_task("prodseg.finalize", args=(job,))
+            return ResumeReport(job, total, total, (), "finalize")
+        for index, _ in missing:
+            self.app.send_task("prodseg.match", args=(job, index))
+        return ResumeReport(job, total, len(finished), tuple(i for _, i in missing), "targets")
+
+    def _completed(self, job: str) -> bool:
+        """The job ended as done and its results document is stored."""
+        try:
+            end = get_json(self.store, state_key(job, "end.json"))
+        except ObjectNotFound:
+            return False
+        return bool(end.get("state") == "done" and self.store.exists(job_layout(job).results))
 
     def cancel(self, job: str) -> JobStatus:
         """Stop a job: queued tasks become no-ops, the job ends as cancelled."""

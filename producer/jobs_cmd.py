@@ -1,4 +1,4 @@
-"""The distributed-mode commands: submit, status, watch, fetch, cancel, worker."""
+"""The distributed-mode commands: submit, status, watch, fetch, resume, cancel, worker."""
 
 from __future__ import annotations
 
@@ -85,6 +85,26 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     files = client.fetch(args.job, args.output)
     print(f"fetched {len(files)} files into {args.output}")
     print(f"gallery: {args.output / 'gallery.html'}")
+    return EXIT_OK
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    client = _client(args)
+    report = client.resume(args.job)
+    done = f"{report.stored} of {report.total} targets already stored"
+    if report.step == "nothing":
+        print(f"{report.job}: already complete ({done}); nothing to do")
+        return EXIT_OK
+    if report.step == "reference":
+        print(f"{report.job}: reference enqueued again; it enqueues all "
+              f"{report.total} targets ({done})")
+    elif report.step == "finalize":
+        print(f"{report.job}: every target is stored; finalisation enqueued again")
+    else:
+        print(f"{report.job}: enqueued {len(report.requeued)} of {report.total} targets "
+              f"again ({done})")
+    if args.watch:
+        return _watch(client, report.job, progress=not args.no_progress)
     return EXIT_OK
 
 

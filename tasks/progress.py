@@ -94,6 +94,28 @@ class ProgressBoard:
             return False
         return bool(self.redis.set(_key(job, ":finalize"), 1, nx=True))
 
+    def restore(self, job: str, total: int, finished: dict[str, bool],
+                reference_done: bool) -> None:
+        """Rebuild a job's record from what storage holds (``prodseg resume``).
+
+        Forgets any end, cancellation or finalisation claim: the job runs again.
+
+        Args:
+            total: the job's target count.
+            finished: image id -> ok, for every target with a stored result.
+            reference_done: whether the reference's outputs are stored.
+        """
+        ok = sum(finished.values())
+        pipe = self.redis.pipeline()
+        for suffix in ("", ":done", ":finalize", ":ended"):
+            pipe.delete(_key(job, suffix))
+        pipe.hset(_key(job), mapping={
+            "state": "running" if reference_done else "queued", "total": total, "ok": ok,
+            "error": len(finished) - ok, "resumed": time.time()})
+        if finished:
+            pipe.sadd(_key(job, ":done"), *finished)
+        pipe.execute()
+
     def claim_end(self, job: str) -> bool:
         """True to exactly one caller: the one that records the job's end."""
         return bool(self.redis.set(_key(job, ":ended"), 1, nx=True))

@@ -68,6 +68,7 @@ class Cluster:
         import redis
 
         redis.Redis.from_url(redis_url).flushall()
+        self.redis_url = redis_url
         self.tmp = tmp
         self.bucket = f"t-{uuid.uuid4().hex[:12]}"
         self.env = {
@@ -231,6 +232,46 @@ def test_status_cancel_and_bad_submissions(cluster: Cluster) -> None:
                           str(ref), "--ref-point", point, "--no-progress")
     assert missing.returncode == 2 and "nope.jpg: file not found" in missing.stderr
     unknown = cluster.cli("status", "no-such-job")
+    assert unknown.returncode == 2 and "no job 'no-such-job'" in unknown.stderr
+
+
+def test_resume_enqueues_only_what_storage_lacks(cluster: Cluster) -> None:
+    """Lost queued messages and lost outputs: `prodseg resume` redoes exactly the missing
+    work, and the job ends complete, with every output once."""
+    import redis
+
+    images, ref, point = render(cluster, views=6, shelf=1, size="320x240")
+    classic = ("--backend", "classic")
+    job = cluster.cli("submit", "--images", str(images), "--reference", str(ref),
+                      "--ref-point", point, "--no-progress", *classic).stdout.strip()
+    # The broker loses everything before any worker ran (a restart without persistence).
+    redis.Redis.from_url(cluster.redis_url).flushall()
+    assert cluster.cli("status", job).stdout.strip() == f"{job}: pending"  # from storage
+    cluster.worker("w1", PRODSEG_BACKEND="classic")
+    resumed = cluster.cli("resume", job, "--watch", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr + resumed.stdout
+    assert "reference enqueued again" in resumed.stdout and f"{job}: done" in resumed.stdout
+
+    # Two targets' results and the job documents vanish, and Redis forgets the job.
+    state = f"jobs/{job}/_state/images/"
+    records = sorted(cluster.store.list(state))
+    assert len(records) == 6  # six targets: five views and a shelf photo
+    lost = records[:2]
+    s3 = cluster.store._s3()
+    for key in [*lost, f"jobs/{job}/results.json", f"jobs/{job}/_state/end.json"]:
+        s3.delete_object(Bucket=cluster.bucket, Key=key)
+    redis.Redis.from_url(cluster.redis_url).flushall()
+    resumed = cluster.cli("resume", job, "--watch", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr + resumed.stdout
+    assert "enqueued 2 of 6 targets again (4 of 6 targets already stored)" in resumed.stdout
+    assert f"{job}: done" in resumed.stdout
+    assert sorted(cluster.store.list(state)) == records
+    doc = json.loads(cluster.store.get(f"jobs/{job}/results.json"))
+    names = [e["image"] for e in doc["images"]]
+    assert len(names) == len(set(names)) == 6 and doc["summary"]["images"] == 6
+    again = cluster.cli("resume", job)
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+    unknown = cluster.cli("resume", "no-such-job")
     assert unknown.returncode == 2 and "no job 'no-such-job'" in unknown.stderr
 
 
