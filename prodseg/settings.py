@@ -153,6 +153,19 @@ class Settings(BaseSettings):
     )
     s3_bucket: str = Field("prodseg", description="bucket holding jobs/ and uploaded inputs")
     s3_region: str = Field("us-east-1", description="S3 region")
+    task_retries: int = Field(
+        6, ge=0, le=100,
+        description="retries of a task whose storage or broker call failed transiently; "
+        "then its target is recorded as failed (prodseg resume runs it again)",
+    )
+    task_retry_backoff_max_s: int = Field(
+        60, ge=1, le=3600, description="longest wait between two retries of a task, seconds"
+    )
+    task_max_deliveries: int = Field(
+        3, ge=1, le=100,
+        description="deliveries of one target that never finish (its worker dies: out of "
+        "memory, killed) before it is recorded as failed instead of tried again",
+    )
 
     # --- inputs ----------------------------------------------------------------------
     max_image_pixels: int = Field(

@@ -22,13 +22,22 @@ from tasks.progress import ProgressBoard
 log = logging.getLogger(__name__)
 
 RETRYABLE: tuple[type[Exception], ...] = (TransientError, ConnectionError, TimeoutError)
-RETRY = {
-    "autoretry_for": RETRYABLE,
-    "retry_backoff": 2,
-    "retry_backoff_max": 60,
-    "retry_jitter": True,
-    "max_retries": 6,
-}
+
+
+def _retry_policy() -> dict[str, Any]:
+    from prodseg.settings import load_settings
+
+    s = load_settings()
+    return {
+        "autoretry_for": RETRYABLE,
+        "retry_backoff": 2,
+        "retry_backoff_max": s.task_retry_backoff_max_s,
+        "retry_jitter": True,
+        "max_retries": s.task_retries,
+    }
+
+
+RETRY = _retry_policy()
 
 
 @functools.lru_cache(maxsize=1)
@@ -72,15 +81,55 @@ def _embedding(job: str) -> Any:
 
 
 def end_job(job: str, state: str, message: str = "") -> None:
-    """Record a job's end, once: in storage (``_state/end.json``) and in Redis."""
+    """Record a job's end, once: in Redis, then in storage (``_state/end.json``).
+
+    Redis first: a job that fails because storage is unreachable must still end.
+    """
     board = _board()
     if not board.claim_end(job):
         return
-    put_json(_store(), state_key(job, "end.json"), {"state": state, "error": message or None})
     board.ended(job, state, message)
+    try:
+        put_json(_store(), state_key(job, "end.json"),
+                 {"state": state, "error": message or None})
+    except Exception:
+        log.exception("job %s: could not store its end (%s)", job, state)
 
 
-@app.task(name="prodseg.reference", bind=True, **RETRY)
+def _gave_up(task: str, exc: BaseException, retries: int) -> str:
+    return (f"{task} gave up after {retries} retries: {type(exc).__name__}: {exc}")
+
+
+class MatchTask(Task):
+    """``prodseg.match``: a target whose retries run out is accounted for, not dropped."""
+
+    def on_failure(self, exc: Exception, task_id: str, args: tuple[Any, ...],
+                   kwargs: dict[str, Any], einfo: Any) -> None:
+        job, index = args
+        try:
+            image_id = _manifest(job).images[index].image_id
+        except Exception:
+            log.exception("job %s: target %s failed and cannot be recorded; run `prodseg "
+                          "resume %s` once storage is back", job, index, job)
+            return
+        board = _board()
+        board.note_unstored(job, image_id, _gave_up("matching", exc, self.request.retries))
+        if board.target_finished(job, image_id, ok=False):
+            finalize.apply_async((job,))
+
+
+class JobEndTask(Task):
+    """``prodseg.reference`` and ``prodseg.finalize``: out of retries, the job fails."""
+
+    def on_failure(self, exc: Exception, task_id: str, args: tuple[Any, ...],
+                   kwargs: dict[str, Any], einfo: Any) -> None:
+        job = args[0]
+        step = self.name.rsplit(".", 1)[-1]
+        end_job(job, "failed", _gave_up(step, exc, self.request.retries)
+                + f"; run `prodseg resume {job}` to go on")
+
+
+@app.task(name="prodseg.reference", bind=True, base=JobEndTask, **RETRY)
 def reference(self: Task, job: str) -> None:
     """Segment the reference, store its outputs, enqueue one match task per target."""
     from workers.job_steps import reference_step
@@ -109,27 +158,42 @@ def reference(self: Task, job: str) -> None:
         match.apply_async((job, index))
 
 
-@app.task(name="prodseg.match", bind=True, **RETRY)
+@app.task(name="prodseg.match", bind=True, base=MatchTask, **RETRY)
 def match(self: Task, job: str, index: int) -> None:
-    """Match one target image; the last one to finish enqueues finalisation."""
-    from workers.job_steps import match_step
+    """Match one target image; the last one to finish enqueues finalisation.
+
+    A target delivered ``task_max_deliveries`` times without finishing (each time its
+    worker died) is recorded as failed instead of being tried again.
+    """
+    from prodseg.settings import load_settings
+    from storage.manifest import image_state_key
+    from workers.job_steps import failure_record, match_step
 
     board = _board()
     if board.is_cancelled(job):
         return
     manifest = _manifest(job)
-    record = match_step(_store(), manifest, index, _pipeline_for(manifest), _embedding(job))
-    image_id = manifest.images[index].image_id
-    if board.target_finished(job, image_id, ok=record["entry"]["status"] == "ok"):
+    target = manifest.images[index]
+    limit = load_settings().task_max_deliveries
+    if board.delivered(job, f"{target.image_id}#{self.request.retries}") > limit:
+        record = failure_record(
+            manifest, index, f"{target.source}: delivered {limit} times and never finished: "
+            "processing it kills or stalls its worker (out of memory?); not tried again")
+        put_json(_store(), image_state_key(job, target.image_id), record)
+    else:
+        record = match_step(_store(), manifest, index, _pipeline_for(manifest),
+                            _embedding(job))
+    if board.target_finished(job, target.image_id, ok=record["entry"]["status"] == "ok"):
         finalize.apply_async((job,))
 
 
-@app.task(name="prodseg.finalize", bind=True, **RETRY)
+@app.task(name="prodseg.finalize", bind=True, base=JobEndTask, **RETRY)
 def finalize(self: Task, job: str) -> None:
     """Write coco.json, the gallery and results.json; the job is done."""
     from workers.job_steps import finalize_step
 
-    if _board().is_cancelled(job):
+    board = _board()
+    if board.is_cancelled(job):
         return
-    finalize_step(_store(), _manifest(job))
+    finalize_step(_store(), _manifest(job), board.unstored(job))
     end_job(job, "done")

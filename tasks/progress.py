@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 
@@ -47,6 +48,9 @@ class Progress:
     def ended(self) -> bool:
         """Whether the job has reached a final state."""
         return self.state in TERMINAL
+
+
+SUFFIXES = ("", ":done", ":finalize", ":ended", ":deliveries", ":unstored")
 
 
 def _key(job: str, suffix: str = "") -> str:
@@ -107,7 +111,7 @@ class ProgressBoard:
         """
         ok = sum(finished.values())
         pipe = self.redis.pipeline()
-        for suffix in ("", ":done", ":finalize", ":ended"):
+        for suffix in SUFFIXES:
             pipe.delete(_key(job, suffix))
         pipe.hset(_key(job), mapping={
             "state": "running" if reference_done else "queued", "total": total, "ok": ok,
@@ -115,6 +119,24 @@ class ProgressBoard:
         if finished:
             pipe.sadd(_key(job, ":done"), *finished)
         pipe.execute()
+
+    def delivered(self, job: str, attempt: str) -> int:
+        """Count one delivery of a task attempt; returns how many there have been.
+
+        A worker killed in the middle of a task (out of memory, SIGKILL) makes the broker
+        deliver the same message again; counting them bounds a target that always kills
+        its worker.
+        """
+        return int(self.redis.hincrby(_key(job, ":deliveries"), attempt, 1))
+
+    def note_unstored(self, job: str, image_id: str, reason: str) -> None:
+        """A target's task gave up before storing its record: keep why, for the results."""
+        self.redis.hset(_key(job, ":unstored"), image_id, reason)
+
+    def unstored(self, job: str) -> dict[str, str]:
+        """Image id -> reason for targets whose task gave up before storing a record."""
+        raw = cast("dict[bytes, bytes]", self.redis.hgetall(_key(job, ":unstored")))
+        return {k.decode(): v.decode() for k, v in raw.items()}
 
     def claim_end(self, job: str) -> bool:
         """True to exactly one caller: the one that records the job's end."""
@@ -124,7 +146,7 @@ class ProgressBoard:
         """Record the job's final state and let its keys expire later."""
         self.redis.hset(_key(job), mapping={"state": state, "error_message": message,
                                             "finished": time.time()})
-        for suffix in ("", ":done", ":finalize", ":ended"):
+        for suffix in SUFFIXES:
             self.redis.expire(_key(job, suffix), EXPIRE_AFTER_END_S)
 
     def cancel(self, job: str) -> None:

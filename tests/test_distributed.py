@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import AWS_TEST_CREDENTIALS, free_port
+from tests.faults import TcpGate, kill_pool_children
 
 pytestmark = pytest.mark.integration
 
@@ -273,6 +274,91 @@ def test_resume_enqueues_only_what_storage_lacks(cluster: Cluster) -> None:
     assert again.returncode == 0 and "nothing to do" in again.stdout
     unknown = cluster.cli("resume", "no-such-job")
     assert unknown.returncode == 2 and "no job 'no-such-job'" in unknown.stderr
+
+
+def _submit(c: Cluster, images: Path, ref: Path, point: str) -> str:
+    done = c.cli("submit", "--images", str(images), "--reference", str(ref), "--ref-point",
+                 point, "--no-progress", "--backend", "classic")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_a_target_that_kills_its_worker_fails_after_bounded_deliveries(
+        cluster: Cluster) -> None:
+    """SIGKILL of the pool process whenever one target starts (as an image that exhausts
+    memory would): it is delivered again, three times, then recorded as failed with the
+    reason; the other targets and the job complete."""
+    import redis
+
+    images, ref, point = render(cluster, views=4, shelf=1, size="640x480")
+    cluster.worker("w1", PRODSEG_BACKEND="classic", PRODSEG_TASK_MAX_DELIVERIES="3")
+    worker = cluster.procs[-1]
+    job = _submit(cluster, images, ref, point)
+    r = redis.Redis.from_url(cluster.redis_url)
+    poison = "view_002"
+
+    def deliveries() -> int:
+        return int(r.hget(f"prodseg:job:{job}:deliveries", f"{poison}#0") or 0)
+
+    for n in (1, 2, 3):
+        _wait_for(lambda n=n: deliveries() >= n, 120, f"delivery {n} of {poison}")
+        assert kill_pool_children(worker.pid) >= 1
+    watched = cluster.cli("watch", job, timeout=300)
+    assert f"{job}: done" in watched.stdout and "1 failed" in watched.stdout, watched.stdout
+    assert deliveries() == 4  # the fourth delivery records the failure instead of working
+    record = json.loads(cluster.store.get(f"jobs/{job}/_state/images/{poison}.json"))
+    assert record["entry"]["status"] == "error"
+    assert "delivered 3 times and never finished" in record["entry"]["error"]
+    doc = json.loads(cluster.store.get(f"jobs/{job}/results.json"))
+    assert [e["status"] for e in doc["images"]].count("ok") == len(doc["images"]) - 1
+
+
+def test_storage_outages_retry_give_up_and_resume(cluster: Cluster, s3_endpoint: str) -> None:
+    """The S3 endpoint goes away: a short outage is ridden out by retries; a long one ends
+    the affected work as failed with the reason, and `prodseg resume` completes the job."""
+    from urllib.parse import urlparse
+
+    target = urlparse(s3_endpoint)
+    gate = TcpGate(target.hostname or "127.0.0.1", target.port or 80)
+    images, ref, point = render(cluster, views=10, shelf=1, size="640x480")
+    env = {"PRODSEG_BACKEND": "classic", "PRODSEG_S3_ENDPOINT_URL": gate.url,
+           "PRODSEG_TASK_RETRY_BACKOFF_MAX_S": "1"}
+    try:
+        # Two seconds down: botocore's and the tasks' retries (six here) bridge it.
+        cluster.worker("patient", **env, PRODSEG_TASK_RETRIES="6")
+        gate.cut()
+        short = _submit(cluster, images, ref, point)
+        time.sleep(2)
+        gate.restore()
+        watched = cluster.cli("watch", short, timeout=300)
+        assert f"{short}: done, 10/10 images" in watched.stdout, watched.stdout
+        cluster.stop()
+
+        cluster.worker("hasty", **env, PRODSEG_TASK_RETRIES="1")
+        # Down for longer than the retry budget, just after the reference was done.
+        long = _submit(cluster, images, ref, point)
+        _wait_for(lambda: "running" in cluster.cli("status", long).stdout, 120, "running")
+        gate.cut()
+        watched = cluster.cli("watch", long, timeout=300)
+        assert watched.returncode != 0 and f"{long}: failed" in watched.stdout, watched.stdout
+        assert "gave up after 1 retries" in watched.stdout
+        assert f"prodseg resume {long}" in watched.stdout
+        gate.restore()
+        resumed = cluster.cli("resume", long, "--watch", "--no-progress", timeout=300)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert f"{long}: done, 10/10 images" in resumed.stdout, resumed.stdout
+        doc = json.loads(cluster.store.get(f"jobs/{long}/results.json"))
+        assert doc["summary"]["ok"] == 10
+    finally:
+        gate.cut()
 
 
 def _get(url: str, auth: str | None) -> tuple[int, object]:

@@ -13,6 +13,7 @@ import io
 import logging
 import os
 import socket
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from prodseg.errors import InputError, TransientError
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult, ReferenceResult
 from prodseg.settings import Settings, load_settings
-from storage.base import ObjectStore
+from storage.base import ObjectNotFound, ObjectStore
 from storage.coco import assemble_coco, reference_coco, target_coco
 from storage.exports import (
     assemble_results_document,
@@ -183,20 +184,53 @@ def match_step(
     return record
 
 
+def failure_record(manifest: JobManifest, index: int, message: str) -> dict[str, Any]:
+    """The record of a target that could not be processed, shaped like ``match_step``'s.
+
+    Args:
+        manifest: the job.
+        index: position of the target in ``manifest.images``.
+        message: why, naming the image.
+    """
+    result = _failed(manifest.images[index], message)
+    coco_image, coco_annotations = target_coco(index, result)
+    return {
+        "entry": image_entry(result, manifest.layout),
+        "coco_image": coco_image,
+        "coco_annotations": coco_annotations,
+        "worker": worker_name(),
+    }
+
+
 def _failed(target: InputImage, message: str) -> ImageResult:
     return ImageResult(image_id=target.image_id, source=target.source, status="error",
                        error=message)
 
 
-def finalize_step(store: ObjectStore, manifest: JobManifest) -> dict[str, Any]:
+def finalize_step(store: ObjectStore, manifest: JobManifest,
+                  unstored: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Assemble ``coco.json``, the gallery and, last, ``results.json`` from the records.
+
+    Args:
+        store: the shared store.
+        manifest: the job.
+        unstored: image id -> why, for targets whose task gave up before it could store
+            a record (storage unreachable past the retry budget). Such a target is an
+            error in the results, and ``prodseg resume`` runs it again later.
 
     Returns:
         The ``results.json`` document.
     """
     ref = get_json(store, state_key(manifest.job, "reference.json"))
-    records = [get_json(store, image_state_key(manifest.job, t.image_id))
-               for t in manifest.images]
+    records = []
+    for index, target in enumerate(manifest.images):
+        try:
+            records.append(get_json(store, image_state_key(manifest.job, target.image_id)))
+        except ObjectNotFound:
+            why = (unstored or {}).get(target.image_id, "no result was stored")
+            records.append(failure_record(
+                manifest, index, f"{target.source}: {why}; run `prodseg resume "
+                f"{manifest.job}` to process it again"))
     document = assemble_results_document(
         ref["entry"], [r["entry"] for r in records], {"job": manifest.job, **ref["meta"]}
     )
