@@ -153,6 +153,14 @@ class Settings(BaseSettings):
     )
     s3_bucket: str = Field("prodseg", description="bucket holding jobs/ and uploaded inputs")
     s3_region: str = Field("us-east-1", description="S3 region")
+    task_time_limit_s: int = Field(
+        1800, ge=1, le=43200, description="longest one task may run before it is stopped"
+    )
+    broker_visibility_timeout_s: int = Field(
+        3600, ge=2, le=86400,
+        description="a task taken by a worker that then vanished (killed, machine lost) is "
+        "delivered again after this many seconds; must exceed task_time_limit_s",
+    )
     task_retries: int = Field(
         6, ge=0, le=100,
         description="retries of a task whose storage or broker call failed transiently; "
@@ -207,6 +215,16 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://")):
             raise ValueError("expected a redis:// or rediss:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _visibility_after_time_limit(self) -> Settings:
+        if self.broker_visibility_timeout_s <= self.task_time_limit_s:
+            raise ValueError(
+                f"broker_visibility_timeout_s ({self.broker_visibility_timeout_s}) must exceed "
+                f"task_time_limit_s ({self.task_time_limit_s}), or a running task would be "
+                "handed to a second worker"
+            )
+        return self
 
     @model_validator(mode="after")
     def _area_range(self) -> Settings:

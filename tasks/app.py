@@ -16,10 +16,6 @@ from prodseg.settings import Settings, load_settings
 INTERACTIVE = "interactive"
 BATCH = "batch"
 
-# Longest a single task may run; the broker's visibility timeout must exceed it, or Redis
-# would hand a running task to a second worker.
-TASK_TIME_LIMIT_S = 30 * 60
-VISIBILITY_TIMEOUT_S = 2 * TASK_TIME_LIMIT_S
 
 
 def make_app(settings: Settings | None = None) -> Celery:
@@ -35,9 +31,15 @@ def make_app(settings: Settings | None = None) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_time_limit=TASK_TIME_LIMIT_S,
-        task_soft_time_limit=TASK_TIME_LIMIT_S - 60,
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        task_time_limit=s.task_time_limit_s,
+        task_soft_time_limit=max(1, s.task_time_limit_s - min(60, s.task_time_limit_s // 10)),
+        # A message taken by a worker that vanished is handed out again after the
+        # visibility timeout; unacknowledged messages are swept at a tenth of it.
+        broker_transport_options={
+            "visibility_timeout": s.broker_visibility_timeout_s,
+            "unacked_restore_interval": max(1, min(10, s.broker_visibility_timeout_s // 10)),
+            "unacked_restore_throttle": 1,
+        },
         broker_connection_retry_on_startup=True,
         task_queues=(Queue(INTERACTIVE), Queue(BATCH)),
         task_default_queue=BATCH,

@@ -291,6 +291,74 @@ def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
+def _in_flight(r: object, job: str) -> bool:
+    """A target has been delivered and has not finished yet."""
+    started = r.hlen(f"prodseg:job:{job}:deliveries")  # type: ignore[attr-defined]
+    finished = r.scard(f"prodseg:job:{job}:done")  # type: ignore[attr-defined]
+    return bool(started > finished)
+
+
+def _job_outputs_once(c: Cluster, job: str, targets: int) -> dict[str, int]:
+    """Every target has one record and one results entry; returns deliveries per attempt."""
+    import redis
+
+    records = list(c.store.list(f"jobs/{job}/_state/images/"))
+    assert len(records) == targets
+    doc = json.loads(c.store.get(f"jobs/{job}/results.json"))
+    names = [e["image"] for e in doc["images"]]
+    assert len(names) == len(set(names)) == targets
+    raw = redis.Redis.from_url(c.redis_url).hgetall(f"prodseg:job:{job}:deliveries")
+    return {k.decode(): int(v) for k, v in raw.items()}
+
+
+def test_a_worker_killed_mid_target_loses_nothing(cluster: Cluster) -> None:
+    """SIGKILL of a whole worker (main process and pool) in the middle of a target: the
+    broker hands its unacknowledged messages to another worker after the visibility
+    timeout, and the job completes with every output once."""
+    import redis
+
+    images, ref, point = render(cluster, views=8, shelf=1, size="640x480")
+    env = {"PRODSEG_BACKEND": "classic", "PRODSEG_BROKER_VISIBILITY_TIMEOUT_S": "6",
+           "PRODSEG_TASK_TIME_LIMIT_S": "5"}
+    cluster.worker("doomed", **env)
+    doomed = cluster.procs[-1]
+    job = _submit(cluster, images, ref, point)
+    r = redis.Redis.from_url(cluster.redis_url)
+    _wait_for(lambda: _in_flight(r, job) and r.scard(f"prodseg:job:{job}:done") > 0, 120,
+              "a target in flight")
+    os.killpg(doomed.pid, signal.SIGKILL)
+    doomed.wait()
+    cluster.worker("rescuer", **env)
+    watched = cluster.cli("watch", job, timeout=300)
+    assert f"{job}: done, 8/8 images" in watched.stdout, watched.stdout
+    deliveries = _job_outputs_once(cluster, job, 8)
+    assert max(deliveries.values()) >= 2  # the target in flight was delivered again
+
+
+def test_a_worker_told_to_stop_finishes_its_target_first(cluster: Cluster) -> None:
+    """SIGTERM: the worker finishes the target it is on, hands back what it had not
+    started, and exits; another worker completes the job; nothing runs twice."""
+    import redis
+
+    images, ref, point = render(cluster, views=8, shelf=1, size="640x480")
+    cluster.worker("leaving", PRODSEG_BACKEND="classic")
+    leaving = cluster.procs[-1]
+    job = _submit(cluster, images, ref, point)
+    r = redis.Redis.from_url(cluster.redis_url)
+    _wait_for(lambda: _in_flight(r, job), 120, "a target in flight")
+    in_flight = {k.decode().split("#")[0]
+                 for k in r.hkeys(f"prodseg:job:{job}:deliveries")} - {
+                     m.decode() for m in r.smembers(f"prodseg:job:{job}:done")}
+    os.kill(leaving.pid, signal.SIGTERM)
+    assert leaving.wait(timeout=120) == 0
+    finished = {m.decode() for m in r.smembers(f"prodseg:job:{job}:done")}
+    assert in_flight <= finished  # what it was doing, it finished
+    cluster.worker("staying", PRODSEG_BACKEND="classic")
+    watched = cluster.cli("watch", job, timeout=300)
+    assert f"{job}: done, 8/8 images" in watched.stdout, watched.stdout
+    assert set(_job_outputs_once(cluster, job, 8).values()) == {1}  # nothing ran twice
+
+
 def test_a_target_that_kills_its_worker_fails_after_bounded_deliveries(
         cluster: Cluster) -> None:
     """SIGKILL of the pool process whenever one target starts (as an image that exhausts
