@@ -41,6 +41,13 @@ def make_app(settings: Settings | None = None) -> Celery:
             "unacked_restore_throttle": 1,
         },
         broker_connection_retry_on_startup=True,
+        # Publishing (a retry, the next step) waits out a broker restart of up to about a
+        # minute instead of dropping the message.
+        task_publish_retry=True,
+        task_publish_retry_policy={
+            "max_retries": 40, "interval_start": 0.2, "interval_step": 0.5,
+            "interval_max": 2.0,
+        },
         task_queues=(Queue(INTERACTIVE), Queue(BATCH)),
         task_default_queue=BATCH,
         task_routes={

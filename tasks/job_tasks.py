@@ -11,6 +11,7 @@ import json
 import logging
 from typing import Any
 
+import redis
 from celery import Task
 
 from prodseg.errors import InputError, TransientError
@@ -21,7 +22,11 @@ from tasks.progress import ProgressBoard
 
 log = logging.getLogger(__name__)
 
-RETRYABLE: tuple[type[Exception], ...] = (TransientError, ConnectionError, TimeoutError)
+# Storage trouble, and the broker's Redis going away for a moment (a restart).
+RETRYABLE: tuple[type[Exception], ...] = (
+    TransientError, ConnectionError, TimeoutError,
+    redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+)
 
 
 def _retry_policy() -> dict[str, Any]:

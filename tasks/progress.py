@@ -69,8 +69,18 @@ class ProgressBoard:
 
     @classmethod
     def from_url(cls, url: str) -> ProgressBoard:
-        """A board on the Redis at ``url`` (the broker URL)."""
-        return cls(redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30))
+        """A board on the Redis at ``url`` (the broker URL).
+
+        Commands ride out a Redis restart: on a connection error they are retried with
+        exponential backoff for about half a minute before the error is raised.
+        """
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
+
+        retry = Retry(ExponentialBackoff(cap=4.0, base=0.1), retries=12)
+        return cls(redis.Redis.from_url(
+            url, socket_timeout=10, health_check_interval=30, retry=retry,
+            retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]))
 
     def queued(self, job: str) -> None:
         """A job was submitted."""

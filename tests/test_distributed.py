@@ -359,6 +359,56 @@ def test_a_worker_told_to_stop_finishes_its_target_first(cluster: Cluster) -> No
     assert set(_job_outputs_once(cluster, job, 8).values()) == {1}  # nothing ran twice
 
 
+def _start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    import redis
+
+    proc = subprocess.Popen(
+        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
+         "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+         "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    client = redis.Redis(port=port)
+    for _ in range(200):
+        try:
+            client.ping()
+            return proc
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
+
+
+def test_redis_restarts_mid_job_with_its_append_only_file(s3_endpoint: str,
+                                                          tmp_path: Path) -> None:
+    """redis-server stopped and started again in the middle of a job (append-only file
+    on): workers reconnect, the queued work and the progress survive, the job completes."""
+    import redis
+
+    port = free_port()
+    workdir = tmp_path / "redis"
+    workdir.mkdir()
+    server = _start_redis(port, workdir)
+    c = Cluster(f"redis://127.0.0.1:{port}/0", s3_endpoint, tmp_path)
+    try:
+        images, ref, point = render(c, views=8, shelf=1, size="640x480")
+        env = {"PRODSEG_BACKEND": "classic", "PRODSEG_BROKER_VISIBILITY_TIMEOUT_S": "20",
+               "PRODSEG_TASK_TIME_LIMIT_S": "15"}
+        c.worker("w1", **env)
+        job = _submit(c, images, ref, point)
+        r = redis.Redis(port=port)
+        _wait_for(lambda: r.scard(f"prodseg:job:{job}:done") >= 2, 120, "two targets done")
+        server.terminate()
+        assert server.wait(timeout=30) == 0
+        time.sleep(1)
+        server = _start_redis(port, workdir)
+        watched = c.cli("watch", job, timeout=300)
+        assert f"{job}: done, 8/8 images" in watched.stdout, watched.stdout + watched.stderr
+        _job_outputs_once(c, job, 8)
+    finally:
+        c.stop()
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def test_a_target_that_kills_its_worker_fails_after_bounded_deliveries(
         cluster: Cluster) -> None:
     """SIGKILL of the pool process whenever one target starts (as an image that exhausts
