@@ -479,6 +479,19 @@ def test_storage_outages_retry_give_up_and_resume(cluster: Cluster, s3_endpoint:
         gate.cut()
 
 
+def test_pickled_messages_are_refused(cluster: Cluster) -> None:
+    """JSON-only task serialisation: a pickled message is refused, never unpickled."""
+    from prodseg.settings import load_settings
+    from tasks.app import make_app
+
+    log = cluster.worker("w1", PRODSEG_BACKEND="classic")
+    app = make_app(load_settings(broker_url=cluster.redis_url))
+    app.send_task("prodseg.finalize", args=("no-such-job",), serializer="pickle")
+    _wait_for(lambda: "Refusing to deserialize" in log.read_text(errors="replace"), 60,
+              "the worker to refuse the pickled message")
+    assert "Task prodseg.finalize[" not in log.read_text(errors="replace")  # never run
+
+
 def _get(url: str, auth: str | None) -> tuple[int, object]:
     request = urllib.request.Request(url)
     if auth:

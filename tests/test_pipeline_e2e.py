@@ -223,3 +223,17 @@ def test_batched_dinov2_passes_give_the_same_results(rendered: tuple[SpinSet, Pa
         assert [m.score for m in one.matches] == [m.score for m in batched.matches]
         for a, b in zip(one.matches, batched.matches, strict=True):
             assert np.array_equal(a.mask, b.mask)
+
+
+def test_the_same_image_given_twice_is_processed_once(rendered: tuple[SpinSet, Path],
+                                                      tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    spin, root = rendered
+    view = root / "images" / "view_001.jpg"
+    same = tmp_path / "link.jpg"
+    same.symlink_to(view)
+    result = classic_pipeline().run(
+        [view, view, same, root / "images" / "view_000.jpg"], root / "images" / "view_000.jpg",
+        reference_point=spin.reference_point, output_dir=tmp_path / "out")
+    assert [r.image_id for r in result] == ["view_001"]
+    assert "view_001.jpg was given more than once" in caplog.text
