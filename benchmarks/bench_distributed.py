@@ -41,6 +41,53 @@ def wait_for(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float
         time.sleep(0.1)
 
 
+class LocalServices:
+    """redis-server, moto's S3 server and `prodseg worker` processes on loopback.
+
+    Args:
+        tmp: where their logs go.
+        env: the environment they run with; ``start_broker_and_store`` adds the broker
+            URL and S3 endpoint to it (and to this process's environment).
+    """
+
+    def __init__(self, tmp: Path, env: dict[str, str]) -> None:
+        self.tmp = tmp
+        self.env = env
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, argv: list[str], name: str, ready: str) -> subprocess.Popen[bytes]:
+        """Start a process; return once its log shows ``ready``."""
+        log = self.tmp / f"{name}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=self.env,
+                                    start_new_session=True)
+        self.procs.append(proc)
+        wait_for(log, ready, proc)
+        return proc
+
+    def start_broker_and_store(self) -> None:
+        redis_port, s3_port = free_port(), free_port()
+        self.start([shutil.which("redis-server") or "redis-server", "--port", str(redis_port),
+                    "--save", "", "--appendonly", "no"], "redis", "Ready to accept")
+        self.start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
+                    str(s3_port)], "moto", "Running on")
+        self.env["PRODSEG_BROKER_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        self.env["PRODSEG_S3_ENDPOINT_URL"] = f"http://127.0.0.1:{s3_port}"
+        os.environ.update(self.env)
+
+    def worker(self, name: str) -> subprocess.Popen[bytes]:
+        return self.start([sys.executable, "-m", "producer.cli", "worker", "--name",
+                           f"{name}@bench", "--loglevel", "info"], name, "ready.")
+
+    def stop(self, first: int = 0) -> None:
+        """Stop the processes started from the ``first``-th on (all by default)."""
+        for proc in self.procs[first:]:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=60)
+        del self.procs[first:]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--views", type=int, default=12)
@@ -55,28 +102,9 @@ def main() -> None:
            "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
            "AWS_DEFAULT_REGION": "us-east-1", "PRODSEG_S3_BUCKET": "bench",
            "PRODSEG_MODEL_CACHE_DIR": str(tmp / "models"), "PYTHONUNBUFFERED": "1"}
-    os.environ.update(env)
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(argv: list[str], name: str, ready: str) -> subprocess.Popen[bytes]:
-        log = tmp / f"{name}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                    start_new_session=True)
-        procs.append(proc)
-        wait_for(log, ready, proc)
-        return proc
-
+    services = LocalServices(tmp, env)
     try:
-        redis_port, s3_port = free_port(), free_port()
-        start([shutil.which("redis-server") or "redis-server", "--port", str(redis_port),
-               "--save", "", "--appendonly", "no"], "redis", "Ready to accept")
-        start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
-              "moto", "Running on")
-        env["PRODSEG_BROKER_URL"] = os.environ["PRODSEG_BROKER_URL"] = (
-            f"redis://127.0.0.1:{redis_port}/0")
-        env["PRODSEG_S3_ENDPOINT_URL"] = os.environ["PRODSEG_S3_ENDPOINT_URL"] = (
-            f"http://127.0.0.1:{s3_port}")
+        services.start_broker_and_store()
 
         from prodseg.settings import load_settings
         from producer.client import JobClient
@@ -109,9 +137,7 @@ def main() -> None:
             # The cores are shared between the worker processes, as on a real machine.
             env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
             for w in range(workers):
-                start([sys.executable, "-m", "producer.cli", "worker", "--name",
-                       f"b{workers}{w}@bench", "--loglevel", "info"],
-                      f"worker{workers}{w}", "ready.")
+                services.worker(f"b{workers}{w}")
             for _ in range(workers):  # warm-up: every worker builds its models
                 client.watch(client.submit(images[:2], ref, Prompt.from_point(*point)))
             t0 = time.perf_counter()
@@ -124,10 +150,7 @@ def main() -> None:
                          else None,
                          "overhead_pct": round(100 * (dist_s - local_s) / local_s, 1)
                          if workers == 1 else None})
-            for proc in procs[2:]:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=60)
-            del procs[2:]
+            services.stop(first=2)  # the workers; redis and S3 stay
         print(f"{'mode':<12}{'workers':>8}{'s/image':>10}{'images/s':>10}{'overhead':>10}")
         for r in rows:
             over = r.get("overhead_pct")
@@ -138,10 +161,7 @@ def main() -> None:
                               "points_per_side": args.points_per_side,
                               "cpus": os.cpu_count()}))
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=60)
+        services.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -15,13 +15,11 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_distributed import free_port, wait_for
+from bench_distributed import LocalServices
 
 
 def main() -> None:
@@ -35,25 +33,9 @@ def main() -> None:
     env = {**os.environ, "PRODSEG_BACKEND": "classic", "AWS_ACCESS_KEY_ID": "bench",
            "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
            "PRODSEG_S3_BUCKET": "bench", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(argv: list[str], name: str, ready: str) -> None:
-        log = tmp / f"{name}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                    start_new_session=True)
-        procs.append(proc)
-        wait_for(log, ready, proc)
-
+    services = LocalServices(tmp, env)
     try:
-        redis_port, s3_port = free_port(), free_port()
-        start([shutil.which("redis-server") or "redis-server", "--port", str(redis_port),
-               "--save", "", "--appendonly", "no"], "redis", "Ready to accept")
-        start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
-              "moto", "Running on")
-        env["PRODSEG_BROKER_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-        env["PRODSEG_S3_ENDPOINT_URL"] = f"http://127.0.0.1:{s3_port}"
-        os.environ.update(env)
+        services.start_broker_and_store()
 
         import redis
 
@@ -71,8 +53,7 @@ def main() -> None:
         write_sample_set(tmp / "sample", spin)
         images = sorted((tmp / "sample" / "images").glob("*.jpg"))
         for w in range(args.workers):
-            start([sys.executable, "-m", "producer.cli", "worker", "--name", f"load{w}@bench",
-                   "--loglevel", "info"], f"worker{w}", "ready.")
+            services.worker(f"load{w}")
         time.sleep(2)  # let every worker join before the burst
 
         r = redis.Redis.from_url(env["PRODSEG_BROKER_URL"])
@@ -108,15 +89,8 @@ def main() -> None:
         print(f"  deliveries {row['deliveries']}, redeliveries {row['redeliveries']}")
         print(json.dumps(row))
     finally:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
+        services.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 if __name__ == "__main__":
     main()
