@@ -22,7 +22,7 @@ from prodseg.prompts import Prompt
 from prodseg.settings import Settings
 from storage.base import ObjectNotFound, ObjectStore
 from storage.images import decode_image
-from storage.layout import make_image_ids
+from storage.layout import make_image_ids, once_each
 from storage.manifest import (
     JOBS_PREFIX,
     InputImage,
@@ -152,10 +152,7 @@ class JobClient:
         ref_source = str(reference)
         ref_real = _identity(ref_source)
         targets = [s for s in sources if _identity(s) != ref_real]
-        unique: dict[str, str] = {}
-        for source in targets:  # the same image given twice is processed once
-            unique.setdefault(_identity(source), source)
-        targets = list(unique.values())
+        targets = once_each(targets, _identity)
         if not sources:
             raise InputError("no images given: pass at least one image to search")
         missing = [s for s in [ref_source, *targets] if not _is_s3(s) and not Path(s).is_file()]

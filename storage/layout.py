@@ -14,10 +14,12 @@ without reading the full images again.
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from storage.base import validate_key
 
@@ -111,6 +113,29 @@ class JobLayout:
     def thumbnail(self, image_id: str) -> str:
         """``thumbs/<image-id>.jpg``: a small overlay of an image and its matches."""
         return self.key(f"thumbs/{_checked_id(image_id)}.jpg")
+
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def once_each(items: Sequence[T], identity: Callable[[T], str]) -> list[T]:
+    """``items`` without repeats of the same identity (the first kept), each repeat logged.
+
+    Args:
+        items: image sources, in input order.
+        identity: what makes two items the same image (a real path, an ``s3://`` URL).
+    """
+    seen: set[str] = set()
+    kept = []
+    for item in items:
+        key = identity(item)
+        if key in seen:
+            log.warning("%s was given more than once; it is processed once", item)
+            continue
+        seen.add(key)
+        kept.append(item)
+    return kept
 
 
 def make_image_ids(sources: Sequence[str]) -> list[str]:

@@ -15,6 +15,7 @@ import redis
 from celery import Task
 
 from prodseg.errors import InputError, TransientError
+from prodseg.settings import Settings, load_settings
 from storage.base import ObjectStore
 from storage.manifest import JobManifest, put_json, state_key
 from tasks.app import app
@@ -29,10 +30,14 @@ RETRYABLE: tuple[type[Exception], ...] = (
 )
 
 
-def _retry_policy() -> dict[str, Any]:
-    from prodseg.settings import load_settings
+@functools.lru_cache(maxsize=1)
+def _settings() -> Settings:
+    """The worker's settings (its environment), read once per process."""
+    return load_settings()
 
-    s = load_settings()
+
+def _retry_policy() -> dict[str, Any]:
+    s = _settings()
     return {
         "autoretry_for": RETRYABLE,
         "retry_backoff": 2,
@@ -47,17 +52,14 @@ RETRY = _retry_policy()
 
 @functools.lru_cache(maxsize=1)
 def _store() -> ObjectStore:
-    from prodseg.settings import load_settings
     from storage.s3 import S3Store
 
-    return S3Store.from_settings(load_settings())
+    return S3Store.from_settings(_settings())
 
 
 @functools.lru_cache(maxsize=1)
 def _board() -> ProgressBoard:
-    from prodseg.settings import load_settings
-
-    return ProgressBoard.from_url(load_settings().broker_url)
+    return ProgressBoard.from_url(_settings().broker_url)
 
 
 @functools.lru_cache(maxsize=8)
@@ -68,7 +70,6 @@ def _manifest(job: str) -> JobManifest:
 @functools.lru_cache(maxsize=2)
 def _pipeline(settings_json: str) -> Any:
     """One pipeline (and so one set of models) per distinct job settings, kept."""
-    from prodseg.settings import load_settings
     from workers.pipeline import ProductSegmentationPipeline
 
     return ProductSegmentationPipeline(load_settings(**json.loads(settings_json)))
@@ -170,7 +171,6 @@ def match(self: Task, job: str, index: int) -> None:
     A target delivered ``task_max_deliveries`` times without finishing (each time its
     worker died) is recorded as failed instead of being tried again.
     """
-    from prodseg.settings import load_settings
     from storage.manifest import image_state_key
     from workers.job_steps import failure_record, match_step
 
@@ -179,7 +179,7 @@ def match(self: Task, job: str, index: int) -> None:
         return
     manifest = _manifest(job)
     target = manifest.images[index]
-    limit = load_settings().task_max_deliveries
+    limit = _settings().task_max_deliveries
     if board.delivered(job, f"{target.image_id}#{self.request.retries}") > limit:
         record = failure_record(
             manifest, index, f"{target.source}: delivered {limit} times and never finished: "

@@ -12,7 +12,6 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
@@ -22,7 +21,7 @@ from prodseg.results import ImageResult, Match, ReferenceResult
 from prodseg.settings import Settings, load_settings
 from storage.base import ObjectStore
 from storage.images import read_image_file
-from storage.layout import JobLayout, make_image_ids
+from storage.layout import JobLayout, make_image_ids, once_each
 from workers.backends import Proposals, Segmenter
 from workers.embedding import FFAEmbedder
 from workers.guided import guided_prompts, similarity_map
@@ -30,7 +29,6 @@ from workers.masks import area_filter, mask_to_box
 from workers.matching import MatchParams, cosine_similarity, select_matches
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 @dataclass
@@ -240,7 +238,7 @@ class ProductSegmentationPipeline:
         ref_key = os.path.realpath(ref_path)
         targets = [Path(p) for p in image_paths]
         targets = [p for p in targets if os.path.realpath(p) != ref_key]
-        targets = _once_each(targets, os.path.realpath)
+        targets = once_each(targets, os.path.realpath)
         ids = make_image_ids([str(ref_path), *map(str, targets)])
         ref_image = read_image_file(ref_path, self.settings.max_image_pixels)
         prompt.validate(ref_image.shape[1], ref_image.shape[0], str(ref_path))
@@ -315,20 +313,6 @@ class ProductSegmentationPipeline:
         except Exception:  # e.g. out of memory: each image then tries on its own
             log.exception("batched DINOv2 pass failed; embedding images one at a time")
             return [None] * len(images)
-
-
-def _once_each(items: list[T], identity: Callable[[T], str]) -> list[T]:
-    """``items`` without repeats of the same identity (first kept), each repeat logged."""
-    seen: set[str] = set()
-    kept = []
-    for item in items:
-        key = identity(item)
-        if key in seen:
-            log.warning("%s was given more than once; it is processed once", item)
-            continue
-        seen.add(key)
-        kept.append(item)
-    return kept
 
 
 def _make_prompt(
