@@ -213,3 +213,20 @@ def _wait_until_answering(endpoint: str, process: subprocess.Popen[bytes], log: 
 def _tail(path: Path, size: int = 4000) -> str:
     """The last ``size`` characters of a log file."""
     return path.read_text(errors="replace")[-size:]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Write the fault and bad-input table the tests recorded, and say if the README's differs."""
+    from tests import outcomes
+
+    rows = outcomes.recorded()
+    if not rows:
+        return
+    path = outcomes.write_artifact(rows)
+    readme = (outcomes.REPO / "README.md").read_text(encoding="utf-8")
+    missing = [case for (_, case) in rows if f"| {case} |" not in readme]
+    note = f"; {len(missing)} not yet in README.md" if missing else ""
+    terminalreporter.write_line(
+        f"reliability table: {len(rows)} cases tried -> {path}{note}"
+        + (" (python -m tests.outcomes README.md)" if missing else "")
+    )

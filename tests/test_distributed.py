@@ -24,6 +24,7 @@ from PIL import Image
 
 from tests.conftest import AWS_TEST_CREDENTIALS, free_port
 from tests.faults import TcpGate, kill_pool_children
+from tests.outcomes import record
 
 pytestmark = pytest.mark.integration
 
@@ -258,6 +259,7 @@ def test_resume_enqueues_only_what_storage_lacks(cluster: Cluster) -> None:
     records = sorted(cluster.store.list(state))
     assert len(records) == 6  # six targets: five views and a shelf photo
     lost = records[:2]
+    before = {k: cluster.store.get(k) for k in cluster.store.list(f"jobs/{job}/")}
     s3 = cluster.store._s3()
     for key in [*lost, f"jobs/{job}/results.json", f"jobs/{job}/_state/end.json"]:
         s3.delete_object(Bucket=cluster.bucket, Key=key)
@@ -270,8 +272,20 @@ def test_resume_enqueues_only_what_storage_lacks(cluster: Cluster) -> None:
     doc = json.loads(cluster.store.get(f"jobs/{job}/results.json"))
     names = [e["image"] for e in doc["images"]]
     assert len(names) == len(set(names)) == 6 and doc["summary"]["images"] == 6
+    after = {k: cluster.store.get(k) for k in cluster.store.list(f"jobs/{job}/")}
+    assert after.keys() == before.keys()
+    rewritten = [k for k in after if after[k] != before[k]]
+    assert [k for k in rewritten if not k.startswith(f"jobs/{job}/_state/")] == []
     again = cluster.cli("resume", job)
     assert again.returncode == 0 and "nothing to do" in again.stdout
+    record("fault", "broker loses every queued message before any worker ran",
+           "status still answers from storage (pending); `prodseg resume` re-enqueues the "
+           "reference; job done")
+    record("fault", "two targets' records and results.json deleted after the job, Redis "
+           "flushed", "`prodseg resume`: 'enqueued 2 of 6 targets again (4 of 6 targets "
+           f"already stored)'; job done, 6 records, no duplicates; all {len(after)} objects "
+           "present again, every output byte-identical to before; a second resume: nothing "
+           "to do")
     unknown = cluster.cli("resume", "no-such-job")
     assert unknown.returncode == 2 and "no job 'no-such-job'" in unknown.stderr
 
@@ -333,6 +347,10 @@ def test_a_worker_killed_mid_target_loses_nothing(cluster: Cluster) -> None:
     assert f"{job}: done, 8/8 images" in watched.stdout, watched.stdout
     deliveries = _job_outputs_once(cluster, job, 8)
     assert max(deliveries.values()) >= 2  # the target in flight was delivered again
+    record("fault", "worker SIGKILLed (main process and pool) in the middle of a target",
+           f"delivered again after the visibility timeout ({max(deliveries.values())} "
+           f"deliveries of the target in flight, {sum(deliveries.values())} in all); job "
+           "done 8/8, every output once")
 
 
 def test_a_worker_told_to_stop_finishes_its_target_first(cluster: Cluster) -> None:
@@ -357,6 +375,9 @@ def test_a_worker_told_to_stop_finishes_its_target_first(cluster: Cluster) -> No
     watched = cluster.cli("watch", job, timeout=300)
     assert f"{job}: done, 8/8 images" in watched.stdout, watched.stdout
     assert set(_job_outputs_once(cluster, job, 8).values()) == {1}  # nothing ran twice
+    record("fault", "worker sent SIGTERM mid-job",
+           f"finished the {len(in_flight)} target(s) it was on, exit code 0; another worker "
+           "completed the job 8/8; every target delivered once")
 
 
 def _start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
@@ -403,6 +424,9 @@ def test_redis_restarts_mid_job_with_its_append_only_file(s3_endpoint: str,
         watched = c.cli("watch", job, timeout=300)
         assert f"{job}: done, 8/8 images" in watched.stdout, watched.stdout + watched.stderr
         _job_outputs_once(c, job, 8)
+        record("fault", "redis-server stopped and started mid-job (append-only file on)",
+               "workers reconnected, commands and publishing retried; job done 8/8, every "
+               "output once")
     finally:
         c.stop()
         server.terminate()
@@ -432,11 +456,14 @@ def test_a_target_that_kills_its_worker_fails_after_bounded_deliveries(
     watched = cluster.cli("watch", job, timeout=300)
     assert f"{job}: done" in watched.stdout and "1 failed" in watched.stdout, watched.stdout
     assert deliveries() == 4  # the fourth delivery records the failure instead of working
-    record = json.loads(cluster.store.get(f"jobs/{job}/_state/images/{poison}.json"))
-    assert record["entry"]["status"] == "error"
-    assert "delivered 3 times and never finished" in record["entry"]["error"]
+    stored = json.loads(cluster.store.get(f"jobs/{job}/_state/images/{poison}.json"))
+    assert stored["entry"]["status"] == "error"
+    assert "delivered 3 times and never finished" in stored["entry"]["error"]
     doc = json.loads(cluster.store.get(f"jobs/{job}/results.json"))
     assert [e["status"] for e in doc["images"]].count("ok") == len(doc["images"]) - 1
+    record("fault", "pool process SIGKILLed each time one target starts (as an image that "
+           "exhausts memory would)", f"{deliveries() - 1} deliveries, then recorded: "
+           f"'{stored['entry']['error']}'; the other targets and the job completed")
 
 
 def test_storage_outages_retry_give_up_and_resume(cluster: Cluster, s3_endpoint: str) -> None:
@@ -475,8 +502,111 @@ def test_storage_outages_retry_give_up_and_resume(cluster: Cluster, s3_endpoint:
         assert f"{long}: done, 10/10 images" in resumed.stdout, resumed.stdout
         doc = json.loads(cluster.store.get(f"jobs/{long}/results.json"))
         assert doc["summary"]["ok"] == 10
+        record("fault", "S3 endpoint refusing connections for 2 s",
+               "retries bridged it; job done 10/10")
+        gave_up = next(line for line in watched.stdout.splitlines() if "gave up" in line)
+        record("fault", "S3 endpoint down past the retry budget",
+               f"job ended failed: '{gave_up.strip()}'; after the endpoint came back, "
+               "`prodseg resume` completed it 10/10")
     finally:
         gate.cut()
+
+
+def test_missing_s3_keys_are_named(cluster: Cluster) -> None:
+    """An ``s3://`` reference that does not exist is refused at submission; a missing
+    ``s3://`` target ends as an error naming its key while the others are matched."""
+    images, ref, point = render(cluster, views=3, shelf=0, size="320x240")
+    for path in sorted(images.iterdir()):
+        cluster.store.put(f"photos/{path.name}", path.read_bytes())
+    there = f"s3://{cluster.bucket}/photos"
+    gone = f"s3://{cluster.bucket}/photos/not-there.jpg"
+    refused = cluster.cli("submit", "--images", there, "--reference", gone,
+                          "--ref-point", point, "--no-progress", "--backend", "classic")
+    assert refused.returncode == 2 and f"{gone}: no such object" in refused.stderr
+    assert not list(cluster.store.list("jobs/"))  # nothing was written or enqueued
+    cluster.worker("w1", PRODSEG_BACKEND="classic")
+    done = cluster.cli("submit", "--images", there, gone, "--reference",
+                       f"{there}/{ref.name}", "--ref-point", point, "--no-progress",
+                       "--backend", "classic")
+    assert done.returncode == 0, done.stderr
+    job = done.stdout.strip()
+    watched = cluster.cli("watch", job, timeout=300)
+    assert f"{job}: done, 3/3 images" in watched.stdout, watched.stdout
+    doc = json.loads(cluster.store.get(f"jobs/{job}/results.json"))
+    by_source = {e["source"]: e for e in doc["images"]}
+    assert by_source[gone]["status"] == "error"
+    assert "not-there.jpg" in by_source[gone]["error"]
+    assert [e["status"] for e in doc["images"]].count("ok") == 2
+    record("bad input", "S3 keys that do not exist",
+           f"a missing reference is refused at submission ('{refused.stderr.strip()}'); "
+           f"a missing target ends as an error ('{by_source[gone]['error']}') and the other "
+           "targets are matched".replace(cluster.bucket, "<bucket>"))
+
+
+def _tls_files(workdir: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key (with openssl)."""
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True,
+                   capture_output=True)
+    return cert, key
+
+
+def test_redis_with_password_and_tls(s3_endpoint: str, tmp_path: Path) -> None:
+    """``rediss://:PASSWORD@host/0?ssl_cert_reqs=required&ssl_ca_certs=CA`` works end to end
+    (submit, worker, watch), a wrong password is a clear error, and the password shows in
+    no output or log."""
+    import redis
+
+    workdir = tmp_path / "redis-tls"
+    workdir.mkdir()
+    cert, key = _tls_files(workdir)
+    port, password = free_port(), "pw-" + uuid.uuid4().hex
+    server = subprocess.Popen(
+        [shutil.which("redis-server") or "redis-server", "--port", "0", "--tls-port",
+         str(port), "--bind", "127.0.0.1", "--tls-cert-file", str(cert), "--tls-key-file",
+         str(key), "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no",
+         "--requirepass", password, "--save", "", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    query = f"ssl_cert_reqs=required&ssl_ca_certs={cert}"
+    url = f"rediss://:{password}@127.0.0.1:{port}/0?{query}"
+    client = redis.Redis.from_url(url)
+    _wait_for(lambda: _answers(client), 30, "redis-server with TLS")
+    c = Cluster(url, s3_endpoint, tmp_path)
+    try:
+        images, ref, point = render(c, views=3, shelf=0, size="320x240")
+        log = c.worker("w1", PRODSEG_BACKEND="classic")
+        job = _submit(c, images, ref, point)
+        watched = c.cli("watch", job, timeout=300)
+        assert f"{job}: done, 2/2 images" in watched.stdout, watched.stdout + watched.stderr
+        wrong = url.replace(password, "not-the-password")
+        refused = c.cli("status", job, PRODSEG_BROKER_URL=wrong)
+        assert refused.returncode != 0
+        assert "not-the-password" not in refused.stderr + refused.stdout
+        plain = c.cli("status", job,
+                      PRODSEG_BROKER_URL=f"redis://:{password}@127.0.0.1:{port}/0")
+        assert plain.returncode != 0  # the server speaks only TLS
+        seen = log.read_text(errors="replace") + watched.stdout + watched.stderr
+        seen += refused.stdout + refused.stderr + plain.stdout + plain.stderr
+        assert password not in seen
+        first_line = (refused.stderr.strip().splitlines() or [""])[-1]
+        record("security", "Redis with a password and TLS (rediss://)",
+               f"job done 2/2 through TLS; a wrong password fails ('{first_line}'); a "
+               "plain redis:// URL is refused; the password is in no log or output")
+    finally:
+        c.stop()
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _answers(client: object) -> bool:
+    import redis
+
+    try:
+        return bool(client.ping())  # type: ignore[attr-defined]
+    except redis.ConnectionError:
+        return False
 
 
 def test_pickled_messages_are_refused(cluster: Cluster) -> None:
@@ -490,6 +620,8 @@ def test_pickled_messages_are_refused(cluster: Cluster) -> None:
     _wait_for(lambda: "Refusing to deserialize" in log.read_text(errors="replace"), 60,
               "the worker to refuse the pickled message")
     assert "Task prodseg.finalize[" not in log.read_text(errors="replace")  # never run
+    record("security", "a pickled task message sent to a worker",
+           "refused ('Refusing to deserialize'), never unpickled or run")
 
 
 def _get(url: str, auth: str | None) -> tuple[int, object]:

@@ -13,6 +13,7 @@ from PIL import Image
 
 from prodseg.errors import ImageReadError, InputError
 from storage.images import decode_image, encode_jpeg, encode_png, read_image_file
+from tests.outcomes import record, without_dirs
 
 
 def _save(image: Image.Image, path: Path, fmt: str, **params: object) -> Path:
@@ -47,6 +48,7 @@ def test_zero_byte_file(tmp_path: Path) -> None:
     assert caught.value.source == str(path)
     assert "leer ü.jpg" in str(caught.value)
     assert isinstance(caught.value, InputError)
+    record("bad input", "zero-byte file", without_dirs(str(caught.value), tmp_path))
 
 
 def test_text_named_jpg(tmp_path: Path) -> None:
@@ -55,6 +57,7 @@ def test_text_named_jpg(tmp_path: Path) -> None:
     with pytest.raises(ImageReadError) as caught:
         read_image_file(path)
     assert _reason(caught).startswith("not a recognised image format")
+    record("bad input", "a text file named .jpg", without_dirs(str(caught.value), tmp_path))
 
 
 def test_heic_gets_a_hint() -> None:
@@ -76,6 +79,8 @@ def test_truncated_jpeg(tmp_path: Path, keep: float) -> None:
     with pytest.raises(ImageReadError) as caught:
         read_image_file(path)
     assert _reason(caught).startswith("image data is truncated or corrupt: ")
+    record("bad input", f"truncated JPEG ({keep:.0%} of its bytes)",
+           without_dirs(str(caught.value), tmp_path))
 
 
 def test_corrupt_png_data() -> None:
@@ -104,6 +109,8 @@ def test_decompression_bomb_rejected_from_header() -> None:
     assert _reason(caught) == (
         "12000 x 10000 = 120000000 pixels exceeds the limit of 100000000 (setting max_image_pixels)"
     )
+    record("bad input", f"PNG decompression bomb ({len(data)}-byte file declaring 12000 x 10000)",
+           str(caught.value))
 
 
 @pytest.mark.usefixtures("pillow_default_limit")
@@ -118,6 +125,7 @@ def test_pillow_decompression_bomb_error_is_mapped() -> None:
         decode_image(data, "huge.png", max_pixels=10**11)
     assert _reason(caught).startswith("10000000000 pixels exceeds the limit of 178956970 ")
     assert "PIL.Image.MAX_IMAGE_PIXELS" in _reason(caught)
+    record("bad input", "huge dimensions (100000 x 100000)", str(caught.value))
 
 
 def test_max_pixels_setting_is_used() -> None:
@@ -136,6 +144,7 @@ def test_missing_file(tmp_path: Path) -> None:
         read_image_file(path)
     assert caught.value.reason == "file not found"
     assert str(caught.value) == f"{path}: file not found"
+    record("bad input", "missing local file", without_dirs(str(caught.value), tmp_path))
 
 
 def test_directory(tmp_path: Path) -> None:
@@ -153,6 +162,8 @@ def test_rgb_jpeg_with_unicode_and_spaces_in_name(tmp_path: Path) -> None:
     assert array.shape == (30, 40, 3)
     assert array.dtype == np.uint8
     assert np.abs(array[15, 20].astype(int) - [200, 100, 50]).max() <= 3
+    record("bad input", "unicode and spaces in a file name ('Milch Ä 1.jpg')",
+           f"read as {array.shape} {array.dtype}, colours kept")
 
 
 def test_grayscale(tmp_path: Path) -> None:
@@ -162,6 +173,8 @@ def test_grayscale(tmp_path: Path) -> None:
     assert array.shape == (10, 20, 3)
     for channel in range(3):
         np.testing.assert_array_equal(array[:, :, channel], gray)
+    record("bad input", "grayscale PNG", f"read as {array.shape} {array.dtype}, gray copied to "
+           "R, G and B")
 
 
 def test_one_bit(tmp_path: Path) -> None:
@@ -180,6 +193,8 @@ def test_sixteen_bit_grayscale_is_scaled_not_clipped(tmp_path: Path) -> None:
     array = read_image_file(path)
     assert array[0, :, 0].tolist() == [0, 1, 128, 255]
     assert (array[..., 0] == array[..., 2]).all()
+    record("bad input", "16-bit PNG", "scaled to 8 bits, not clipped: 0, 257, 32768, 65535 -> "
+           f"{', '.join(map(str, array[0, :, 0].tolist()))}")
 
 
 def test_sixteen_bit_tiff(tmp_path: Path) -> None:
@@ -202,6 +217,8 @@ def test_rgba_is_composited_on_white(tmp_path: Path) -> None:
     assert array[0, 1].tolist() == [10, 20, 30]
     expected = [round(c * 128 / 255 + 255 * 127 / 255) for c in (10, 20, 30)]
     assert np.abs(array[0, 2].astype(int) - expected).max() <= 1
+    record("bad input", "RGBA PNG", "composited on white: transparent -> "
+           f"{array[0, 0].tolist()}, opaque kept, half-transparent blended")
 
 
 def test_la_and_palette_transparency(tmp_path: Path) -> None:
@@ -227,6 +244,8 @@ def test_cmyk_jpeg(tmp_path: Path) -> None:
     array = read_image_file(path)
     assert array.shape == (8, 16, 3)
     assert np.abs(array[4, 8].astype(int) - [255, 0, 0]).max() <= 4
+    record("bad input", "CMYK JPEG", f"converted to RGB: CMYK (0, 255, 255, 0) -> "
+           f"{array[4, 8].tolist()}")
 
 
 @pytest.mark.parametrize(("fmt", "suffix"), [("WEBP", "webp"), ("TIFF", "tif"), ("BMP", "bmp")])
@@ -262,6 +281,9 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     assert rows.min() >= 31 and rows.max() <= 36  # y' = x in 32..35
     assert cols.min() >= 11 and cols.max() <= 16  # x' = 19 - y in 12..15
     assert red[33:35, 13:15].all()
+    record("bad input", "EXIF-rotated JPEG (orientation 6)",
+           f"stored 40x20, read upright as {array.shape[1]}x{array.shape[0]}; masks and "
+           "boxes are in this displayed orientation")
 
 
 def test_unreadable_exif_keeps_image_as_stored(tmp_path: Path) -> None:

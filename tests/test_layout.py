@@ -8,6 +8,7 @@ import pytest
 
 from storage.base import validate_key
 from storage.layout import JobLayout, is_safe_image_id, make_image_ids
+from tests.outcomes import record
 
 
 def test_keys_without_prefix() -> None:
@@ -150,3 +151,8 @@ def test_ids_never_leave_the_prefix() -> None:
             assert key.startswith("jobs/j/")
             assert key.count("/") == 3  # jobs/j/<folder>/<file>: the id adds no segment
             assert ".." not in key.split("/")
+    examples = ", ".join(f"{s!r} -> {i!r}" for s, i in zip(NASTY_SOURCES[:2], ids[:2],
+                                                            strict=True))
+    record("bad input", "file names containing ../ (and other path tricks)",
+           f"image ids are single safe path segments ({examples}); every key stays under "
+           "jobs/<job>/")

@@ -17,6 +17,7 @@ from PIL import Image
 from prodseg.errors import InputError, PromptError
 from prodseg.settings import load_settings
 from producer.sample_scene import SpinSet, render_spin_set, write_sample_set
+from tests.outcomes import record, without_dirs
 from workers.classic import ColourTextureBackbone, ContourSegmenter
 from workers.embedding import FFAEmbedder
 from workers.masks import mask_iou
@@ -118,6 +119,10 @@ def test_bad_images_are_reported_and_the_rest_goes_on(rendered: tuple[SpinSet, P
     assert [r.image_id for r in result.failed] == ["truncated", "empty", "missing"]
     doc = json.loads((out / "results.json").read_text())
     assert doc["summary"]["error"] == 3
+    record("bad input", "a job with a truncated, an empty and a missing image",
+           "each recorded as an error naming its file (e.g. "
+           f"'{without_dirs(status['empty'][1], tmp_path)}'); the good image was matched; "
+           "results.json counts 3 errors")
 
 
 class ExplodingSegmenter(ContourSegmenter):
@@ -152,8 +157,9 @@ def test_empty_image_list_and_unreadable_reference(rendered: tuple[SpinSet, Path
                                                    tmp_path: Path) -> None:
     _, root = rendered
     pipe = classic_pipeline()
-    with pytest.raises(InputError, match="no images"):
+    with pytest.raises(InputError, match="no images") as caught:
         pipe.run([], root / "images" / "view_000.jpg", reference_point=(5, 5))
+    record("bad input", "empty image list", f"refused before any model work: {caught.value}")
     bad = tmp_path / "ref.jpg"
     bad.write_text("not an image")
     with pytest.raises(InputError, match=r"ref\.jpg"):
@@ -237,3 +243,30 @@ def test_the_same_image_given_twice_is_processed_once(rendered: tuple[SpinSet, P
         reference_point=spin.reference_point, output_dir=tmp_path / "out")
     assert [r.image_id for r in result] == ["view_001"]
     assert "view_001.jpg was given more than once" in caplog.text
+    record("bad input", "the same image given twice (and once more through a symlink)",
+           "processed once, with a warning: "
+           f"'{without_dirs(caplog.records[-1].getMessage(), root / 'images')}'")
+
+
+def test_a_rerun_rewrites_identical_bytes(rendered: tuple[SpinSet, Path], tmp_path: Path) -> None:
+    """Outputs are pure functions of the inputs: running the same job again into the same
+    directory leaves every file byte for byte as it was (documents included)."""
+    spin, root = rendered
+    out = tmp_path / "out"
+    images = [root / "images" / f"view_00{i}.jpg" for i in range(3)]
+
+    def run_and_read() -> dict[str, bytes]:
+        classic_pipeline().run(images, images[0], reference_point=spin.reference_point,
+                               output_dir=out)
+        return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+                if p.is_file()}
+
+    first = run_and_read()
+    second = run_and_read()
+    assert any(k.startswith("masks/") for k in first) and "results.json" in first
+    assert first.keys() == second.keys()
+    changed = [k for k in first if first[k] != second[k]]
+    assert changed == []
+    record("fault", "the same job run again into the same output directory",
+           f"all {len(first)} files (masks, cutouts, thumbnails, results.json, coco.json, "
+           "gallery) rewritten with identical bytes")

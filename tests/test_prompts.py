@@ -6,6 +6,7 @@ import pytest
 
 from prodseg.errors import PromptError
 from prodseg.prompts import Prompt
+from tests.outcomes import record
 
 
 def test_valid_prompts_pass() -> None:
@@ -33,6 +34,11 @@ def test_bad_prompts_are_clear(prompt: Prompt, words: str) -> None:
         prompt.validate(100, 50, "ref.jpg")
     assert words in str(err.value)
     assert "ref.jpg" in str(err.value)
+    if prompt in (Prompt.from_point(100, 20), Prompt.from_box(50, 10, 20, 40),
+                  Prompt.from_box(10, 10, 10, 40)):
+        what = "point outside the image" if prompt.points else "inverted or zero-area box"
+        record("bad input", f"reference {what}: {prompt.box or prompt.points[0]}",
+               str(err.value))
 
 
 def test_json_form() -> None:

@@ -26,6 +26,7 @@ from storage.base import ObjectNotFound, ObjectStore, validate_key
 from storage.factory import open_store
 from storage.local import LocalStore
 from storage.s3 import S3Store, map_s3_error, parse_s3_url
+from tests.outcomes import record
 
 INVALID_KEYS = [
     "",
@@ -177,6 +178,9 @@ def test_validate_key_rejects_and_names_key(key: str) -> None:
     with pytest.raises(ValueError) as caught:
         validate_key(key)
     assert repr(key) in str(caught.value)
+    if key == "../escape.txt":
+        record("bad input", "object key leaving the job's prefix ('../escape.txt')",
+               f"refused before any request: {caught.value}")
 
 
 # --- S3Store specifics --------------------------------------------------------------
@@ -226,9 +230,12 @@ def test_s3_missing_bucket_is_an_input_error_naming_it(s3_endpoint: str) -> None
         lambda: list(store.list()),
     ]
     for operation in operations:
-        with pytest.raises(InputError, match="bucket 'prodseg-no-such-bucket' does not exist"):
+        with pytest.raises(InputError,
+                           match="bucket 'prodseg-no-such-bucket' does not exist") as caught:
             operation()
     assert not store.exists("k")  # HEAD has no body to tell bucket from key
+    record("bad input", "S3 bucket that does not exist",
+           str(caught.value).replace(s3_endpoint, "<endpoint>"))
 
 
 @pytest.mark.parametrize(
@@ -260,6 +267,9 @@ def test_s3_refused_credentials_are_an_input_error_without_the_secret(
         everything = "".join(traceback.format_exception(caught.value)) + repr(store)
         assert secret not in everything
         assert s3_endpoint in str(caught.value)
+    message = str(caught.value).replace(s3_endpoint, "<endpoint>").replace(bucket, "<bucket>")
+    record("bad input", f"wrong S3 credentials ({case})",
+           f"{code} -> {message}; the secret appears in no message or traceback")
 
 
 def test_s3_missing_credentials_are_an_input_error(
