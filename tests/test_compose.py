@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from tests.outcomes import record
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
 COMPOSE_FILE = DOCKER / "compose.yaml"
@@ -368,6 +370,9 @@ def test_flower_has_basic_auth_from_required_vars(services: dict) -> None:
     assert all(mod.startswith(":?") for mod in found.values())
     assert re.fullmatch(r"\$\{FLOWER_USER[^}]*\}:\$\{FLOWER_PASSWORD[^}]*\}", value)
     assert "--port=5555" in cmd
+    record("security", "Flower in docker/compose.yaml",
+           f"basic auth from required variables ({value}); compose will not start without "
+           "them")
 
 
 def test_only_redis_s3_and_flower_are_published_and_only_on_loopback(services: dict) -> None:
@@ -378,6 +383,10 @@ def test_only_redis_s3_and_flower_are_published_and_only_on_loopback(services: d
             assert host_ip == "127.0.0.1", f"{name} publishes on {host_ip or 'all interfaces'}"
     assert ("127.0.0.1", "6379", "6379") in published["redis"]
     assert ("127.0.0.1", "5555", "5555") in published["flower"]
+    shown = "; ".join(f"{n}: " + ", ".join(f"{h}:{p}" for h, p, _ in ports)
+                      for n, ports in sorted(published.items()) if ports)
+    record("security", "ports the compose file publishes",
+           f"only {shown}; the workers publish nothing")
 
 
 def test_long_running_services_restart_and_are_health_checked(services: dict) -> None:
