@@ -58,6 +58,10 @@ class ObjectStore(Protocol):
         """Keys that start with ``prefix`` (a plain string prefix, as in S3), sorted."""
         ...
 
+    def delete(self, key: str) -> None:
+        """Remove the object under ``key``; nothing happens when there is none."""
+        ...
+
     def describe(self, key: str) -> str:
         """Where the object lives, for people: a file path or an ``s3://`` URL."""
         ...

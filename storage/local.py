@@ -88,6 +88,12 @@ class LocalStore:
             return iter(())
         return iter(sorted(self._walk(start, prefix)))
 
+    def delete(self, key: str) -> None:
+        """Remove the key's file; nothing happens when there is none."""
+        path = self._path(key)
+        if path.is_file():
+            path.unlink(missing_ok=True)
+
     def describe(self, key: str) -> str:
         """The absolute file path of the key."""
         return str(self._path(key))

@@ -186,6 +186,21 @@ class S3Store:
             self._fail(error, "HeadObject", key)
         return True
 
+    def delete(self, key: str) -> None:
+        """Remove the object under ``key`` (one DeleteObject; S3 answers the same for a
+        missing object).
+
+        Raises:
+            ValueError: the key is invalid.
+            TransientError: the endpoint failed in a way that may recover.
+            InputError: the bucket is missing or access is denied.
+        """
+        name = self._object_name(key)
+        try:
+            self._s3().delete_object(Bucket=self.bucket, Key=name)
+        except (ClientError, BotoCoreError) as error:
+            self._fail(error, "DeleteObject", key)
+
     def list(self, prefix: str = "") -> Iterator[str]:
         """Keys that start with ``prefix``, relative to the store's prefix, sorted.
 

@@ -52,6 +52,7 @@ def make_app(settings: Settings | None = None) -> Celery:
         task_default_queue=BATCH,
         task_routes={
             "prodseg.reference": {"queue": INTERACTIVE},
+            "prodseg.preview": {"queue": INTERACTIVE},
             "prodseg.match": {"queue": BATCH},
             "prodseg.finalize": {"queue": BATCH},
         },

@@ -202,3 +202,29 @@ def finalize(self: Task, job: str) -> None:
         return
     finalize_step(_store(), _manifest(job), board.unstored(job))
     end_job(job, "done")
+
+
+@app.task(name="prodseg.preview", ignore_result=True)
+def preview(session: str, n: int, image_key: str, prompt: dict[str, Any],
+            settings: dict[str, Any]) -> None:
+    """The mask for one click of an interactive selection (``prodseg select --submit``).
+
+    Not retried: the person clicks again. Every outcome, an error included, is replied
+    so that the selector never waits in vain.
+    """
+    from tasks.previews import check_session, send_reply
+    from workers.preview import preview_step
+
+    reply: dict[str, Any] = {"n": n}
+    try:
+        s = _settings()
+        mask_key = f"previews/{check_session(session)}/masks/{int(n)}.png"
+        segmenter = _pipeline(json.dumps(settings, sort_keys=True)).segmenter
+        reply.update(preview_step(_store(), segmenter, image_key, prompt, mask_key,
+                                  s.max_image_pixels))
+    except (InputError, ValueError) as exc:
+        reply["error"] = str(exc)
+    except Exception as exc:
+        log.exception("preview %s/%s failed", session, n)
+        reply["error"] = f"{type(exc).__name__}: {exc}"
+    send_reply(_board().redis, session, reply)

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from prodseg.errors import InputError
 from tests.conftest import AWS_TEST_CREDENTIALS, free_port
 from tests.faults import TcpGate, kill_pool_children
 from tests.outcomes import record
@@ -607,6 +608,53 @@ def _answers(client: object) -> bool:
         return bool(client.ping())  # type: ignore[attr-defined]
     except redis.ConnectionError:
         return False
+
+
+def test_select_preview_round_trips_through_the_interactive_queue(
+        cluster: Cluster, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A selection's clicks go to a real worker through the ``interactive`` queue and the
+    mask comes back: the same mask the selector would compute itself, the image uploaded
+    once, its features reused for the next click, and nothing left behind on close."""
+    from prodseg.prompts import Prompt
+    from prodseg.settings import load_settings
+    from producer.client import JobClient
+    from producer.preview import LocalPreview, RemotePreview
+    from storage.images import read_image_file
+
+    _, ref, point = render(cluster, views=2, shelf=0, size="320x240")
+    small = {"PRODSEG_WEIGHTS": "random", "PRODSEG_SAM2_CHECKPOINT": "hiera_tiny",
+             "PRODSEG_DINOV2_MODEL": "vit_small_patch14_dinov2"}
+    cluster.worker("w1", "--queues", "interactive", **small)
+    for name, value in {**small, "PRODSEG_BROKER_URL": cluster.redis_url,
+                        "PRODSEG_S3_ENDPOINT_URL": cluster.env["PRODSEG_S3_ENDPOINT_URL"],
+                        "PRODSEG_S3_BUCKET": cluster.bucket}.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    remote = RemotePreview(JobClient(settings), timeout_s=300)
+    image = read_image_file(ref)
+    x, y = (float(v) for v in point.split(","))
+    clicks = [Prompt.from_point(x, y),
+              Prompt(points=((x, y), (5.0, 5.0)), labels=(1, 0)),
+              Prompt(points=((x, y), (5.0, 5.0)), labels=(1, 0), box=(x - 60, y - 80,
+                                                                    x + 60, y + 80))]
+    got = [remote(ref, image, click) for click in clicks]
+    local = LocalPreview(settings)
+    for click, preview in zip(clicks, got, strict=True):
+        expected = local(ref, image, click)
+        assert preview.mask.shape == image.shape[:2] and preview.mask.dtype == bool
+        assert np.array_equal(preview.mask, expected.mask)
+        assert abs(preview.score - expected.score) < 1e-4
+    stored = sorted(cluster.store.list(f"previews/{remote.session}/"))
+    assert len([k for k in stored if "/inputs/" in k]) == 1  # uploaded once
+    assert len([k for k in stored if "/masks/" in k]) == 3
+    with pytest.raises(InputError, match="outside the image"):
+        remote(ref, image, Prompt.from_point(9999, 1))
+    remote.close()
+    assert list(cluster.store.list("previews/")) == []
+    latency = ", ".join(f"{p.seconds * 1000:.0f} ms" for p in got)
+    with capsys.disabled():
+        print(f"\npreview round trips (hiera_tiny, CPU worker, 320x240): {latency}")
 
 
 def test_pickled_messages_are_refused(cluster: Cluster) -> None:

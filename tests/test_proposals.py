@@ -113,3 +113,27 @@ def test_sam2_segmenter_uses_the_generator(sam_tiny: torch.nn.Module,
                                                  stability_score_thresh=0.0), "t")
     props = seg.propose(image)
     assert seg.last_timing.prompts == 4 and props.masks.shape[1:] == image.shape[:2]
+
+
+def test_clicks_on_the_same_image_reuse_its_features(sam_tiny: torch.nn.Module,
+                                                     image: np.ndarray,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interactive selection clicks many times on one image: the encoder runs once per
+    distinct image, and a changed pixel counts as a new image."""
+    from prodseg.prompts import Prompt
+    from workers.sam2_segmenter import Sam2Segmenter
+
+    seg = Sam2Segmenter(sam_tiny, ProposalParams(points_per_side=2), "t")
+    encoded: list[int] = []
+    original = seg.predictor.set_image
+    monkeypatch.setattr(seg.predictor, "set_image",
+                        lambda img: (encoded.append(1), original(img))[1])
+    first = seg.segment(image, Prompt.from_point(160, 120))
+    again = seg.segment(image.copy(), Prompt.from_point(160, 120))
+    assert len(encoded) == 1
+    assert np.array_equal(first.mask, again.mask) and first.score == again.score
+    changed = image.copy()
+    changed[0, 0, 0] ^= 1
+    seg.segment(changed, Prompt.from_point(160, 120))
+    seg.propose(changed)
+    assert len(encoded) == 2

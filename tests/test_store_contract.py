@@ -88,6 +88,16 @@ def test_put_replaces_whole_object(store: ObjectStore) -> None:
     assert store.get("results.json") == b"short"
 
 
+def test_delete_removes_one_object_and_ignores_missing_ones(store: ObjectStore) -> None:
+    store.put("previews/s/a.png", b"a")
+    store.put("previews/s/b.png", b"b")
+    store.delete("previews/s/a.png")
+    store.delete("previews/s/a.png")  # already gone: no error
+    store.delete("never/was.png")
+    assert list(store.list()) == ["previews/s/b.png"]
+    assert not store.exists("previews/s/a.png")
+
+
 def test_empty_object(store: ObjectStore) -> None:
     store.put("empty", b"")
     assert store.get("empty") == b""
@@ -154,6 +164,7 @@ def test_every_method_rejects_invalid_keys(store: ObjectStore, key: str) -> None
         lambda: store.get(key),
         lambda: store.exists(key),
         lambda: store.describe(key),
+        lambda: store.delete(key),
     ]
     for operation in operations:
         with pytest.raises(ValueError, match="invalid object key"):

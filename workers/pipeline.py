@@ -95,6 +95,11 @@ class ProductSegmentationPipeline:
             self._models = described
         return self._segmenter, self._embedder
 
+    @property
+    def segmenter(self) -> Segmenter:
+        """The segmenter (built from the settings on first use)."""
+        return self._ensure_models()[0]
+
     def describe(self) -> dict[str, object]:
         """Models, weights and settings, as recorded in ``results.json``."""
         from workers.factory import describe_run

@@ -228,6 +228,7 @@ class ProposalGenerator:
             warnings.filterwarnings("ignore", message=".*torch.jit.script", category=FutureWarning)
             self.predictor = SAM2ImagePredictor(model)
         self.last_timing = Timing()
+        self._encoded: np.ndarray | None = None  # a copy of the image the features are of
 
     # -- timing --------------------------------------------------------------------------
 
@@ -250,11 +251,19 @@ class ProposalGenerator:
     def set_image(self, image: np.ndarray, timing: Timing | None = None) -> None:
         """Run the image encoder once; every prompt after it reuses the features.
 
+        The same pixels again (the next click of an interactive selection) keep the
+        features already computed.
+
         Args:
             image: ``(H, W, 3)`` uint8 RGB.
         """
+        if self._encoded is not None and self._encoded.shape == image.shape \
+                and np.array_equal(self._encoded, image):
+            return
+        self._encoded = None
         with self._timed(timing or Timing(), "encoder"), autocast_for(self.device):
             self.predictor.set_image(image)
+        self._encoded = np.array(image, copy=True)
 
     def decode(self, coords: np.ndarray, labels: np.ndarray) -> Candidates:
         """Three candidate masks per prompt on the image set last.

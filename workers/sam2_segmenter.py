@@ -50,8 +50,8 @@ class Sam2Segmenter:
         coords = np.asarray(prompt.points, dtype=np.float32) if prompt.points else None
         labels = np.asarray(prompt.labels, dtype=np.int32) if prompt.points else None
         box = np.asarray(prompt.box, dtype=np.float32) if prompt.box is not None else None
+        self.generator.set_image(image)
         with autocast_for(self.device):
-            self.predictor.set_image(image)
             masks, ious, _ = self.predictor.predict(
                 point_coords=coords, point_labels=labels, box=box, multimask_output=True
             )
