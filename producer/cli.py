@@ -1,7 +1,8 @@
 """The ``prodseg`` command line.
 
-``prodseg run`` processes a capture in this process; ``prodseg models`` manages weights;
-``prodseg sample`` renders a sample spin set to try it on. Every setting of
+``prodseg run`` processes a capture in this process; ``prodseg select`` picks the
+reference in a window first; ``prodseg view`` browses results; ``prodseg models`` manages
+weights; ``prodseg sample`` renders a sample spin set to try it on. Every setting of
 ``prodseg.settings.Settings`` is also a flag (``--similarity-threshold 0.7``) that
 overrides its ``PRODSEG_*`` environment variable.
 """
@@ -176,6 +177,35 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--name", help="node name, e.g. gpu-box-1@%%h")
     add_settings_flags(worker)
 
+    select = sub.add_parser(
+        "select",
+        help="click the product on a photo, see its mask, confirm; then run or submit the job",
+        description="Opens a window on the photos. Left click: the product; right click: "
+        "not the product; drag: a box; u: undo; arrow keys or the thumbnails: another "
+        "photo; Enter: confirm; Esc or closing the window: cancel (no job). On Enter the "
+        "equivalent prodseg run/submit command is printed and run.",
+    )
+    select.add_argument("--images", "-i", nargs="+", required=True, metavar="IMAGE",
+                        help="image files, directories or glob patterns")
+    select.add_argument("--reference", "-r", type=Path, help="the photo to start on "
+                        "(default: the first)")
+    select.add_argument("--output", "-o", type=Path, help="run the job here, into this "
+                        "directory")
+    select.add_argument("--submit", action="store_true", help="submit the job to the "
+                        "workers instead; previews come from a worker too")
+    select.add_argument("--watch", action="store_true", help="with --submit: then watch it")
+    select.add_argument("--print-only", action="store_true",
+                        help="print the equivalent command and stop")
+    add_settings_flags(select)
+
+    view = sub.add_parser("view", help="browse a finished job's results in a window",
+                          description="Left/Right (or n/p): previous/next photo; s: sort "
+                          "by score or input order; q or Esc: close.")
+    view.add_argument("dir", type=Path, help="a prodseg run --output or prodseg fetch "
+                      "directory")
+    view.add_argument("--images", nargs="+", type=Path, metavar="DIR",
+                      help="where the original photos are, when not where the job read them")
+
     sample = sub.add_parser(
         "sample",
         help="render a sample spin set (a carton on a shelf) with ground truth",
@@ -298,10 +328,19 @@ def _jobs(name: str) -> Callable[[argparse.Namespace], int]:
     return command
 
 
+def _windows(name: str, args: argparse.Namespace) -> int:
+    """``select`` and ``view`` live in ``producer.select_cmd`` (imported on use)."""
+    from producer import select_cmd
+
+    return int(getattr(select_cmd, f"cmd_{name}")(args))
+
+
 COMMANDS = {
     "run": cmd_run, "models": cmd_models, "sample": cmd_sample,
     **{name: _jobs(name)
        for name in ("submit", "status", "watch", "fetch", "resume", "cancel", "worker")},
+    "select": lambda args: _windows("select", args),
+    "view": lambda args: _windows("view", args),
 }
 
 

@@ -657,6 +657,48 @@ def test_select_preview_round_trips_through_the_interactive_queue(
         print(f"\npreview round trips (hiera_tiny, CPU worker, 320x240): {latency}")
 
 
+def test_select_submit_previews_on_a_worker_then_submits(
+        cluster: Cluster, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``prodseg select --submit``: the click's preview comes from a worker, Enter submits
+    the job the printed command describes, and the preview session leaves nothing."""
+    import producer.select_cmd
+    from producer.cli import main
+    from producer.select import Selector
+    from tests.test_select import click, press_key
+
+    images, ref, point = render(cluster, views=3, shelf=0, size="320x240")
+    cluster.worker("w1", PRODSEG_BACKEND="classic")
+    for name in ("PRODSEG_BROKER_URL", "PRODSEG_S3_ENDPOINT_URL", "PRODSEG_S3_BUCKET"):
+        monkeypatch.setenv(name, cluster.env[name])
+    x, y = (float(v) for v in point.split(","))
+    shown: list[Selector] = []
+
+    def run(self: Selector, block: bool = True) -> object:
+        shown.append(self)
+        click(self, x, y)
+        press_key(self, "enter")
+        return self.result
+
+    monkeypatch.setattr(producer.select_cmd, "require_display", lambda: None)
+    monkeypatch.setattr(Selector, "run", run)
+    code = main(["select", "--submit", "--images", str(images), "--reference", str(ref),
+                 "--backend", "classic"])
+    assert code == 0
+    printed, job = capsys.readouterr().out.splitlines()[:2]
+    assert printed.startswith("prodseg submit --images ") and "--ref-point" in printed
+    assert cluster.env["PRODSEG_BROKER_URL"] not in printed
+    selection = shown[0].result
+    assert selection is not None and selection.mask is not None and selection.mask.any()
+    assert list(cluster.store.list("previews/")) == []
+    watched = cluster.cli("watch", job, timeout=300)
+    assert f"{job}: done, 2/2 images" in watched.stdout, watched.stdout
+    from storage.exports import read_mask_png
+
+    stored = read_mask_png(cluster.store.get(f"jobs/{job}/reference/mask.png"))
+    assert np.array_equal(stored, selection.mask)  # the worker's preview is the job's mask
+
+
 def test_pickled_messages_are_refused(cluster: Cluster) -> None:
     """JSON-only task serialisation: a pickled message is refused, never unpickled."""
     from prodseg.settings import load_settings

@@ -10,7 +10,9 @@ import pytest
 LIGHT = [
     "prodseg.settings", "prodseg.results", "prodseg.prompts", "storage.exports", "storage.s3",
     "storage.manifest", "storage.factory", "producer.cli", "producer.client",
-    "producer.sample_scene", "tasks.app", "tasks.job_tasks", "tasks.progress", "workers.weights",
+    "producer.sample_scene", "producer.select", "producer.selection", "producer.select_cmd",
+    "producer.viewer", "producer.preview", "tasks.app", "tasks.job_tasks", "tasks.progress",
+    "tasks.previews", "workers.weights", "workers.preview",
 ]
 
 
