@@ -231,6 +231,10 @@ class Selector:
         self.figure.canvas.draw_idle()
 
     def _run_preview(self, image: np.ndarray, prompt: Prompt) -> None:
+        # The first preview may wait for models to load (or for a worker): say so.
+        self._status.set_text("segmenting ...")
+        self.figure.canvas.draw_idle()
+        self.figure.canvas.flush_events()
         try:
             result = self._preview(self.images[self.editor.index], image, prompt)
             mask = np.asarray(result.mask, dtype=bool)
