@@ -3,13 +3,15 @@
 A test that tries a fault or a bad input calls :func:`record` with what it observed (the
 error message it got, the job's end state, the counts it checked), *after* its
 assertions passed. At the end of the session ``tests/conftest.py`` writes every recorded
-row to ``test-artifacts/reliability.md``; ``python -m tests.outcomes README.md`` copies
+row to ``test-artifacts/reliability.md`` (merged with the rows of earlier runs, so a
+partial run updates only its own rows); ``python -m tests.outcomes README.md`` copies
 that table into the README between its two markers. So the table shows what the tests
 saw, not what someone remembered.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -72,13 +74,28 @@ def table(rows: dict[tuple[str, str], tuple[str, str]]) -> str:
 
 
 def write_artifact(rows: dict[tuple[str, str], tuple[str, str]]) -> Path:
-    """Write ``reliability.md`` into :func:`artifacts_dir` and return its path."""
-    path = artifacts_dir() / "reliability.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(table(rows), encoding="utf-8")
-    tmp.replace(path)
+    """Merge ``rows`` into ``reliability.json`` in :func:`artifacts_dir` (so running a
+    few tests updates their rows and keeps the others), write the table of all of them
+    to ``reliability.md`` and return its path. Delete the folder for a fresh table."""
+    folder = artifacts_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    store = folder / "reliability.json"
+    merged: dict[tuple[str, str], tuple[str, str]] = {}
+    if store.is_file():
+        for kind, case, outcome, test in json.loads(store.read_text(encoding="utf-8")):
+            merged[(kind, case)] = (outcome, test)
+    merged.update(rows)
+    _write(store, json.dumps([[*key, *value] for key, value in sorted(merged.items())],
+                             ensure_ascii=False, indent=1))
+    path = folder / "reliability.md"
+    _write(path, table(merged))
     return path
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def update_readme(readme: Path, generated: str) -> str:

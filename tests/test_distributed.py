@@ -25,7 +25,7 @@ from PIL import Image
 from prodseg.errors import InputError
 from tests.conftest import AWS_TEST_CREDENTIALS, free_port
 from tests.faults import TcpGate, kill_pool_children
-from tests.outcomes import record
+from tests.outcomes import record, without_dirs
 
 pytestmark = pytest.mark.integration
 
@@ -464,7 +464,8 @@ def test_a_target_that_kills_its_worker_fails_after_bounded_deliveries(
     assert [e["status"] for e in doc["images"]].count("ok") == len(doc["images"]) - 1
     record("fault", "pool process SIGKILLed each time one target starts (as an image that "
            "exhausts memory would)", f"{deliveries() - 1} deliveries, then recorded: "
-           f"'{stored['entry']['error']}'; the other targets and the job completed")
+           f"'{without_dirs(stored['entry']['error'], cluster.tmp)}'; the other targets and "
+           "the job completed")
 
 
 def test_storage_outages_retry_give_up_and_resume(cluster: Cluster, s3_endpoint: str) -> None:
@@ -506,6 +507,8 @@ def test_storage_outages_retry_give_up_and_resume(cluster: Cluster, s3_endpoint:
         record("fault", "S3 endpoint refusing connections for 2 s",
                "retries bridged it; job done 10/10")
         gave_up = next(line for line in watched.stdout.splitlines() if "gave up" in line)
+        gave_up = gave_up.replace(long, "<job>").replace(cluster.bucket, "<bucket>")
+        gave_up = gave_up.replace(gate.url, "<endpoint>")
         record("fault", "S3 endpoint down past the retry budget",
                f"job ended failed: '{gave_up.strip()}'; after the endpoint came back, "
                "`prodseg resume` completed it 10/10")

@@ -245,7 +245,7 @@ def test_the_same_image_given_twice_is_processed_once(rendered: tuple[SpinSet, P
     assert "view_001.jpg was given more than once" in caplog.text
     record("bad input", "the same image given twice (and once more through a symlink)",
            "processed once, with a warning: "
-           f"'{without_dirs(caplog.records[-1].getMessage(), root / 'images')}'")
+           f"'{without_dirs(caplog.records[-1].getMessage(), tmp_path)}'")
 
 
 def test_a_rerun_rewrites_identical_bytes(rendered: tuple[SpinSet, Path], tmp_path: Path) -> None:
