@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from prodseg.errors import PromptError
 
@@ -66,6 +68,16 @@ class Prompt:
                     f"{source}: box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) lies outside the image, "
                     f"which is {width}x{height}"
                 )
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Prompt:
+        """The inverse of ``to_json``."""
+        box = doc.get("box")
+        return cls(
+            points=tuple((float(x), float(y)) for x, y in doc.get("points") or []),
+            labels=tuple(int(v) for v in doc.get("labels") or []),
+            box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])) if box else None,
+        )
 
     def to_json(self) -> dict[str, object]:
         """JSON-ready form, as stored in ``results.json``."""

@@ -44,3 +44,5 @@ def test_bad_prompts_are_clear(prompt: Prompt, words: str) -> None:
 def test_json_form() -> None:
     p = Prompt(points=((1.0, 2.0),), labels=(1,), box=(0.0, 0.0, 5.0, 5.0))
     assert p.to_json() == {"points": [[1.0, 2.0]], "labels": [1], "box": [0.0, 0.0, 5.0, 5.0]}
+    assert Prompt.from_json(p.to_json()) == p
+    assert Prompt.from_json({"points": [[3, 4]], "labels": [1]}) == Prompt.from_point(3, 4)

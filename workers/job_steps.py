@@ -91,16 +91,6 @@ def _bucket_store(bucket: str, endpoint_url: str | None, region: str) -> ObjectS
     return S3Store(bucket, endpoint_url=endpoint_url, region=region)
 
 
-def prompt_from_json(doc: dict[str, Any]) -> Prompt:
-    """The inverse of ``Prompt.to_json``."""
-    box = doc.get("box")
-    return Prompt(
-        points=tuple((float(x), float(y)) for x, y in doc.get("points", [])),
-        labels=tuple(int(v) for v in doc.get("labels", [])),
-        box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])) if box else None,
-    )
-
-
 def reference_step(
     store: ObjectStore, manifest: JobManifest, pipeline: ProductSegmentationPipeline
 ) -> ReferenceResult:
@@ -116,7 +106,7 @@ def reference_step(
         image = read_input(store, ref, pipeline.settings)
     except KeyError as exc:
         raise InputError(f"{ref.source}: reference image not found in storage ({exc})") from None
-    reference = pipeline.segment_reference(image, prompt_from_json(manifest.prompt),
+    reference = pipeline.segment_reference(image, Prompt.from_json(manifest.prompt),
                                            ref.image_id, ref.source)
     write_reference_outputs(store, layout, image, reference)
     coco_image, coco_annotations = reference_coco(reference)

@@ -19,16 +19,6 @@ from storage.images import decode_image
 from workers.backends import Segmenter
 
 
-def prompt_from_json(doc: dict[str, Any]) -> Prompt:
-    """The inverse of ``Prompt.to_json``."""
-    box = doc.get("box")
-    return Prompt(
-        points=tuple((float(x), float(y)) for x, y in doc.get("points") or []),
-        labels=tuple(int(v) for v in doc.get("labels") or []),
-        box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])) if box else None,
-    )
-
-
 def preview_step(store: ObjectStore, segmenter: Segmenter, image_key: str,
                  prompt_doc: dict[str, Any], mask_key: str,
                  max_pixels: int) -> dict[str, Any]:
@@ -50,7 +40,7 @@ def preview_step(store: ObjectStore, segmenter: Segmenter, image_key: str,
         InputError: unreadable image or a prompt outside it.
     """
     image = decode_image(store.get(image_key), store.describe(image_key), max_pixels)
-    prompt = prompt_from_json(prompt_doc)
+    prompt = Prompt.from_json(prompt_doc)
     prompt.validate(image.shape[1], image.shape[0], store.describe(image_key))
     start = time.perf_counter()
     segmented = segmenter.segment(image, prompt)
