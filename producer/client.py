@@ -128,6 +128,8 @@ class JobClient:
         reference: str | os.PathLike[str],
         prompt: Prompt,
         on_upload: Callable[[str], None] | None = None,
+        job: str | None = None,
+        settings: Settings | None = None,
     ) -> str:
         """Upload local images, write the manifest, enqueue the reference task.
 
@@ -137,6 +139,8 @@ class JobClient:
             reference: a local file or an ``s3://bucket/key`` URL.
             prompt: the click(s) or box on the reference, in its pixels.
             on_upload: called with each source after it is uploaded (progress).
+            job: the job id (a new unique one by default).
+            settings: this job's settings (the client's by default).
 
         Returns:
             The job id.
@@ -145,9 +149,28 @@ class JobClient:
             InputError: no images, a missing local file, an unreadable reference or a bad
                 prompt, before anything is enqueued.
         """
-        from storage.manifest import new_job_id
+        job = self.prepare(images, reference, prompt, on_upload, job, settings)
+        self.enqueue(job)
+        return job
+
+    def prepare(
+        self,
+        images: Sequence[str | os.PathLike[str]],
+        reference: str | os.PathLike[str],
+        prompt: Prompt,
+        on_upload: Callable[[str], None] | None = None,
+        job: str | None = None,
+        settings: Settings | None = None,
+    ) -> str:
+        """Everything ``submit`` does but enqueueing: check, upload, write the manifest.
+
+        Safe to call from several threads at once (a catalog prepares products in
+        parallel); ``enqueue`` then starts the job.
+        """
+        from storage.manifest import new_job_id, validate_job_id
         from workers.job_steps import job_settings_dict
 
+        settings = settings or self.settings
         sources = self._expand(images)
         ref_source = str(reference)
         ref_real = _identity(ref_source)
@@ -158,11 +181,10 @@ class JobClient:
         missing = [s for s in [ref_source, *targets] if not _is_s3(s) and not Path(s).is_file()]
         if missing:
             raise InputError(f"{missing[0]}: file not found")
-        ref_image = decode_image(self._read(ref_source), ref_source,
-                                 self.settings.max_image_pixels)
+        ref_image = decode_image(self._read(ref_source), ref_source, settings.max_image_pixels)
         prompt.validate(ref_image.shape[1], ref_image.shape[0], ref_source)
 
-        job = new_job_id()
+        job = validate_job_id(job) if job is not None else new_job_id()
         ids = make_image_ids([ref_source, *targets])
         entries = []
         for image_id, source in zip(ids, [ref_source, *targets], strict=True):
@@ -171,12 +193,15 @@ class JobClient:
                 on_upload(source)
         manifest = JobManifest(
             job=job, reference=entries[0], prompt=prompt.to_json(), images=entries[1:],
-            settings=job_settings_dict(self.settings),
+            settings=job_settings_dict(settings),
         )
         manifest.save(self.store)
+        return job
+
+    def enqueue(self, job: str) -> None:
+        """Start a prepared job: its reference task goes to the ``interactive`` queue."""
         self.board.queued(job)
         self.app.send_task("prodseg.reference", args=(job,), queue="interactive")
-        return job
 
     def _expand(self, images: Sequence[str | os.PathLike[str]]) -> list[str]:
         out: list[str] = []

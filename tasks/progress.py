@@ -15,6 +15,7 @@ Keys expire a week after the job ends.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -169,17 +170,24 @@ class ProgressBoard:
 
     def read(self, job: str) -> Progress:
         """The job's progress; state "unknown" if Redis holds no record of it."""
-        pipe = self.redis.pipeline()
-        pipe.hgetall(_key(job))
-        pipe.scard(_key(job, ":done"))
-        fields, finished = pipe.execute()
-        raw = {k.decode(): v.decode() for k, v in fields.items()}
-        ok, error = int(raw.get("ok", 0)), int(raw.get("error", 0))
-        return Progress(
-            state=raw.get("state", "unknown"),
-            total=int(raw.get("total", 0)),
-            finished=int(finished),
-            ok=ok,
-            error=error,
-            message=raw.get("error_message", ""),
-        )
+        return self.read_many([job])[0]
+
+    def read_many(self, jobs: Sequence[str]) -> list[Progress]:
+        """The progress of each of ``jobs``, in one round trip (a catalog's jobs)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job in jobs:
+            pipe.hgetall(_key(job))
+            pipe.scard(_key(job, ":done"))
+        replies = pipe.execute()
+        out = []
+        for fields, finished in zip(replies[0::2], replies[1::2], strict=True):
+            raw = {k.decode(): v.decode() for k, v in fields.items()}
+            out.append(Progress(
+                state=raw.get("state", "unknown"),
+                total=int(raw.get("total", 0)),
+                finished=int(finished),
+                ok=int(raw.get("ok", 0)),
+                error=int(raw.get("error", 0)),
+                message=raw.get("error_message", ""),
+            ))
+        return out
