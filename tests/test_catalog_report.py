@@ -1,0 +1,65 @@
+"""The catalog review report: rows from results documents, review flags, CSV and HTML."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from typing import Any
+
+from storage.catalog_report import ProductRow, ReviewRules, product_row, report_csv, report_html
+
+
+def _doc(scores: list[float | None], failed: int = 0, threshold: float = 0.7) -> dict[str, Any]:
+    images: list[dict[str, Any]] = []
+    for k, score in enumerate(scores):
+        matches = [] if score is None else [{"score": score}, {"score": score - 0.1}]
+        images.append({"image": f"v{k}", "status": "ok", "matches": matches,
+                       "thumbnail": f"thumbs/v{k}.jpg"})
+    images += [{"image": f"bad{k}", "status": "error", "error": "x", "matches": [],
+                "thumbnail": None} for k in range(failed)]
+    return {"settings": {"similarity_threshold": threshold},
+            "reference": {"thumbnail": "thumbs/ref.jpg"}, "images": images}
+
+
+def test_a_clean_product_is_not_flagged() -> None:
+    row = product_row("milk", "j1", "done", _doc([0.9, 0.95, None, 0.85]), ReviewRules())
+    assert (row.views, row.matched, row.failed) == (4, 3, 0)
+    assert math.isclose(row.mean_score, 0.9) and math.isclose(row.lowest_score, 0.85)
+    assert row.reasons == () and not row.review
+    assert row.reference_thumbnail == "thumbs/ref.jpg"
+    assert row.weakest_thumbnail == "thumbs/v3.jpg"
+
+
+def test_each_reason_to_review() -> None:
+    rules = ReviewRules(min_matched_fraction=0.5, score_margin=0.05)
+    few = product_row("a", "j", "done", _doc([0.9, None, None, None]), rules)
+    assert few.reasons == ("matched 1 of 4 views",)
+    weak = product_row("b", "j", "done", _doc([0.9, 0.72]), rules)
+    assert weak.reasons == ("lowest score 0.720 is within 0.05 of the threshold 0.7",)
+    broken = product_row("c", "j", "done", _doc([0.9], failed=1), rules)
+    assert broken.reasons == ("1 of 2 photos failed",)
+    failed = product_row("d", "j", "failed", None, rules, "reference: no mask")
+    assert failed.reasons == ("job failed: reference: no mask",) and failed.views == 0
+    none = product_row("e", "j", "done", _doc([None, None]), rules)
+    assert math.isnan(none.mean_score) and none.reasons == ("matched 0 of 2 views",)
+
+
+def test_csv_has_a_header_and_one_line_per_product() -> None:
+    rows = [product_row("milk", "j1", "done", _doc([0.9, 0.8]), ReviewRules()),
+            product_row("tea", "", "refused", None, ReviewRules(), "line 3: file not found")]
+    table = list(csv.DictReader(io.StringIO(report_csv(rows).decode())))
+    assert [r["product"] for r in table] == ["milk", "tea"]
+    assert table[0]["mean_score"] == "0.8500" and table[0]["review"] == "no"
+    assert table[1]["mean_score"] == "" and table[1]["review"] == "yes"
+    assert table[1]["reasons"] == "job refused: line 3: file not found"
+
+
+def test_html_is_self_contained_escaped_and_marks_reviews() -> None:
+    rows = [ProductRow("<b>milk</b>", "j1", "done", 2, 1, 0, 0.9, 0.9, ("matched 1 of 2",),
+                       "thumbs/ref.jpg", None)]
+    page = report_html("cat-1", rows, {("j1", "thumbs/ref.jpg"): b"\xff\xd8jpeg"}).decode()
+    assert "&lt;b&gt;milk&lt;/b&gt;" in page and "<b>milk</b>" not in page
+    assert 'src="data:image/jpeg;base64,/9hqcGVn"' in page
+    assert 'class="review" data-review="1"' in page and "1 to review" in page
+    assert "http://" not in page and "https://" not in page
