@@ -5,7 +5,6 @@ moto's IAM checks switched on, and a fake endpoint that answers every request wi
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -20,11 +19,8 @@ from typing import Any
 
 import pytest
 
-AWS_TEST_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
+from tests.environment import AWS_TEST_CREDENTIALS, free_port
+
 # Variables that would make boto3 ignore the dummy credentials or go somewhere else.
 _AWS_VARIABLES_TO_CLEAR = (
     "AWS_PROFILE",
@@ -39,14 +35,6 @@ _AWS_VARIABLES_TO_CLEAR = (
     "AWS_ENDPOINT_URL_S3",
 )
 _MOTO_START_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -230,3 +218,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         f"reliability table: {len(rows)} cases tried -> {path}{note}"
         + (" (python -m tests.outcomes README.md)" if missing else "")
     )
+
+
+# The integration tests' redis-server and per-test cluster (tests/cluster.py).
+from tests.cluster import cluster, redis_url  # noqa: E402, F401

@@ -15,7 +15,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,8 @@ import pytest
 from PIL import Image
 
 from prodseg.errors import InputError
-from tests.conftest import AWS_TEST_CREDENTIALS, free_port
+from tests.cluster import Cluster, render, wait_for
+from tests.environment import free_port
 from tests.faults import TcpGate, kill_pool_children
 from tests.outcomes import record, without_dirs
 
@@ -35,112 +35,6 @@ SMALL_RANDOM = [
     "--sam2-pred-iou-thresh", "0", "--sam2-stability-score-thresh", "0",
     "--similarity-threshold", "-1", "--min-mask-area-ratio", "0", "--max-mask-area-ratio", "1",
 ]
-
-
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real redis-server on a free loopback port, for the whole session."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.fail("redis-server is not installed (apt-get install -y redis-server)")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-    )
-    import redis
-
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-class Cluster:
-    """The environment of one test: its bucket, its broker, its worker processes."""
-
-    def __init__(self, redis_url: str, s3_endpoint: str, tmp: Path) -> None:
-        import redis
-
-        redis.Redis.from_url(redis_url).flushall()
-        self.redis_url = redis_url
-        self.tmp = tmp
-        self.bucket = f"t-{uuid.uuid4().hex[:12]}"
-        self.env = {
-            **os.environ,
-            **AWS_TEST_CREDENTIALS,
-            "PRODSEG_BROKER_URL": redis_url,
-            "PRODSEG_S3_ENDPOINT_URL": s3_endpoint,
-            "PRODSEG_S3_BUCKET": self.bucket,
-            "PRODSEG_MODEL_CACHE_DIR": str(tmp / "models"),
-            "OMP_NUM_THREADS": "2",
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.procs: list[subprocess.Popen[bytes]] = []
-        from storage.s3 import S3Store
-
-        self.store = S3Store(self.bucket, endpoint_url=s3_endpoint)
-        self.store.ensure_bucket()
-
-    def cli(self, *args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "producer.cli", *args], capture_output=True,
-                              text=True, env={**self.env, **env}, timeout=timeout)
-
-    def start(self, argv: list[str], log_name: str, ready: str, **env: str) -> Path:
-        log = self.tmp / log_name
-        with log.open("wb") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                    env={**self.env, **env}, start_new_session=True)
-        self.procs.append(proc)
-        deadline = time.monotonic() + 60
-        while ready not in log.read_text(errors="replace"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{argv} did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
-        return log
-
-    def worker(self, name: str, *flags: str, **env: str) -> Path:
-        argv = [sys.executable, "-m", "producer.cli", "worker", "--name", f"{name}@test",
-                "--loglevel", "info", *flags]
-        return self.start(argv, f"{name}.log", "ready.", **env)
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
-@pytest.fixture()
-def cluster(redis_url: str, s3_endpoint: str, tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(redis_url, s3_endpoint, tmp_path)
-    try:
-        yield c
-    finally:
-        c.stop()
-
-
-def render(c: Cluster, views: int, shelf: int, size: str) -> tuple[Path, Path, str]:
-    out = c.tmp / "sample"
-    done = c.cli("sample", "--output", str(out), "--views", str(views), "--shelf-only",
-                 str(shelf), "--size", size)
-    assert done.returncode == 0, done.stderr
-    doc = json.loads((out / "sample.json").read_text())
-    x, y = doc["reference_point"]
-    return out / "images", out / doc["reference"], f"{x},{y}"
 
 
 def submit_watch_fetch(c: Cluster, images: Path, ref: Path, point: str, *flags: str) -> Path:
@@ -298,14 +192,6 @@ def _submit(c: Cluster, images: Path, ref: Path, point: str) -> str:
     return done.stdout.strip()
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def _in_flight(r: object, job: str) -> bool:
     """A target has been delivered and has not finished yet."""
     started = r.hlen(f"prodseg:job:{job}:deliveries")  # type: ignore[attr-defined]
@@ -339,7 +225,7 @@ def test_a_worker_killed_mid_target_loses_nothing(cluster: Cluster) -> None:
     doomed = cluster.procs[-1]
     job = _submit(cluster, images, ref, point)
     r = redis.Redis.from_url(cluster.redis_url)
-    _wait_for(lambda: _in_flight(r, job) and r.scard(f"prodseg:job:{job}:done") > 0, 120,
+    wait_for(lambda: _in_flight(r, job) and r.scard(f"prodseg:job:{job}:done") > 0, 120,
               "a target in flight")
     os.killpg(doomed.pid, signal.SIGKILL)
     doomed.wait()
@@ -364,7 +250,7 @@ def test_a_worker_told_to_stop_finishes_its_target_first(cluster: Cluster) -> No
     leaving = cluster.procs[-1]
     job = _submit(cluster, images, ref, point)
     r = redis.Redis.from_url(cluster.redis_url)
-    _wait_for(lambda: _in_flight(r, job), 120, "a target in flight")
+    wait_for(lambda: _in_flight(r, job), 120, "a target in flight")
     in_flight = {k.decode().split("#")[0]
                  for k in r.hkeys(f"prodseg:job:{job}:deliveries")} - {
                      m.decode() for m in r.smembers(f"prodseg:job:{job}:done")}
@@ -417,7 +303,7 @@ def test_redis_restarts_mid_job_with_its_append_only_file(s3_endpoint: str,
         c.worker("w1", **env)
         job = _submit(c, images, ref, point)
         r = redis.Redis(port=port)
-        _wait_for(lambda: r.scard(f"prodseg:job:{job}:done") >= 2, 120, "two targets done")
+        wait_for(lambda: r.scard(f"prodseg:job:{job}:done") >= 2, 120, "two targets done")
         server.terminate()
         assert server.wait(timeout=30) == 0
         time.sleep(1)
@@ -452,7 +338,7 @@ def test_a_target_that_kills_its_worker_fails_after_bounded_deliveries(
         return int(r.hget(f"prodseg:job:{job}:deliveries", f"{poison}#0") or 0)
 
     for n in (1, 2, 3):
-        _wait_for(lambda n=n: deliveries() >= n, 120, f"delivery {n} of {poison}")
+        wait_for(lambda n=n: deliveries() >= n, 120, f"delivery {n} of {poison}")
         assert kill_pool_children(worker.pid) >= 1
     watched = cluster.cli("watch", job, timeout=300)
     assert f"{job}: done" in watched.stdout and "1 failed" in watched.stdout, watched.stdout
@@ -492,7 +378,7 @@ def test_storage_outages_retry_give_up_and_resume(cluster: Cluster, s3_endpoint:
         cluster.worker("hasty", **env, PRODSEG_TASK_RETRIES="1")
         # Down for longer than the retry budget, just after the reference was done.
         long = _submit(cluster, images, ref, point)
-        _wait_for(lambda: "running" in cluster.cli("status", long).stdout, 120, "running")
+        wait_for(lambda: "running" in cluster.cli("status", long).stdout, 120, "running")
         gate.cut()
         watched = cluster.cli("watch", long, timeout=300)
         assert watched.returncode != 0 and f"{long}: failed" in watched.stdout, watched.stdout
@@ -576,7 +462,7 @@ def test_redis_with_password_and_tls(s3_endpoint: str, tmp_path: Path) -> None:
     query = f"ssl_cert_reqs=required&ssl_ca_certs={cert}"
     url = f"rediss://:{password}@127.0.0.1:{port}/0?{query}"
     client = redis.Redis.from_url(url)
-    _wait_for(lambda: _answers(client), 30, "redis-server with TLS")
+    wait_for(lambda: _answers(client), 30, "redis-server with TLS")
     c = Cluster(url, s3_endpoint, tmp_path)
     try:
         images, ref, point = render(c, views=3, shelf=0, size="320x240")
@@ -710,7 +596,7 @@ def test_pickled_messages_are_refused(cluster: Cluster) -> None:
     log = cluster.worker("w1", PRODSEG_BACKEND="classic")
     app = make_app(load_settings(broker_url=cluster.redis_url))
     app.send_task("prodseg.finalize", args=("no-such-job",), serializer="pickle")
-    _wait_for(lambda: "Refusing to deserialize" in log.read_text(errors="replace"), 60,
+    wait_for(lambda: "Refusing to deserialize" in log.read_text(errors="replace"), 60,
               "the worker to refuse the pickled message")
     assert "Task prodseg.finalize[" not in log.read_text(errors="replace")  # never run
     record("security", "a pickled task message sent to a worker",
