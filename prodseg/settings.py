@@ -46,6 +46,12 @@ def default_cache_dir() -> Path:
     return Path(base) / "prodseg" / "models"
 
 
+# Settings of the machine a process runs on, never carried by a job from elsewhere.
+MACHINE_SETTINGS = frozenset(
+    {"model_cache_dir", "device", "broker_url", "s3_endpoint_url", "s3_bucket", "s3_region"}
+)
+
+
 class Settings(BaseSettings):
     """prodseg's configuration; field docs double as ``--help`` text."""
 

@@ -27,7 +27,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def _pair(text: str) -> tuple[float, float]:
+def parse_pair(text: str) -> tuple[float, float]:
     try:
         x, y = (float(v) for v in text.split(","))
     except ValueError:
@@ -35,7 +35,7 @@ def _pair(text: str) -> tuple[float, float]:
     return x, y
 
 
-def _box(text: str) -> tuple[float, float, float, float]:
+def parse_box(text: str) -> tuple[float, float, float, float]:
     try:
         x0, y0, x1, y1 = (float(v) for v in text.split(","))
     except ValueError:
@@ -65,14 +65,18 @@ def add_settings_flags(
         )
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Settings from the environment with the given flags on top."""
-    overrides = {
+def setting_overrides(args: argparse.Namespace) -> dict[str, str]:
+    """The setting flags given on the command line, by setting name (values as typed)."""
+    return {
         key.removeprefix("setting_"): value
         for key, value in vars(args).items()
         if key.startswith("setting_") and value is not None
     }
-    return load_settings(**overrides)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings from the environment with the given flags on top."""
+    return load_settings(**setting_overrides(args))
 
 
 def expand_images(items: Sequence[str]) -> list[Path]:
@@ -206,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--images", nargs="+", type=Path, metavar="DIR",
                       help="where the original photos are, when not where the job read them")
 
+    from producer.catalog_cmd import add_catalog_parser
+
+    add_catalog_parser(sub)
+
     sample = sub.add_parser(
         "sample",
         help="render a sample spin set (a carton on a shelf) with ground truth",
@@ -229,15 +237,15 @@ def add_prompt_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--reference", "-r", required=True, help="the image you clicked on")
     parser.add_argument(
-        "--ref-point", type=_pair, action="append", metavar="X,Y",
+        "--ref-point", type=parse_pair, action="append", metavar="X,Y",
         help="a click on the product, in the reference's pixels (repeatable)",
     )
     parser.add_argument(
-        "--ref-neg-point", type=_pair, action="append", metavar="X,Y",
+        "--ref-neg-point", type=parse_pair, action="append", metavar="X,Y",
         help="a click on what is NOT the product, to refine the mask (repeatable)",
     )
     parser.add_argument(
-        "--ref-bbox", type=_box, metavar="X0,Y0,X1,Y1", help="a box around the product"
+        "--ref-bbox", type=parse_box, metavar="X0,Y0,X1,Y1", help="a box around the product"
     )
 
 
@@ -328,6 +336,12 @@ def _jobs(name: str) -> Callable[[argparse.Namespace], int]:
     return command
 
 
+def _catalog(args: argparse.Namespace) -> int:
+    from producer.catalog_cmd import cmd_catalog
+
+    return cmd_catalog(args)
+
+
 def _windows(name: str, args: argparse.Namespace) -> int:
     """``select`` and ``view`` live in ``producer.select_cmd`` (imported on use)."""
     from producer import select_cmd
@@ -339,6 +353,7 @@ COMMANDS = {
     "run": cmd_run, "models": cmd_models, "sample": cmd_sample,
     **{name: _jobs(name)
        for name in ("submit", "status", "watch", "fetch", "resume", "cancel", "worker")},
+    "catalog": lambda args: _catalog(args),
     "select": lambda args: _windows("select", args),
     "view": lambda args: _windows("view", args),
 }

@@ -35,12 +35,6 @@ def require_display() -> None:
             "X,Y (or --ref-bbox X0,Y0,X1,Y1)")
 
 
-def given_settings(args: argparse.Namespace) -> list[tuple[str, str]]:
-    """``(name, value)`` of every setting flag given on the command line."""
-    return [(key.removeprefix("setting_"), str(value)) for key, value in vars(args).items()
-            if key.startswith("setting_") and value is not None]
-
-
 def settings_argv(given: Sequence[tuple[str, str]], printed: bool) -> list[str]:
     """The flags for ``given`` settings; ``printed`` leaves machine settings out."""
     argv: list[str] = []
@@ -51,7 +45,7 @@ def settings_argv(given: Sequence[tuple[str, str]], printed: bool) -> list[str]:
 
 
 def cmd_select(args: argparse.Namespace) -> int:
-    from producer.cli import expand_images, main, settings_from_args
+    from producer.cli import expand_images, main, setting_overrides, settings_from_args
     from producer.preview import LocalPreview, RemotePreview
     from producer.select import Selector
     from producer.selection import command_line
@@ -88,7 +82,7 @@ def cmd_select(args: argparse.Namespace) -> int:
         print("prodseg: selection cancelled; no job was started", file=sys.stderr)
         return EXIT_CANCELLED
     output = None if args.submit else str(args.output or "OUTPUT_DIR")
-    given = given_settings(args)
+    given = list(setting_overrides(args).items())
     follow = ["--watch"] if args.submit and args.watch else []
     line = command_line(selection, args.images, output, submit=args.submit,
                         extra=[*settings_argv(given, printed=True), *follow])

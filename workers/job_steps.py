@@ -21,7 +21,7 @@ import numpy as np
 from prodseg.errors import InputError, TransientError
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult, ReferenceResult
-from prodseg.settings import Settings, load_settings
+from prodseg.settings import MACHINE_SETTINGS, Settings, load_settings
 from storage.base import ObjectNotFound, ObjectStore
 from storage.coco import assemble_coco, reference_coco, target_coco
 from storage.exports import (
@@ -46,9 +46,6 @@ from workers.pipeline import ProductSegmentationPipeline
 log = logging.getLogger(__name__)
 
 # Settings that belong to the machine a worker runs on, not to the job.
-MACHINE_SETTINGS = frozenset(
-    {"model_cache_dir", "device", "broker_url", "s3_endpoint_url", "s3_bucket", "s3_region"}
-)
 
 
 def job_settings_dict(settings: Settings) -> dict[str, Any]:
