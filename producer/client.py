@@ -366,8 +366,11 @@ class JobClient:
         if not missing:
             self.app.send_task("prodseg.finalize", args=(job,))
             return ResumeReport(job, total, total, (), "finalize")
-        for index, _ in missing:
-            self.app.send_task("prodseg.match", args=(job, index))
+        from tasks.app import publishing
+
+        with publishing(self.app) as producer:
+            for index, _ in missing:
+                self.app.send_task("prodseg.match", args=(job, index), producer=producer)
         return ResumeReport(job, total, len(finished), tuple(i for _, i in missing), "targets")
 
     def _completed(self, job: str) -> bool:

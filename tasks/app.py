@@ -8,6 +8,10 @@ long catalog run leaves no task results behind.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
 from celery import Celery
 from kombu import Queue
 
@@ -16,6 +20,25 @@ from prodseg.settings import Settings, load_settings
 INTERACTIVE = "interactive"
 BATCH = "batch"
 
+
+
+PUBLISH_BATCH = 500  # Redis commands per pipelined round trip when enqueueing many tasks
+
+
+@contextmanager
+def publishing(app: Celery) -> Iterator[Any]:
+    """A producer whose messages go to Redis in pipelined batches, flushed on exit.
+
+    Enqueueing a job's match tasks one by one costs a Redis round trip (and a new
+    client object in kombu) each; batched, the same publishes run about twice as fast.
+    With a kombu older than 5.7 (no ``Producer.batch``) messages go one by one. If the
+    block raises, messages not yet flushed are dropped: the task that was enqueueing
+    is retried and enqueues them again (match tasks are idempotent).
+    """
+    with app.producer_or_acquire() as producer:
+        batch = getattr(producer, "batch", None)
+        with batch(max_size=PUBLISH_BATCH) if batch is not None else nullcontext():
+            yield producer
 
 
 def make_app(settings: Settings | None = None) -> Celery:

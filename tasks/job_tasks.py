@@ -18,7 +18,7 @@ from prodseg.errors import InputError, TransientError
 from prodseg.settings import Settings, load_settings
 from storage.base import ObjectStore
 from storage.manifest import JobManifest, put_json, state_key
-from tasks.app import app
+from tasks.app import app, publishing
 from tasks.progress import ProgressBoard
 
 log = logging.getLogger(__name__)
@@ -160,8 +160,9 @@ def reference(self: Task, job: str) -> None:
     if not manifest.images:
         finalize.apply_async((job,))
         return
-    for index in range(len(manifest.images)):
-        match.apply_async((job, index))
+    with publishing(app) as producer:
+        for index in range(len(manifest.images)):
+            match.apply_async((job, index), producer=producer)
 
 
 @app.task(name="prodseg.match", bind=True, base=MatchTask, **RETRY)

@@ -1,0 +1,159 @@
+"""A store catalog end to end, and how fast the producer enqueues.
+
+Starts its own redis-server and S3 endpoint (moto's server mode) on loopback. Then:
+
+1. Enqueue rate: ``--enqueue-tasks`` match tasks sent through the project's Celery app
+   with no worker listening, one by one and in pipelined batches (as a reference task
+   enqueues its job's targets); prints tasks/s and Redis memory per queued task.
+2. A catalog: ``--products`` rendered spin sets of ``--views`` photos each (different
+   seeds), written as a CSV catalog and submitted with ``prodseg catalog submit`` to
+   ``--workers`` real worker processes (fast deterministic backend). Prints products/s
+   of the submission, images/s from submission to the last product's end, and checks
+   that every output is present once.
+
+    python benchmarks/bench_catalog.py --products 200 --views 12 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_distributed import LocalServices
+
+
+def enqueue_rate(tasks: int, batched: bool) -> dict[str, float]:
+    """Send ``tasks`` match tasks with nobody consuming; tasks/s and bytes per task.
+
+    ``batched``: the way a reference task enqueues its job's targets
+    (``tasks.app.publishing``); else one publish at a time.
+    """
+    import redis
+
+    from prodseg.settings import load_settings
+    from tasks.app import BATCH, make_app, publishing
+
+    settings = load_settings()
+    app = make_app(settings)
+    r = redis.Redis.from_url(settings.broker_url)
+    r.delete(BATCH)
+    before = int(r.info("memory")["used_memory"])
+    start = time.perf_counter()
+    with publishing(app) if batched else app.producer_or_acquire() as producer:
+        for index in range(tasks):
+            app.send_task("prodseg.match", args=("bench-enqueue-job", index),
+                          producer=producer)
+    seconds = time.perf_counter() - start
+    queued = int(r.llen(BATCH))
+    after = int(r.info("memory")["used_memory"])
+    r.delete(BATCH)
+    return {"tasks": tasks, "queued": queued, "seconds": seconds,
+            "tasks_per_s": tasks / seconds, "bytes_per_task": (after - before) / tasks}
+
+
+def write_catalog(root: Path, products: int, views: int, size: str) -> Path:
+    """Render ``products`` spin sets and write a CSV catalog of them."""
+    from producer.sample_scene import render_spin_set, write_sample_set
+
+    width, height = (int(v) for v in size.split("x"))
+    rows = ["product_id,images,reference,point"]
+    for k in range(products):
+        spin = render_spin_set(n_views=views, height=height, width=width,
+                               n_distractor_only=0, seed=k)
+        write_sample_set(root / f"p{k}", spin)
+        doc = json.loads((root / f"p{k}" / "sample.json").read_text())
+        x, y = spin.reference_point
+        rows.append(f'sku-{k:04d},p{k}/images,p{k}/{doc["reference"]},"{x},{y}"')
+    path = root / "catalog.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def check_outputs(catalog: str, products: int, views: int) -> int:
+    """Every product's job has one result per target; returns the images processed."""
+    from prodseg.settings import load_settings
+    from storage.s3 import S3Store
+
+    store = S3Store.from_settings(load_settings())
+    jobs = sorted({k.split("/")[1] for k in store.list("jobs/") if catalog in k})
+    assert len(jobs) == products, (len(jobs), products)
+    images = 0
+    for job in jobs:
+        doc = json.loads(store.get(f"jobs/{job}/results.json"))
+        names = [e["image"] for e in doc["images"]]
+        assert len(names) == len(set(names)) == views - 1, job
+        images += len(names)
+    return images
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--products", type=int, default=200)
+    parser.add_argument("--views", type=int, default=12, help="photos per product")
+    parser.add_argument("--size", default="160x120", help="WIDTHxHEIGHT of each photo")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--max-inflight", type=int, default=8)
+    parser.add_argument("--enqueue-tasks", type=int, default=20_000)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="prodseg-catalog-"))
+    env = {**os.environ, "PRODSEG_BACKEND": "classic", "AWS_ACCESS_KEY_ID": "bench",
+           "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+           "PRODSEG_S3_BUCKET": "bench", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    services = LocalServices(tmp, env)
+    try:
+        services.start_broker_and_store()
+        from prodseg.settings import load_settings
+        from storage.s3 import S3Store
+
+        S3Store.from_settings(load_settings()).ensure_bucket()
+        rates = {}
+        for batched in (False, True):
+            rate = enqueue_rate(args.enqueue_tasks, batched)
+            how = "pipelined batches" if batched else "one by one"
+            rates["batched" if batched else "single"] = rate
+            print(f"enqueue ({how}): {rate['tasks']:.0f} tasks in {rate['seconds']:.2f} s "
+                  f"= {rate['tasks_per_s']:.0f} tasks/s; Redis {rate['bytes_per_task']:.0f} "
+                  f"bytes per queued task ({rate['queued']:.0f} queued)")
+
+        start = time.perf_counter()
+        path = write_catalog(tmp / "catalog", args.products, args.views, args.size)
+        print(f"rendered {args.products} x {args.views} photos in "
+              f"{time.perf_counter() - start:.1f} s")
+        for w in range(args.workers):
+            services.worker(f"catalog{w}")
+        time.sleep(2)
+        start = time.perf_counter()
+        submit = subprocess.run(
+            [sys.executable, "-m", "producer.cli", "catalog", "submit", str(path),
+             "--max-inflight", str(args.max_inflight), "--no-progress"],
+            env=env, capture_output=True, text=True, check=True)
+        submitted = time.perf_counter() - start
+        catalog = submit.stdout.strip().splitlines()[0]
+        watched = subprocess.run(
+            [sys.executable, "-m", "producer.cli", "catalog", "status", catalog, "--watch",
+             "--no-progress"], env=env, capture_output=True, text=True)
+        total = time.perf_counter() - start
+        images = check_outputs(catalog, args.products, args.views)
+        result = {"products": args.products, "views": args.views, "size": args.size,
+                  "workers": args.workers, "max_inflight": args.max_inflight,
+                  "submit_s": submitted, "total_s": total, "images": images,
+                  "images_per_s": images / total, "enqueue": rates}
+        print(watched.stdout.strip())
+        print(f"catalog: {args.products} products submitted in {submitted:.1f} s "
+              f"(uploads included, under --max-inflight {args.max_inflight}); "
+              f"{images} target images in {total:.1f} s = {images / total:.1f} images/s; "
+              "every output present once")
+        print(json.dumps(result))
+    finally:
+        services.stop()
+
+
+if __name__ == "__main__":
+    main()
