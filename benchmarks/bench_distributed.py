@@ -41,6 +41,13 @@ def wait_for(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float
         time.sleep(0.1)
 
 
+# Workers with the fast deterministic backend, one thread each, and dummy credentials
+# for the local S3 server.
+CLASSIC_ENV = {"PRODSEG_BACKEND": "classic", "AWS_ACCESS_KEY_ID": "bench",
+               "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+               "PRODSEG_S3_BUCKET": "bench", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+
+
 class LocalServices:
     """redis-server, moto's S3 server and `prodseg worker` processes on loopback.
 

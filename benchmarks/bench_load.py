@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_distributed import LocalServices
+from bench_distributed import CLASSIC_ENV, LocalServices
 
 
 def main() -> None:
@@ -30,9 +30,7 @@ def main() -> None:
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="prodseg-load-"))
-    env = {**os.environ, "PRODSEG_BACKEND": "classic", "AWS_ACCESS_KEY_ID": "bench",
-           "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-           "PRODSEG_S3_BUCKET": "bench", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, **CLASSIC_ENV}
     services = LocalServices(tmp, env)
     try:
         services.start_broker_and_store()

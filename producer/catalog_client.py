@@ -31,7 +31,7 @@ from typing import Any
 from prodseg.errors import InputError
 from prodseg.prompts import Prompt
 from prodseg.settings import Settings, load_settings
-from producer.client import JobClient, JobStatus
+from producer.client import JobClient, JobStatus, poll
 from storage.base import ObjectNotFound
 from storage.manifest import get_json, put_json, validate_job_id
 
@@ -294,19 +294,8 @@ class CatalogClient:
         Raises:
             TimeoutError: ``timeout`` seconds passed first.
         """
-        start = time.monotonic()
-        last: tuple[Any, ...] | None = None
-        while True:
-            status = self.status(catalog)
-            seen = (tuple(status.states.items()), status.images_finished)
-            if seen != last and on_change is not None:
-                on_change(status)
-            last = seen
-            if status.complete:
-                return status
-            if timeout is not None and time.monotonic() - start > timeout:
-                raise TimeoutError(f"catalog {catalog} did not end within {timeout:g} s")
-            time.sleep(interval)
+        return poll(lambda: self.status(catalog), lambda s: s.complete, on_change, interval,
+                    timeout, f"catalog {catalog}")
 
 
 def _take(items: Iterator[Product], n: int) -> list[Product]:

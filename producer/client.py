@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from prodseg.errors import InputError
 from prodseg.prompts import Prompt
@@ -38,6 +38,7 @@ from tasks.progress import Progress, ProgressBoard
 if TYPE_CHECKING:
     from celery import Celery
 
+T = TypeVar("T")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 
 
@@ -281,18 +282,8 @@ class JobClient:
         Raises:
             TimeoutError: ``timeout`` seconds passed first.
         """
-        start = time.monotonic()
-        last: JobStatus | None = None
-        while True:
-            status = self.status(job)
-            if status != last and on_change is not None:
-                on_change(status)
-            last = status
-            if status.ended:
-                return status
-            if timeout is not None and time.monotonic() - start > timeout:
-                raise TimeoutError(f"job {job} still {status.state} after {timeout:.0f} s")
-            time.sleep(interval)
+        return poll(lambda: self.status(job), lambda s: s.ended, on_change, interval,
+                    timeout, f"job {job}")
 
     def fetch(self, job: str, output_dir: str | os.PathLike[str],
               on_file: Callable[[str], None] | None = None) -> list[Path]:
@@ -394,6 +385,29 @@ class JobClient:
                      {"state": "cancelled", "error": None})
             self.board.ended(job, "cancelled")
         return self.status(job)
+
+
+def poll(read: Callable[[], T], ended: Callable[[T], bool],
+         on_change: Callable[[T], None] | None, interval: float, timeout: float | None,
+         what: str) -> T:
+    """Call ``read`` every ``interval`` seconds until ``ended`` says so; ``on_change``
+    sees each value that differs from the one before.
+
+    Raises:
+        TimeoutError: ``timeout`` seconds passed first (the message names ``what``).
+    """
+    start = time.monotonic()
+    last: T | None = None
+    while True:
+        value = read()
+        if value != last and on_change is not None:
+            on_change(value)
+        last = value
+        if ended(value):
+            return value
+        if timeout is not None and time.monotonic() - start > timeout:
+            raise TimeoutError(f"{what} did not end within {timeout:g} s")
+        time.sleep(interval)
 
 
 def _is_s3(location: str) -> bool:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 
 AWS_TEST_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -17,3 +20,16 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def prodseg(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real ``prodseg`` command line (``python -m producer.cli``) and capture it.
+
+    Args:
+        *args: the sub-command and its arguments.
+        env: variables set on top of this process's environment.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "producer.cli", *args],
+        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600,
+    )

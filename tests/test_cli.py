@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -12,20 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.environment import prodseg
+
 ENV_SMALL = {
     "PRODSEG_SAM2_CHECKPOINT": "hiera_tiny",
     "PRODSEG_DINOV2_MODEL": "vit_small_patch14_dinov2",
 }
-
-
-def prodseg(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    import os
-
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "producer.cli", *args],
-        capture_output=True, text=True, env=full_env, timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")

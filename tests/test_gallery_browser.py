@@ -18,8 +18,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +34,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.environment import prodseg
 from tests.outcomes import artifacts_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,21 +96,6 @@ class Job:
         return [str(entry["image"]) for entry in ordered]
 
 
-def _prodseg(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real ``prodseg`` command line with ``args``.
-
-    Args:
-        *args: the sub-command and its arguments.
-
-    Returns:
-        The finished process, with its text output captured.
-    """
-    return subprocess.run(
-        [sys.executable, "-m", "producer.cli", *args],
-        capture_output=True, text=True, cwd=REPO, timeout=300, check=False,
-    )
-
-
 def _chromium_paths() -> tuple[str, str]:
     """Paths of the ``chromium`` browser and its ``chromedriver``.
 
@@ -153,14 +137,14 @@ def browser() -> Iterator[Chrome]:
 def job(tmp_path_factory: pytest.TempPathFactory) -> Job:
     """A real job: rendered sample images plus one broken file, run with the classic backend."""
     sample = tmp_path_factory.mktemp("gallery-sample")
-    done = _prodseg("sample", "--output", str(sample), "--views", "4", "--shelf-only", "1",
+    done = prodseg("sample", "--output", str(sample), "--views", "4", "--shelf-only", "1",
                     "--size", "320x240")
     assert done.returncode == 0, done.stderr
     (sample / "images" / "broken.jpg").write_text("not an image")
     doc = json.loads((sample / "sample.json").read_text())
     x, y = doc["reference_point"]
     out = tmp_path_factory.mktemp("gallery-job")
-    done = _prodseg(
+    done = prodseg(
         "run", "--images", str(sample / "images"), "--reference", str(sample / doc["reference"]),
         "--ref-point", f"{x},{y}", "--output", str(out), "--backend", "classic", "--no-progress",
     )
