@@ -75,21 +75,29 @@ def write_catalog(root: Path, products: int, views: int, size: str) -> Path:
     return path
 
 
-def check_outputs(catalog: str, products: int, views: int) -> int:
-    """Every product's job has one result per target; returns the images processed."""
+def check_outputs(catalog: str, products: int, views: int) -> tuple[int, dict[str, str]]:
+    """Every done product's job has one result per target, once.
+
+    Returns:
+        The target images processed, and the jobs that failed with their reasons.
+    """
     from prodseg.settings import load_settings
     from storage.s3 import S3Store
 
     store = S3Store.from_settings(load_settings())
     jobs = sorted({k.split("/")[1] for k in store.list("jobs/") if catalog in k})
     assert len(jobs) == products, (len(jobs), products)
-    images = 0
+    images, failed = 0, {}
     for job in jobs:
+        end = json.loads(store.get(f"jobs/{job}/_state/end.json"))
+        if end["state"] != "done":
+            failed[job] = f"{end['state']}: {end.get('error')}"
+            continue
         doc = json.loads(store.get(f"jobs/{job}/results.json"))
         names = [e["image"] for e in doc["images"]]
         assert len(names) == len(set(names)) == views - 1, job
         images += len(names)
-    return images
+    return images, failed
 
 
 def main() -> None:
@@ -138,16 +146,19 @@ def main() -> None:
             [sys.executable, "-m", "producer.cli", "catalog", "status", catalog, "--watch",
              "--no-progress"], env=env, capture_output=True, text=True)
         total = time.perf_counter() - start
-        images = check_outputs(catalog, args.products, args.views)
+        images, failed = check_outputs(catalog, args.products, args.views)
+        for job, reason in failed.items():
+            print(f"job {job} {reason}")
         result = {"products": args.products, "views": args.views, "size": args.size,
                   "workers": args.workers, "max_inflight": args.max_inflight,
                   "submit_s": submitted, "total_s": total, "images": images,
-                  "images_per_s": images / total, "enqueue": rates}
+                  "images_per_s": images / total, "failed_products": len(failed),
+                  "enqueue": rates}
         print(watched.stdout.strip())
         print(f"catalog: {args.products} products submitted in {submitted:.1f} s "
               f"(uploads included, under --max-inflight {args.max_inflight}); "
               f"{images} target images in {total:.1f} s = {images / total:.1f} images/s; "
-              "every output present once")
+              f"{len(failed)} products failed; every output of the others present once")
         print(json.dumps(result))
     finally:
         services.stop()
