@@ -24,12 +24,16 @@ class Match:
     Attributes:
         mask: ``(H, W)`` bool, True on the product.
         bbox: ``(x0, y0, x1, y1)`` ints, the mask's tight box, exclusive upper edges.
-        score: cosine similarity of the proposal's embedding to the reference.
+        score: cosine similarity of the proposal's embedding to the reference (to the
+            prototype bank when there is one; a margin over lookalikes when some were
+            marked).
+        embedding: ``(D,)`` the match's FFA embedding, when kept (not exported).
     """
 
     mask: np.ndarray
     bbox: tuple[int, int, int, int]
     score: float
+    embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -47,6 +51,8 @@ class ImageResult:
         num_proposals: how many proposals were compared with the reference.
         proposals: how they were made: ``"grid"``, ``"guided"`` (similarity peaks), or
             ``"guided+grid"`` (the peaks found no match, so the full grid was run too).
+        runner_up_score: the best score of a proposal that overlaps the best match less
+            than half (-1 if none); tells an unambiguous match (not exported).
     """
 
     image_id: str
@@ -58,6 +64,7 @@ class ImageResult:
     matches: list[Match] = field(default_factory=list)
     num_proposals: int = 0
     proposals: str = "grid"
+    runner_up_score: float = field(default=-1.0, repr=False, compare=False)
 
     def _match(self, k: int) -> Match:
         if not 0 <= k < len(self.matches):

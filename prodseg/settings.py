@@ -109,6 +109,34 @@ class Settings(BaseSettings):
         64, ge=1, le=4096, description="SAM2 prompts decoded together (speed and memory only)"
     )
 
+    # --- 360 degree captures ------------------------------------------------------------
+    capture: Literal["auto", "spin", "unordered", "panorama"] = Field(
+        "auto",
+        description="spin: ordered photos around the product (views visited outward from "
+        "the reference); unordered: any photos (most similar first); panorama: "
+        "equirectangular 360 images; auto: panorama if every image is 2:1, spin if the "
+        "files are numbered in one folder, else unordered",
+    )
+    bank_size: int = Field(
+        1, ge=1, le=256, description="prototype bank: most product prototypes, the "
+        "reference included; confident matches join it (1: match the reference alone)",
+    )
+    bank_add_threshold: float = Field(
+        0.8, ge=-1.0, le=1.0, description="prototype bank: least score for a match to join"
+    )
+    bank_margin: float = Field(
+        0.1, ge=0.0, le=2.0, description="prototype bank: how far a joining match must beat "
+        "the image's best other proposal",
+    )
+    bank_top_k: int = Field(
+        1, ge=1, le=256, description="prototype bank: score = mean of the k best prototype "
+        "similarities",
+    )
+    distractor_margin: float = Field(
+        0.05, ge=-2.0, le=2.0, description="with lookalikes marked: least margin of "
+        "similarity to the product over similarity to the nearest lookalike",
+    )
+
     # --- models and compute ----------------------------------------------------------
     weights: Literal["pretrained", "random"] = Field(
         "pretrained",

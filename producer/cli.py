@@ -114,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_prompt_flags(run)
     run.add_argument("--output", "-o", required=True, type=Path, help="output directory")
+    run.add_argument(
+        "--distractor-point", type=parse_pair, action="append", metavar="X,Y", default=[],
+        help="a click on a lookalike on the reference image that is NOT the product; "
+        "matches must then look more like the product than like it (repeatable)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_settings_flags(run)
 
@@ -281,7 +286,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     targets = sum(os.path.realpath(p) != ref_real for p in images)
     with progress_bar(targets, disable=args.no_progress) as advance:
         result = pipeline.run(
-            images, args.reference, prompt=prompt, output_dir=args.output, on_image=advance
+            images, args.reference, prompt=prompt, output_dir=args.output, on_image=advance,
+            distractor_points=[tuple(p) for p in args.distractor_point],
         )
     print_summary(result, args.output)
     return EXIT_SOME_FAILED if result.failed else EXIT_OK

@@ -41,6 +41,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     client = _client(args)
     prompt = prompt_from_args(args)
+    if client.settings.bank_size > 1:
+        print("prodseg: warning: the prototype bank (bank_size) is used by prodseg run; a "
+              "distributed job matches every view against the clicked reference",
+              file=sys.stderr)
     images = [str(p) for p in expand_images([i for i in args.images if not i.startswith("s3://")])]
     images += [i for i in args.images if i.startswith("s3://")]
     with tqdm(total=len(images) + 1, unit="img", desc="uploading", file=sys.stderr,

@@ -23,10 +23,12 @@ from storage.base import ObjectStore
 from storage.images import read_image_file
 from storage.layout import JobLayout, make_image_ids, once_each
 from workers.backends import Proposals, Segmenter
+from workers.capture import resolve_capture, visit_order
 from workers.embedding import FFAEmbedder
 from workers.guided import guided_prompts, similarity_map
 from workers.masks import area_filter, mask_to_box
-from workers.matching import MatchParams, cosine_similarity, select_matches
+from workers.matching import MatchParams, select_matches
+from workers.prototype_bank import BankParams, PrototypeBank, runner_up, score_proposals
 
 log = logging.getLogger(__name__)
 
@@ -146,14 +148,15 @@ class ProductSegmentationPipeline:
         )
 
     def match_image(
-        self, image: np.ndarray, reference_embedding: np.ndarray, image_id: str, source: str,
-        tokens: np.ndarray | None = None,
+        self, image: np.ndarray, reference: np.ndarray | PrototypeBank, image_id: str,
+        source: str, tokens: np.ndarray | None = None,
     ) -> ImageResult:
         """Proposals on one target image, matched to the reference embedding.
 
         Args:
             image: ``(H, W, 3)`` uint8 RGB.
-            reference_embedding: ``(D,)`` float32 unit vector.
+            reference: ``(D,)`` float32 unit vector, or a prototype bank (with lookalike
+                negatives, maybe) to score against.
             image_id: the image's id within the job.
             source: where the image came from.
             tokens: the image's whole-image patch grid, if already computed (batched).
@@ -162,22 +165,22 @@ class ProductSegmentationPipeline:
         segmenter, embedder = self._ensure_models()
         h, w = image.shape[:2]
         result = ImageResult(image_id=image_id, source=source, width=w, height=h)
+        guide = reference.reference if isinstance(reference, PrototypeBank) else reference
         if s.proposals == "guided":
             tokens = tokens if tokens is not None else embedder.image_tokens(image)
             positives, negatives = guided_prompts(
-                similarity_map(tokens, reference_embedding), (h, w), s.guided_points,
-                s.guided_negatives)
+                similarity_map(tokens, guide), (h, w), s.guided_points, s.guided_negatives)
             self._match(result, image, segmenter.propose_at(image, positives, negatives),
-                        reference_embedding, tokens)
+                        reference, tokens)
             result.proposals = "guided"
             if result.matches:
                 return result
             result.proposals = "guided+grid"  # no match at the peaks: look everywhere
-        self._match(result, image, segmenter.propose(image), reference_embedding, tokens)
+        self._match(result, image, segmenter.propose(image), reference, tokens)
         return result
 
     def _match(self, result: ImageResult, image: np.ndarray, proposals: Proposals,
-               reference_embedding: np.ndarray, tokens: np.ndarray | None) -> None:
+               reference: np.ndarray | PrototypeBank, tokens: np.ndarray | None) -> None:
         """Area-filter ``proposals``, embed them and put the best matches in ``result``.
 
         Args:
@@ -191,13 +194,17 @@ class ProductSegmentationPipeline:
         result.matches = []
         if masks.shape[0] == 0:
             return
-        similarities = cosine_similarity(embedder.embed(image, masks, tokens),
-                                         reference_embedding)
-        params = MatchParams(s.similarity_threshold, s.nms_iou_threshold, s.top_k_matches)
-        for i in select_matches(masks, similarities, params):
+        embeddings = embedder.embed(image, masks, tokens)
+        scores, ranked, threshold = score_proposals(embeddings, reference,
+                                                    s.similarity_threshold,
+                                                    s.distractor_margin)
+        params = MatchParams(threshold, s.nms_iou_threshold, s.top_k_matches)
+        for i in select_matches(masks, ranked, params):
             mask = masks[i]
             result.matches.append(Match(mask=mask, bbox=mask_to_box(mask),
-                                        score=float(similarities[i])))
+                                        score=float(scores[i]), embedding=embeddings[i]))
+        if result.matches:
+            result.runner_up_score = runner_up(masks, scores, result.matches[0].mask)
 
     # -- the whole job ----------------------------------------------------------------------
 
@@ -213,6 +220,7 @@ class ProductSegmentationPipeline:
         store: ObjectStore | None = None,
         layout: JobLayout | None = None,
         on_image: Callable[[ImageResult], None] | None = None,
+        distractor_points: Sequence[tuple[float, float]] = (),
     ) -> JobResult:
         """Segment the product on the reference and find it on every other image.
 
@@ -227,6 +235,8 @@ class ProductSegmentationPipeline:
             store: or write it to this object store (under ``layout``'s prefix).
             layout: key layout in ``store``; the job root by default.
             on_image: called after each target image (progress reporting).
+            distractor_points: clicks on lookalikes on the reference image ("not this");
+                each is segmented and embedded as a negative.
 
         Returns:
             The reference and one result per target image; an image that cannot be read
@@ -255,30 +265,78 @@ class ProductSegmentationPipeline:
         layout = layout or JobLayout()
         from storage import exports
 
+        s = self.settings
         reference = self.segment_reference(ref_image, prompt, ids[0], str(ref_path))
+        negatives = self._embed_distractors(ref_image, distractor_points, str(ref_path))
         if store is not None:
             exports.write_reference_outputs(store, layout, ref_image, reference)
         del ref_image
 
-        results = []
-        step = self.settings.image_batch_size
+        capture = resolve_capture(s.capture, ref_path, targets)
+        bank = None
+        order, step = list(range(len(targets))), s.image_batch_size
+        if s.bank_size > 1 or negatives is not None:
+            bank = PrototypeBank(reference.embedding, BankParams(
+                s.bank_size, s.bank_add_threshold, s.bank_margin, s.bank_top_k), negatives)
+            order = visit_order(capture, ref_path, targets,
+                                lambda p: self._peak_similarity(p, reference.embedding))
+            step = 1  # each view may add a prototype for the next
         pairs = list(zip(ids[1:], targets, strict=True))
-        for start in range(0, len(pairs), step):
-            for result, image in self._process_targets(pairs[start : start + step],
-                                                       reference.embedding):
+        found: dict[int, ImageResult] = {}
+        for start in range(0, len(order), step):
+            chunk = order[start : start + step]
+            batch = [pairs[i] for i in chunk]
+            for k, (result, image) in zip(chunk, self._process_targets(
+                    batch, bank if bank is not None else reference.embedding), strict=True):
                 if store is not None and image is not None:
                     exports.write_image_outputs(store, layout, image, result)
-                results.append(result)
+                found[k] = result
+                if bank is not None and result.matches:
+                    best = result.matches[0]
+                    if best.embedding is not None:
+                        bank.consider(best.embedding, best.score, result.runner_up_score,
+                                      result.image_id)
                 if on_image is not None:
                     on_image(result)
+        results = [found[i] for i in range(len(pairs))]
         meta = self.describe()
+        meta["capture"] = capture
+        if bank is not None:
+            meta["prototype_bank"] = {"prototypes": bank.sources,
+                                      "distractors": len(distractor_points)}
         if store is not None:
             exports.write_job_documents(store, layout, reference, results, meta)
         return JobResult(reference, results, meta,
                          Path(output_dir) if output_dir is not None else None)
 
+    def _embed_distractors(self, image: np.ndarray, points: Sequence[tuple[float, float]],
+                           source: str) -> np.ndarray | None:
+        """``(M, D)`` embeddings of the lookalikes clicked on the reference, or None."""
+        if not points:
+            return None
+        segmenter, embedder = self._ensure_models()
+        masks = []
+        for x, y in points:
+            prompt = Prompt.from_point(x, y)
+            prompt.validate(image.shape[1], image.shape[0], f"{source} (distractor)")
+            mask = segmenter.segment(image, prompt).mask
+            if not mask.any():
+                raise PromptError(f"{source}: the distractor click ({x:g}, {y:g}) yields an "
+                                  "empty mask; click on the lookalike itself")
+            masks.append(mask)
+        return embedder.embed(image, np.stack(masks))
+
+    def _peak_similarity(self, path: Path, embedding: np.ndarray) -> float:
+        """How much a target looks like the reference: its best patch similarity."""
+        try:
+            image = read_image_file(path, self.settings.max_image_pixels)
+        except InputError:
+            return -np.inf  # reported when it is processed
+        _, embedder = self._ensure_models()
+        return float(similarity_map(embedder.image_tokens(image), embedding).max())
+
     def _process_targets(
-        self, batch: list[tuple[str, Path]], embedding: np.ndarray
+        self, batch: list[tuple[str, Path]], embedding: np.ndarray | PrototypeBank
     ) -> Iterator[tuple[ImageResult, np.ndarray | None]]:
         """Targets' results and pixels, failures recorded instead of raised.
 
