@@ -28,12 +28,16 @@ class Match:
             prototype bank when there is one; a margin over lookalikes when some were
             marked).
         embedding: ``(D,)`` the match's FFA embedding, when kept (not exported).
+        wrapped_bbox: for a panorama mask that crosses the left/right seam, its box on
+            the circle: ``x0`` on the right part, ``x1 = W + `` the right edge on the
+            left part (so ``x1 > W``); ``bbox`` then spans the full width.
     """
 
     mask: np.ndarray
     bbox: tuple[int, int, int, int]
     score: float
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
+    wrapped_bbox: tuple[int, int, int, int] | None = None
 
 
 @dataclass

@@ -117,6 +117,22 @@ class Settings(BaseSettings):
         "equirectangular 360 images; auto: panorama if every image is 2:1, spin if the "
         "files are numbered in one folder, else unordered",
     )
+    panorama_tile_fov: float = Field(
+        90.0, gt=10.0, lt=170.0, description="panoramas: field of view of each perspective "
+        "tile proposals are made on, in degrees",
+    )
+    panorama_tile_overlap: float = Field(
+        30.0, ge=0.0, lt=80.0, description="panoramas: overlap of neighbouring tiles, in "
+        "degrees (an object smaller than about half of it is whole in some tile)",
+    )
+    panorama_tile_size: int = Field(
+        1024, ge=64, le=4096, description="panoramas: tile side in pixels (SAM2 works at 1024)"
+    )
+    propagation: Literal["off", "track"] = Field(
+        "off", description="spin captures: track: follow the product from the reference "
+        "click through the views in order (SAM2's video predictor), keep the tracked masks "
+        "that still look like the product, and match the other views as usual",
+    )
     bank_size: int = Field(
         1, ge=1, le=256, description="prototype bank: most product prototypes, the "
         "reference included; confident matches join it (1: match the reference alone)",

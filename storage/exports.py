@@ -162,6 +162,8 @@ def image_entry(result: ImageResult, layout: JobLayout) -> dict[str, Any]:
                 "score": _score(match.score),
                 "mask": layout.relative(layout.mask(result.image_id, k)),
                 "cutout": layout.relative(layout.cutout(result.image_id, k)),
+                **({"wrapped_bbox": [int(v) for v in match.wrapped_bbox]}
+                   if match.wrapped_bbox is not None else {}),
             }
             for k, match in enumerate(result.matches)
         ],

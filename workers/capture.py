@@ -7,8 +7,8 @@
   similarity to the reference).
 - ``panorama``: equirectangular 360° images (2:1).
 
-``auto`` picks one: every image 2:1 is a panorama set, numbered files in one folder a
-spin set, anything else unordered.
+``auto`` picks one: every target 2:1 is a panorama set (the reference may be an ordinary
+photo), numbered files in one folder a spin set, anything else unordered.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def detect_capture(paths: Sequence[Path], sizes: Sequence[tuple[int, int]]) -> s
 
     Args:
         paths: the capture's images (the reference among them or not).
-        sizes: ``(width, height)`` of each, in the same order.
+        sizes: ``(width, height)`` of each, in the same order (of the targets alone for
+            panoramas: the reference may be an ordinary photo of the product).
     """
     if sizes and all(_PANORAMA_RATIO[0] <= w / max(h, 1) <= _PANORAMA_RATIO[1]
                      for w, h in sizes):
@@ -84,8 +85,11 @@ def resolve_capture(setting: str, reference: Path, targets: Sequence[Path]) -> s
     """The capture mode: ``setting`` itself, or the detected one for ``auto``."""
     if setting != "auto":
         return setting
+    sizes = [image_size(p) for p in targets]
+    if sizes and detect_capture(targets, sizes) == "panorama":
+        return "panorama"
     paths = [reference, *targets]
-    return detect_capture(paths, [image_size(p) for p in paths])
+    return detect_capture(paths, [image_size(reference), *sizes])
 
 
 def visit_order(capture: str, reference: Path, targets: Sequence[Path],

@@ -56,6 +56,13 @@ def build_backends(settings: Settings) -> tuple[Segmenter, FFAEmbedder, dict[str
             "embedder": s.dinov2_model,
             "device": str(device),
         }
+    if s.capture in ("auto", "panorama"):
+        # 2:1 images are proposed on perspective tiles; other images pass straight through.
+        from workers.panorama import tile_layout
+        from workers.panorama_segmenter import PanoramaSegmenter
+
+        segmenter = PanoramaSegmenter(segmenter, tile_layout(
+            s.panorama_tile_fov, s.panorama_tile_overlap, s.panorama_tile_size))
     embedder = FFAEmbedder(
         backbone,
         mode=s.embedding_mode,

@@ -28,6 +28,7 @@ from workers.embedding import FFAEmbedder
 from workers.guided import guided_prompts, similarity_map
 from workers.masks import area_filter, mask_to_box
 from workers.matching import MatchParams, select_matches
+from workers.panorama import seam_box
 from workers.prototype_bank import BankParams, PrototypeBank, runner_up, score_proposals
 
 log = logging.getLogger(__name__)
@@ -202,7 +203,8 @@ class ProductSegmentationPipeline:
         for i in select_matches(masks, ranked, params):
             mask = masks[i]
             result.matches.append(Match(mask=mask, bbox=mask_to_box(mask),
-                                        score=float(scores[i]), embedding=embeddings[i]))
+                                        score=float(scores[i]), embedding=embeddings[i],
+                                        wrapped_bbox=seam_box(mask)))
         if result.matches:
             result.runner_up_score = runner_up(masks, scores, result.matches[0].mask)
 
@@ -283,6 +285,15 @@ class ProductSegmentationPipeline:
             step = 1  # each view may add a prototype for the next
         pairs = list(zip(ids[1:], targets, strict=True))
         found: dict[int, ImageResult] = {}
+        if s.propagation == "track" and capture == "spin":
+            found = self._tracked(ref_path, prompt, reference.embedding, bank, pairs)
+            order = [i for i in order if i not in found]
+            for result in found.values():
+                if store is not None:
+                    pixels = read_image_file(Path(result.source), s.max_image_pixels)
+                    exports.write_image_outputs(store, layout, pixels, result)
+                if on_image is not None:
+                    on_image(result)
         for start in range(0, len(order), step):
             chunk = order[start : start + step]
             batch = [pairs[i] for i in chunk]
@@ -325,6 +336,17 @@ class ProductSegmentationPipeline:
                                   "empty mask; click on the lookalike itself")
             masks.append(mask)
         return embedder.embed(image, np.stack(masks))
+
+    def _tracked(self, reference: Path, prompt: Prompt, embedding: np.ndarray,
+                 bank: PrototypeBank | None, pairs: list[tuple[str, Path]]
+                 ) -> dict[int, ImageResult]:
+        """The spin's views whose tracked mask was accepted (``workers.spin_tracking``)."""
+        from workers.spin_tracking import build_tracker, tracked_results
+
+        _, embedder = self._ensure_models()
+        vectors = np.stack(bank.prototypes) if bank is not None else embedding[None]
+        return tracked_results(self.settings, embedder, build_tracker(self.settings),
+                               reference, prompt, vectors, pairs)
 
     def _peak_similarity(self, path: Path, embedding: np.ndarray) -> float:
         """How much a target looks like the reference: its best patch similarity."""

@@ -1,0 +1,45 @@
+"""``propagation=track`` in the pipeline: accepted tracked views become results, the
+others are matched as usual, and the outputs are written for both."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prodseg.settings import load_settings
+from producer.sample_scene import render_spin_set, write_sample_set
+from workers.classic import ColourTextureBackbone, ContourSegmenter
+from workers.embedding import FFAEmbedder
+from workers.masks import mask_iou
+from workers.pipeline import ProductSegmentationPipeline
+
+
+def test_tracked_views_are_results_and_the_rest_is_matched(tmp_path: Path) -> None:
+    spin = render_spin_set(n_views=12, height=240, width=320, n_distractor_only=1, seed=0)
+    write_sample_set(tmp_path / "set", spin)
+    images = sorted((tmp_path / "set" / "images").glob("*.jpg"))
+    pipeline = ProductSegmentationPipeline(
+        load_settings(backend="classic", capture="spin", propagation="track",
+                      similarity_threshold=0.75),
+        ContourSegmenter(), FFAEmbedder(ColourTextureBackbone()))
+    out = tmp_path / "out"
+    reference = tmp_path / "set" / "images" / "view_000.jpg"
+    result = pipeline.run(images, reference, reference_point=spin.reference_point,
+                          output_dir=out)
+    assert [r.image_id for r in result] == [p.stem for p in images if p != reference]
+    by_id = {r.image_id: r for r in result}
+    tracked = [r for r in result if r.proposals == "tracked"]
+    assert {"view_001", "view_011"} <= {r.image_id for r in tracked}
+    for r in tracked:  # on the product (a side's face may be tracked alone)
+        truth = spin.views[int(r.image_id.split("_")[1])].mask
+        mask = r.matches[0].mask
+        assert (mask & truth).sum() >= 0.9 * mask.sum()
+        if r.image_id in ("view_001", "view_011"):
+            assert mask_iou(mask, truth) >= 0.9
+    assert by_id["shelf_000"].proposals == "grid"  # no product there: matched as usual
+    assert len(tracked) < len(result)
+    doc = json.loads((out / "results.json").read_text())
+    entries = {e["image"]: e for e in doc["images"]}
+    assert entries["view_001"]["proposals"] == "tracked"
+    assert (out / entries["view_001"]["matches"][0]["mask"]).is_file()
+    assert doc["capture"] == "spin"
