@@ -133,6 +133,12 @@ class Settings(BaseSettings):
         "click through the views in order (SAM2's video predictor), keep the tracked masks "
         "that still look like the product, and match the other views as usual",
     )
+    propagation_step_threshold: float | None = Field(
+        None, ge=-1.0, le=1.0, description="tracking: also keep a tracked view whose mask "
+        "looks this much like the previous kept view's (the track follows the product "
+        "around to sides the reference does not show); unset: only views like the "
+        "product's references",
+    )
     bank_size: int = Field(
         1, ge=1, le=256, description="prototype bank: most product prototypes, the "
         "reference included; confident matches join it (1: match the reference alone)",

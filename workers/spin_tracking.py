@@ -68,7 +68,8 @@ def tracked_results(settings: Settings, embedder: FFAEmbedder, tracker: Tracker,
         paths.append(path)
     ref_index = ids.index(-1)
     views = propagate(frames, ref_index, prompt, tracker, embedder, bank,
-                      settings.similarity_threshold)
+                      settings.similarity_threshold,
+                      step_threshold=settings.propagation_step_threshold)
     out: dict[int, ImageResult] = {}
     for view in views:
         target = ids[view.index]
