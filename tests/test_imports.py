@@ -12,7 +12,10 @@ LIGHT = [
     "storage.manifest", "storage.factory", "producer.cli", "producer.client",
     "producer.sample_scene", "producer.select", "producer.selection", "producer.select_cmd",
     "producer.viewer", "producer.preview", "tasks.app", "tasks.job_tasks", "tasks.progress",
-    "tasks.previews", "workers.weights", "workers.preview",
+    "tasks.previews", "workers.weights", "workers.preview", "producer.catalog",
+    "producer.catalog_client", "producer.catalog_cmd", "producer.catalog_lookup",
+    "producer.catalog_review", "storage.catalog_report", "storage.vector_index",
+    "workers.capture", "workers.prototype_bank",
 ]
 
 
