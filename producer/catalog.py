@@ -156,12 +156,13 @@ def read_catalog(path: Path) -> Catalog:
                    tuple(sorted(problems, key=lambda p: p.line)))
 
 
-def catalog_id(path: Path, products: Iterable[CatalogProduct]) -> str:
+def catalog_id(products: Iterable[CatalogProduct]) -> str:
     """A stable id of a catalog's products: ``cat-`` and 12 hex digits of a SHA-256.
 
+    The id depends on the products only (not on row order, line numbers or notes), so
+    re-reading the same file gives the same id.
+
     Args:
-        path: the catalog file. Not hashed: the id depends on the products only (not on
-            row order, line numbers or notes), so re-reading the same file gives the same id.
         products: the products to submit.
     """
     canon = sorted((p.to_json() for p in products), key=lambda d: d["product_id"])

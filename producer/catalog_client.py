@@ -18,12 +18,10 @@ twice, with identical outputs counted once.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -119,12 +117,6 @@ class CatalogStatus:
     def complete(self) -> bool:
         """Every product has ended."""
         return self.ended == self.products
-
-
-def new_catalog_id(products: Iterable[Product]) -> str:
-    """``cat-`` and 12 hex digits of the products' content: the same file, the same id."""
-    canonical = json.dumps([p.to_json() for p in products], sort_keys=True)
-    return "cat-" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 class CatalogClient:

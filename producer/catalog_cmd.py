@@ -58,7 +58,7 @@ def _products(catalog_path: Path, skip_invalid: bool,
         print(f"prodseg: skipped {problem}", file=sys.stderr)
     if not catalog.products:
         raise InputError(f"{catalog_path}: no valid products to submit")
-    cid = catalog_id(catalog_path, catalog.products)
+    cid = catalog_id(catalog.products)
     products = []
     for p in catalog.products:
         local = [i for i in p.images if not i.startswith("s3://")]

@@ -82,8 +82,7 @@ def test_csv_and_jsonl_give_the_same_products(tmp_path: Path) -> None:
     assert csv_cat.problems == () and json_cat.problems == ()
     assert csv_cat.products == expected_products(tmp_path, (2, 3))
     assert json_cat.products == expected_products(tmp_path, (1, 3))
-    assert catalog_id(csv_cat.path, csv_cat.products) == catalog_id(
-        json_cat.path, json_cat.products)
+    assert catalog_id(csv_cat.products) == catalog_id(json_cat.products)
     csv_cat.raise_if_invalid()  # nothing to report
 
 
@@ -438,17 +437,17 @@ def test_rows_with_extra_values_or_unnamed_columns(tmp_path: Path) -> None:
 
 def test_catalog_id_is_stable_and_tracks_content(tmp_path: Path) -> None:
     path = write(tmp_path / "c.csv", CSV_TEXT)
-    first = catalog_id(path, read_catalog(path).products)
+    first = catalog_id(read_catalog(path).products)
     assert re.fullmatch(r"cat-[0-9a-f]{12}", first)
-    assert catalog_id(path, read_catalog(path).products) == first
+    assert catalog_id(read_catalog(path).products) == first
     lines = CSV_TEXT.splitlines(keepends=True)
     reordered = write(tmp_path / "r.csv", lines[0] + lines[2] + "\n" + lines[1])
-    assert catalog_id(reordered, read_catalog(reordered).products) == first
+    assert catalog_id(read_catalog(reordered).products) == first
     changed = write(path, CSV_TEXT.replace('"250,300"', '"250,301"'))
-    assert catalog_id(changed, read_catalog(changed).products) != first
+    assert catalog_id(read_catalog(changed).products) != first
     noted = write(path, CSV_TEXT.replace("fresh", "stale"))
-    assert catalog_id(noted, read_catalog(noted).products) == first
-    assert catalog_id(path, []) != first
+    assert catalog_id(read_catalog(noted).products) == first
+    assert catalog_id([]) != first
 
 
 def test_reading_a_catalog_never_imports_torch(tmp_path: Path) -> None:
