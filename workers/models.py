@@ -10,6 +10,7 @@ never for results.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,19 @@ def autocast_for(device: torch.device) -> AbstractContextManager[object]:
     return nullcontext()
 
 
+def build_with_weights(builder: Callable[..., Any], size: str, weights: str,
+                       cache_dir: Path, device: str, seed: int) -> Any:
+    """``builder(config, ckpt_path=..., device=...)`` (a ``sam2.build_sam`` function) with
+    the official checkpoint of ``size`` from ``cache_dir``, or seeded random weights."""
+    config = SAM2_CONFIGS[size]
+    if weights == "random":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return builder(config, ckpt_path=None, device=device)
+    checkpoint = require_weights(size, cache_dir)
+    return builder(config, ckpt_path=str(checkpoint), device=device)
+
+
 @functools.lru_cache(maxsize=4)
 def build_sam2_model(
     size: str, weights: str, cache_dir: Path, device: str, seed: int = 0, compile: bool = False
@@ -76,14 +90,7 @@ def build_sam2_model(
     """
     from sam2.build_sam import build_sam2
 
-    config = SAM2_CONFIGS[size]
-    if weights == "random":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = build_sam2(config, ckpt_path=None, device=device)
-    else:
-        checkpoint = require_weights(size, cache_dir)
-        model = build_sam2(config, ckpt_path=str(checkpoint), device=device)
+    model = build_with_weights(build_sam2, size, weights, cache_dir, device, seed)
     if compile:
         encoder = model.image_encoder
         encoder.forward = torch.compile(encoder.forward, dynamic=False)

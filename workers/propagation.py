@@ -47,8 +47,7 @@ from workers.backends import Segmenter
 from workers.classic import ContourSegmenter
 from workers.embedding import FFAEmbedder
 from workers.matching import cosine_similarity
-from workers.models import SAM2_CONFIGS, autocast_for
-from workers.weights import require_weights
+from workers.models import autocast_for, build_with_weights
 
 __all__ = [
     "ContourTracker", "Sam2VideoTracker", "TrackedView", "Tracker", "accept_track",
@@ -136,14 +135,8 @@ def build_sam2_video_model(size: str, weights: str, cache_dir: Path, device: str
     """
     from sam2.build_sam import build_sam2_video_predictor
 
-    config = SAM2_CONFIGS[size]
-    if weights == "random":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = build_sam2_video_predictor(config, ckpt_path=None, device=device)
-    else:
-        checkpoint = require_weights(size, cache_dir)
-        model = build_sam2_video_predictor(config, ckpt_path=str(checkpoint), device=device)
+    model = build_with_weights(build_sam2_video_predictor, size, weights, cache_dir, device,
+                               seed)
     model.fill_hole_area = 0
     return model
 
