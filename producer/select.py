@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 
 DRAG_THRESHOLD_PX = 5.0  # press and release farther apart (display pixels) draw a box
 MAX_THUMBNAILS = 12
-HELP = ("left click: product   right click: not the product   drag: box   u: undo   "
+HELP = ("left click: product   right click: not the product   drag: box   "
+        "shift+click or middle click: a lookalike   u: undo   "
         "\u2190/\u2192 or thumbnail: other photo   Enter: confirm   Esc: cancel")
 _MASK_RGBA = (30, 144, 255, 110)  # preview overlay: blue, ~43 % opaque
 _THUMB_SIDE = 96  # thumbnails are subsampled to about this many pixels on the long side
@@ -121,7 +122,8 @@ class Selector:
         self._finish(Selection(
             image=path, prompt=prompt,
             mask=None if shown is None else np.asarray(shown.mask, dtype=bool),
-            score=None if shown is None else float(shown.score)))
+            score=None if shown is None else float(shown.score),
+            distractors=tuple(self.editor.distractors)))
         return True
 
     def cancel(self) -> None:
@@ -220,6 +222,9 @@ class Selector:
             marker, colour = ("+", "lime") if label == 1 else ("x", "red")
             self._prompt_artists += ax.plot(x, y, marker=marker, color=colour, markersize=14,
                                             markeredgewidth=2.5, zorder=4)
+        for x, y in self.editor.distractors:  # lookalikes: orange diamonds
+            self._prompt_artists += ax.plot(x, y, marker="D", color="orange", markersize=9,
+                                            fillstyle="none", markeredgewidth=2.5, zorder=4)
         if self.editor.box is not None:
             self._prompt_artists.append(_add_rectangle(ax, self.editor.box, "-"))
         height, width = self._image.shape[:2]
@@ -265,7 +270,10 @@ class Selector:
         point = self._pixel(event, clamp=False)
         if point is None:
             return
-        if event.button == 3:
+        if event.button == 2 or (event.button == 1 and event.key == "shift"):
+            self.editor.add_distractor(*point)
+            self._prompt_changed()
+        elif event.button == 3:
             self.editor.add_point(*point, positive=False)
             self._prompt_changed()
         elif event.button == 1:

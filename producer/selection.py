@@ -47,12 +47,14 @@ class Selection:
         prompt: points and/or box in that photo's pixels.
         mask: ``(H, W)`` bool preview mask; None when the preview failed.
         score: the preview's quality estimate; None when the preview failed.
+        distractors: clicks on lookalikes that are not the product, in the same photo.
     """
 
     image: Path
     prompt: Prompt
     mask: np.ndarray | None
     score: float | None
+    distractors: tuple[tuple[float, float], ...] = ()
 
 
 class PromptEditor:
@@ -75,13 +77,20 @@ class PromptEditor:
         self.points: list[tuple[float, float]] = []
         self.labels: list[int] = []  # 1: the product, 0: not the product
         self.box: Box | None = None
-        self._history: list[Box | str | None] = []  # "point", or the box a new box replaced
+        self.distractors: list[tuple[float, float]] = []  # lookalikes: "not this product"
+        # "point", "distractor", or the box a new box replaced
+        self._history: list[Box | str | None] = []
 
     def add_point(self, x: float, y: float, positive: bool = True) -> None:
         """Add a click on the product (``positive``) or on what is not the product."""
         self.points.append((round(float(x), 1), round(float(y), 1)))
         self.labels.append(1 if positive else 0)
         self._history.append("point")
+
+    def add_distractor(self, x: float, y: float) -> None:
+        """Add a click on a lookalike: another product that is not the one meant."""
+        self.distractors.append((round(float(x), 1), round(float(y), 1)))
+        self._history.append("distractor")
 
     def set_box(self, x0: float, y0: float, x1: float, y1: float) -> bool:
         """Set the box from two opposite corners in any order, replacing an earlier box.
@@ -105,6 +114,8 @@ class PromptEditor:
         if action == "point":
             self.points.pop()
             self.labels.pop()
+        elif action == "distractor":
+            self.distractors.pop()
         else:
             self.box = action if isinstance(action, tuple) else None
         return True
@@ -118,6 +129,7 @@ class PromptEditor:
         self.index, self.box = index, None
         self.points.clear()
         self.labels.clear()
+        self.distractors.clear()
         self._history.clear()
         return True
 
@@ -156,7 +168,9 @@ def command_line(selection: Selection, images: Sequence[str], output: str | None
         extra: arguments appended as they are (e.g. ``["--backend", "classic"]``).
 
     Returns:
-        One line, each argument quoted for a POSIX shell where needed.
+        One line, each argument quoted for a POSIX shell where needed. Lookalike clicks
+        become ``--distractor-point`` (``run`` only: a distributed job has no
+        lookalikes, so ``submit`` leaves them out).
 
     Raises:
         ValueError: ``output`` is missing for ``run`` or given for ``submit``.
@@ -177,6 +191,8 @@ def command_line(selection: Selection, images: Sequence[str], output: str | None
         argv += ["--ref-bbox", ",".join(format_number(v) for v in prompt.box)]
     if output is not None:
         argv += ["--output", _path_argument(output)]
+        for x, y in selection.distractors:
+            argv += ["--distractor-point", f"{format_number(x)},{format_number(y)}"]
     return shlex.join([*argv, *extra])
 
 

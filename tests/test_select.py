@@ -408,6 +408,30 @@ def test_command_line_for_submit_and_odd_paths() -> None:
         command_line(selection, ["a.jpg"], None)
 
 
+def test_lookalike_clicks_are_undoable_and_become_distractor_points(
+        make_selector: MakeSelector) -> None:
+    selector = make_selector()
+    click(selector, 60, 50)
+    click(selector, 150, 40, button=MouseButton.MIDDLE)
+    dx, dy = to_display(selector, 30, 100)  # shift + left click: also a lookalike
+    canvas = selector.figure.canvas
+    fire(MouseEvent("button_press_event", canvas, dx, dy, button=LEFT, key="shift"))
+    fire(MouseEvent("button_release_event", canvas, dx, dy, button=LEFT, key="shift"))
+    assert_prompt(selector.editor.prompt, [(60, 50)], (1,))  # the prompt is unchanged
+    assert np.allclose(selector.editor.distractors, [(150, 40), (30, 100)], atol=0.5)
+    markers = [line for line in selector.main_axes.lines if line.get_marker() == "D"]
+    assert len(markers) == 2
+    press_key(selector, "u")
+    assert np.allclose(selector.editor.distractors, [(150, 40)], atol=0.5)
+    press_key(selector, "enter")
+    selection = selector.result
+    assert selection is not None and len(selection.distractors) == 1
+    command = command_line(selection, ["a.jpg"], "out")
+    args = parse(command)
+    assert np.allclose(args.distractor_point, selection.distractors, atol=0.05)
+    assert "--distractor-point" not in command_line(selection, ["a.jpg"], None, submit=True)
+
+
 # ----- the prodseg select command ---------------------------------------------------------
 
 
