@@ -6,7 +6,10 @@ in storage, the source of truth:
 - ``catalogs/<id>/catalog.json``: every product with its job id, images, reference,
   prompt and settings, so ``resume`` needs nothing but the id;
 - ``catalogs/<id>/products/<product>.json``: written when the product's job was
-  enqueued (``{"job": ...}``), or when its submission was refused (``{"error": ...}``).
+  enqueued (``{"job": ...}``); ``catalogs/<id>/refused/<product>.json`` when its
+  submission was refused (``{"error": ...}``). Which products were enqueued is read from
+  a listing alone, so following a catalog of thousands of products costs a few list
+  calls and one Redis round trip, not a read per product.
 
 ``submit`` prepares products in a few threads (uploads, manifests) and enqueues them
 from one thread, never letting more than ``max_inflight`` of the catalog's jobs be
@@ -156,13 +159,16 @@ class CatalogClient:
             raise InputError(f"no catalog {catalog!r} in {where}") from None
         return [Product.from_json(p) for p in doc["products"]]
 
-    def records(self, catalog: str) -> dict[str, dict[str, Any]]:
-        """The stored record of each product that was enqueued or refused, by product."""
+    def enqueued(self, catalog: str) -> set[str]:
+        """The products whose job was enqueued (from a listing; nothing is read)."""
         prefix = catalog_key(catalog, "products/")
-        out = {}
-        for key in self.store.list(prefix):
-            out[key.removeprefix(prefix).removesuffix(".json")] = get_json(self.store, key)
-        return out
+        return {k.removeprefix(prefix).removesuffix(".json") for k in self.store.list(prefix)}
+
+    def refused(self, catalog: str) -> dict[str, str]:
+        """Why each refused product (not enqueued since) could not be submitted."""
+        prefix = catalog_key(catalog, "refused/")
+        return {k.removeprefix(prefix).removesuffix(".json"): str(get_json(self.store, k)["error"])
+                for k in self.store.list(prefix)}
 
     def run(self, catalog: str, todo: list[Product], max_inflight: int,
             on_enqueued: Callable[[Product, str | None], None] | None = None) -> None:
@@ -193,13 +199,14 @@ class CatalogClient:
                 try:
                     job = future.result()
                 except InputError as exc:
-                    self._record(catalog, product, {"error": str(exc)})
+                    put_json(self.store, _refused_key(catalog, product), {"error": str(exc)})
                     if on_enqueued is not None:
                         on_enqueued(product, str(exc))
                     continue
                 self._wait_for_room(in_flight, max_inflight)
                 self.jobs.enqueue(job)
-                self._record(catalog, product, {"job": job})
+                put_json(self.store, _enqueued_key(catalog, product), {"job": job})
+                self.store.delete(_refused_key(catalog, product))  # refused before, not now
                 in_flight.add(job)
                 if on_enqueued is not None:
                     on_enqueued(product, None)
@@ -212,9 +219,6 @@ class CatalogClient:
                                      job=product.job, settings=settings)
         except InputError as exc:
             raise InputError(f"line {product.line} ({product.product}): {exc}") from None
-
-    def _record(self, catalog: str, product: Product, doc: dict[str, Any]) -> None:
-        put_json(self.store, catalog_key(catalog, f"products/{product.product}.json"), doc)
 
     def _wait_for_room(self, in_flight: set[str], limit: int, poll_s: float = 0.25) -> None:
         """Block until fewer than ``limit`` of ``in_flight`` are queued or running."""
@@ -236,10 +240,10 @@ class CatalogClient:
             The products to submit (pass them to ``run``) and the jobs resumed.
         """
         products = self.products(catalog)
-        records = self.records(catalog)
-        todo = [p for p in products if "job" not in records.get(p.product, {})]
+        done = self.enqueued(catalog)
+        todo = [p for p in products if p.product not in done]
         resumed = []
-        enqueued = [p.job for p in products if "job" in records.get(p.product, {})]
+        enqueued = [p.job for p in products if p.product in done]
         for job, progress in zip(enqueued, self.jobs.board.read_many(enqueued), strict=True):
             if progress.state in ("queued", "running", "done", "cancelled"):
                 continue  # live, or finished (a done job is complete by construction)
@@ -254,8 +258,8 @@ class CatalogClient:
         """Counts per state and images finished, from Redis and, where Redis forgot a
         job, from storage."""
         products = self.products(catalog)
-        records = self.records(catalog)
-        enqueued = [p for p in products if "job" in records.get(p.product, {})]
+        listed = self.enqueued(catalog)
+        enqueued = [p for p in products if p.product in listed]
         progress = self.jobs.board.read_many([p.job for p in enqueued])
         jobs: dict[str, JobStatus | None] = {p.product: None for p in products}
         for product, prog in zip(enqueued, progress, strict=True):
@@ -265,7 +269,7 @@ class CatalogClient:
                 state = "pending" if prog.state == "queued" else prog.state
                 jobs[product.product] = JobStatus(product.job, state, prog.total,
                                                   prog.finished, prog.error, prog.message)
-        refused = {p: str(r["error"]) for p, r in records.items() if "error" in r}
+        refused = {p: why for p, why in self.refused(catalog).items() if p not in listed}
         counts: Counter[str] = Counter()
         for product in products:
             status = jobs[product.product]
@@ -305,3 +309,11 @@ def _job_settings(base: Settings, overrides: dict[str, Any]) -> Settings:
     if not overrides:
         return base
     return load_settings(**{**base.model_dump(), **overrides})
+
+
+def _enqueued_key(catalog: str, product: Product) -> str:
+    return catalog_key(catalog, f"products/{product.product}.json")
+
+
+def _refused_key(catalog: str, product: Product) -> str:
+    return catalog_key(catalog, f"refused/{product.product}.json")

@@ -44,7 +44,7 @@ def build_index(client: CatalogClient, catalog: str) -> VectorIndex:
         InputError: no product of the catalog has finished yet.
     """
     store = client.store
-    ids, vectors, meta = [], [], None
+    ids, vectors, left_out, meta = [], [], [], None
     for product in client.products(catalog):
         layout = job_layout(product.job)
         try:
@@ -58,13 +58,14 @@ def build_index(client: CatalogClient, catalog: str) -> VectorIndex:
         elif embedder != meta["embedder"]:
             log.warning("product %s was embedded with %s, not %s: left out of the index",
                         product.product, embedder, meta["embedder"])
+            left_out.append(product.product)
             continue
         ids.append(product.product)
         vectors.append(np.load(io.BytesIO(data)).reshape(-1))
     if meta is None:
         raise InputError(f"catalog {catalog}: no product has finished yet; see prodseg "
                          f"catalog status {catalog}")
-    index = VectorIndex(ids, np.stack(vectors), meta)
+    index = VectorIndex(ids, np.stack(vectors), {**meta, "left_out": left_out})
     index_bytes, doc_bytes = index.to_bytes()
     store.put(catalog_key(catalog, "index.faiss"), index_bytes, "application/octet-stream")
     store.put(catalog_key(catalog, "index.json"), doc_bytes, "application/json")
@@ -78,9 +79,10 @@ def load_index(client: CatalogClient, catalog: str) -> VectorIndex:
                                        client.store.get(catalog_key(catalog, "index.json")))
     except ObjectNotFound:
         return build_index(client, catalog)
-    finished = {p.product for p in client.products(catalog)
-                if client.store.exists(job_layout(p.job).reference_embedding)}
-    return index if finished <= set(index.ids) else build_index(client, catalog)
+    status = client.status(catalog)  # one listing and one Redis round trip
+    finished = {p for p, job in status.jobs.items() if job is not None and job.state == "done"}
+    known = set(index.ids) | set(index.meta.get("left_out", []))
+    return index if finished <= known else build_index(client, catalog)
 
 
 def embed_query(job_settings: dict[str, Any], image: Path, prompt: Prompt) -> np.ndarray:

@@ -146,3 +146,31 @@ def test_killed_producer_resumes_without_duplicates(cluster: Cluster) -> None:
     assert again.returncode == 0 and "submitted before" in again.stderr
     assert again.stdout.strip() == catalog
     _assert_every_output_once(cluster, catalog, products, views)
+
+
+def test_a_refused_product_is_reported_and_resumed_once_fixed(cluster: Cluster) -> None:
+    path = write_catalog(cluster, 2, 3)
+    reference = next((cluster.tmp / "p1").glob("images/view_000.jpg"))
+    hidden = cluster.tmp / "put-aside.jpg"  # out of the images folder
+    reference.rename(hidden)  # product sku-001's reference is missing for now
+    cluster.worker("w1", PRODSEG_BACKEND="classic")
+    done = cluster.cli("catalog", "submit", str(path), "--watch", "--no-progress",
+                       "--backend", "classic")
+    assert done.returncode == 1, done.stderr + done.stdout
+    assert "refused line 3 (sku-001)" in done.stderr and "view_000.jpg" in done.stderr
+    catalog = done.stdout.splitlines()[0].strip()
+    assert "2/2 products ended (1 refused, 1 done)" in done.stdout
+    report_dir = cluster.tmp / "report"
+    assert cluster.cli("catalog", "report", catalog, "-o", str(report_dir)).returncode == 0
+    rows = {r["product"]: r for r in csv.DictReader(io.StringIO(
+        (report_dir / "report.csv").read_text()))}
+    assert rows["sku-001"]["state"] == "refused" and rows["sku-001"]["review"] == "yes"
+    assert "file not found" in rows["sku-001"]["reasons"]
+
+    hidden.rename(reference)
+    resumed = cluster.cli("catalog", "resume", catalog, "--watch", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr + resumed.stdout
+    assert "1 products to submit" in resumed.stdout
+    assert "2/2 products ended (2 done)" in resumed.stdout
+    assert list(cluster.store.list(f"catalogs/{catalog}/refused/")) == []
+    _assert_every_output_once(cluster, catalog, 2, 3)
