@@ -205,7 +205,7 @@ class ProductSegmentationPipeline:
             result.matches.append(Match(mask=mask, bbox=mask_to_box(mask),
                                         score=float(scores[i]), embedding=embeddings[i],
                                         wrapped_bbox=seam_box(mask)))
-        if result.matches:
+        if result.matches and isinstance(reference, PrototypeBank):  # only a bank asks
             result.runner_up_score = runner_up(masks, scores, result.matches[0].mask)
 
     # -- the whole job ----------------------------------------------------------------------
