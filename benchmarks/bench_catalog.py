@@ -115,10 +115,6 @@ def main() -> None:
     services = LocalServices(tmp, env)
     try:
         services.start_broker_and_store()
-        from prodseg.settings import load_settings
-        from storage.s3 import S3Store
-
-        S3Store.from_settings(load_settings()).ensure_bucket()
         rates = {}
         for batched in (False, True):
             rate = enqueue_rate(args.enqueue_tasks, batched)

@@ -81,6 +81,10 @@ class LocalServices:
         self.env["PRODSEG_BROKER_URL"] = f"redis://127.0.0.1:{redis_port}/0"
         self.env["PRODSEG_S3_ENDPOINT_URL"] = f"http://127.0.0.1:{s3_port}"
         os.environ.update(self.env)
+        from prodseg.settings import load_settings
+        from storage.s3 import S3Store
+
+        S3Store.from_settings(load_settings()).ensure_bucket()  # PRODSEG_S3_BUCKET
 
     def worker(self, name: str) -> subprocess.Popen[bytes]:
         return self.start([sys.executable, "-m", "producer.cli", "worker", "--name",
@@ -116,11 +120,9 @@ def main() -> None:
         from prodseg.settings import load_settings
         from producer.client import JobClient
         from producer.sample_scene import render_spin_set, write_sample_set
-        from storage.s3 import S3Store
         from workers.pipeline import ProductSegmentationPipeline
 
         settings = load_settings()
-        S3Store.from_settings(settings).ensure_bucket()
         width, height = (int(v) for v in args.size.split("x"))
         spin = render_spin_set(n_views=args.views, height=height, width=width,
                                n_distractor_only=0, seed=0)

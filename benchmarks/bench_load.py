@@ -41,10 +41,8 @@ def main() -> None:
         from prodseg.settings import load_settings
         from producer.client import JobClient
         from producer.sample_scene import render_spin_set, write_sample_set
-        from storage.s3 import S3Store
 
         settings = load_settings()
-        S3Store.from_settings(settings).ensure_bucket()
         width, height = (int(v) for v in args.size.split("x"))
         spin = render_spin_set(n_views=args.images + 1, height=height, width=width,
                                n_distractor_only=0, seed=0)
