@@ -1,7 +1,7 @@
 """Single reference, prototype bank and spin tracking on rendered spin sets.
 
 Each spin set is a carton turning on a shelf between other products, its four sides with
-different artwork, plus shelf photos without it (``producer.sample_scene``). With the
+different artwork, plus shelf photos without it (``prodseg.producer.samples.scene``). With the
 deterministic classic backbones, every configuration runs ``prodseg run``'s pipeline from
 the same click on view 0. Prints recall (views showing the product whose best match has
 IoU >= 0.5 with the truth), precision (of the views with a match, those correct) and
@@ -32,12 +32,13 @@ CONFIGS: dict[str, dict[str, object]] = {
 def evaluate(root: Path, seed: int, views: int, settings: dict[str, object]
              ) -> tuple[int, int, int, list[float]]:
     """``(hits, wrong, present, IoUs of hits)`` of one configuration on one spin set."""
+    from prodseg.producer.samples.scene import render_spin_set, write_sample_set
     from prodseg.settings import load_settings
-    from producer.sample_scene import render_spin_set, write_sample_set
-    from workers.classic import ColourTextureBackbone, ContourSegmenter
-    from workers.embedding import FFAEmbedder
-    from workers.masks import mask_iou
-    from workers.pipeline import ProductSegmentationPipeline
+    from prodseg.workers.classic.backbone import ColourTextureBackbone
+    from prodseg.workers.classic.segmenter import ContourSegmenter
+    from prodseg.workers.embed.ffa_embedder import FFAEmbedder
+    from prodseg.workers.ops.masks import mask_iou
+    from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 
     spin = render_spin_set(n_views=views, height=240, width=320, n_distractor_only=2,
                            seed=seed)

@@ -32,12 +32,12 @@ def enqueue_rate(tasks: int, batched: bool) -> dict[str, float]:
     """Send ``tasks`` match tasks with nobody consuming; tasks/s and bytes per task.
 
     ``batched``: the way a reference task enqueues its job's targets
-    (``tasks.app.publishing``); else one publish at a time.
+    (``prodseg.tasks.app.publishing``); else one publish at a time.
     """
     import redis
 
     from prodseg.settings import load_settings
-    from tasks.app import BATCH, make_app, publishing
+    from prodseg.tasks.app import BATCH, make_app, publishing
 
     settings = load_settings()
     app = make_app(settings)
@@ -59,7 +59,7 @@ def enqueue_rate(tasks: int, batched: bool) -> dict[str, float]:
 
 def write_catalog(root: Path, products: int, views: int, size: str) -> Path:
     """Render ``products`` spin sets and write a CSV catalog of them."""
-    from producer.sample_scene import render_spin_set, write_sample_set
+    from prodseg.producer.samples.scene import render_spin_set, write_sample_set
 
     width, height = (int(v) for v in size.split("x"))
     rows = ["product_id,images,reference,point"]
@@ -82,7 +82,7 @@ def check_outputs(catalog: str, products: int, views: int) -> tuple[int, dict[st
         The target images processed, and the jobs that failed with their reasons.
     """
     from prodseg.settings import load_settings
-    from storage.s3 import S3Store
+    from prodseg.storage.s3 import S3Store
 
     store = S3Store.from_settings(load_settings())
     jobs = sorted({k.split("/")[1] for k in store.list("jobs/") if catalog in k})
@@ -133,13 +133,13 @@ def main() -> None:
         time.sleep(2)
         start = time.perf_counter()
         submit = subprocess.run(
-            [sys.executable, "-m", "producer.cli", "catalog", "submit", str(path),
+            [sys.executable, "-m", "prodseg", "catalog", "submit", str(path),
              "--max-inflight", str(args.max_inflight), "--no-progress"],
             env=env, capture_output=True, text=True, check=True)
         submitted = time.perf_counter() - start
         catalog = submit.stdout.strip().splitlines()[0]
         watched = subprocess.run(
-            [sys.executable, "-m", "producer.cli", "catalog", "status", catalog, "--watch",
+            [sys.executable, "-m", "prodseg", "catalog", "status", catalog, "--watch",
              "--no-progress"], env=env, capture_output=True, text=True)
         total = time.perf_counter() - start
         images, failed = check_outputs(catalog, args.products, args.views)

@@ -82,12 +82,12 @@ class LocalServices:
         self.env["PRODSEG_S3_ENDPOINT_URL"] = f"http://127.0.0.1:{s3_port}"
         os.environ.update(self.env)
         from prodseg.settings import load_settings
-        from storage.s3 import S3Store
+        from prodseg.storage.s3 import S3Store
 
         S3Store.from_settings(load_settings()).ensure_bucket()  # PRODSEG_S3_BUCKET
 
     def worker(self, name: str) -> subprocess.Popen[bytes]:
-        return self.start([sys.executable, "-m", "producer.cli", "worker", "--name",
+        return self.start([sys.executable, "-m", "prodseg", "worker", "--name",
                            f"{name}@bench", "--loglevel", "info"], name, "ready.")
 
     def stop(self, first: int = 0) -> None:
@@ -117,10 +117,10 @@ def main() -> None:
     try:
         services.start_broker_and_store()
 
+        from prodseg.producer.client import JobClient
+        from prodseg.producer.samples.scene import render_spin_set, write_sample_set
         from prodseg.settings import load_settings
-        from producer.client import JobClient
-        from producer.sample_scene import render_spin_set, write_sample_set
-        from workers.pipeline import ProductSegmentationPipeline
+        from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 
         settings = load_settings()
         width, height = (int(v) for v in args.size.split("x"))

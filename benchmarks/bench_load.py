@@ -37,10 +37,10 @@ def main() -> None:
 
         import redis
 
+        from prodseg.producer.client import JobClient
+        from prodseg.producer.samples.scene import render_spin_set, write_sample_set
         from prodseg.prompts import Prompt
         from prodseg.settings import load_settings
-        from producer.client import JobClient
-        from producer.sample_scene import render_spin_set, write_sample_set
 
         settings = load_settings()
         width, height = (int(v) for v in args.size.split("x"))

@@ -58,10 +58,10 @@ def main() -> None:
 
     import torch
 
+    from prodseg.producer.samples.scene import render_spin_set, write_sample_set
     from prodseg.settings import load_settings
-    from producer.sample_scene import render_spin_set, write_sample_set
-    from workers.factory import build_backends
-    from workers.pipeline import ProductSegmentationPipeline
+    from prodseg.workers.models.factory import build_backends
+    from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 
     width, height = (int(v) for v in args.size.split("x"))
     settings = load_settings(weights="random", device=args.device,

@@ -26,11 +26,11 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
 
+    from prodseg.producer.samples.scene import render_spin_set
+    from prodseg.producer.ui.preview import LocalPreview
     from prodseg.prompts import Prompt
     from prodseg.settings import load_settings
-    from producer.preview import LocalPreview
-    from producer.sample_scene import render_spin_set
-    from workers.models import resolve_device
+    from prodseg.workers.models.builders import resolve_device
 
     width, height = (int(v) for v in args.size.split("x"))
     spin = render_spin_set(n_views=2, height=height, width=width, seed=0)

@@ -46,7 +46,7 @@ def peak_rss_mib() -> float:
 
 def scene(height: int, width: int) -> tuple[Any, Any]:
     """A rendered shelf photo with the product, and the product's true mask."""
-    from producer.sample_scene import render_spin_set
+    from prodseg.producer.samples.scene import render_spin_set
 
     view = render_spin_set(n_views=2, height=height, width=width, seed=0).views[0]
     return view.image, view.mask
@@ -56,8 +56,8 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """One configuration, in this process."""
     import torch
 
-    from workers.models import build_sam2_model, resolve_device
-    from workers.proposals import ProposalGenerator, ProposalParams
+    from prodseg.workers.models.builders import build_sam2_model, resolve_device
+    from prodseg.workers.segment.sam2_proposals import ProposalGenerator, ProposalParams
 
     torch.set_grad_enabled(False)
     device = resolve_device(args.device)
@@ -84,7 +84,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
         if name == "ours-grid":
             props = gen.propose(image)
         else:
-            from workers.guided import guided_prompts, similarity_map
+            from prodseg.workers.segment.guided import guided_prompts, similarity_map
 
             embedder = dino_embedder(args, device, "full")
             reference = embedder.embed(image, truth[None])[0]
@@ -118,9 +118,9 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def dino_embedder(args: argparse.Namespace, device: Any, mode: Literal["full", "crop"]) -> Any:
-    from workers.dinov2_backbone import DinoV2Backbone
-    from workers.embedding import FFAEmbedder
-    from workers.models import build_dinov2_model
+    from prodseg.workers.embed.dinov2 import DinoV2Backbone
+    from prodseg.workers.embed.ffa_embedder import FFAEmbedder
+    from prodseg.workers.models.builders import build_dinov2_model
 
     dino = build_dinov2_model(args.dinov2, "random", Path("/nonexistent"), str(device), 0)
     backbone = DinoV2Backbone(dino, device, args.dinov2)

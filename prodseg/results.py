@@ -129,7 +129,7 @@ class ReferenceResult:
 
 
 def _save_mask(path: str | os.PathLike[str], mask: np.ndarray) -> None:
-    from storage.exports import mask_png
+    from prodseg.storage.images import mask_png
 
     Path(path).write_bytes(mask_png(mask))
 
@@ -141,8 +141,7 @@ def _save_cutout(
     mask: np.ndarray,
     bbox: tuple[int, int, int, int],
 ) -> None:
-    from storage.exports import cutout_png
-    from storage.images import read_image_file
+    from prodseg.storage.images import cutout_png, read_image_file
 
     pixels = image if image is not None else read_image_file(Path(source))
     Path(path).write_bytes(cutout_png(pixels, mask, bbox))

@@ -8,10 +8,12 @@ An invalid value raises ``SettingsError`` naming the setting.
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, JsonValue, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from prodseg.errors import SettingsError
@@ -35,9 +37,6 @@ DINOV2_ALIASES = {
 }
 
 
-SECRET = frozenset({"broker_url"})  # may hold a password: never echoed in messages
-
-
 def default_cache_dir() -> Path:
     """Where model weights live unless ``PRODSEG_MODEL_CACHE_DIR`` says otherwise."""
     import os
@@ -46,10 +45,40 @@ def default_cache_dir() -> Path:
     return Path(base) / "prodseg" / "models"
 
 
-# Settings of the machine a process runs on, never carried by a job from elsewhere.
-MACHINE_SETTINGS = frozenset(
-    {"model_cache_dir", "device", "broker_url", "s3_endpoint_url", "s3_bucket", "s3_region"}
-)
+class Scope(enum.Flag):
+    """Where a setting acts; declared once, on its field, with ``setting(scope, ...)``.
+
+    Exactly one of ``JOB``, ``MACHINE`` or ``SECRET``, optionally with ``CONNECTION`` or
+    ``WORKER``:
+
+    - ``JOB``: decides what a job computes. Recorded in ``results.json``, carried to the
+      workers in ``job.json``, a catalog column; acts the same in both modes.
+    - ``MACHINE``: of the process and the machine it runs on (devices, caches, batch
+      sizes, limits). Never recorded or carried: each process reads its own.
+    - ``SECRET``: machine-local and may hold a credential (a URL with a password). Never
+      recorded, carried, echoed in a message or printed in a command line.
+    - ``CONNECTION``: how to reach the broker and the object store (client and worker).
+    - ``WORKER``: Celery task limits, read by workers only.
+    """
+
+    JOB = enum.auto()
+    MACHINE = enum.auto()
+    SECRET = enum.auto()
+    CONNECTION = enum.auto()
+    WORKER = enum.auto()
+
+
+JOB, MACHINE, SECRET = Scope.JOB, Scope.MACHINE, Scope.SECRET
+CONNECTION, WORKER = Scope.CONNECTION, Scope.WORKER
+
+
+def setting(scope: Scope, default: Any = PydanticUndefined, **field: Any) -> Any:
+    """A ``Settings`` field with its scope declared (``pydantic.Field`` otherwise)."""
+    kinds = [s for s in (JOB, MACHINE, SECRET) if s in scope]
+    if len(kinds) != 1:
+        raise ValueError(f"a setting is exactly one of JOB, MACHINE or SECRET, not {scope}")
+    extra: dict[str, JsonValue] = {"scope": scope.value}
+    return Field(default, json_schema_extra=extra, **field)
 
 
 class Settings(BaseSettings):
@@ -60,179 +89,187 @@ class Settings(BaseSettings):
     )
 
     # --- the design document's table -------------------------------------------------
-    similarity_threshold: float = Field(
+    similarity_threshold: float = setting(JOB,
         0.65, ge=-1.0, le=1.0, description="minimum cosine similarity to count as a match"
     )
-    sam2_points_per_side: int = Field(
+    sam2_points_per_side: int = setting(JOB,
         32, ge=1, le=128, description="proposal grid density (points per image side)"
     )
-    sam2_pred_iou_thresh: float = Field(
+    sam2_pred_iou_thresh: float = setting(JOB,
         0.86, ge=0.0, le=1.0, description="minimum SAM2 predicted IoU of a proposal"
     )
-    sam2_stability_score_thresh: float = Field(
+    sam2_stability_score_thresh: float = setting(JOB,
         0.92, ge=0.0, le=1.0, description="minimum SAM2 stability score of a proposal"
     )
-    min_mask_area_ratio: float = Field(
+    min_mask_area_ratio: float = setting(JOB,
         0.001, ge=0.0, le=1.0, description="drop proposals smaller than this fraction of the image"
     )
-    max_mask_area_ratio: float = Field(
+    max_mask_area_ratio: float = setting(JOB,
         0.5, gt=0.0, le=1.0, description="drop proposals larger than this fraction of the image"
     )
-    nms_iou_threshold: float = Field(
+    nms_iou_threshold: float = setting(JOB,
         0.5, ge=0.0, le=1.0, description="mask IoU above which a weaker match is a duplicate"
     )
-    dinov2_model: str = Field(
+    dinov2_model: str = setting(JOB,
         "vit_large_patch14_dinov2",
         description="DINOv2 backbone (timm name, e.g. vit_small_patch14_dinov2 or the reg4 "
         "variants)",
     )
-    sam2_checkpoint: str = Field(
+    sam2_checkpoint: str = setting(JOB,
         "hiera_large", description="SAM 2.1 size: hiera_tiny, hiera_small, hiera_base_plus, "
         "hiera_large"
     )
-    top_k_matches: int = Field(3, ge=1, le=100, description="maximum matches per target image")
+    top_k_matches: int = setting(
+        JOB, 3, ge=1, le=100, description="maximum matches per target image"
+    )
 
     # --- proposals ---------------------------------------------------------------------
-    proposals: Literal["grid", "guided"] = Field(
+    proposals: Literal["grid", "guided"] = setting(JOB,
         "grid",
         description="grid: prompt SAM2 at every point of the grid; guided: only at the peaks "
         "of the reference's similarity map on the target, falling back to the grid when "
         "nothing there matches",
     )
-    guided_points: int = Field(
+    guided_points: int = setting(JOB,
         8, ge=1, le=256, description="guided: similarity peaks prompted per target image"
     )
-    guided_negatives: int = Field(
+    guided_negatives: int = setting(JOB,
         1, ge=0, le=16, description="guided: negative points (least similar places) per prompt"
     )
-    sam2_points_per_batch: int = Field(
+    sam2_points_per_batch: int = setting(MACHINE,
         64, ge=1, le=4096, description="SAM2 prompts decoded together (speed and memory only)"
     )
 
     # --- 360 degree captures ------------------------------------------------------------
-    capture: Literal["auto", "spin", "unordered", "panorama"] = Field(
+    capture: Literal["auto", "spin", "unordered", "panorama"] = setting(JOB,
         "auto",
         description="spin: ordered photos around the product (views visited outward from "
         "the reference); unordered: any photos (most similar first); panorama: "
         "equirectangular 360 images; auto: panorama if every image is 2:1, spin if the "
         "files are numbered in one folder, else unordered",
     )
-    panorama_tile_fov: float = Field(
+    panorama_tile_fov: float = setting(JOB,
         90.0, gt=10.0, lt=170.0, description="panoramas: field of view of each perspective "
         "tile proposals are made on, in degrees",
     )
-    panorama_tile_overlap: float = Field(
+    panorama_tile_overlap: float = setting(JOB,
         30.0, ge=0.0, lt=80.0, description="panoramas: overlap of neighbouring tiles, in "
         "degrees (an object smaller than about half of it is whole in some tile)",
     )
-    panorama_tile_size: int = Field(
+    panorama_tile_size: int = setting(JOB,
         1024, ge=64, le=4096, description="panoramas: tile side in pixels (SAM2 works at 1024)"
     )
-    propagation: Literal["off", "track"] = Field(
+    propagation: Literal["off", "track"] = setting(JOB,
         "off", description="spin captures: track: follow the product from the reference "
         "click through the views in order (SAM2's video predictor), keep the tracked masks "
         "that still look like the product, and match the other views as usual",
     )
-    propagation_step_threshold: float | None = Field(
+    propagation_step_threshold: float | None = setting(JOB,
         None, ge=-1.0, le=1.0, description="tracking: also keep a tracked view whose mask "
         "looks this much like the previous kept view's (the track follows the product "
         "around to sides the reference does not show); unset: only views like the "
         "product's references",
     )
-    bank_size: int = Field(
+    bank_size: int = setting(JOB,
         1, ge=1, le=256, description="prototype bank: most product prototypes, the "
         "reference included; confident matches join it (1: match the reference alone)",
     )
-    bank_add_threshold: float = Field(
+    bank_add_threshold: float = setting(JOB,
         0.8, ge=-1.0, le=1.0, description="prototype bank: least score for a match to join"
     )
-    bank_margin: float = Field(
+    bank_margin: float = setting(JOB,
         0.1, ge=0.0, le=2.0, description="prototype bank: how far a joining match must beat "
         "the image's best other proposal",
     )
-    bank_top_k: int = Field(
+    bank_top_k: int = setting(JOB,
         1, ge=1, le=256, description="prototype bank: score = mean of the k best prototype "
         "similarities",
     )
-    distractor_margin: float = Field(
+    distractor_margin: float = setting(JOB,
         0.05, ge=-2.0, le=2.0, description="with lookalikes marked: least margin of "
         "similarity to the product over similarity to the nearest lookalike",
     )
 
     # --- models and compute ----------------------------------------------------------
-    weights: Literal["pretrained", "random"] = Field(
+    weights: Literal["pretrained", "random"] = setting(JOB,
         "pretrained",
         description="'random' builds the same architectures with seeded random weights: "
         "smoke runs and compute benchmarks only, results are meaningless",
     )
-    seed: int = Field(0, ge=0, description="seed of the random weights")
-    device: str = Field("auto", description="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
-    backend: Literal["sam2-dinov2", "classic"] = Field(
+    seed: int = setting(JOB, 0, ge=0, description="seed of the random weights")
+    device: str = setting(
+        MACHINE, "auto", description="auto (CUDA if present, else CPU), cpu, cuda, cuda:N"
+    )
+    backend: Literal["sam2-dinov2", "classic"] = setting(JOB,
         "sam2-dinov2",
         description="'classic' swaps the models for simple contour proposals and colour/texture "
         "patch features: fast and deterministic, for tests and plumbing checks",
     )
-    embedding_mode: Literal["full", "crop"] = Field(
+    embedding_mode: Literal["full", "crop"] = setting(JOB,
         "full",
         description="full: one DINOv2 pass per image, every proposal pooled from it; crop: "
         "each proposal cropped with context and embedded on its own",
     )
-    dinov2_input_size: int = Field(
+    dinov2_input_size: int = setting(JOB,
         518, ge=56, le=2048, description="DINOv2 input long side (full) or crop side (crop), px"
     )
-    crop_context: float = Field(
+    crop_context: float = setting(JOB,
         0.15, ge=0.0, le=2.0, description="crop mode: margin around the box, fraction of its side"
     )
-    embed_batch_size: int = Field(16, ge=1, le=1024, description="crops per DINOv2 batch")
-    image_batch_size: int = Field(
+    embed_batch_size: int = setting(
+        MACHINE, 16, ge=1, le=1024, description="crops per DINOv2 batch"
+    )
+    image_batch_size: int = setting(MACHINE,
         1, ge=1, le=64,
         description="target images whose whole-image DINOv2 passes run as one batch (full "
         "mode and guided prompting, prodseg run); worth raising on a GPU, not on a CPU",
     )
-    compile_models: bool = Field(
+    compile_models: bool = setting(MACHINE,
         False,
         description="torch.compile SAM2's image encoder and DINOv2: faster on a GPU once the "
         "first images have paid the compile time (minutes); rarely worth it on a CPU",
     )
-    model_cache_dir: Path = Field(
+    model_cache_dir: Path = setting(MACHINE,
         default_factory=default_cache_dir, description="where model weights are stored"
     )
 
     # --- distributed mode ----------------------------------------------------------------
-    broker_url: str = Field(
+    broker_url: str = setting(SECRET | CONNECTION,
         "redis://localhost:6379/0",
         description="Celery broker and progress counters: redis:// or rediss:// URL (a "
         "password goes in the URL: redis://:PASSWORD@host:6379/0)",
     )
-    s3_endpoint_url: str | None = Field(
+    s3_endpoint_url: str | None = setting(SECRET | CONNECTION,
         None, description="S3-compatible endpoint, e.g. http://localhost:9000 (None: AWS)"
     )
-    s3_bucket: str = Field("prodseg", description="bucket holding jobs/ and uploaded inputs")
-    s3_region: str = Field("us-east-1", description="S3 region")
-    task_time_limit_s: int = Field(
+    s3_bucket: str = setting(
+        MACHINE | CONNECTION, "prodseg", description="bucket holding jobs/ and uploaded inputs"
+    )
+    s3_region: str = setting(MACHINE | CONNECTION, "us-east-1", description="S3 region")
+    task_time_limit_s: int = setting(MACHINE | WORKER,
         1800, ge=1, le=43200, description="longest one task may run before it is stopped"
     )
-    broker_visibility_timeout_s: int = Field(
+    broker_visibility_timeout_s: int = setting(MACHINE | WORKER,
         3600, ge=2, le=86400,
         description="a task taken by a worker that then vanished (killed, machine lost) is "
         "delivered again after this many seconds; must exceed task_time_limit_s",
     )
-    task_retries: int = Field(
+    task_retries: int = setting(MACHINE | WORKER,
         6, ge=0, le=100,
         description="retries of a task whose storage or broker call failed transiently; "
         "then its target is recorded as failed (prodseg resume runs it again)",
     )
-    task_retry_backoff_max_s: int = Field(
+    task_retry_backoff_max_s: int = setting(MACHINE | WORKER,
         60, ge=1, le=3600, description="longest wait between two retries of a task, seconds"
     )
-    task_max_deliveries: int = Field(
+    task_max_deliveries: int = setting(MACHINE | WORKER,
         3, ge=1, le=100,
         description="deliveries of one target that never finish (its worker dies: out of "
         "memory, killed) before it is recorded as failed instead of tried again",
     )
 
     # --- inputs ----------------------------------------------------------------------
-    max_image_pixels: int = Field(
+    max_image_pixels: int = setting(MACHINE,
         100_000_000, ge=1, description="refuse images with more pixels (decompression bombs)"
     )
 
@@ -292,6 +329,27 @@ class Settings(BaseSettings):
         return self
 
 
+def scope_of(name: str) -> Scope:
+    """The declared scope of setting ``name``."""
+    extra = Settings.model_fields[name].json_schema_extra
+    assert isinstance(extra, dict), name
+    return Scope(extra["scope"])
+
+
+def settings_with(scope: Scope) -> frozenset[str]:
+    """Names of the settings whose scope includes every flag of ``scope``."""
+    return frozenset(name for name in Settings.model_fields if scope in scope_of(name))
+
+
+def recorded(settings: Settings) -> dict[str, Any]:
+    """The job settings as JSON values: what ``results.json`` and ``job.json`` carry.
+
+    Machine and secret settings are left out: they describe one process, and a secret
+    may hold a password.
+    """
+    return settings.model_dump(mode="json", include=set(settings_with(JOB)))
+
+
 def setting_flag(name: str) -> str:
     """The flag of a setting: ``similarity_threshold`` -> ``--similarity-threshold``."""
     return "--" + name.replace("_", "-")
@@ -320,7 +378,14 @@ def load_settings(**overrides: Any) -> Settings:
             else:
                 where = "settings"
             value = err.get("input")
-            hidden = isinstance(value, dict) or value is None or (loc and loc[0] in SECRET)
+            hidden = isinstance(value, dict) or value is None or (
+                bool(loc) and loc[0] in SECRET_SETTINGS)
             shown = "" if hidden else f" = {value!r}"
             lines.append(f"invalid setting {where}{shown}: {err['msg']}")
         raise SettingsError("; ".join(lines)) from None
+
+
+JOB_SETTINGS = settings_with(JOB)
+MACHINE_SETTINGS = settings_with(MACHINE) | settings_with(SECRET)
+"""Settings never carried by a job from elsewhere: machine and secret ones."""
+SECRET_SETTINGS = settings_with(SECRET)

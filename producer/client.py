@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, TypeVar
 from prodseg.errors import InputError
 from prodseg.prompts import Prompt
 from prodseg.settings import Settings
-from storage.base import ObjectNotFound, ObjectStore
-from storage.images import decode_image
-from storage.layout import make_image_ids, once_each
-from storage.manifest import (
+from prodseg.storage.base import ObjectNotFound, ObjectStore
+from prodseg.storage.images import IMAGE_SUFFIXES, decode_image
+from prodseg.storage.layout import make_image_ids, once_each
+from prodseg.storage.manifest import (
     JOBS_PREFIX,
     InputImage,
     JobManifest,
@@ -33,13 +33,12 @@ from storage.manifest import (
     job_layout,
     state_key,
 )
-from tasks.progress import Progress, ProgressBoard
+from prodseg.tasks.progress import Progress, ProgressBoard
 
 if TYPE_CHECKING:
     from celery import Celery
 
 T = TypeVar("T")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,7 @@ class JobClient:
     ) -> None:
         self.settings = settings
         if store is None:
-            from storage.s3 import S3Store
+            from prodseg.storage.s3 import S3Store
 
             store = S3Store.from_settings(settings)
         self.store = store
@@ -116,7 +115,7 @@ class JobClient:
     def app(self) -> Celery:
         """The Celery app, made on first use."""
         if self._app is None:
-            from tasks.app import make_app
+            from prodseg.tasks.app import make_app
 
             self._app = make_app(self.settings)
         return self._app
@@ -168,8 +167,8 @@ class JobClient:
         Safe to call from several threads at once (a catalog prepares products in
         parallel); ``enqueue`` then starts the job.
         """
-        from storage.manifest import new_job_id, validate_job_id
-        from workers.job_steps import job_settings_dict
+        from prodseg.settings import recorded
+        from prodseg.storage.manifest import new_job_id, validate_job_id
 
         settings = settings or self.settings
         sources = self._expand(images)
@@ -194,7 +193,7 @@ class JobClient:
                 on_upload(source)
         manifest = JobManifest(
             job=job, reference=entries[0], prompt=prompt.to_json(), images=entries[1:],
-            settings=job_settings_dict(settings),
+            settings=recorded(settings),
         )
         manifest.save(self.store)
         return job
@@ -208,7 +207,7 @@ class JobClient:
         out: list[str] = []
         for item in map(str, images):
             if _is_s3(item) and not item.lower().endswith(IMAGE_SUFFIXES):
-                from storage.s3 import S3Store, parse_s3_url
+                from prodseg.storage.s3 import S3Store, parse_s3_url
 
                 bucket, prefix = parse_s3_url(item)
                 store = S3Store(bucket, endpoint_url=self.settings.s3_endpoint_url,
@@ -223,7 +222,7 @@ class JobClient:
 
     def _read(self, source: str) -> bytes:
         if _is_s3(source):
-            from storage.s3 import S3Store, parse_s3_url
+            from prodseg.storage.s3 import S3Store, parse_s3_url
 
             bucket, key = parse_s3_url(source)
             store = S3Store(bucket, endpoint_url=self.settings.s3_endpoint_url,
@@ -329,7 +328,7 @@ class JobClient:
         Raises:
             InputError: there is no such job.
         """
-        from storage.manifest import image_state_key
+        from prodseg.storage.manifest import image_state_key
 
         layout = job_layout(job)
         if not self.store.exists(layout.key("job.json")):
@@ -357,7 +356,7 @@ class JobClient:
         if not missing:
             self.app.send_task("prodseg.finalize", args=(job,))
             return ResumeReport(job, total, total, (), "finalize")
-        from tasks.app import publishing
+        from prodseg.tasks.app import publishing
 
         with publishing(self.app) as producer:
             for index, _ in missing:
@@ -377,7 +376,7 @@ class JobClient:
         status = self.status(job)
         if status.ended:
             return status
-        from storage.manifest import put_json
+        from prodseg.storage.manifest import put_json
 
         self.board.cancel(job)
         if self.board.claim_end(job):

@@ -21,5 +21,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 echo "==> ruff";   ruff check .
-echo "==> mypy";   mypy
+echo "==> mypy";   scripts/typecheck.sh
 echo "==> pytest"; python -m pytest "$@"

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prodseg.errors import InputError
-from storage.base import ObjectStore
-from storage.local import LocalStore
+from prodseg.storage.base import ObjectStore
+from prodseg.storage.local import LocalStore
 
 if TYPE_CHECKING:
     from prodseg.settings import Settings
@@ -32,7 +32,7 @@ def open_store(location: str, settings: Settings) -> ObjectStore:
             ``http://``): those would otherwise silently become a local directory.
     """
     if location.startswith("s3://"):
-        from storage.s3 import S3Store, parse_s3_url
+        from prodseg.storage.s3 import S3Store, parse_s3_url
 
         bucket, prefix = parse_s3_url(location)
         return S3Store(bucket, prefix, settings.s3_endpoint_url, settings.s3_region)

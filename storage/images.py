@@ -18,12 +18,16 @@ import re
 import struct
 import warnings
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from prodseg.errors import ImageReadError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+"""File name endings taken as photos, in a folder or under an ``s3://`` prefix (lower case)."""
 
 DEFAULT_MAX_PIXELS = 100_000_000
 
@@ -250,3 +254,55 @@ def _unrecognised_reason(data: bytes) -> str:
     if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif", b"ftyphevc"):
         return "not a recognised image format (HEIC/HEIF/AVIF is not supported; save as JPEG)"
     return "not a recognised image format (supported: JPEG, PNG, WebP, TIFF, BMP, GIF)"
+
+
+def mask_png(mask: np.ndarray) -> bytes:
+    """A mask as an 8-bit single-channel PNG, 255 on the product and 0 elsewhere.
+
+    Args:
+        mask: ``(H, W)`` bool.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be (H, W), got shape {mask.shape}")
+    return encode_png(np.where(mask.astype(bool), 255, 0).astype(np.uint8))
+
+
+def read_mask_png(data: bytes) -> np.ndarray:
+    """The ``(H, W)`` bool mask of a PNG written by ``mask_png`` (pixels > 127 are True)."""
+    with Image.open(io.BytesIO(data)) as image:
+        gray = np.asarray(image.convert("L"))
+    return gray > 127
+
+
+def cutout_png(image: np.ndarray, mask: np.ndarray, bbox: Sequence[int]) -> bytes:
+    """The product cut out: RGBA PNG cropped to ``bbox``, transparent off the mask.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+        mask: ``(H, W)`` bool.
+        bbox: ``(x0, y0, x1, y1)`` with exclusive upper edges, inside the image.
+
+    Returns:
+        PNG of ``(y1 - y0, x1 - x0, 4)`` uint8: alpha 255 on the mask and 0 elsewhere,
+        RGB zeroed where alpha is 0.
+    """
+    check_image_and_mask(image, mask)
+    height, width = mask.shape
+    x0, y0, x1, y1 = (int(v) for v in bbox)
+    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+        raise ValueError(f"box {[x0, y0, x1, y1]} is empty or outside the {width}x{height} image")
+    inside = np.asarray(mask[y0:y1, x0:x1], dtype=bool)
+    rgba = np.zeros((y1 - y0, x1 - x0, 4), dtype=np.uint8)
+    rgba[..., :3] = np.where(inside[..., None], image[y0:y1, x0:x1], 0)
+    rgba[..., 3] = np.where(inside, 255, 0)
+    return encode_png(rgba)
+
+
+def check_image_and_mask(image: np.ndarray, mask: np.ndarray) -> None:
+    """ValueError unless ``image`` is ``(H, W, 3)`` uint8 and ``mask`` is ``(H, W)``."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+    if np.shape(mask) != image.shape[:2]:
+        raise ValueError(f"mask shape {np.shape(mask)} does not match image {image.shape[:2]}")

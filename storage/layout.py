@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from storage.base import validate_key
+from prodseg.storage.base import validate_key
 
 RESULTS = "results.json"
 COCO = "coco.json"

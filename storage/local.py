@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from storage.base import ObjectNotFound, is_valid_key, validate_key
+from prodseg.storage.base import ObjectNotFound, is_valid_key, validate_key
 
 _TEMP_PREFIX = ".prodseg-"
 _TEMP_SUFFIX = ".tmp"

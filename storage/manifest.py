@@ -17,8 +17,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from storage.base import ObjectStore, validate_key
-from storage.layout import JobLayout
+from prodseg.storage.base import ObjectStore, validate_key
+from prodseg.storage.layout import JobLayout
 
 JOBS_PREFIX = "jobs/"
 MANIFEST = "job.json"

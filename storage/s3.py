@@ -33,7 +33,7 @@ from botocore.exceptions import (
 )
 
 from prodseg.errors import InputError, TransientError
-from storage.base import ObjectNotFound, is_valid_key, validate_key
+from prodseg.storage.base import ObjectNotFound, is_valid_key, validate_key
 
 if TYPE_CHECKING:
     from prodseg.settings import Settings

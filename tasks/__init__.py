@@ -1,5 +1,5 @@
 """Celery app and task definitions: reference, per-target matching, finalisation.
 
-Thin: the work itself is in ``workers.job_steps``. Importing this package does not
+Thin: the work itself is in ``prodseg.workers.plan.steps``. Importing this package does not
 import torch; the models are built in the worker's child process on its first task.
 """

@@ -1,8 +1,8 @@
 """The Celery app: Redis broker, JSON only, late acknowledgement, one task at a time.
 
-``celery -A tasks.app worker`` and ``celery -A tasks.app flower`` use the module-level
-``app``, configured from the ``PRODSEG_*`` settings of the environment. Results are not
-stored in Redis (progress lives in ``tasks.progress`` and outputs in storage), so a
+``celery -A prodseg.tasks.app worker`` and ``celery -A prodseg.tasks.app flower`` use the
+module-level ``app``, configured from the ``PRODSEG_*`` settings of the environment. Results are not
+stored in Redis (progress lives in ``prodseg.tasks.progress`` and outputs in storage), so a
 long catalog run leaves no task results behind.
 """
 
@@ -44,7 +44,7 @@ def publishing(app: Celery) -> Iterator[Any]:
 def make_app(settings: Settings | None = None) -> Celery:
     """A Celery app for the broker in ``settings`` (the environment's by default)."""
     s = settings if settings is not None else load_settings()
-    app = Celery("prodseg", broker=s.broker_url, include=["tasks.job_tasks"])
+    app = Celery("prodseg", broker=s.broker_url, include=["prodseg.tasks.job_tasks"])
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],

@@ -1,4 +1,4 @@
-"""The tasks: reference, match (one target), finalize. Thin: they call workers.job_steps.
+"""The tasks: reference, match (one target), finalize. Thin: they call prodseg.workers.plan.steps.
 
 Arguments are job ids and indices only: images, masks and embeddings travel through
 storage, never through the broker.
@@ -16,10 +16,10 @@ from celery import Task
 
 from prodseg.errors import InputError, TransientError
 from prodseg.settings import Settings, load_settings
-from storage.base import ObjectStore
-from storage.manifest import JobManifest, put_json, state_key
-from tasks.app import app, publishing
-from tasks.progress import ProgressBoard
+from prodseg.storage.base import ObjectStore
+from prodseg.storage.manifest import JobManifest, put_json, state_key
+from prodseg.tasks.app import app, publishing
+from prodseg.tasks.progress import ProgressBoard
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ RETRY = _retry_policy()
 
 @functools.lru_cache(maxsize=1)
 def _store() -> ObjectStore:
-    from storage.s3 import S3Store
+    from prodseg.storage.s3 import S3Store
 
     return S3Store.from_settings(_settings())
 
@@ -70,7 +70,7 @@ def _manifest(job: str) -> JobManifest:
 @functools.lru_cache(maxsize=2)
 def _pipeline(settings_json: str) -> Any:
     """One pipeline (and so one set of models) per distinct job settings, kept."""
-    from workers.pipeline import ProductSegmentationPipeline
+    from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 
     return ProductSegmentationPipeline(load_settings(**json.loads(settings_json)))
 
@@ -81,7 +81,7 @@ def _pipeline_for(manifest: JobManifest) -> Any:
 
 @functools.lru_cache(maxsize=8)
 def _embedding(job: str) -> Any:
-    from workers.job_steps import load_reference_embedding
+    from prodseg.workers.plan.steps import load_reference_embedding
 
     return load_reference_embedding(_store(), _manifest(job))
 
@@ -138,7 +138,7 @@ class JobEndTask(Task):
 @app.task(name="prodseg.reference", bind=True, base=JobEndTask, **RETRY)
 def reference(self: Task, job: str) -> None:
     """Segment the reference, store its outputs, enqueue one match task per target."""
-    from workers.job_steps import reference_step
+    from prodseg.workers.plan.steps import reference_step
 
     board = _board()
     if board.is_cancelled(job):
@@ -172,8 +172,8 @@ def match(self: Task, job: str, index: int) -> None:
     A target delivered ``task_max_deliveries`` times without finishing (each time its
     worker died) is recorded as failed instead of being tried again.
     """
-    from storage.manifest import image_state_key
-    from workers.job_steps import failure_record, match_step
+    from prodseg.storage.manifest import image_state_key
+    from prodseg.workers.plan.steps import failure_record, match_step
 
     board = _board()
     if board.is_cancelled(job):
@@ -196,7 +196,7 @@ def match(self: Task, job: str, index: int) -> None:
 @app.task(name="prodseg.finalize", bind=True, base=JobEndTask, **RETRY)
 def finalize(self: Task, job: str) -> None:
     """Write coco.json, the gallery and results.json; the job is done."""
-    from workers.job_steps import finalize_step
+    from prodseg.workers.plan.steps import finalize_step
 
     board = _board()
     if board.is_cancelled(job):
@@ -213,8 +213,8 @@ def preview(session: str, n: int, image_key: str, prompt: dict[str, Any],
     Not retried: the person clicks again. Every outcome, an error included, is replied
     so that the selector never waits in vain.
     """
-    from tasks.previews import check_session, send_reply
-    from workers.preview import preview_step
+    from prodseg.tasks.previews import check_session, send_reply
+    from prodseg.workers.plan.preview import preview_step
 
     reply: dict[str, Any] = {"n": n}
     try:

@@ -1,6 +1,6 @@
 """Live job progress in Redis: counters the producer reads and the workers update.
 
-Storage is the source of truth (``storage.manifest``); Redis holds what changes often:
+Storage is the source of truth (``prodseg.storage.manifest``); Redis holds what changes often:
 
 - ``prodseg:job:<id>`` (hash): ``state`` (queued, running, done, failed, cancelled),
   ``total`` targets, ``ok`` and ``error`` counts, ``error_message``, timestamps;

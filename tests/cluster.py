@@ -67,13 +67,13 @@ class Cluster:
             "PYTHONUNBUFFERED": "1",
         }
         self.procs: list[subprocess.Popen[bytes]] = []
-        from storage.s3 import S3Store
+        from prodseg.storage.s3 import S3Store
 
         self.store = S3Store(self.bucket, endpoint_url=s3_endpoint)
         self.store.ensure_bucket()
 
     def cli(self, *args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "producer.cli", *args], capture_output=True,
+        return subprocess.run([sys.executable, "-m", "prodseg", *args], capture_output=True,
                               text=True, env={**self.env, **env}, timeout=timeout)
 
     def start(self, argv: list[str], log_name: str, ready: str, **env: str) -> Path:
@@ -90,7 +90,7 @@ class Cluster:
         return log
 
     def worker(self, name: str, *flags: str, **env: str) -> Path:
-        argv = [sys.executable, "-m", "producer.cli", "worker", "--name", f"{name}@test",
+        argv = [sys.executable, "-m", "prodseg", "worker", "--name", f"{name}@test",
                 "--loglevel", "info", *flags]
         return self.start(argv, f"{name}.log", "ready.", **env)
 

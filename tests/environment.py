@@ -23,13 +23,13 @@ def free_port() -> int:
 
 
 def prodseg(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real ``prodseg`` command line (``python -m producer.cli``) and capture it.
+    """Run the real ``prodseg`` command line (``python -m prodseg``) and capture it.
 
     Args:
         *args: the sub-command and its arguments.
         env: variables set on top of this process's environment.
     """
     return subprocess.run(
-        [sys.executable, "-m", "producer.cli", *args],
+        [sys.executable, "-m", "prodseg", *args],
         capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600,
     )

@@ -12,8 +12,14 @@ from pathlib import Path
 import pytest
 
 from prodseg.errors import InputError
+from prodseg.producer.catalog.file import (
+    Catalog,
+    CatalogProduct,
+    RowProblem,
+    catalog_id,
+    read_catalog,
+)
 from prodseg.prompts import Prompt
-from producer.catalog import Catalog, CatalogProduct, RowProblem, catalog_id, read_catalog
 
 HEADER = "product_id,images,reference,point,neg_point,box"
 
@@ -452,7 +458,7 @@ def test_catalog_id_is_stable_and_tracks_content(tmp_path: Path) -> None:
 
 def test_reading_a_catalog_never_imports_torch(tmp_path: Path) -> None:
     path = write(tmp_path / "c.csv", CSV_TEXT)
-    code = (f"import sys; from producer.catalog import read_catalog; "
+    code = (f"import sys; from prodseg.producer.catalog.file import read_catalog; "
             f"c = read_catalog(__import__('pathlib').Path({str(path)!r})); "
             "assert len(c.products) == 2, c; "
             "heavy = [m for m in ('torch', 'sam2', 'timm') if m in sys.modules]; "

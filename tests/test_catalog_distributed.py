@@ -123,7 +123,7 @@ def test_killed_producer_resumes_without_duplicates(cluster: Cluster) -> None:
     products, views = 8, 3
     path = write_catalog(cluster, products, views)
     cluster.worker("w1", PRODSEG_BACKEND="classic")
-    argv = [sys.executable, "-m", "producer.cli", "catalog", "submit", str(path),
+    argv = [sys.executable, "-m", "prodseg", "catalog", "submit", str(path),
             "--max-inflight", "1", "--no-progress", "--backend", "classic"]
     producer = subprocess.Popen(argv, env=cluster.env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)

@@ -7,7 +7,13 @@ import io
 import math
 from typing import Any
 
-from storage.catalog_report import ProductRow, ReviewRules, product_row, report_csv, report_html
+from prodseg.storage.exports.catalog_report import (
+    ProductRow,
+    ReviewRules,
+    product_row,
+    report_csv,
+    report_html,
+)
 
 
 def _doc(scores: list[float | None], failed: int = 0, threshold: float = 0.7) -> dict[str, Any]:

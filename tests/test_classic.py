@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from prodseg.producer.samples.scene import SpinSet, render_spin_set
 from prodseg.prompts import Prompt
-from producer.sample_scene import SpinSet, render_spin_set
-from workers.backends import PatchBackbone, Proposals, Segmenter
-from workers.classic import ColourTextureBackbone, ContourSegmenter, _keep_distinct
+from prodseg.workers.classic.backbone import ColourTextureBackbone
+from prodseg.workers.classic.segmenter import ContourSegmenter, _keep_distinct
+from prodseg.workers.embed.protocol import PatchBackbone
+from prodseg.workers.segment.protocol import Proposals, Segmenter
 
 SEEDS = (0, 1)
 MATCH_THRESHOLD = 0.65
@@ -194,7 +196,7 @@ def test_the_best_match_on_each_front_view_is_the_whole_product(
 
 
 def test_batched_image_tokens_equal_one_at_a_time() -> None:
-    from workers.embedding import FFAEmbedder
+    from prodseg.workers.embed.ffa_embedder import FFAEmbedder
 
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, shape, dtype=np.uint8)

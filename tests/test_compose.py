@@ -361,7 +361,7 @@ def test_worker_flower_and_models_share_one_image(services: dict) -> None:
 
 def test_flower_has_basic_auth_from_required_vars(services: dict) -> None:
     cmd = command_of(services["flower"])
-    assert cmd[:4] == ["celery", "-A", "tasks.app", "flower"]
+    assert cmd[:4] == ["celery", "-A", "prodseg.tasks.app", "flower"]
     auth = [c for c in cmd if re.match(r"--basic[_-]auth=", c)]
     assert len(auth) == 1, cmd
     value = auth[0].split("=", 1)[1]

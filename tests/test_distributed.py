@@ -505,11 +505,11 @@ def test_select_preview_round_trips_through_the_interactive_queue(
     """A selection's clicks go to a real worker through the ``interactive`` queue and the
     mask comes back: the same mask the selector would compute itself, the image uploaded
     once, its features reused for the next click, and nothing left behind on close."""
+    from prodseg.producer.client import JobClient
+    from prodseg.producer.ui.preview import LocalPreview, RemotePreview
     from prodseg.prompts import Prompt
     from prodseg.settings import load_settings
-    from producer.client import JobClient
-    from producer.preview import LocalPreview, RemotePreview
-    from storage.images import read_image_file
+    from prodseg.storage.images import read_image_file
 
     _, ref, point = render(cluster, views=2, shelf=0, size="320x240")
     small = {"PRODSEG_WEIGHTS": "random", "PRODSEG_SAM2_CHECKPOINT": "hiera_tiny",
@@ -551,9 +551,9 @@ def test_select_submit_previews_on_a_worker_then_submits(
         capsys: pytest.CaptureFixture[str]) -> None:
     """``prodseg select --submit``: the click's preview comes from a worker, Enter submits
     the job the printed command describes, and the preview session leaves nothing."""
-    import producer.select_cmd
-    from producer.cli import main
-    from producer.select import Selector
+    import prodseg.producer.cli.windows
+    from prodseg.producer.cli.main import main
+    from prodseg.producer.ui.select import Selector
     from tests.test_select import click, press_key
 
     images, ref, point = render(cluster, views=3, shelf=0, size="320x240")
@@ -569,7 +569,7 @@ def test_select_submit_previews_on_a_worker_then_submits(
         press_key(self, "enter")
         return self.result
 
-    monkeypatch.setattr(producer.select_cmd, "require_display", lambda: None)
+    monkeypatch.setattr(prodseg.producer.cli.windows, "require_display", lambda: None)
     monkeypatch.setattr(Selector, "run", run)
     code = main(["select", "--submit", "--images", str(images), "--reference", str(ref),
                  "--backend", "classic"])
@@ -582,7 +582,7 @@ def test_select_submit_previews_on_a_worker_then_submits(
     assert list(cluster.store.list("previews/")) == []
     watched = cluster.cli("watch", job, timeout=300)
     assert f"{job}: done, 2/2 images" in watched.stdout, watched.stdout
-    from storage.exports import read_mask_png
+    from prodseg.storage.images import read_mask_png
 
     stored = read_mask_png(cluster.store.get(f"jobs/{job}/reference/mask.png"))
     assert np.array_equal(stored, selection.mask)  # the worker's preview is the job's mask
@@ -591,7 +591,7 @@ def test_select_submit_previews_on_a_worker_then_submits(
 def test_pickled_messages_are_refused(cluster: Cluster) -> None:
     """JSON-only task serialisation: a pickled message is refused, never unpickled."""
     from prodseg.settings import load_settings
-    from tasks.app import make_app
+    from prodseg.tasks.app import make_app
 
     log = cluster.worker("w1", PRODSEG_BACKEND="classic")
     app = make_app(load_settings(broker_url=cluster.redis_url))
@@ -616,7 +616,7 @@ def _get(url: str, auth: str | None) -> tuple[int, object]:
 
 def test_flower_sees_workers_and_tasks(cluster: Cluster) -> None:
     port = free_port()
-    cluster.start([sys.executable, "-m", "celery", "-A", "tasks.app", "flower",
+    cluster.start([sys.executable, "-m", "celery", "-A", "prodseg.tasks.app", "flower",
                    f"--port={port}", "--address=127.0.0.1", "--basic-auth=ops:s3cret"],
                   "flower.log", "Visit me at")
     cluster.worker("w1", PRODSEG_BACKEND="classic")

@@ -17,22 +17,20 @@ from pycocotools.coco import COCO
 import prodseg
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult, Match, ReferenceResult
-from storage.base import ObjectStore
-from storage.coco import coco_annotations_for, coco_document
-from storage.exports import (
-    cutout_png,
+from prodseg.storage.base import ObjectStore
+from prodseg.storage.exports.coco import coco_annotations_for, coco_document
+from prodseg.storage.exports.documents import (
     json_bytes,
-    mask_png,
-    overlay_thumbnail,
-    read_mask_png,
     results_document,
     write_image_outputs,
     write_job_documents,
     write_reference_outputs,
 )
-from storage.gallery import contact_sheet, gallery_html
-from storage.layout import JobLayout
-from storage.local import LocalStore
+from prodseg.storage.exports.gallery import contact_sheet, gallery_html
+from prodseg.storage.exports.thumbnails import overlay_thumbnail
+from prodseg.storage.images import cutout_png, mask_png, read_mask_png
+from prodseg.storage.layout import JobLayout
+from prodseg.storage.local import LocalStore
 
 H, W = 60, 80
 

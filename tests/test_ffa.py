@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workers.ffa import foreground_average, grid_for_image, l2_normalize, patch_coverage
+from prodseg.workers.ops.ffa import foreground_average, grid_for_image, l2_normalize, patch_coverage
 
 
 def test_coverage_counts_fractions_not_nearest_neighbour() -> None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from workers.guided import cells_to_pixels, guided_prompts, local_peaks, similarity_map
+from prodseg.workers.segment.guided import (
+    cells_to_pixels,
+    guided_prompts,
+    local_peaks,
+    similarity_map,
+)
 
 
 def test_similarity_map_is_cosine_per_patch() -> None:

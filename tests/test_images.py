@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from prodseg.errors import ImageReadError, InputError
-from storage.images import decode_image, encode_jpeg, encode_png, read_image_file
+from prodseg.storage.images import decode_image, encode_jpeg, encode_png, read_image_file
 from tests.outcomes import record, without_dirs
 
 

@@ -9,21 +9,21 @@ import numpy as np
 import pytest
 
 from prodseg.errors import TransientError
+from prodseg.producer.samples.scene import render_spin_set, write_sample_set
 from prodseg.prompts import Prompt
-from prodseg.settings import load_settings
-from producer.sample_scene import render_spin_set, write_sample_set
-from storage.local import LocalStore
-from storage.manifest import InputImage, JobManifest, image_state_key, input_key
-from workers.classic import ColourTextureBackbone, ContourSegmenter
-from workers.embedding import FFAEmbedder
-from workers.job_steps import (
+from prodseg.settings import load_settings, recorded
+from prodseg.storage.local import LocalStore
+from prodseg.storage.manifest import InputImage, JobManifest, image_state_key, input_key
+from prodseg.workers.classic.backbone import ColourTextureBackbone
+from prodseg.workers.classic.segmenter import ContourSegmenter
+from prodseg.workers.embed.ffa_embedder import FFAEmbedder
+from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
+from prodseg.workers.plan.steps import (
     finalize_step,
-    job_settings_dict,
     load_reference_embedding,
     match_step,
     reference_step,
 )
-from workers.pipeline import ProductSegmentationPipeline
 
 
 class FlakySegmenter(ContourSegmenter):
@@ -57,7 +57,7 @@ def job(tmp_path: Path) -> tuple[LocalStore, JobManifest, tuple[int, int]]:
         store.put(key, data)
         images.append(InputImage(name, key, f"{name}.jpg"))
     manifest = JobManifest("j1", images[0], Prompt.from_point(*spin.reference_point).to_json(),
-                           images[1:], job_settings_dict(load_settings(backend="classic")))
+                           images[1:], recorded(load_settings(backend="classic")))
     manifest.save(store)
     return store, manifest, spin.reference_point
 

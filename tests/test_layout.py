@@ -6,8 +6,8 @@ import unicodedata
 
 import pytest
 
-from storage.base import validate_key
-from storage.layout import JobLayout, is_safe_image_id, make_image_ids
+from prodseg.storage.base import validate_key
+from prodseg.storage.layout import JobLayout, is_safe_image_id, make_image_ids
 from tests.outcomes import record
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workers.lowres_masks import (
+from prodseg.workers.segment.sam2_lowres import (
     area_bounds,
     bilinear_taps,
     exact_areas,
@@ -15,7 +15,7 @@ from workers.lowres_masks import (
     mask_boxes,
     upsample,
 )
-from workers.proposals import ProposalParams, stability_keep
+from prodseg.workers.segment.sam2_proposals import ProposalParams, stability_keep
 
 SIZES = [(256, 256, 768, 1024), (256, 256, 480, 640), (64, 64, 100, 37), (32, 48, 1000, 300),
          (16, 16, 8, 12)]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workers.masks import (
+from prodseg.workers.match.scoring import MatchParams, cosine_similarity, select_matches
+from prodseg.workers.ops.masks import (
     area_filter,
     mask_iou,
     mask_iou_matrix,
@@ -13,7 +14,6 @@ from workers.masks import (
     mask_to_box,
     masks_to_boxes,
 )
-from workers.matching import MatchParams, cosine_similarity, select_matches
 
 
 def rect(h: int, w: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:

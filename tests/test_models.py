@@ -14,12 +14,12 @@ import torch
 
 from prodseg.errors import WeightsError
 from prodseg.prompts import Prompt
-from workers.dinov2_backbone import DinoV2Backbone
-from workers.embedding import FFAEmbedder
-from workers.models import build_dinov2_model, build_sam2_model
-from workers.proposals import ProposalParams
-from workers.sam2_segmenter import Sam2Segmenter
-from workers.weights import weight_file
+from prodseg.workers.embed.dinov2 import DinoV2Backbone
+from prodseg.workers.embed.ffa_embedder import FFAEmbedder
+from prodseg.workers.models.builders import build_dinov2_model, build_sam2_model
+from prodseg.workers.models.weights import weight_file
+from prodseg.workers.segment.sam2_image import Sam2Segmenter
+from prodseg.workers.segment.sam2_proposals import ProposalParams
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@
 The geometry is checked against formulas written out here independently (rotation
 matrices rather than the module's basis vectors), against brute force, and by round
 trips. The end-to-end tests run the classic pipeline with ``PanoramaSegmenter`` on
-rendered aisles (``producer.sample_panorama``) whose product straddles the seam or not.
+rendered aisles (``prodseg.producer.samples.panorama``) whose product straddles the seam or not.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ import cv2
 import numpy as np
 import pytest
 
+from prodseg.producer.samples.panorama import PanoramaScene, render_panorama, write_panorama_sample
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult
 from prodseg.settings import load_settings
-from producer.sample_panorama import PanoramaScene, render_panorama, write_panorama_sample
-from workers.backends import Proposals, SegmentedMask
-from workers.classic import ColourTextureBackbone, ContourSegmenter
-from workers.embedding import FFAEmbedder
-from workers.masks import mask_iou, mask_to_box
-from workers.panorama import (
+from prodseg.workers.classic.backbone import ColourTextureBackbone
+from prodseg.workers.classic.segmenter import ContourSegmenter
+from prodseg.workers.embed.ffa_embedder import FFAEmbedder
+from prodseg.workers.ops.masks import mask_iou, mask_to_box
+from prodseg.workers.ops.panorama import (
     Tile,
     angles_to_pixel,
     angles_to_vectors,
@@ -42,8 +42,9 @@ from workers.panorama import (
     wrapped_box,
     wrapped_columns,
 )
-from workers.panorama_segmenter import PanoramaSegmenter, box_to_tile
-from workers.pipeline import ProductSegmentationPipeline
+from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
+from prodseg.workers.segment.panorama import PanoramaSegmenter, box_to_tile
+from prodseg.workers.segment.protocol import Proposals, SegmentedMask
 
 SHAPE = (256, 512)
 TILES = [Tile(0, 0, 90, 64), Tile(180, 0, 90, 64), Tile(-170, 35, 70, 80),

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from PIL import Image
 
+from prodseg.producer.samples.panorama import render_panorama
 from prodseg.settings import load_settings
-from producer.sample_panorama import render_panorama
-from workers.factory import build_backends
-from workers.masks import mask_iou
-from workers.pipeline import ProductSegmentationPipeline
+from prodseg.workers.models.factory import build_backends
+from prodseg.workers.ops.masks import mask_iou
+from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 
 
 def test_a_product_across_the_seam_is_found_whole(tmp_path: Path) -> None:

@@ -15,13 +15,14 @@ import pytest
 from PIL import Image
 
 from prodseg.errors import InputError, PromptError
+from prodseg.producer.samples.scene import SpinSet, render_spin_set, write_sample_set
 from prodseg.settings import load_settings
-from producer.sample_scene import SpinSet, render_spin_set, write_sample_set
+from prodseg.workers.classic.backbone import ColourTextureBackbone
+from prodseg.workers.classic.segmenter import ContourSegmenter
+from prodseg.workers.embed.ffa_embedder import FFAEmbedder
+from prodseg.workers.ops.masks import mask_iou
+from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 from tests.outcomes import record, without_dirs
-from workers.classic import ColourTextureBackbone, ContourSegmenter
-from workers.embedding import FFAEmbedder
-from workers.masks import mask_iou
-from workers.pipeline import ProductSegmentationPipeline
 
 
 def classic_pipeline(**settings: object) -> ProductSegmentationPipeline:

@@ -1,4 +1,4 @@
-"""Tracking a product through a spin set and verifying the track (``workers.propagation``).
+"""Tracking a product through a spin set and verifying the track (``capture.tracking``).
 
 The verification rule and the wrap-around order are checked as pure functions; the logic
 end to end with ``ContourTracker`` and colour/texture FFA on a rendered spin set into which
@@ -17,25 +17,24 @@ import numpy as np
 import pytest
 import torch
 
+from prodseg.producer.samples.scene import RenderedView, render_spin_set
 from prodseg.prompts import Prompt
-from producer.sample_scene import RenderedView, render_spin_set
-from workers.classic import ColourTextureBackbone
-from workers.embedding import FFAEmbedder
-from workers.masks import mask_iou
-from workers.models import build_sam2_model
-from workers.propagation import (
-    ContourTracker,
-    Sam2VideoTracker,
+from prodseg.workers.capture.sam2_video import Sam2VideoTracker, build_sam2_video_model
+from prodseg.workers.capture.tracking import (
     TrackedView,
     Tracker,
     accept_track,
-    build_sam2_video_model,
     propagate,
     tracking_paths,
     verify_track,
 )
-from workers.proposals import ProposalParams
-from workers.sam2_segmenter import Sam2Segmenter
+from prodseg.workers.classic.backbone import ColourTextureBackbone
+from prodseg.workers.classic.tracker import ContourTracker
+from prodseg.workers.embed.ffa_embedder import FFAEmbedder
+from prodseg.workers.models.builders import build_sam2_model
+from prodseg.workers.ops.masks import mask_iou
+from prodseg.workers.segment.sam2_image import Sam2Segmenter
+from prodseg.workers.segment.sam2_proposals import ProposalParams
 
 THRESHOLD = 0.75
 

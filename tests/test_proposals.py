@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from producer.sample_scene import render_spin_set
-from workers.models import build_sam2_model
-from workers.proposals import ProposalGenerator, ProposalParams, point_grid
+from prodseg.producer.samples.scene import render_spin_set
+from prodseg.workers.models.builders import build_sam2_model
+from prodseg.workers.segment.sam2_proposals import ProposalGenerator, ProposalParams, point_grid
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +107,7 @@ def test_area_ratio_filter(sam_tiny: torch.nn.Module, image: np.ndarray) -> None
 
 def test_sam2_segmenter_uses_the_generator(sam_tiny: torch.nn.Module,
                                            image: np.ndarray) -> None:
-    from workers.sam2_segmenter import Sam2Segmenter
+    from prodseg.workers.segment.sam2_image import Sam2Segmenter
 
     seg = Sam2Segmenter(sam_tiny, ProposalParams(points_per_side=2, pred_iou_thresh=0.0,
                                                  stability_score_thresh=0.0), "t")
@@ -121,7 +121,7 @@ def test_clicks_on_the_same_image_reuse_its_features(sam_tiny: torch.nn.Module,
     """An interactive selection clicks many times on one image: the encoder runs once per
     distinct image, and a changed pixel counts as a new image."""
     from prodseg.prompts import Prompt
-    from workers.sam2_segmenter import Sam2Segmenter
+    from prodseg.workers.segment.sam2_image import Sam2Segmenter
 
     seg = Sam2Segmenter(sam_tiny, ProposalParams(points_per_side=2), "t")
     encoded: list[int] = []

@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from prodseg.producer.samples.scene import RenderedView, render_spin_set, write_sample_set
 from prodseg.settings import load_settings
-from producer.sample_scene import RenderedView, render_spin_set, write_sample_set
-from workers.capture import detect_capture, natural_key, spin_order, visit_order
-from workers.classic import ColourTextureBackbone, ContourSegmenter
-from workers.embedding import FFAEmbedder
-from workers.masks import mask_iou
-from workers.pipeline import JobResult, ProductSegmentationPipeline
-from workers.prototype_bank import BankParams, PrototypeBank, runner_up, score_proposals
+from prodseg.workers.capture.order import detect_capture, natural_key, spin_order, visit_order
+from prodseg.workers.classic.backbone import ColourTextureBackbone
+from prodseg.workers.classic.segmenter import ContourSegmenter
+from prodseg.workers.embed.ffa_embedder import FFAEmbedder
+from prodseg.workers.match.bank import BankParams, PrototypeBank, runner_up, score_proposals
+from prodseg.workers.ops.masks import mask_iou
+from prodseg.workers.plan.pipeline import JobResult, ProductSegmentationPipeline
 
 
 def unit(*values: float) -> np.ndarray:

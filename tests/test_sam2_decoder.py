@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from workers.models import build_sam2_model
-from workers.sam2_decoder import decode_points
+from prodseg.workers.models.builders import build_sam2_model
+from prodseg.workers.segment.sam2_decoder import decode_points
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from producer.sample_scene import SIDE_NAMES, SpinSet, render_spin_set, write_sample_set
+from prodseg.producer.samples.scene import SIDE_NAMES, SpinSet, render_spin_set, write_sample_set
 
 
 @pytest.fixture(scope="module")

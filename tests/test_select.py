@@ -1,5 +1,5 @@
 """``prodseg select``: the prompt editor, the selector window driven by synthetic events,
-and the command line it prints (checked by parsing it with ``producer.cli``'s parser)."""
+and the command line it prints (checked by parsing it with ``prodseg.producer.cli``'s parser)."""
 
 from __future__ import annotations
 
@@ -22,11 +22,12 @@ import pytest
 from matplotlib.backend_bases import CloseEvent, Event, KeyEvent, MouseButton, MouseEvent
 from PIL import Image
 
+from prodseg.producer.cli.main import build_parser
+from prodseg.producer.cli.options import prompt_from_args
+from prodseg.producer.ui.select import Selector
+from prodseg.producer.ui.selection import PromptEditor, Selection, command_line
 from prodseg.prompts import Prompt
-from producer.cli import build_parser, prompt_from_args
-from producer.select import Selector
-from producer.selection import PromptEditor, Selection, command_line
-from workers.backends import SegmentedMask
+from prodseg.workers.segment.protocol import SegmentedMask
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -343,10 +344,10 @@ def test_unreadable_photo_shows_the_reason(tmp_path: Path, photos: list[Path]) -
 
 
 def test_classic_segmenter_preview_contains_the_click(tmp_path: Path) -> None:
-    from workers.classic import ContourSegmenter
+    from prodseg.workers.classic.segmenter import ContourSegmenter
 
     out = tmp_path / "sample"
-    subprocess.run([sys.executable, "-m", "producer.cli", "sample", "--output", str(out),
+    subprocess.run([sys.executable, "-m", "prodseg", "sample", "--output", str(out),
                     "--views", "2", "--shelf-only", "0", "--size", "320x240"],
                    check=True, cwd=REPO, capture_output=True)
     sample = json.loads((out / "sample.json").read_text())
@@ -437,7 +438,7 @@ def test_lookalike_clicks_are_undoable_and_become_distractor_points(
 
 @pytest.fixture
 def sample_set(tmp_path: Path) -> tuple[Path, Path, tuple[float, float]]:
-    from producer.cli import main
+    from prodseg.producer.cli.main import main
 
     root = tmp_path / "sample"
     assert main(["sample", "--output", str(root), "--views", "3", "--shelf-only", "0",
@@ -448,9 +449,9 @@ def sample_set(tmp_path: Path) -> tuple[Path, Path, tuple[float, float]]:
 
 def _drive(monkeypatch: pytest.MonkeyPatch, act: Callable[[Selector], None]) -> list[Selector]:
     """Make ``Selector.run`` play ``act`` (synthetic events) instead of waiting for a person."""
-    import producer.select_cmd
+    import prodseg.producer.cli.windows
 
-    monkeypatch.setattr(producer.select_cmd, "require_display", lambda: None)
+    monkeypatch.setattr(prodseg.producer.cli.windows, "require_display", lambda: None)
     shown: list[Selector] = []
 
     def run(self: Selector, block: bool = True) -> Selection | None:
@@ -465,7 +466,7 @@ def _drive(monkeypatch: pytest.MonkeyPatch, act: Callable[[Selector], None]) -> 
 def test_enter_runs_the_job_the_printed_command_describes(
         sample_set: tuple[Path, Path, tuple[float, float]], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from producer.cli import main
+    from prodseg.producer.cli.main import main
 
     images, ref, (x, y) = sample_set
 
@@ -494,7 +495,7 @@ def test_enter_runs_the_job_the_printed_command_describes(
 def test_escape_starts_no_job(sample_set: tuple[Path, Path, tuple[float, float]],
                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                               capsys: pytest.CaptureFixture[str]) -> None:
-    from producer.cli import main
+    from prodseg.producer.cli.main import main
 
     images, _, (x, y) = sample_set
 
@@ -513,7 +514,7 @@ def test_escape_starts_no_job(sample_set: tuple[Path, Path, tuple[float, float]]
 def test_select_without_a_display_says_what_to_do_instead(
         sample_set: tuple[Path, Path, tuple[float, float]], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    from producer.cli import main
+    from prodseg.producer.cli.main import main
 
     images, _, _ = sample_set
     assert main(["select", "--images", str(images), "--output", str(tmp_path / "o")]) == 2

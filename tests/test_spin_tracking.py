@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from prodseg.producer.samples.scene import render_spin_set, write_sample_set
 from prodseg.settings import load_settings
-from producer.sample_scene import render_spin_set, write_sample_set
-from workers.classic import ColourTextureBackbone, ContourSegmenter
-from workers.embedding import FFAEmbedder
-from workers.masks import mask_iou
-from workers.pipeline import ProductSegmentationPipeline
+from prodseg.workers.classic.backbone import ColourTextureBackbone
+from prodseg.workers.classic.segmenter import ContourSegmenter
+from prodseg.workers.embed.ffa_embedder import FFAEmbedder
+from prodseg.workers.ops.masks import mask_iou
+from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 
 
 def test_tracked_views_are_results_and_the_rest_is_matched(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from storage.base import ObjectNotFound
-from storage.local import LocalStore
+from prodseg.storage.base import ObjectNotFound
+from prodseg.storage.local import LocalStore
 
 # --- LocalStore specifics -----------------------------------------------------------
 

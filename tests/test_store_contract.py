@@ -22,10 +22,10 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 
 from prodseg.errors import InputError, TransientError
 from prodseg.settings import load_settings
-from storage.base import ObjectNotFound, ObjectStore, validate_key
-from storage.factory import open_store
-from storage.local import LocalStore
-from storage.s3 import S3Store, map_s3_error, parse_s3_url
+from prodseg.storage.base import ObjectNotFound, ObjectStore, validate_key
+from prodseg.storage.factory import open_store
+from prodseg.storage.local import LocalStore
+from prodseg.storage.s3 import S3Store, map_s3_error, parse_s3_url
 from tests.outcomes import record
 
 INVALID_KEYS = [

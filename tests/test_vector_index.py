@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import storage.vector_index as vi
-from storage.vector_index import VectorIndex
+import prodseg.producer.catalog.vector_index as vi
+from prodseg.producer.catalog.vector_index import VectorIndex
 
 
 def _vectors(n: int, d: int, seed: int = 0) -> np.ndarray:

@@ -21,14 +21,14 @@ from matplotlib.backend_bases import Event, KeyEvent
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from prodseg.errors import InputError
-from producer.viewer import ResultsViewer, load_job, order_by_best_score
-from storage.exports import read_mask_png
+from prodseg.producer.ui.viewer import ResultsViewer, load_job, order_by_best_score
+from prodseg.storage.images import read_mask_png
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def prodseg(*args: str, expect: int = 0) -> None:
-    done = subprocess.run([sys.executable, "-m", "producer.cli", *args], cwd=REPO,
+    done = subprocess.run([sys.executable, "-m", "prodseg", *args], cwd=REPO,
                           capture_output=True, text=True)
     assert done.returncode == expect, done.stdout + done.stderr
 
@@ -214,7 +214,7 @@ def test_without_originals_the_thumbnails_are_shown(job: Path, results: dict[str
 
 def test_view_command_names_a_directory_without_results(tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    from producer.cli import main
+    from prodseg.producer.cli.main import main
 
     assert main(["view", str(tmp_path)]) == 2
     assert f"{tmp_path / 'results.json'}" in capsys.readouterr().err

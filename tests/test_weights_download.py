@@ -12,7 +12,7 @@ from typing import ClassVar
 import pytest
 
 from prodseg.errors import TransientError, WeightsError
-from workers.weights import WeightFile, download, require_weights
+from prodseg.workers.models.weights import WeightFile, download, require_weights
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 

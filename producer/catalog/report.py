@@ -1,0 +1,69 @@
+"""``prodseg catalog report``: gather each product's results and write the review report.
+
+The rows and pages are made by ``storage.exports.catalog_report`` (pure); this module reads
+the catalog's jobs from storage and writes ``catalogs/<id>/report.csv`` and ``report.html``
+(and, when asked, the same two files into a local folder).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from prodseg.producer.catalog.client import CatalogClient, catalog_key
+from prodseg.storage.base import ObjectNotFound
+from prodseg.storage.exports.catalog_report import (
+    ProductRow,
+    ReviewRules,
+    product_row,
+    report_csv,
+    report_html,
+)
+from prodseg.storage.manifest import get_json, job_layout
+
+
+def report_rows(client: CatalogClient, catalog: str,
+                rules: ReviewRules) -> tuple[list[ProductRow], dict[tuple[str, str], bytes]]:
+    """One row per product (catalog order) and the thumbnails the page shows."""
+    status = client.status(catalog)
+    rows: list[ProductRow] = []
+    thumbnails: dict[tuple[str, str], bytes] = {}
+    for product in client.products(catalog):
+        job = status.jobs[product.product]
+        if job is None:
+            state = "refused" if product.product in status.refused else "waiting"
+            rows.append(product_row(product.product, "", state, None, rules,
+                                    status.refused.get(product.product, "")))
+            continue
+        doc: dict[str, Any] | None = None
+        if job.state == "done":
+            try:
+                doc = get_json(client.store, job_layout(job.job).results)
+            except ObjectNotFound:
+                doc = None
+        row = product_row(product.product, job.job, job.state, doc, rules, job.message)
+        rows.append(row)
+        for key in (row.reference_thumbnail, row.weakest_thumbnail):
+            if key:
+                with contextlib.suppress(ObjectNotFound):
+                    thumbnails[(job.job, key)] = client.store.get(job_layout(job.job).key(key))
+    return rows, thumbnails
+
+
+def write_report(client: CatalogClient, catalog: str, output: Path | None,
+                 min_matched: float, score_margin: float) -> tuple[list[ProductRow], list[str]]:
+    """Write the report to storage (and ``output``); returns the rows and where it went."""
+    rows, thumbnails = report_rows(client, catalog, ReviewRules(min_matched, score_margin))
+    files = {"report.csv": (report_csv(rows), "text/csv"),
+             "report.html": (report_html(catalog, rows, thumbnails), "text/html")}
+    where = []
+    for name, (data, content_type) in files.items():
+        key = catalog_key(catalog, name)
+        client.store.put(key, data, content_type)
+        where.append(client.store.describe(key))
+        if output is not None:
+            output.mkdir(parents=True, exist_ok=True)
+            (output / name).write_bytes(data)
+            where.append(str(output / name))
+    return rows, where

@@ -1,0 +1,231 @@
+"""``prodseg catalog``: submit, status, resume, report and lookup of a store catalog."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from prodseg.errors import InputError
+from prodseg.producer.catalog.client import CatalogClient, CatalogStatus, Product, product_job
+from prodseg.producer.cli.options import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    SubParsers,
+    add_settings_flags,
+    expand_images,
+    parse_box,
+    parse_pair,
+    prompt_from_args,
+    setting_overrides,
+    settings_from_args,
+)
+from prodseg.settings import CONNECTION, MACHINE_SETTINGS, settings_with
+
+
+@contextmanager
+def _bar(total: int, disable: bool, desc: str) -> Iterator[Callable[[int], None]]:
+    """A count bar on stderr (stdout stays clean for the catalog id)."""
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit="product", desc=desc, disable=disable, file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        yield bar.update
+
+
+def _client(args: argparse.Namespace) -> CatalogClient:
+    from prodseg.producer.client import JobClient
+
+    threads = getattr(args, "prepare_threads", 8)
+    return CatalogClient(JobClient(settings_from_args(args)), prepare_threads=threads)
+
+
+def _products(catalog_path: Path, skip_invalid: bool,
+              flags: dict[str, str]) -> tuple[str, list[Product]]:
+    """The catalog's id and its valid products, local image patterns expanded.
+
+    ``flags`` (setting flags given to ``submit``, machine ones left out) become part of
+    each product's settings, under the product's own overrides, so that ``resume`` runs
+    the same jobs without them.
+    """
+    from prodseg.producer.catalog.file import catalog_id, read_catalog
+
+    catalog = read_catalog(catalog_path)
+    if catalog.problems and not skip_invalid:
+        catalog.raise_if_invalid()
+    for problem in catalog.problems:
+        print(f"prodseg: skipped {problem}", file=sys.stderr)
+    if not catalog.products:
+        raise InputError(f"{catalog_path}: no valid products to submit")
+    cid = catalog_id(catalog.products)
+    products = []
+    for p in catalog.products:
+        local = [i for i in p.images if not i.startswith("s3://")]
+        images = [*(str(x) for x in expand_images(local)),
+                  *(i for i in p.images if i.startswith("s3://"))]
+        products.append(Product(p.product_id, product_job(cid, p.product_id), p.line,
+                                tuple(images), p.reference, p.prompt.to_json(),
+                                {**flags, **p.settings}))
+    return cid, products
+
+
+def _enqueue(client: CatalogClient, catalog: str, todo: list[Product], max_inflight: int,
+             no_progress: bool) -> int:
+    """Submit ``todo`` with a progress bar; returns how many were refused."""
+    refused = 0
+    with _bar(len(todo), no_progress, "enqueued") as advance:
+        def done(product: Product, error: str | None) -> None:
+            nonlocal refused
+            if error is not None:
+                refused += 1
+                print(f"prodseg: refused {error}", file=sys.stderr)
+            advance(1)
+
+        client.run(catalog, todo, max_inflight, on_enqueued=done)
+    return refused
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    client = _client(args)
+    flags = {k: v for k, v in setting_overrides(args).items() if k not in MACHINE_SETTINGS}
+    cid, products = _products(args.catalog, args.skip_invalid, flags)
+    if client.create(products, cid, str(args.catalog)):
+        todo = products
+    else:
+        print(f"prodseg: catalog {cid} was submitted before: going on where it stopped",
+              file=sys.stderr)
+        todo, resumed = client.resume(cid)
+        _print_resumed(resumed)
+    refused = _enqueue(client, cid, todo, args.max_inflight, args.no_progress)
+    print(cid, flush=True)
+    if args.watch:
+        return _watch(client, cid, args.no_progress)
+    return EXIT_SOME_FAILED if refused else EXIT_OK
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    client = _client(args)
+    todo, resumed = client.resume(args.catalog_id)
+    _print_resumed(resumed)
+    print(f"{args.catalog_id}: {len(todo)} products to submit, {len(resumed)} jobs resumed")
+    _enqueue(client, args.catalog_id, todo, args.max_inflight, args.no_progress)
+    if args.watch:
+        return _watch(client, args.catalog_id, args.no_progress)
+    return EXIT_OK
+
+
+def _print_resumed(jobs: list[str]) -> None:
+    for job in jobs:
+        print(f"resumed job {job}", file=sys.stderr)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if args.watch:
+        return _watch(client, args.catalog_id, args.no_progress)
+    status = client.status(args.catalog_id)
+    print(_line(status))
+    return EXIT_OK
+
+
+def _line(status: CatalogStatus) -> str:
+    counts = ", ".join(f"{n} {s}" for s, n in status.states.items() if n)
+    return (f"{status.catalog}: {status.ended}/{status.products} products ended ({counts}); "
+            f"{status.images_finished}/{status.images} images")
+
+
+def _watch(client: CatalogClient, catalog: str, no_progress: bool) -> int:
+    first = client.status(catalog)
+    with _bar(first.products, no_progress, "products ended") as advance:
+        shown = 0
+
+        def update(status: CatalogStatus) -> None:
+            nonlocal shown
+            advance(status.ended - shown)
+            shown = status.ended
+
+        status = client.watch(catalog, on_change=update)
+    print(_line(status))
+    bad = sum(status.states.get(s, 0) for s in ("refused", "failed", "cancelled"))
+    return EXIT_SOME_FAILED if bad else EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from prodseg.producer.catalog.report import write_report
+
+    client = _client(args)
+    rows, where = write_report(client, args.catalog_id, args.output, args.min_matched,
+                               args.score_margin)
+    flagged = sum(r.review for r in rows)
+    print(f"{args.catalog_id}: {len(rows)} products, {flagged} to review")
+    for path in where:
+        print(f"  {path}")
+    return EXIT_OK
+
+
+def cmd_lookup(args: argparse.Namespace) -> int:
+    from prodseg.producer.catalog.lookup import lookup
+
+    client = _client(args)
+    hits = lookup(client, args.catalog_id, Path(args.image), prompt_from_args(args), args.k)
+    print(f"{'rank':>4}  {'score':>6}  product")
+    for rank, hit in enumerate(hits, 1):
+        print(f"{rank:>4}  {hit.score:6.3f}  {hit.product}")
+    return EXIT_OK
+
+
+def register(sub: SubParsers) -> None:
+    """``prodseg catalog ...`` and its subcommands."""
+    catalog = sub.add_parser("catalog", help="store catalogs: one job per product",
+                             description="Submit a catalog (CSV or JSON Lines: product_id, "
+                             "images, reference, point/neg_point/box, settings), follow it, "
+                             "resume it, get its review report, and look products up.")
+    commands = catalog.add_subparsers(dest="catalog_command", required=True, metavar="STEP")
+
+    submit = commands.add_parser("submit", help="validate every row, then enqueue one job "
+                                 "per product; prints the catalog id")
+    submit.add_argument("catalog", type=Path, help="a .csv, .jsonl or .ndjson file")
+    submit.add_argument("--skip-invalid", action="store_true",
+                        help="submit the valid rows and list the others (default: refuse)")
+    resume = commands.add_parser("resume", help="enqueue what storage shows missing")
+    resume.add_argument("catalog_id")
+    for cmd in (submit, resume):
+        cmd.add_argument("--max-inflight", type=int, default=32, metavar="N",
+                         help="at most N of the catalog's jobs queued or running "
+                         "(default: %(default)s)")
+        cmd.add_argument("--prepare-threads", type=int, default=8, metavar="N",
+                         help="products uploaded and checked at once (default: %(default)s)")
+        cmd.add_argument("--watch", action="store_true", help="then watch it until it ends")
+        cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+        add_settings_flags(cmd)
+
+    status = commands.add_parser("status", help="products per state, images done")
+    status.add_argument("catalog_id")
+    status.add_argument("--watch", action="store_true", help="a progress bar until it ends")
+    status.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    report = commands.add_parser("report", help="CSV and HTML review report")
+    report.add_argument("catalog_id")
+    report.add_argument("--output", "-o", type=Path, help="also write them into this folder")
+    report.add_argument("--min-matched", type=float, default=0.5, metavar="FRACTION",
+                        help="flag products with fewer matched views (default: %(default)s)")
+    report.add_argument("--score-margin", type=float, default=0.05, metavar="M",
+                        help="flag products whose weakest match is within M of the "
+                        "threshold (default: %(default)s)")
+
+    lookup = commands.add_parser("lookup", help="which catalog product is this?")
+    lookup.add_argument("catalog_id")
+    lookup.add_argument("image", help="a photo with the product on it")
+    lookup.add_argument("--point", dest="ref_point", type=parse_pair, action="append",
+                        metavar="X,Y", help="a click on the product (repeatable)")
+    lookup.add_argument("--neg-point", dest="ref_neg_point", type=parse_pair,
+                        action="append", metavar="X,Y", help="a click on what it is not")
+    lookup.add_argument("--box", dest="ref_bbox", type=parse_box, metavar="X0,Y0,X1,Y1")
+    lookup.add_argument("-k", type=int, default=5, help="how many (default: %(default)s)")
+    for cmd, handler in ((submit, cmd_submit), (resume, cmd_resume), (status, cmd_status),
+                         (report, cmd_report), (lookup, cmd_lookup)):
+        cmd.set_defaults(handler=handler)
+    for cmd in (status, report, lookup):
+        add_settings_flags(cmd, only=settings_with(CONNECTION) | {"model_cache_dir", "device"})

@@ -1,0 +1,218 @@
+"""The distributed-mode commands: submit, status, watch, fetch, resume, cancel, worker."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from prodseg.producer.cli.options import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    SubParsers,
+    add_prompt_flags,
+    add_settings_flags,
+    expand_images,
+    prompt_from_args,
+    settings_from_args,
+)
+from prodseg.settings import CONNECTION, JOB, settings_with
+
+CONNECTION_SETTINGS = settings_with(CONNECTION)
+
+if TYPE_CHECKING:
+    from prodseg.producer.client import JobClient, JobStatus
+
+
+def _client(args: argparse.Namespace) -> JobClient:
+    from prodseg.producer.client import JobClient
+
+    return JobClient(settings_from_args(args))
+
+
+def _describe(status: JobStatus) -> str:
+    text = f"{status.job}: {status.state}"
+    if status.total:
+        text += f", {status.finished}/{status.total} images"
+    if status.failed_images:
+        text += f", {status.failed_images} failed"
+    if status.message:
+        text += f" ({status.message})"
+    return text
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    client = _client(args)
+    prompt = prompt_from_args(args)
+    if client.settings.bank_size > 1:
+        print("prodseg: warning: the prototype bank (bank_size) is used by prodseg run; a "
+              "distributed job matches every view against the clicked reference",
+              file=sys.stderr)
+    images = [str(p) for p in expand_images([i for i in args.images if not i.startswith("s3://")])]
+    images += [i for i in args.images if i.startswith("s3://")]
+    with tqdm(total=len(images) + 1, unit="img", desc="uploading", file=sys.stderr,
+              disable=args.no_progress) as bar:
+        job = client.submit(images, args.reference, prompt, on_upload=lambda _s: bar.update(1))
+    print(job)
+    if args.watch:
+        return _watch(client, job, progress=not args.no_progress)
+    return EXIT_OK
+
+
+def _watch(client: JobClient, job: str, progress: bool = True) -> int:
+    from tqdm import tqdm
+
+    with tqdm(total=None, unit="img", desc=job, file=sys.stderr, disable=not progress) as bar:
+
+        def show(status: JobStatus) -> None:
+            if status.total and bar.total != status.total:
+                bar.total = status.total
+            bar.n = status.finished
+            bar.set_postfix(state=status.state, failed=status.failed_images, refresh=False)
+            bar.refresh()
+
+        final = client.watch(job, on_change=show)
+    print(_describe(final))
+    if final.state == "done":
+        return EXIT_SOME_FAILED if final.failed_images else EXIT_OK
+    return EXIT_SOME_FAILED
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    print(_describe(_client(args).status(args.job)))
+    return EXIT_OK
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    return _watch(_client(args), args.job)
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    client = _client(args)
+    files = client.fetch(args.job, args.output)
+    print(f"fetched {len(files)} files into {args.output}")
+    print(f"gallery: {args.output / 'gallery.html'}")
+    return EXIT_OK
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    client = _client(args)
+    report = client.resume(args.job)
+    done = f"{report.stored} of {report.total} targets already stored"
+    if report.step == "nothing":
+        print(f"{report.job}: already complete ({done}); nothing to do")
+        return EXIT_OK
+    if report.step == "reference":
+        print(f"{report.job}: reference enqueued again; it enqueues all "
+              f"{report.total} targets ({done})")
+    elif report.step == "finalize":
+        print(f"{report.job}: every target is stored; finalisation enqueued again")
+    else:
+        print(f"{report.job}: enqueued {len(report.requeued)} of {report.total} targets "
+              f"again ({done})")
+    if args.watch:
+        return _watch(client, report.job, progress=not args.no_progress)
+    return EXIT_OK
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    print(_describe(_client(args).cancel(args.job)))
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from prodseg.tasks.worker import run_worker
+
+    # Flags become the environment the worker's children read their settings from.
+    for name, value in vars(args).items():
+        if name.startswith("setting_") and value is not None:
+            os.environ["PRODSEG_" + name.removeprefix("setting_").upper()] = str(value)
+    settings_from_args(args)  # validate before starting anything
+    gpus = [g for g in (args.gpus or "").split(",") if g.strip()]
+    if args.gpus is None:
+        gpus = _visible_gpus()
+    queues = [q for q in args.queues.split(",") if q]
+    return run_worker(gpus, queues, args.concurrency, args.loglevel, args.name)
+
+
+def _visible_gpus() -> list[str]:
+    """GPU indices from CUDA_VISIBLE_DEVICES or nvidia-smi, without touching CUDA.
+
+    The worker's parent must not initialise CUDA: its children are forked from it.
+    """
+    import shutil
+    import subprocess
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [g.strip() for g in visible.split(",") if g.strip() and g.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    done = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+                          capture_output=True, text=True, check=False)
+    return [line.strip() for line in done.stdout.splitlines() if line.strip()]
+
+
+def register(sub: SubParsers) -> None:
+    """Add submit, status, watch, cancel, resume, fetch and worker."""
+    submit = sub.add_parser(
+        "submit",
+        help="submit a capture to the workers (distributed mode); prints the job id",
+        description="Upload local images (s3:// URLs and prefixes are used in place), write "
+        "the job manifest and enqueue the job. Same arguments as `prodseg run`, without "
+        "--output; the job id is printed on stdout.",
+    )
+    add_prompt_flags(submit)
+    submit.add_argument("--no-progress", action="store_true", help="no upload progress bar")
+    submit.add_argument("--watch", action="store_true", help="then watch it until it ends")
+    add_settings_flags(submit, only=settings_with(JOB) | CONNECTION_SETTINGS)
+    submit.set_defaults(handler=cmd_submit)
+    for name, text in (("status", "print a job's state"),
+                       ("watch", "a live progress bar until the job ends"),
+                       ("cancel", "cancel a job: queued work is dropped")):
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.add_argument("job", help="the job id printed by submit")
+        add_settings_flags(cmd, only=CONNECTION_SETTINGS)
+        cmd.set_defaults(handler=HANDLERS[name])
+    resume = sub.add_parser(
+        "resume",
+        help="enqueue again what storage says a job lacks (lost messages, outages)",
+        description="Storage is the source of truth: re-enqueue the reference if its "
+        "outputs are missing, else every target without a stored result, else "
+        "finalisation. Safe to repeat.",
+    )
+    resume.add_argument("job", help="the job id printed by submit")
+    resume.add_argument("--watch", action="store_true", help="then watch it until it ends")
+    resume.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_settings_flags(resume, only=CONNECTION_SETTINGS)
+    resume.set_defaults(handler=cmd_resume)
+    fetch = sub.add_parser(
+        "fetch", help="download a finished job, in the output layout of `prodseg run`"
+    )
+    fetch.add_argument("job", help="the job id printed by submit")
+    fetch.add_argument("--output", "-o", required=True, type=Path, help="output directory")
+    add_settings_flags(fetch, only=CONNECTION_SETTINGS)
+    fetch.set_defaults(handler=cmd_fetch)
+    worker = sub.add_parser(
+        "worker",
+        help="run a worker: one process per GPU, both models built once per process",
+        description="Start a Celery worker consuming the interactive and batch queues. "
+        "With --gpus 0,1 one worker process runs per GPU (CUDA_VISIBLE_DEVICES set for each); "
+        "without a GPU, one worker runs on the CPU with --concurrency child processes.",
+    )
+    worker.add_argument("--gpus", help="comma-separated GPU indices (default: all visible, "
+                        "or the CPU when there is none)")
+    worker.add_argument("--queues", default="interactive,batch", help="default: %(default)s")
+    worker.add_argument("--concurrency", type=int, default=1,
+                        help="child processes per worker (default 1: one model copy each)")
+    worker.add_argument("--loglevel", default="info")
+    worker.add_argument("--name", help="node name, e.g. gpu-box-1@%%h")
+    add_settings_flags(worker)
+    worker.set_defaults(handler=cmd_worker)
+
+
+HANDLERS = {"status": cmd_status, "watch": cmd_watch, "cancel": cmd_cancel}

@@ -1,0 +1,74 @@
+"""``prodseg run``: process a capture in this process, outputs into a directory."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from prodseg.errors import InputError
+from prodseg.producer.cli.options import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    SubParsers,
+    add_prompt_flags,
+    add_settings_flags,
+    expand_images,
+    parse_pair,
+    prompt_from_args,
+    settings_from_args,
+)
+from prodseg.settings import CONNECTION, WORKER, Settings, settings_with
+
+RUN_SETTINGS = frozenset(Settings.model_fields) - settings_with(CONNECTION) - settings_with(WORKER)
+"""The settings that act on an in-process run (no broker, storage or Celery ones)."""
+
+
+def register(sub: SubParsers) -> None:
+    """Add ``prodseg run``."""
+    run = sub.add_parser(
+        "run",
+        help="process a capture in this process and write the outputs to a directory",
+        description="Segment the product on the reference image from a click or a box, then "
+        "find it on every other image. Writes results.json, coco.json, gallery.html, "
+        "gallery.png, reference/, masks/ and cutouts/ to --output.",
+    )
+    add_prompt_flags(run)
+    run.add_argument("--output", "-o", required=True, type=Path, help="output directory")
+    run.add_argument(
+        "--distractor-point", type=parse_pair, action="append", metavar="X,Y", default=[],
+        help="a click on a lookalike on the reference image that is NOT the product; "
+        "matches must then look more like the product than like it (repeatable)",
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_settings_flags(run, only=RUN_SETTINGS)
+    run.set_defaults(handler=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from prodseg.producer.cli.report import print_summary, progress_bar
+
+    settings = settings_from_args(args)
+    prompt = prompt_from_args(args)
+    images = expand_images(args.images)
+    if not images:
+        raise InputError(f"no images found in {' '.join(args.images)}")
+    from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
+
+    pipeline = ProductSegmentationPipeline(settings)
+    if settings.weights == "random" and settings.backend == "sam2-dinov2":
+        from prodseg.workers.models.weights import RANDOM_WEIGHTS_WARNING
+
+        print(f"WARNING: {RANDOM_WEIGHTS_WARNING}", file=sys.stderr)
+    ref_real = os.path.realpath(args.reference)
+    targets = sum(os.path.realpath(p) != ref_real for p in images)
+    with progress_bar(targets, disable=args.no_progress) as advance:
+        result = pipeline.run(
+            images, args.reference, prompt=prompt, output_dir=args.output, on_image=advance,
+            distractor_points=[tuple(p) for p in args.distractor_point],
+        )
+    print_summary(result, args.output)
+    return EXIT_SOME_FAILED if result.failed else EXIT_OK
+
+

@@ -1,0 +1,1 @@
+"""The windows of prodseg select and prodseg view, and where their mask previews come from."""

@@ -1,0 +1,219 @@
+"""The review report of a catalog: one row per product, as CSV and as one HTML page.
+
+Pure functions from each product's ``results.json`` document (or its job's state when
+it has none) to rows, and from rows to bytes. A product is flagged for review when a
+person should look at it: its job did not finish, some photos failed, too few views
+matched, or its weakest match is close to the similarity threshold.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prodseg.storage.exports.markup import escape
+
+CSV_FIELDS = ("product", "job", "state", "views", "matched", "failed", "mean_score",
+              "lowest_score", "review", "reasons")
+
+
+@dataclass(frozen=True)
+class ReviewRules:
+    """When a product needs a person's look.
+
+    Attributes:
+        min_matched_fraction: fewer matched views than this fraction of the views.
+        score_margin: the lowest best-match score is less than this above the job's
+            similarity threshold.
+    """
+
+    min_matched_fraction: float = 0.5
+    score_margin: float = 0.05
+
+
+@dataclass(frozen=True)
+class ProductRow:
+    """One product in the report.
+
+    Attributes:
+        product: the product id.
+        job: its job id ("" when it was never enqueued).
+        state: the job's state, or ``refused`` / ``waiting``.
+        views: target photos.
+        matched: photos with at least one match.
+        failed: photos that could not be processed.
+        mean_score: mean of each matched photo's best score (NaN without matches).
+        lowest_score: the lowest of them (NaN without matches).
+        reasons: why it is flagged for review (empty: it is not).
+        reference_thumbnail: key (relative to the job) of the reference's thumbnail.
+        weakest_thumbnail: thumbnail of the matched photo with the lowest score.
+    """
+
+    product: str
+    job: str
+    state: str
+    views: int
+    matched: int
+    failed: int
+    mean_score: float
+    lowest_score: float
+    reasons: tuple[str, ...]
+    reference_thumbnail: str | None = None
+    weakest_thumbnail: str | None = None
+
+    @property
+    def review(self) -> bool:
+        """Whether a person should look at this product."""
+        return bool(self.reasons)
+
+
+def product_row(product: str, job: str, state: str, doc: Mapping[str, Any] | None,
+                rules: ReviewRules, message: str = "") -> ProductRow:
+    """The report row of one product.
+
+    Args:
+        product: the product id.
+        job: its job id.
+        state: its job's state (``done`` when ``doc`` is given).
+        doc: the job's ``results.json`` document; None when the job has none.
+        rules: the review rules.
+        message: why the job failed or was refused, if it did.
+    """
+    if doc is None:
+        reason = f"job {state}" + (f": {message}" if message else "")
+        return ProductRow(product, job, state, 0, 0, 0, math.nan, math.nan, (reason,))
+    images = doc.get("images", [])
+    best = {e["image"]: max(m["score"] for m in e["matches"])
+            for e in images if e.get("status") == "ok" and e.get("matches")}
+    failed = sum(1 for e in images if e.get("status") != "ok")
+    scores = list(best.values())
+    mean = sum(scores) / len(scores) if scores else math.nan
+    lowest = min(scores) if scores else math.nan
+    reasons = []
+    if failed:
+        reasons.append(f"{failed} of {len(images)} photos failed")
+    if len(best) < rules.min_matched_fraction * len(images) or not images:
+        reasons.append(f"matched {len(best)} of {len(images)} views")
+    threshold = doc.get("settings", {}).get("similarity_threshold")
+    if scores and threshold is not None and lowest < float(threshold) + rules.score_margin:
+        reasons.append(f"lowest score {lowest:.3f} is within {rules.score_margin:g} of the "
+                       f"threshold {float(threshold):g}")
+    weakest = min(best, key=lambda k: best[k]) if best else None
+    thumbs = {e["image"]: e.get("thumbnail") for e in images}
+    return ProductRow(product, job, state, len(images), len(best), failed, mean, lowest,
+                      tuple(reasons), doc.get("reference", {}).get("thumbnail"),
+                      thumbs.get(weakest) if weakest else None)
+
+
+def report_csv(rows: Sequence[ProductRow]) -> bytes:
+    """The rows as UTF-8 CSV with a header (``CSV_FIELDS``); scores to 4 decimals."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for r in rows:
+        writer.writerow([r.product, r.job, r.state, r.views, r.matched, r.failed,
+                         _number(r.mean_score), _number(r.lowest_score),
+                         "yes" if r.review else "no", "; ".join(r.reasons)])
+    return out.getvalue().encode("utf-8")
+
+
+def report_html(catalog: str, rows: Sequence[ProductRow],
+                thumbnails: Mapping[tuple[str, str], bytes]) -> bytes:
+    """One self-contained page: a summary and a sortable table with thumbnails.
+
+    Args:
+        catalog: the catalog id (the title).
+        rows: the report rows.
+        thumbnails: JPEG bytes by ``(job, thumbnail key)``; missing ones are left blank.
+    """
+    flagged = sum(r.review for r in rows)
+    body = "\n".join(_html_row(r, thumbnails) for r in rows)
+    return _PAGE.format(
+        title=escape(f"prodseg catalog {catalog}"), catalog=escape(catalog), products=len(rows),
+        flagged=flagged, done=sum(r.state == "done" for r in rows), rows=body,
+    ).encode("utf-8")
+
+
+def _html_row(r: ProductRow, thumbnails: Mapping[tuple[str, str], bytes]) -> str:
+    cells = [
+        f"<td>{escape(r.product)}</td>",
+        f"<td>{_img(thumbnails, r.job, r.reference_thumbnail)}</td>",
+        f"<td>{_img(thumbnails, r.job, r.weakest_thumbnail)}</td>",
+        f"<td>{escape(r.state)}</td>",
+        f'<td data-v="{r.matched}">{r.matched} / {r.views}</td>',
+        f'<td data-v="{r.failed}">{r.failed}</td>',
+        f'<td data-v="{_number(r.mean_score) or -1}">{_number(r.mean_score, 3)}</td>',
+        f'<td data-v="{_number(r.lowest_score) or -1}">{_number(r.lowest_score, 3)}</td>',
+        f"<td>{'<br>'.join(escape(x) for x in r.reasons)}</td>",
+    ]
+    kind = "review" if r.review else "ok"
+    return f'<tr class="{kind}" data-review="{int(r.review)}">' + "".join(cells) + "</tr>"
+
+
+def _img(thumbnails: Mapping[tuple[str, str], bytes], job: str, key: str | None) -> str:
+    data = thumbnails.get((job, key)) if key else None
+    if not data:
+        return ""
+    uri = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+    return f'<img src="{uri}" alt="{escape(key)}">'
+
+
+def _number(value: float, digits: int = 4) -> str:
+    return "" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy"
+ content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<title>{title}</title>
+<style>
+body {{ font: 14px system-ui, sans-serif; margin: 1.5em; }}
+table {{ border-collapse: collapse; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: left;
+          vertical-align: middle; }}
+th {{ cursor: pointer; background: #f4f4f4; position: sticky; top: 0; }}
+tr.review {{ background: #fff4e0; }}
+img {{ max-height: 96px; max-width: 128px; }}
+</style></head>
+<body>
+<h1>Catalog {catalog}</h1>
+<p>{products} products, {done} done, <strong>{flagged} to review</strong>.
+Click a column to sort; <label><input type="checkbox" id="only"> only those to review</label>.</p>
+<table id="report"><thead><tr>
+<th>product</th><th>reference</th><th>weakest match</th><th>state</th><th>matched</th>
+<th>failed</th><th>mean score</th><th>lowest score</th><th>review</th>
+</tr></thead><tbody>
+{rows}
+</tbody></table>
+<script>
+(function () {{
+  var body = document.querySelector("#report tbody");
+  var dir = {{}};
+  document.querySelectorAll("#report th").forEach(function (th, col) {{
+    th.addEventListener("click", function () {{
+      dir[col] = -(dir[col] || -1);
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {{
+        var x = a.cells[col], y = b.cells[col];
+        var vx = x.dataset.v !== undefined ? parseFloat(x.dataset.v) : x.textContent;
+        var vy = y.dataset.v !== undefined ? parseFloat(y.dataset.v) : y.textContent;
+        return (vx < vy ? -1 : vx > vy ? 1 : 0) * dir[col];
+      }});
+      rows.forEach(function (r) {{ body.appendChild(r); }});
+    }});
+  }});
+  document.getElementById("only").addEventListener("change", function (e) {{
+    Array.prototype.forEach.call(body.rows, function (r) {{
+      r.hidden = e.target.checked && r.dataset.review !== "1";
+    }});
+  }});
+}})();
+</script>
+</body></html>
+"""

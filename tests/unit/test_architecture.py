@@ -1,0 +1,75 @@
+"""The shape of the code: no import cycles, and torch only where the tree says.
+
+Torch (with torchvision, timm and sam2) is imported by the modules that run a model:
+``workers/segment/sam2_*``, ``workers/embed/dinov2``, ``workers/capture/sam2_video`` and
+``workers/models/builders``. Everything else, the client side entirely, imports without it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.imports import cycles, graph, heavy_at_import, heavy_imports, modules
+
+TORCH_MODULES = {
+    "prodseg.workers.segment.sam2_decoder",
+    "prodseg.workers.segment.sam2_image",
+    "prodseg.workers.segment.sam2_lowres",
+    "prodseg.workers.segment.sam2_proposals",
+    "prodseg.workers.embed.dinov2",
+    "prodseg.workers.capture.sam2_video",
+    "prodseg.workers.models.builders",
+}
+TORCH_FREE_PACKAGES = ("prodseg.producer", "prodseg.storage", "prodseg.tasks",
+                       "prodseg.workers.ops", "prodseg.workers.match", "prodseg.workers.classic",
+                       "prodseg.workers.plan")
+
+
+def test_no_import_cycles() -> None:
+    found = cycles(graph())
+    assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_torch_is_imported_where_the_tree_says() -> None:
+    """Only the model modules import torch (even inside functions); the rest import them."""
+    direct = {name for name, libs in heavy_imports(module_level_only=False).items() if libs}
+    assert direct == TORCH_MODULES
+
+
+@pytest.mark.parametrize("package", TORCH_FREE_PACKAGES)
+def test_torch_free_packages(package: str) -> None:
+    heavy = heavy_at_import()
+    loaded = {name: sorted(libs) for name, libs in heavy.items()
+              if (name == package or name.startswith(package + ".")) and libs}
+    assert not loaded
+
+
+LIGHT = sorted(name for name, libs in heavy_at_import().items()
+               if not libs and not name.endswith(".__main__"))
+
+
+def test_torch_free_modules_import_without_torch() -> None:
+    """What the static graph calls torch-free really is: import every such module."""
+    code = ("import importlib, sys\n"
+            f"for name in {LIGHT!r}:\n"
+            "    importlib.import_module(name)\n"
+            "heavy = sorted(m for m in ('torch', 'sam2', 'timm') if m in sys.modules)\n"
+            "print(heavy)\nsys.exit(1 if heavy else 0)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(LIGHT) > len(modules()) // 2
+
+
+def test_package_inits_import_nothing_of_their_own() -> None:
+    """A package's ``__init__`` that imported its modules would tie them into cycles."""
+    mods = modules()
+    busy = {name for name, deps in graph().items()
+            if mods[name].name == "__init__.py" and any(d.startswith(name + ".") for d in deps)}
+    assert not busy

@@ -1,0 +1,87 @@
+"""Spin sets tracked instead of searched: the verified track's masks become results.
+
+With ``propagation=track`` on a spin capture, the product is followed through the views
+in order from the reference click (``prodseg.workers.capture.tracking``): SAM2's video predictor, or
+the contour tracker with the classic backend. Every tracked mask is verified against the
+product's embeddings; a view whose mask is accepted gets it as its match (``proposals:
+"tracked"``), and the views where the track was lost or rejected are matched as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from prodseg.errors import InputError
+from prodseg.prompts import Prompt
+from prodseg.results import ImageResult, Match
+from prodseg.settings import Settings
+from prodseg.storage.images import read_image_file
+from prodseg.workers.capture.order import natural_key
+from prodseg.workers.capture.sam2_video import Sam2VideoTracker
+from prodseg.workers.capture.tracking import Tracker, propagate
+from prodseg.workers.classic.tracker import ContourTracker
+from prodseg.workers.embed.ffa_embedder import FFAEmbedder
+from prodseg.workers.ops.masks import mask_to_box
+
+log = logging.getLogger(__name__)
+
+
+def build_tracker(settings: Settings) -> Tracker:
+    """SAM2's video predictor for the SAM2 backend, the contour tracker for ``classic``."""
+    if settings.backend == "classic":
+        return ContourTracker()
+    from prodseg.workers.models.builders import resolve_device
+
+    return Sam2VideoTracker.build(settings.sam2_checkpoint, settings.weights,
+                                  settings.model_cache_dir, str(resolve_device(settings.device)),
+                                  settings.seed)
+
+
+def tracked_results(settings: Settings, embedder: FFAEmbedder, tracker: Tracker,
+                    reference: Path, prompt: Prompt, bank: np.ndarray,
+                    targets: Sequence[tuple[str, Path]]) -> dict[int, ImageResult]:
+    """Results for the targets whose tracked mask was accepted, by index into ``targets``.
+
+    Args:
+        settings: the run's settings (``similarity_threshold`` is the acceptance bar).
+        embedder: the FFA embedder.
+        tracker: follows the product from frame to frame.
+        reference: the clicked image.
+        prompt: the click, in the reference's pixels.
+        bank: ``(K, D)`` the product's embeddings (the reference's, at least).
+        targets: ``(image id, path)`` of the target images.
+
+    Returns:
+        Accepted targets only; unreadable ones are left to the normal path, which
+        reports them.
+    """
+    frames, ids, paths = [], [], []
+    for index, path in sorted([(-1, reference), *enumerate(p for _, p in targets)],
+                              key=lambda item: natural_key(item[1])):
+        try:
+            frames.append(read_image_file(path, settings.max_image_pixels))
+        except InputError:
+            continue
+        ids.append(index)
+        paths.append(path)
+    ref_index = ids.index(-1)
+    views = propagate(frames, ref_index, prompt, tracker, embedder, bank,
+                      settings.similarity_threshold,
+                      step_threshold=settings.propagation_step_threshold)
+    out: dict[int, ImageResult] = {}
+    for view in views:
+        target = ids[view.index]
+        if target < 0 or not view.accepted or view.mask is None:
+            continue
+        image_id = targets[target][0]
+        h, w = frames[view.index].shape[:2]
+        match = Match(mask=view.mask, bbox=mask_to_box(view.mask), score=view.score)
+        out[target] = ImageResult(image_id=image_id, source=str(paths[view.index]), width=w,
+                                  height=h, matches=[match], num_proposals=1,
+                                  proposals="tracked")
+    log.info("tracking accepted %d of %d views", len(out), len(targets))
+    return out

@@ -1,0 +1,3 @@
+"""Where a mask becomes an embedding: the PatchBackbone protocol, DINOv2 (torch, in dinov2) and
+the FFA embedder on top of any backbone.
+"""

@@ -1,0 +1,416 @@
+"""The in-process pipeline: reference prompt -> FFA embedding -> matches on every image.
+
+``ProductSegmentationPipeline`` is the Python API (the design document's Scenario C) and
+what ``prodseg run`` drives. Its two steps, ``segment_reference`` and ``match_image``,
+are also what the distributed tasks call, so both modes share one code path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from prodseg.errors import InputError, PromptError
+from prodseg.prompts import Prompt
+from prodseg.results import ImageResult, Match, ReferenceResult
+from prodseg.settings import Settings, load_settings
+from prodseg.storage.base import ObjectStore
+from prodseg.storage.images import read_image_file
+from prodseg.storage.layout import JobLayout, make_image_ids, once_each
+from prodseg.workers.capture.order import resolve_capture, visit_order
+from prodseg.workers.embed.ffa_embedder import FFAEmbedder
+from prodseg.workers.match.bank import BankParams, PrototypeBank, runner_up, score_proposals
+from prodseg.workers.match.scoring import MatchParams, select_matches
+from prodseg.workers.ops.masks import area_filter, mask_to_box
+from prodseg.workers.ops.panorama import seam_box
+from prodseg.workers.segment.guided import guided_prompts, similarity_map
+from prodseg.workers.segment.protocol import Proposals, Segmenter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobResult:
+    """Everything one run found.
+
+    Iterating yields the per-image results of the target images, in input order.
+
+    Attributes:
+        reference: the clicked product on the reference image.
+        images: one result per target image (the reference image is never a target).
+        meta: what produced it (models, weights, settings) as written to ``results.json``.
+        output_dir: where the outputs were written, if anywhere.
+    """
+
+    reference: ReferenceResult
+    images: list[ImageResult]
+    meta: dict[str, object]
+    output_dir: Path | None = None
+
+    def __iter__(self) -> Iterator[ImageResult]:
+        return iter(self.images)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def failed(self) -> list[ImageResult]:
+        """Images that could not be processed."""
+        return [r for r in self.images if r.status == "error"]
+
+
+class ProductSegmentationPipeline:
+    """Find one product, clicked once, on every other image.
+
+    Args:
+        settings: configuration; read from ``PRODSEG_*`` environment variables if None.
+        segmenter: prompt segmentation and proposals; built from the settings if None.
+        embedder: FFA embedder; built from the settings if None.
+
+    The models are built on first use, once, and reused for every image and run.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        segmenter: Segmenter | None = None,
+        embedder: FFAEmbedder | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        self._segmenter = segmenter
+        self._embedder = embedder
+        self._models: dict[str, object] = {}
+
+    # -- models -------------------------------------------------------------------------
+
+    def _ensure_models(self) -> tuple[Segmenter, FFAEmbedder]:
+        if self._segmenter is None or self._embedder is None:
+            from prodseg.workers.models.factory import build_backends
+
+            segmenter, embedder, described = build_backends(self.settings)
+            self._segmenter = self._segmenter or segmenter
+            self._embedder = self._embedder or embedder
+            self._models = described
+        return self._segmenter, self._embedder
+
+    @property
+    def segmenter(self) -> Segmenter:
+        """The segmenter (built from the settings on first use)."""
+        return self._ensure_models()[0]
+
+    def describe(self) -> dict[str, object]:
+        """Models, weights and settings, as recorded in ``results.json``."""
+        from prodseg.workers.models.factory import describe_run
+
+        self._ensure_models()
+        return describe_run(self.settings, self._models, self._segmenter, self._embedder)
+
+    # -- the two steps --------------------------------------------------------------------
+
+    def segment_reference(
+        self, image: np.ndarray, prompt: Prompt, image_id: str, source: str
+    ) -> ReferenceResult:
+        """Segment the clicked product and embed it.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB reference image.
+            prompt: points and/or box in the image's pixels.
+            image_id: the image's id within the job.
+            source: where the image came from (for messages).
+
+        Raises:
+            PromptError: the prompt is outside the image or yields an empty mask.
+        """
+        h, w = image.shape[:2]
+        prompt.validate(w, h, source)
+        segmenter, embedder = self._ensure_models()
+        segmented = segmenter.segment(image, prompt)
+        if not segmented.mask.any():
+            raise PromptError(
+                f"{source}: the prompt {prompt.to_json()} yields an empty mask; click on the "
+                "product itself or draw a box around it"
+            )
+        embedding = embedder.embed(image, segmented.mask[None])[0]
+        return ReferenceResult(
+            image_id=image_id,
+            source=source,
+            width=w,
+            height=h,
+            mask=segmented.mask,
+            bbox=mask_to_box(segmented.mask),
+            score=segmented.score,
+            embedding=embedding,
+            prompt=prompt.to_json(),
+        )
+
+    def match_image(
+        self, image: np.ndarray, reference: np.ndarray | PrototypeBank, image_id: str,
+        source: str, tokens: np.ndarray | None = None,
+    ) -> ImageResult:
+        """Proposals on one target image, matched to the reference embedding.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+            reference: ``(D,)`` float32 unit vector, or a prototype bank (with lookalike
+                negatives, maybe) to score against.
+            image_id: the image's id within the job.
+            source: where the image came from.
+            tokens: the image's whole-image patch grid, if already computed (batched).
+        """
+        s = self.settings
+        segmenter, embedder = self._ensure_models()
+        h, w = image.shape[:2]
+        result = ImageResult(image_id=image_id, source=source, width=w, height=h)
+        guide = reference.reference if isinstance(reference, PrototypeBank) else reference
+        if s.proposals == "guided":
+            tokens = tokens if tokens is not None else embedder.image_tokens(image)
+            positives, negatives = guided_prompts(
+                similarity_map(tokens, guide), (h, w), s.guided_points, s.guided_negatives)
+            self._match(result, image, segmenter.propose_at(image, positives, negatives),
+                        reference, tokens)
+            result.proposals = "guided"
+            if result.matches:
+                return result
+            result.proposals = "guided+grid"  # no match at the peaks: look everywhere
+        self._match(result, image, segmenter.propose(image), reference, tokens)
+        return result
+
+    def _match(self, result: ImageResult, image: np.ndarray, proposals: Proposals,
+               reference: np.ndarray | PrototypeBank, tokens: np.ndarray | None) -> None:
+        """Area-filter ``proposals``, embed them and put the best matches in ``result``.
+
+        Args:
+            tokens: the image's patch grid when already computed (reused in full mode).
+        """
+        s = self.settings
+        _, embedder = self._ensure_models()
+        masks = proposals.masks[area_filter(proposals.masks, s.min_mask_area_ratio,
+                                            s.max_mask_area_ratio)]
+        result.num_proposals = int(masks.shape[0])
+        result.matches = []
+        if masks.shape[0] == 0:
+            return
+        embeddings = embedder.embed(image, masks, tokens)
+        scores, ranked, threshold = score_proposals(embeddings, reference,
+                                                    s.similarity_threshold,
+                                                    s.distractor_margin)
+        params = MatchParams(threshold, s.nms_iou_threshold, s.top_k_matches)
+        for i in select_matches(masks, ranked, params):
+            mask = masks[i]
+            result.matches.append(Match(mask=mask, bbox=mask_to_box(mask),
+                                        score=float(scores[i]), embedding=embeddings[i],
+                                        wrapped_bbox=seam_box(mask)))
+        if result.matches and isinstance(reference, PrototypeBank):  # only a bank asks
+            result.runner_up_score = runner_up(masks, scores, result.matches[0].mask)
+
+    # -- the whole job ----------------------------------------------------------------------
+
+    def run(
+        self,
+        image_paths: Sequence[str | os.PathLike[str]],
+        reference_image: str | os.PathLike[str],
+        reference_point: tuple[float, float] | None = None,
+        reference_bbox: tuple[float, float, float, float] | None = None,
+        *,
+        prompt: Prompt | None = None,
+        output_dir: str | os.PathLike[str] | None = None,
+        store: ObjectStore | None = None,
+        layout: JobLayout | None = None,
+        on_image: Callable[[ImageResult], None] | None = None,
+        distractor_points: Sequence[tuple[float, float]] = (),
+    ) -> JobResult:
+        """Segment the product on the reference and find it on every other image.
+
+        Args:
+            image_paths: the capture's images; the reference may be among them (it is
+                never matched against itself).
+            reference_image: the image the prompt refers to.
+            reference_point: one positive click ``(x, y)`` in the reference's pixels.
+            reference_bbox: a box ``(x0, y0, x1, y1)`` around the product.
+            prompt: several positive/negative points and/or a box, instead of the above.
+            output_dir: write the output layout here (a local directory).
+            store: or write it to this object store (under ``layout``'s prefix).
+            layout: key layout in ``store``; the job root by default.
+            on_image: called after each target image (progress reporting).
+            distractor_points: clicks on lookalikes on the reference image ("not this");
+                each is segmented and embedded as a negative.
+
+        Returns:
+            The reference and one result per target image; an image that cannot be read
+            has ``status == "error"`` and the others go on.
+
+        Raises:
+            InputError: no images, an unreadable reference, or a bad prompt; raised
+                before any model is built.
+        """
+        prompt = _make_prompt(reference_point, reference_bbox, prompt)
+        if not image_paths:
+            raise InputError("no images given: pass at least one image to search")
+        ref_path = Path(reference_image)
+        ref_key = os.path.realpath(ref_path)
+        targets = [Path(p) for p in image_paths]
+        targets = [p for p in targets if os.path.realpath(p) != ref_key]
+        targets = once_each(targets, os.path.realpath)
+        ids = make_image_ids([str(ref_path), *map(str, targets)])
+        ref_image = read_image_file(ref_path, self.settings.max_image_pixels)
+        prompt.validate(ref_image.shape[1], ref_image.shape[0], str(ref_path))
+
+        if output_dir is not None:
+            from prodseg.storage.local import LocalStore
+
+            store = LocalStore(Path(output_dir))
+        layout = layout or JobLayout()
+        from prodseg.storage.exports import documents as exports
+
+        s = self.settings
+        reference = self.segment_reference(ref_image, prompt, ids[0], str(ref_path))
+        negatives = self._embed_distractors(ref_image, distractor_points, str(ref_path))
+        if store is not None:
+            exports.write_reference_outputs(store, layout, ref_image, reference)
+        del ref_image
+
+        capture = resolve_capture(s.capture, ref_path, targets)
+        bank = None
+        order, step = list(range(len(targets))), s.image_batch_size
+        if s.bank_size > 1 or negatives is not None:
+            bank = PrototypeBank(reference.embedding, BankParams(
+                s.bank_size, s.bank_add_threshold, s.bank_margin, s.bank_top_k), negatives)
+            order = visit_order(capture, ref_path, targets,
+                                lambda p: self._peak_similarity(p, reference.embedding))
+            step = 1  # each view may add a prototype for the next
+        pairs = list(zip(ids[1:], targets, strict=True))
+        found: dict[int, ImageResult] = {}
+        if s.propagation == "track" and capture == "spin":
+            found = self._tracked(ref_path, prompt, reference.embedding, bank, pairs)
+            order = [i for i in order if i not in found]
+            for result in found.values():
+                if store is not None:
+                    pixels = read_image_file(Path(result.source), s.max_image_pixels)
+                    exports.write_image_outputs(store, layout, pixels, result)
+                if on_image is not None:
+                    on_image(result)
+        for start in range(0, len(order), step):
+            chunk = order[start : start + step]
+            batch = [pairs[i] for i in chunk]
+            for k, (result, image) in zip(chunk, self._process_targets(
+                    batch, bank if bank is not None else reference.embedding), strict=True):
+                if store is not None and image is not None:
+                    exports.write_image_outputs(store, layout, image, result)
+                found[k] = result
+                if bank is not None and result.matches:
+                    best = result.matches[0]
+                    if best.embedding is not None:
+                        bank.consider(best.embedding, best.score, result.runner_up_score,
+                                      result.image_id)
+                if on_image is not None:
+                    on_image(result)
+        results = [found[i] for i in range(len(pairs))]
+        meta = self.describe()
+        meta["capture"] = capture
+        if bank is not None:
+            meta["prototype_bank"] = {"prototypes": bank.sources,
+                                      "distractors": len(distractor_points)}
+        if store is not None:
+            exports.write_job_documents(store, layout, reference, results, meta)
+        return JobResult(reference, results, meta,
+                         Path(output_dir) if output_dir is not None else None)
+
+    def _embed_distractors(self, image: np.ndarray, points: Sequence[tuple[float, float]],
+                           source: str) -> np.ndarray | None:
+        """``(M, D)`` embeddings of the lookalikes clicked on the reference, or None."""
+        if not points:
+            return None
+        segmenter, embedder = self._ensure_models()
+        masks = []
+        for x, y in points:
+            prompt = Prompt.from_point(x, y)
+            prompt.validate(image.shape[1], image.shape[0], f"{source} (distractor)")
+            mask = segmenter.segment(image, prompt).mask
+            if not mask.any():
+                raise PromptError(f"{source}: the distractor click ({x:g}, {y:g}) yields an "
+                                  "empty mask; click on the lookalike itself")
+            masks.append(mask)
+        return embedder.embed(image, np.stack(masks))
+
+    def _tracked(self, reference: Path, prompt: Prompt, embedding: np.ndarray,
+                 bank: PrototypeBank | None, pairs: list[tuple[str, Path]]
+                 ) -> dict[int, ImageResult]:
+        """The spin's views whose tracked mask was accepted (``prodseg.workers.capture.spin``)."""
+        from prodseg.workers.capture.spin import build_tracker, tracked_results
+
+        _, embedder = self._ensure_models()
+        vectors = np.stack(bank.prototypes) if bank is not None else embedding[None]
+        return tracked_results(self.settings, embedder, build_tracker(self.settings),
+                               reference, prompt, vectors, pairs)
+
+    def _peak_similarity(self, path: Path, embedding: np.ndarray) -> float:
+        """How much a target looks like the reference: its best patch similarity."""
+        try:
+            image = read_image_file(path, self.settings.max_image_pixels)
+        except InputError:
+            return -np.inf  # reported when it is processed
+        _, embedder = self._ensure_models()
+        return float(similarity_map(embedder.image_tokens(image), embedding).max())
+
+    def _process_targets(
+        self, batch: list[tuple[str, Path]], embedding: np.ndarray | PrototypeBank
+    ) -> Iterator[tuple[ImageResult, np.ndarray | None]]:
+        """Targets' results and pixels, failures recorded instead of raised.
+
+        The whole-image DINOv2 passes of the batch run together when the settings use
+        them (full embedding mode, guided prompting) and the batch has several images.
+        """
+        loaded: list[tuple[str, Path, np.ndarray | None, str | None]] = []
+        for image_id, path in batch:
+            try:
+                image = read_image_file(path, self.settings.max_image_pixels)
+                loaded.append((image_id, path, image, None))
+            except InputError as exc:
+                loaded.append((image_id, path, None, str(exc)))
+        tokens = iter(self._batch_tokens([im for _, _, im, _ in loaded if im is not None]))
+        for image_id, path, pixels, error in loaded:
+            if pixels is not None:
+                try:
+                    found = self.match_image(pixels, embedding, image_id, str(path), next(tokens))
+                except Exception as exc:  # a model failure on one image must not end the job
+                    log.exception("processing %s failed", path)
+                    error = f"{path}: {type(exc).__name__}: {exc}"
+                else:
+                    yield found, pixels
+                    continue
+            yield ImageResult(image_id=image_id, source=str(path), status="error",
+                              error=error), None
+
+    def _batch_tokens(self, images: list[np.ndarray]) -> list[np.ndarray | None]:
+        """Whole-image patch grids computed as one batch, or None each (computed later)."""
+        s = self.settings
+        uses_tokens = s.embedding_mode == "full" or s.proposals == "guided"
+        if len(images) < 2 or not uses_tokens:
+            return [None] * len(images)
+        _, embedder = self._ensure_models()
+        try:
+            return list(embedder.image_tokens_batch(images))
+        except Exception:  # e.g. out of memory: each image then tries on its own
+            log.exception("batched DINOv2 pass failed; embedding images one at a time")
+            return [None] * len(images)
+
+
+def _make_prompt(
+    point: tuple[float, float] | None,
+    bbox: tuple[float, float, float, float] | None,
+    prompt: Prompt | None,
+) -> Prompt:
+    given = sum(x is not None for x in (point, bbox, prompt))
+    if given != 1:
+        raise PromptError("give exactly one of reference_point, reference_bbox or prompt")
+    if prompt is not None:
+        return prompt
+    if point is not None:
+        return Prompt.from_point(*point)
+    assert bbox is not None
+    return Prompt.from_box(*bbox)

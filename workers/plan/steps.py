@@ -1,0 +1,221 @@
+"""The three steps of a distributed job, on the shared object store.
+
+Each step reads what it needs from storage, calls the same pipeline methods and export
+functions as ``prodseg run``, and writes its outputs before its bookkeeping record, so a
+step that runs twice writes the same bytes and a record's presence means its outputs
+are complete. The Celery tasks in ``tasks/`` are thin wrappers around these.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from prodseg.errors import InputError, TransientError
+from prodseg.prompts import Prompt
+from prodseg.results import ImageResult, ReferenceResult
+from prodseg.settings import Settings, load_settings
+from prodseg.storage.base import ObjectNotFound, ObjectStore
+from prodseg.storage.exports.coco import assemble_coco, reference_coco, target_coco
+from prodseg.storage.exports.documents import (
+    assemble_results_document,
+    image_entry,
+    reference_entry,
+    write_documents,
+    write_image_outputs,
+    write_reference_outputs,
+)
+from prodseg.storage.images import decode_image
+from prodseg.storage.manifest import (
+    InputImage,
+    JobManifest,
+    get_json,
+    image_state_key,
+    put_json,
+    state_key,
+)
+from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
+
+log = logging.getLogger(__name__)
+
+def settings_for_job(manifest: JobManifest) -> Settings:
+    """The job's settings on top of this machine's environment."""
+    return load_settings(**manifest.settings)
+
+
+def worker_name() -> str:
+    """``host:pid`` of this process, recorded with each target it processed."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def read_input(store: ObjectStore, image: InputImage, settings: Settings) -> np.ndarray:
+    """Decode an input image from the job store or from its own ``s3://`` URL.
+
+    Raises:
+        ImageReadError: the bytes are not a usable image (names the source).
+        ObjectNotFound: the key does not exist.
+    """
+    if image.location.startswith("s3://"):
+        from prodseg.storage.s3 import parse_s3_url
+
+        bucket, key = parse_s3_url(image.location)
+        data = _bucket_store(bucket, settings.s3_endpoint_url, settings.s3_region).get(key)
+    else:
+        data = store.get(image.location)
+    return decode_image(data, image.source, settings.max_image_pixels)
+
+
+@functools.lru_cache(maxsize=16)
+def _bucket_store(bucket: str, endpoint_url: str | None, region: str) -> ObjectStore:
+    """A store per input bucket, kept (a boto3 client takes a fifth of a second to make)."""
+    from prodseg.storage.s3 import S3Store
+
+    return S3Store(bucket, endpoint_url=endpoint_url, region=region)
+
+
+def reference_step(
+    store: ObjectStore, manifest: JobManifest, pipeline: ProductSegmentationPipeline
+) -> ReferenceResult:
+    """Segment and embed the reference; write ``reference/`` and its record.
+
+    Raises:
+        InputError: the reference image is unreadable or the prompt is unusable; the job
+            cannot go on.
+    """
+    layout = manifest.layout
+    ref = manifest.reference
+    try:
+        image = read_input(store, ref, pipeline.settings)
+    except KeyError as exc:
+        raise InputError(f"{ref.source}: reference image not found in storage ({exc})") from None
+    reference = pipeline.segment_reference(image, Prompt.from_json(manifest.prompt),
+                                           ref.image_id, ref.source)
+    write_reference_outputs(store, layout, image, reference)
+    coco_image, coco_annotations = reference_coco(reference)
+    put_json(store, state_key(manifest.job, "reference.json"), {
+        "entry": reference_entry(reference, layout),
+        "coco_image": coco_image,
+        "coco_annotations": coco_annotations,
+        "meta": pipeline.describe(),
+    })
+    return reference
+
+
+def load_reference_embedding(store: ObjectStore, manifest: JobManifest) -> np.ndarray:
+    """The reference's FFA embedding, ``(D,)`` float32, as the reference step stored it."""
+    data = store.get(manifest.layout.reference_embedding)
+    return np.asarray(np.load(io.BytesIO(data), allow_pickle=False), dtype=np.float32)
+
+
+def match_step(
+    store: ObjectStore,
+    manifest: JobManifest,
+    index: int,
+    pipeline: ProductSegmentationPipeline,
+    embedding: np.ndarray,
+) -> dict[str, Any]:
+    """Match one target image; write its masks, cutouts, thumbnail, then its record.
+
+    A bad image is recorded as an error (the job goes on); storage faults propagate
+    (``TransientError``) so the task can retry.
+
+    Args:
+        store: the shared store.
+        manifest: the job.
+        index: position of the target in ``manifest.images``.
+        pipeline: the worker's pipeline for the job's settings.
+        embedding: ``(D,)`` the reference embedding.
+
+    Returns:
+        The record written to ``_state/images/<id>.json``.
+    """
+    target = manifest.images[index]
+    image: np.ndarray | None = None
+    try:
+        image = read_input(store, target, pipeline.settings)
+        result = pipeline.match_image(image, embedding, target.image_id, target.source)
+    except TransientError:
+        raise  # storage trouble: the task retries
+    except (InputError, KeyError) as exc:
+        image = None
+        message = str(exc) if isinstance(exc, InputError) else f"{target.source}: not found"
+        result = _failed(target, message)
+    except Exception as exc:  # a model failure on one image must not end the job
+        log.exception("matching %s failed", target.source)
+        image = None
+        result = _failed(target, f"{target.source}: {type(exc).__name__}: {exc}")
+    write_image_outputs(store, manifest.layout, image, result)
+    coco_image, coco_annotations = target_coco(index, result)
+    record = {
+        "entry": image_entry(result, manifest.layout),
+        "coco_image": coco_image,
+        "coco_annotations": coco_annotations,
+        "worker": worker_name(),
+    }
+    put_json(store, image_state_key(manifest.job, target.image_id), record)
+    return record
+
+
+def failure_record(manifest: JobManifest, index: int, message: str) -> dict[str, Any]:
+    """The record of a target that could not be processed, shaped like ``match_step``'s.
+
+    Args:
+        manifest: the job.
+        index: position of the target in ``manifest.images``.
+        message: why, naming the image.
+    """
+    result = _failed(manifest.images[index], message)
+    coco_image, coco_annotations = target_coco(index, result)
+    return {
+        "entry": image_entry(result, manifest.layout),
+        "coco_image": coco_image,
+        "coco_annotations": coco_annotations,
+        "worker": worker_name(),
+    }
+
+
+def _failed(target: InputImage, message: str) -> ImageResult:
+    return ImageResult(image_id=target.image_id, source=target.source, status="error",
+                       error=message)
+
+
+def finalize_step(store: ObjectStore, manifest: JobManifest,
+                  unstored: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Assemble ``coco.json``, the gallery and, last, ``results.json`` from the records.
+
+    Args:
+        store: the shared store.
+        manifest: the job.
+        unstored: image id -> why, for targets whose task gave up before it could store
+            a record (storage unreachable past the retry budget). Such a target is an
+            error in the results, and ``prodseg resume`` runs it again later.
+
+    Returns:
+        The ``results.json`` document.
+    """
+    ref = get_json(store, state_key(manifest.job, "reference.json"))
+    records = []
+    for index, target in enumerate(manifest.images):
+        try:
+            records.append(get_json(store, image_state_key(manifest.job, target.image_id)))
+        except ObjectNotFound:
+            why = (unstored or {}).get(target.image_id, "no result was stored")
+            records.append(failure_record(
+                manifest, index, f"{target.source}: {why}; run `prodseg resume "
+                f"{manifest.job}` to process it again"))
+    document = assemble_results_document(
+        ref["entry"], [r["entry"] for r in records], {"job": manifest.job, **ref["meta"]}
+    )
+    coco_images = [ref["coco_image"]] + [r["coco_image"] for r in records if r["coco_image"]]
+    annotations = list(ref["coco_annotations"])
+    for r in records:
+        annotations += r["coco_annotations"]
+    write_documents(store, manifest.layout, document, assemble_coco(coco_images, annotations))
+    return document

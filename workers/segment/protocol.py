@@ -1,0 +1,77 @@
+"""The ``Segmenter`` protocol: a prompt into one mask, an image into proposals.
+
+Its partner, ``embed.protocol.PatchBackbone``, turns images into a grid of patch
+features. SAM2 and DINOv2 fill them in production (``segment.sam2_image``,
+``embed.dinov2``); simple deterministic implementations (``workers.classic``) fill them in
+tests and fast runs. The FFA embedding on top of any backbone is ``embed.ffa_embedder``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from prodseg.prompts import Prompt
+
+
+@dataclass(frozen=True)
+class SegmentedMask:
+    """One mask from a prompt.
+
+    Attributes:
+        mask: ``(H, W)`` bool.
+        score: the segmenter's quality estimate in [0, 1] (SAM2's predicted IoU).
+    """
+
+    mask: np.ndarray
+    score: float
+
+
+@dataclass(frozen=True)
+class Proposals:
+    """Candidate object masks on one image.
+
+    Attributes:
+        masks: ``(N, H, W)`` bool.
+        scores: ``(N,)`` float32 quality estimates (predicted IoU).
+    """
+
+    masks: np.ndarray
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.masks.shape[0])
+
+
+class Segmenter(Protocol):
+    """Prompted segmentation and automatic proposals on RGB images."""
+
+    def segment(self, image: np.ndarray, prompt: Prompt) -> SegmentedMask:
+        """Best mask for the prompt.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+            prompt: points and/or box in the image's pixels.
+        """
+        ...
+
+    def propose(self, image: np.ndarray) -> Proposals:
+        """Candidate object masks, before area filtering.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+        """
+        ...
+
+    def propose_at(self, image: np.ndarray, positives: np.ndarray,
+                   negatives: np.ndarray) -> Proposals:
+        """Candidate masks for prompts at chosen points (similarity-guided prompting).
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+            positives: ``(P, 2)`` ``(x, y)`` pixels; each is one prompt.
+            negatives: ``(Q, 2)`` ``(x, y)`` pixels that no proposal may contain.
+        """
+        ...

@@ -1,0 +1,363 @@
+"""Object proposals from SAM2 point prompts, decided on low-resolution logits.
+
+The recipe and parameters are those of SAM2's automatic mask generator: prompt the model
+with a grid of single points, three candidate masks each; keep candidates whose predicted
+IoU exceeds ``pred_iou_thresh`` and whose stability score (IoU of the mask thresholded
+at ``mask_threshold +/- 1``) reaches ``stability_score_thresh``; drop duplicates by box
+NMS at ``box_nms_thresh``, best predicted IoU first. What differs is where the work is
+done. Every candidate stays a ``(256, 256)`` logits tensor; stability, areas and boxes of
+the full-resolution masks are read off the logits exactly (``prodseg.workers.segment.sam2_lowres``);
+only the survivors of NMS are upsampled to the image's size; nothing is run-length
+encoded. The same filters serve prompts at chosen points (``propose_at``), which
+similarity-guided prompting uses.
+
+``ProposalGenerator`` records where its time went (``last_timing``): the image encoder,
+the decoder's forward passes, and everything else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torchvision.ops import batched_nms
+
+from prodseg.workers.models.builders import autocast_for
+from prodseg.workers.segment.protocol import Proposals
+from prodseg.workers.segment.sam2_decoder import decode_points
+from prodseg.workers.segment.sam2_lowres import (
+    area_bounds,
+    bilinear_taps,
+    exact_areas,
+    exact_boxes,
+    upsample,
+)
+
+
+@dataclass(frozen=True)
+class ProposalParams:
+    """The generator's knobs: the design document's table plus SAM2's fixed defaults.
+
+    Attributes:
+        points_per_side: prompt grid density (``n * n`` points).
+        pred_iou_thresh: keep candidates whose predicted IoU is above this (0: all).
+        stability_score_thresh: keep candidates whose stability is at least this (0: all).
+        points_per_batch: prompts per decoder call (memory and speed, not results).
+        box_nms_thresh: box IoU above which the lower-scored candidate is a duplicate.
+        stability_score_offset: logit offset of the stability score.
+        mask_threshold: logit above which a pixel is in the mask.
+        min_area_ratio: drop proposals smaller than this fraction of the image.
+        max_area_ratio: drop proposals larger than this fraction of the image.
+    """
+
+    points_per_side: int = 32
+    pred_iou_thresh: float = 0.86
+    stability_score_thresh: float = 0.92
+    points_per_batch: int = 64
+    box_nms_thresh: float = 0.7
+    stability_score_offset: float = 1.0
+    mask_threshold: float = 0.0
+    min_area_ratio: float = 0.0
+    max_area_ratio: float = 1.0
+
+
+def point_grid(points_per_side: int, height: int, width: int) -> np.ndarray:
+    """SAM2's prompt grid: cell centres of an ``n x n`` grid over the image.
+
+    Returns:
+        ``(n * n, 2)`` float32 ``(x, y)`` pixel coordinates, row by row.
+    """
+    offset = 1.0 / (2 * points_per_side)
+    ticks = np.linspace(offset, 1 - offset, points_per_side)
+    xs = np.tile(ticks[None, :], (points_per_side, 1))
+    ys = np.tile(ticks[:, None], (1, points_per_side))
+    grid = np.stack([xs, ys], axis=-1).reshape(-1, 2)
+    return (grid * np.array([width, height])).astype(np.float32)
+
+
+@dataclass
+class Candidates:
+    """Decoded candidates still at the decoder's resolution.
+
+    Attributes:
+        logits: ``(N, h, w)`` float32 mask logits.
+        scores: ``(N,)`` float32 predicted IoU.
+    """
+
+    logits: torch.Tensor
+    scores: torch.Tensor
+
+    @staticmethod
+    def empty(device: torch.device) -> Candidates:
+        return Candidates(torch.zeros((0, 256, 256), device=device), torch.zeros(0, device=device))
+
+    def take(self, index: torch.Tensor) -> Candidates:
+        return Candidates(self.logits[index], self.scores[index])
+
+    @staticmethod
+    def cat(parts: list[Candidates], device: torch.device) -> Candidates:
+        if not parts:
+            return Candidates.empty(device)
+        return Candidates(torch.cat([p.logits for p in parts]),
+                          torch.cat([p.scores for p in parts]))
+
+
+@dataclass
+class Timing:
+    """Where one ``propose``/``propose_at`` call spent its time.
+
+    Attributes:
+        encoder: seconds in SAM2's image encoder.
+        decoder: seconds in the mask decoder's forward passes (and the prompt encoder).
+        other: seconds in everything else: filters, boxes, NMS, upsampling the survivors.
+        prompts: prompts decoded.
+        candidates: candidate masks decoded (three per prompt).
+    """
+
+    encoder: float = 0.0
+    decoder: float = 0.0
+    other: float = 0.0
+    prompts: int = 0
+    candidates: int = 0
+
+    @property
+    def total(self) -> float:
+        return self.encoder + self.decoder + self.other
+
+
+def stability_keep(logits: torch.Tensor, params: ProposalParams,
+                   size: tuple[int, int]) -> torch.Tensor:
+    """Which candidates reach ``stability_score_thresh`` at full resolution.
+
+    Decided from area bounds where they settle it; the rest are upsampled and counted.
+
+    Args:
+        logits: ``(N, h, w)``.
+        params: thresholds.
+        size: ``(H, W)`` of the image.
+
+    Returns:
+        ``(N,)`` bool.
+    """
+    h, w = logits.shape[1:]
+    thresh = params.stability_score_thresh
+    levels = (params.mask_threshold + params.stability_score_offset,
+              params.mask_threshold - params.stability_score_offset)
+    rows = bilinear_taps(h, size[0], logits.device)
+    cols = bilinear_taps(w, size[1], logits.device)
+    (inter_lo, union_lo), (inter_hi, union_hi) = area_bounds(logits, levels, rows, cols)
+    one = torch.ones_like(union_hi)
+    sure_pass = (union_hi > 0) & (inter_lo.float() / union_hi.clamp(min=1).float() >= thresh)
+    sure_fail = (union_hi == 0) | (
+        (union_lo > 0) & (inter_hi.float() / torch.maximum(union_lo, one).float() < thresh)
+    )
+    keep = sure_pass.clone()
+    open_ = torch.nonzero(~sure_pass & ~sure_fail).flatten()
+    if len(open_):
+        inter, union = exact_areas(logits[open_], levels, size)
+        keep[open_] = (inter.int() / union.int()) >= thresh  # NaN (empty) fails, as in SAM2
+    return keep
+
+
+def filter_candidates(cands: Candidates, params: ProposalParams,
+                      size: tuple[int, int]) -> Candidates:
+    """Predicted-IoU and stability filters of one decoded batch."""
+    if params.pred_iou_thresh > 0.0:
+        cands = cands.take(torch.nonzero(cands.scores > params.pred_iou_thresh).flatten())
+    if params.stability_score_thresh > 0.0 and len(cands.scores):
+        cands = cands.take(torch.nonzero(stability_keep(cands.logits, params, size)).flatten())
+    return cands
+
+
+def deduplicate(cands: Candidates, params: ProposalParams, size: tuple[int, int]) -> Candidates:
+    """Box NMS over the full-resolution boxes, best predicted IoU first (SAM2's order)."""
+    if len(cands.scores) == 0:
+        return cands
+    boxes = exact_boxes(cands.logits, params.mask_threshold, size).float()
+    classes = torch.zeros_like(cands.scores, dtype=torch.long)
+    keep = batched_nms(boxes, cands.scores.float(), classes, iou_threshold=params.box_nms_thresh)
+    return cands.take(keep)
+
+
+def to_proposals(cands: Candidates, params: ProposalParams, size: tuple[int, int],
+                 chunk: int = 32) -> Proposals:
+    """Upsample the survivors and apply the area-ratio filter.
+
+    Returns:
+        ``Proposals``: ``(M, H, W)`` bool masks and their ``(M,)`` predicted IoUs, in
+        NMS order (best first).
+    """
+    height, width = size
+    masks: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    lo = params.min_area_ratio * height * width
+    hi = params.max_area_ratio * height * width
+    for start in range(0, len(cands.scores), chunk):
+        full = upsample(cands.logits[start : start + chunk], size) > params.mask_threshold
+        area = full.flatten(1).sum(1)
+        ok = (area >= lo) & (area <= hi) & (area > 0)
+        masks.append(full[ok].cpu().numpy())
+        scores.append(cands.scores[start : start + chunk][ok].float().cpu().numpy())
+    if not masks:
+        return Proposals(np.zeros((0, height, width), bool), np.zeros(0, np.float32))
+    return Proposals(np.concatenate(masks), np.concatenate(scores).astype(np.float32))
+
+
+class ProposalGenerator:
+    """Grid proposals and point-prompted proposals from one SAM2 model.
+
+    Args:
+        model: a ``SAM2Base`` (``sam2.build_sam.build_sam2``).
+        params: thresholds and grid.
+        restructured_decoder: decode with ``sam2_decoder`` (same function, about
+            3x faster on a CPU) instead of the stock module; default: on the CPU only,
+            where the stock module's batched kernels are not the better choice.
+    """
+
+    def __init__(self, model: torch.nn.Module, params: ProposalParams,
+                 restructured_decoder: bool | None = None) -> None:
+        import warnings
+
+        from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+        self.model: Any = model  # SAM2Base; its submodules are untyped
+        self.params = params
+        self.device = next(model.parameters()).device
+        self.restructured_decoder = (self.device.type == "cpu" if restructured_decoder is None
+                                     else restructured_decoder)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*torch.jit.script", category=FutureWarning)
+            self.predictor = SAM2ImagePredictor(model)
+        self.last_timing = Timing()
+        self._encoded: np.ndarray | None = None  # a copy of the image the features are of
+
+    # -- timing --------------------------------------------------------------------------
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    @contextmanager
+    def _timed(self, timing: Timing, part: str) -> Iterator[None]:
+        self._sync()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._sync()
+            setattr(timing, part, getattr(timing, part) + time.perf_counter() - start)
+
+    # -- the model -----------------------------------------------------------------------
+
+    def set_image(self, image: np.ndarray, timing: Timing | None = None) -> None:
+        """Run the image encoder once; every prompt after it reuses the features.
+
+        The same pixels again (the next click of an interactive selection) keep the
+        features already computed.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+        """
+        if self._encoded is not None and self._encoded.shape == image.shape \
+                and np.array_equal(self._encoded, image):
+            return
+        self._encoded = None
+        with self._timed(timing or Timing(), "encoder"), autocast_for(self.device):
+            self.predictor.set_image(image)
+        self._encoded = np.array(image, copy=True)
+
+    def decode(self, coords: np.ndarray, labels: np.ndarray) -> Candidates:
+        """Three candidate masks per prompt on the image set last.
+
+        Args:
+            coords: ``(B, P, 2)`` float32 ``(x, y)`` pixels; each prompt has ``P`` points.
+            labels: ``(B, P)`` int, 1 positive and 0 negative.
+
+        Returns:
+            ``Candidates`` with ``3 * B`` rows, prompt-major.
+        """
+        p = self.predictor
+        h, w = p._orig_hw[-1]
+        points = torch.as_tensor(coords, dtype=torch.float32, device=self.device)
+        points = p._transforms.transform_coords(points, normalize=True, orig_hw=(h, w))
+        point_labels = torch.as_tensor(labels, dtype=torch.int, device=self.device)
+        with autocast_for(self.device):
+            sparse, dense = self.model.sam_prompt_encoder(
+                points=(points, point_labels), boxes=None, masks=None)
+            high_res = [level[-1].unsqueeze(0) for level in p._features["high_res_feats"]]
+            embedding = p._features["image_embed"][-1].unsqueeze(0)
+            if self.restructured_decoder:
+                skip = self.params.pred_iou_thresh if self.params.pred_iou_thresh > 0 else None
+                logits, iou = decode_points(self.model, embedding, high_res, sparse, dense,
+                                            skip_below=skip)
+            else:
+                logits, iou, _, _ = self.model.sam_mask_decoder(
+                    image_embeddings=embedding,
+                    image_pe=self.model.sam_prompt_encoder.get_dense_pe(),
+                    sparse_prompt_embeddings=sparse,
+                    dense_prompt_embeddings=dense,
+                    multimask_output=True,
+                    repeat_image=points.shape[0] > 1,
+                    high_res_features=high_res,
+                )
+        return Candidates(logits.flatten(0, 1).float(), iou.flatten(0, 1).float())
+
+    # -- proposals -----------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def propose(self, image: np.ndarray) -> Proposals:
+        """Proposals from the full prompt grid (the automatic mask generator's job).
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+
+        Returns:
+            ``(N, H, W)`` bool masks and ``(N,)`` predicted IoUs, best first.
+        """
+        h, w = image.shape[:2]
+        grid = point_grid(self.params.points_per_side, h, w)
+        return self._run(image, grid[:, None, :], np.ones((len(grid), 1), np.int64))
+
+    @torch.inference_mode()
+    def propose_at(self, image: np.ndarray, positives: np.ndarray,
+                   negatives: np.ndarray | None = None) -> Proposals:
+        """Proposals from one prompt per positive point, each with all negative points.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+            positives: ``(P, 2)`` ``(x, y)`` pixels.
+            negatives: ``(Q, 2)`` ``(x, y)`` pixels shared by every prompt, or None.
+        """
+        positives = np.asarray(positives, np.float32).reshape(-1, 2)
+        negs = np.zeros((0, 2), np.float32) if negatives is None else np.asarray(
+            negatives, np.float32).reshape(-1, 2)
+        n = len(positives)
+        coords = np.concatenate(
+            [positives[:, None, :], np.broadcast_to(negs, (n, *negs.shape))], axis=1)
+        labels = np.concatenate(
+            [np.ones((n, 1), np.int64), np.zeros((n, len(negs)), np.int64)], axis=1)
+        return self._run(image, coords, labels)
+
+    def _run(self, image: np.ndarray, coords: np.ndarray, labels: np.ndarray) -> Proposals:
+        size = (int(image.shape[0]), int(image.shape[1]))
+        timing = Timing(prompts=len(coords))
+        self.set_image(image, timing)
+        start = time.perf_counter()
+        kept: list[Candidates] = []
+        step = max(1, self.params.points_per_batch)
+        for begin in range(0, len(coords), step):
+            with self._timed(timing, "decoder"):
+                cands = self.decode(coords[begin : begin + step], labels[begin : begin + step])
+            timing.candidates += len(cands.scores)
+            kept.append(filter_candidates(cands, self.params, size))
+        survivors = deduplicate(Candidates.cat(kept, self.device), self.params, size)
+        proposals = to_proposals(survivors, self.params, size)
+        self._sync()
+        timing.other = time.perf_counter() - start - timing.decoder
+        self.last_timing = timing
+        return proposals
