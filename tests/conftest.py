@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.environment import AWS_TEST_CREDENTIALS, free_port
+from tests.support.environment import AWS_TEST_CREDENTIALS, free_port
 
 # Variables that would make boto3 ignore the dummy credentials or go somewhere else.
 _AWS_VARIABLES_TO_CLEAR = (
@@ -205,7 +205,7 @@ def _tail(path: Path, size: int = 4000) -> str:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Write the fault and bad-input table the tests recorded, and say if the README's differs."""
-    from tests import outcomes
+    from tests.support import outcomes
 
     rows = outcomes.recorded()
     if not rows:
@@ -216,9 +216,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     note = f"; {len(missing)} not yet in README.md" if missing else ""
     terminalreporter.write_line(
         f"reliability table: {len(rows)} cases tried -> {path}{note}"
-        + (" (python -m tests.outcomes README.md)" if missing else "")
+        + (" (python -m tests.support.outcomes README.md)" if missing else "")
     )
 
 
 # The integration tests' redis-server and per-test cluster (tests/cluster.py).
-from tests.cluster import cluster, redis_url  # noqa: E402, F401
+from tests.support.cluster import cluster, redis_url  # noqa: E402, F401

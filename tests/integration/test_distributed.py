@@ -22,10 +22,10 @@ import pytest
 from PIL import Image
 
 from prodseg.errors import InputError
-from tests.cluster import Cluster, render, wait_for
-from tests.environment import free_port
-from tests.faults import TcpGate, kill_pool_children
-from tests.outcomes import record, without_dirs
+from tests.support.cluster import Cluster, render, wait_for
+from tests.support.environment import free_port
+from tests.support.faults import TcpGate, kill_pool_children
+from tests.support.outcomes import record, without_dirs
 
 pytestmark = pytest.mark.integration
 
@@ -554,7 +554,7 @@ def test_select_submit_previews_on_a_worker_then_submits(
     import prodseg.producer.cli.windows
     from prodseg.producer.cli.main import main
     from prodseg.producer.ui.select import Selector
-    from tests.test_select import click, press_key
+    from tests.unit.producer.test_select import click, press_key
 
     images, ref, point = render(cluster, views=3, shelf=0, size="320x240")
     cluster.worker("w1", PRODSEG_BACKEND="classic")

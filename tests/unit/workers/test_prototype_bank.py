@@ -10,14 +10,11 @@ import pytest
 from PIL import Image
 
 from prodseg.producer.samples.scene import RenderedView, render_spin_set, write_sample_set
-from prodseg.settings import load_settings
 from prodseg.workers.capture.order import detect_capture, natural_key, spin_order, visit_order
-from prodseg.workers.classic.backbone import ColourTextureBackbone
-from prodseg.workers.classic.segmenter import ContourSegmenter
-from prodseg.workers.embed.ffa_embedder import FFAEmbedder
 from prodseg.workers.match.bank import BankParams, PrototypeBank, runner_up, score_proposals
 from prodseg.workers.ops.masks import mask_iou
-from prodseg.workers.plan.pipeline import JobResult, ProductSegmentationPipeline
+from prodseg.workers.plan.pipeline import JobResult
+from tests.support.classic import classic_pipeline
 
 
 def unit(*values: float) -> np.ndarray:
@@ -116,9 +113,7 @@ def test_visit_order_per_capture() -> None:
 
 
 def _run(root: Path, spin_point: tuple[int, int], **settings: object) -> JobResult:
-    pipeline = ProductSegmentationPipeline(load_settings(backend="classic", **settings),
-                                           ContourSegmenter(),
-                                           FFAEmbedder(ColourTextureBackbone()))
+    pipeline = classic_pipeline(**settings)
     images = sorted((root / "images").glob("*.jpg"))
     return pipeline.run(images, root / "images" / "view_000.jpg", reference_point=spin_point)
 
@@ -174,9 +169,7 @@ def test_a_marked_lookalike_is_no_longer_matched(tmp_path: Path) -> None:
     x, y = spin.reference_point
 
     def run(distractors: list[tuple[float, float]]) -> JobResult:
-        pipeline = ProductSegmentationPipeline(load_settings(backend="classic"),
-                                               ContourSegmenter(),
-                                               FFAEmbedder(ColourTextureBackbone()))
+        pipeline = classic_pipeline()
         return pipeline.run(images, images[0], reference_point=(x, y),
                             distractor_points=distractors)
 

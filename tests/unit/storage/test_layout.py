@@ -8,7 +8,7 @@ import pytest
 
 from prodseg.storage.base import validate_key
 from prodseg.storage.layout import JobLayout, is_safe_image_id, make_image_ids
-from tests.outcomes import record
+from tests.support.outcomes import record
 
 
 def test_keys_without_prefix() -> None:

@@ -6,13 +6,25 @@ import pytest
 
 from prodseg.errors import PromptError
 from prodseg.prompts import Prompt
-from tests.outcomes import record
+from tests.support.outcomes import record
 
 
-def test_valid_prompts_pass() -> None:
-    Prompt.from_point(10, 20).validate(100, 50)
-    Prompt.from_box(0, 0, 100, 50).validate(100, 50)
-    Prompt(points=((1, 1), (5, 5)), labels=(1, 0), box=(0, 0, 10, 10)).validate(100, 50)
+@pytest.mark.parametrize(
+    ("inside", "outside"),
+    [
+        (Prompt.from_point(99.9, 49.9), Prompt.from_point(100, 49.9)),
+        (Prompt.from_point(0, 0), Prompt.from_point(-0.1, 0)),
+        (Prompt.from_box(99, 49, 150, 80), Prompt.from_box(100, 0, 150, 50)),
+        (Prompt(points=((1, 1), (5, 5)), labels=(1, 0), box=(0, 0, 10, 10)),
+         Prompt(points=((1, 1), (5, 50)), labels=(1, 0), box=(0, 0, 10, 10))),
+    ],
+)
+def test_prompts_are_valid_up_to_the_image_edge(inside: Prompt, outside: Prompt) -> None:
+    """Each pair is one step apart: the first passes, the second is refused (a box
+    passes while it overlaps the image)."""
+    inside.validate(100, 50)
+    with pytest.raises(PromptError, match="outside the image"):
+        outside.validate(100, 50)
 
 
 @pytest.mark.parametrize(

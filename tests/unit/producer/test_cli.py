@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.environment import prodseg
+from tests.support.environment import prodseg
 
 ENV_SMALL = {
     "PRODSEG_SAM2_CHECKPOINT": "hiera_tiny",

@@ -4,7 +4,7 @@ A test that tries a fault or a bad input calls :func:`record` with what it obser
 error message it got, the job's end state, the counts it checked), *after* its
 assertions passed. At the end of the session ``tests/conftest.py`` writes every recorded
 row to ``test-artifacts/reliability.md`` (merged with the rows of earlier runs, so a
-partial run updates only its own rows); ``python -m tests.outcomes README.md`` copies
+partial run updates only its own rows); ``python -m tests.support.outcomes README.md`` copies
 that table into the README between its two markers. So the table shows what the tests
 saw, not what someone remembered.
 """
@@ -17,8 +17,8 @@ import re
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-BEGIN = "<!-- reliability-table: begin (python -m tests.outcomes README.md) -->"
+REPO = Path(__file__).resolve().parents[2]
+BEGIN = "<!-- reliability-table: begin (python -m tests.support.outcomes README.md) -->"
 END = "<!-- reliability-table: end -->"
 KINDS = ("fault", "bad input", "security")
 
@@ -108,9 +108,9 @@ def update_readme(readme: Path, generated: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m tests.outcomes README.md``: copy the last run's table into the README."""
+    """``python -m tests.support.outcomes README.md``: copy the last run's table into the README."""
     if len(argv) != 1:
-        print("usage: python -m tests.outcomes README.md", file=sys.stderr)
+        print("usage: python -m tests.support.outcomes README.md", file=sys.stderr)
         return 2
     source = artifacts_dir() / "reliability.md"
     if not source.is_file():

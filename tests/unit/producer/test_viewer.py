@@ -24,7 +24,7 @@ from prodseg.errors import InputError
 from prodseg.producer.ui.viewer import ResultsViewer, load_job, order_by_best_score
 from prodseg.storage.images import read_mask_png
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def prodseg(*args: str, expect: int = 0) -> None:

@@ -15,6 +15,7 @@ from prodseg.workers.classic.backbone import ColourTextureBackbone
 from prodseg.workers.classic.segmenter import ContourSegmenter, _keep_distinct
 from prodseg.workers.embed.protocol import PatchBackbone
 from prodseg.workers.segment.protocol import Proposals, Segmenter
+from tests.support.protocols import mismatches
 
 SEEDS = (0, 1)
 MATCH_THRESHOLD = 0.65
@@ -31,6 +32,7 @@ def spins() -> dict[int, SpinSet]:
 def proposals(spins: dict[int, SpinSet]) -> dict[int, list[Proposals]]:
     segmenter = ContourSegmenter()
     return {seed: [segmenter.propose(v.image) for v in spin.views] for seed, spin in spins.items()}
+
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -63,7 +65,17 @@ def test_the_classes_fill_the_protocols() -> None:
     segmenter: Segmenter = ContourSegmenter()
     backbone: PatchBackbone = ColourTextureBackbone()
     assert backbone.patch_size == 14 and backbone.name == "colour-texture"
-    assert segmenter is not None
+    assert mismatches(Segmenter, segmenter) == []
+    assert mismatches(PatchBackbone, backbone) == []
+
+
+def test_the_protocol_check_sees_a_wrong_signature() -> None:
+    class Renamed:
+        def segment(self, picture: np.ndarray, prompt: object) -> None: ...
+
+    problems = mismatches(Segmenter, Renamed())
+    assert problems[0].startswith("segment(picture") and "differs from" in problems[0]
+    assert problems[1:] == ["no propose", "no propose_at"]
 
 
 def test_proposals_have_the_documented_shapes(spins: dict[int, SpinSet],

@@ -22,14 +22,8 @@ from prodseg.workers.classic.segmenter import ContourSegmenter
 from prodseg.workers.embed.ffa_embedder import FFAEmbedder
 from prodseg.workers.ops.masks import mask_iou
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
-from tests.outcomes import record, without_dirs
-
-
-def classic_pipeline(**settings: object) -> ProductSegmentationPipeline:
-    s = load_settings(backend="classic", **settings)
-    return ProductSegmentationPipeline(
-        s, ContourSegmenter(), FFAEmbedder(ColourTextureBackbone(), mode=s.embedding_mode)
-    )
+from tests.support.classic import classic_pipeline
+from tests.support.outcomes import record, without_dirs
 
 
 @pytest.fixture(scope="module", params=[0, 1])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.environment import AWS_TEST_CREDENTIALS, free_port
+from tests.support.environment import AWS_TEST_CREDENTIALS, free_port
 
 
 @pytest.fixture(scope="session")

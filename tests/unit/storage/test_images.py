@@ -13,7 +13,7 @@ from PIL import Image
 
 from prodseg.errors import ImageReadError, InputError
 from prodseg.storage.images import decode_image, encode_jpeg, encode_png, read_image_file
-from tests.outcomes import record, without_dirs
+from tests.support.outcomes import record, without_dirs
 
 
 def _save(image: Image.Image, path: Path, fmt: str, **params: object) -> Path:

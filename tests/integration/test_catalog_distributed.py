@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import Cluster, wait_for
+from tests.support.cluster import Cluster, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import socket
 import threading
 from pathlib import Path
 
-from tests.environment import free_port
+from tests.support.environment import free_port
 
 
 class TcpGate:

@@ -14,9 +14,7 @@ from prodseg.prompts import Prompt
 from prodseg.settings import load_settings, recorded
 from prodseg.storage.local import LocalStore
 from prodseg.storage.manifest import InputImage, JobManifest, image_state_key, input_key
-from prodseg.workers.classic.backbone import ColourTextureBackbone
 from prodseg.workers.classic.segmenter import ContourSegmenter
-from prodseg.workers.embed.ffa_embedder import FFAEmbedder
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 from prodseg.workers.plan.steps import (
     finalize_step,
@@ -24,6 +22,7 @@ from prodseg.workers.plan.steps import (
     match_step,
     reference_step,
 )
+from tests.support.classic import classic_pipeline
 
 
 class FlakySegmenter(ContourSegmenter):
@@ -63,8 +62,7 @@ def job(tmp_path: Path) -> tuple[LocalStore, JobManifest, tuple[int, int]]:
 
 
 def pipeline(segmenter: ContourSegmenter) -> ProductSegmentationPipeline:
-    return ProductSegmentationPipeline(load_settings(backend="classic"), segmenter,
-                                       FFAEmbedder(ColourTextureBackbone()))
+    return classic_pipeline(segmenter)
 
 
 def test_steps_write_records_and_documents(job) -> None:  # type: ignore[no-untyped-def]

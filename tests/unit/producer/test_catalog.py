@@ -464,5 +464,5 @@ def test_reading_a_catalog_never_imports_torch(tmp_path: Path) -> None:
             "heavy = [m for m in ('torch', 'sam2', 'timm') if m in sys.modules]; "
             "print(heavy); sys.exit(1 if heavy else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[1])
+                          cwd=Path(__file__).resolve().parents[3])
     assert done.returncode == 0, done.stdout + done.stderr

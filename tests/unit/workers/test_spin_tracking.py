@@ -7,22 +7,15 @@ import json
 from pathlib import Path
 
 from prodseg.producer.samples.scene import render_spin_set, write_sample_set
-from prodseg.settings import load_settings
-from prodseg.workers.classic.backbone import ColourTextureBackbone
-from prodseg.workers.classic.segmenter import ContourSegmenter
-from prodseg.workers.embed.ffa_embedder import FFAEmbedder
 from prodseg.workers.ops.masks import mask_iou
-from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
+from tests.support.classic import classic_pipeline
 
 
 def test_tracked_views_are_results_and_the_rest_is_matched(tmp_path: Path) -> None:
     spin = render_spin_set(n_views=12, height=240, width=320, n_distractor_only=1, seed=0)
     write_sample_set(tmp_path / "set", spin)
     images = sorted((tmp_path / "set" / "images").glob("*.jpg"))
-    pipeline = ProductSegmentationPipeline(
-        load_settings(backend="classic", capture="spin", propagation="track",
-                      similarity_threshold=0.75),
-        ContourSegmenter(), FFAEmbedder(ColourTextureBackbone()))
+    pipeline = classic_pipeline(capture="spin", propagation="track", similarity_threshold=0.75)
     out = tmp_path / "out"
     reference = tmp_path / "set" / "images" / "view_000.jpg"
     result = pipeline.run(images, reference, reference_point=spin.reference_point,
@@ -54,10 +47,8 @@ def test_chained_tracking_follows_the_product_to_other_sides(tmp_path: Path) -> 
 
     def tracked(**settings: object) -> dict[str, float]:
         """Tracked views and the share of their mask that lies on the product."""
-        pipeline = ProductSegmentationPipeline(
-            load_settings(backend="classic", capture="spin", propagation="track",
-                          similarity_threshold=0.75, **settings),  # type: ignore[arg-type]
-            ContourSegmenter(), FFAEmbedder(ColourTextureBackbone()))
+        pipeline = classic_pipeline(capture="spin", propagation="track",
+                                    similarity_threshold=0.75, **settings)
         result = pipeline.run(images, reference, reference_point=spin.reference_point)
         out = {}
         for r in result:

@@ -19,10 +19,7 @@ import pytest
 from prodseg.producer.samples.panorama import PanoramaScene, render_panorama, write_panorama_sample
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult
-from prodseg.settings import load_settings
-from prodseg.workers.classic.backbone import ColourTextureBackbone
 from prodseg.workers.classic.segmenter import ContourSegmenter
-from prodseg.workers.embed.ffa_embedder import FFAEmbedder
 from prodseg.workers.ops.masks import mask_iou, mask_to_box
 from prodseg.workers.ops.panorama import (
     Tile,
@@ -45,6 +42,7 @@ from prodseg.workers.ops.panorama import (
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 from prodseg.workers.segment.panorama import PanoramaSegmenter, box_to_tile
 from prodseg.workers.segment.protocol import Proposals, SegmentedMask
+from tests.support.classic import classic_pipeline
 
 SHAPE = (256, 512)
 TILES = [Tile(0, 0, 90, 64), Tile(180, 0, 90, 64), Tile(-170, 35, 70, 80),
@@ -338,10 +336,8 @@ def away_scene() -> PanoramaScene:
 
 def panorama_pipeline(tiles: list[Tile], **settings: object) -> ProductSegmentationPipeline:
     """The classic pipeline on panoramas: full-mode embeddings at the panorama's width."""
-    return ProductSegmentationPipeline(
-        load_settings(backend="classic", **settings),
-        PanoramaSegmenter(ContourSegmenter(), tiles),
-        FFAEmbedder(ColourTextureBackbone(), input_size=1022))
+    return classic_pipeline(PanoramaSegmenter(ContourSegmenter(), tiles),
+                            dinov2_input_size=1022, **settings)
 
 
 def one_object(mask: np.ndarray) -> bool:

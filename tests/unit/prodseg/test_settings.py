@@ -6,7 +6,7 @@ import pytest
 
 from prodseg.errors import SettingsError
 from prodseg.settings import Settings, load_settings, setting_flag
-from tests.outcomes import record
+from tests.support.outcomes import record
 
 
 def test_defaults_are_the_design_table(monkeypatch: pytest.MonkeyPatch) -> None:

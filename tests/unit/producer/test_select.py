@@ -29,7 +29,7 @@ from prodseg.producer.ui.selection import PromptEditor, Selection, command_line
 from prodseg.prompts import Prompt
 from prodseg.workers.segment.protocol import SegmentedMask
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 # ----- helpers ------------------------------------------------------------------------------

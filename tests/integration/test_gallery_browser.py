@@ -34,10 +34,10 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.environment import prodseg
-from tests.outcomes import artifacts_dir
+from tests.support.environment import prodseg
+from tests.support.outcomes import artifacts_dir
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WINDOW = (1280, 1000)
 WAIT_S = 10.0
 CHROME_FLAGS = (
