@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 
 Status = Literal["ok", "error"]
+FoundBy = Literal["grid", "guided", "guided+grid", "tracked"]
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,10 @@ class ImageResult:
         error: the reason, naming the file, when ``status == "error"``.
         matches: best first, at most top-K.
         num_proposals: how many proposals were compared with the reference.
-        proposals: how they were made: ``"grid"``, ``"guided"`` (similarity peaks), or
-            ``"guided+grid"`` (the peaks found no match, so the full grid was run too).
+        found_by: how the candidates were found: ``"grid"`` (SAM2 prompted over the whole
+            grid), ``"guided"`` (at the reference's similarity peaks), ``"guided+grid"``
+            (the peaks found no match, so the full grid was run too) or ``"tracked"`` (the
+            spin tracker's verified mask).
         runner_up_score: the best score of a proposal that overlaps the best match less
             than half (-1 if none); tells an unambiguous match (not exported).
     """
@@ -67,7 +70,7 @@ class ImageResult:
     error: str | None = None
     matches: list[Match] = field(default_factory=list)
     num_proposals: int = 0
-    proposals: str = "grid"
+    found_by: FoundBy = "grid"
     runner_up_score: float = field(default=-1.0, repr=False, compare=False)
 
     def _match(self, k: int) -> Match:

@@ -63,7 +63,7 @@ def image_entry(result: ImageResult, layout: JobLayout) -> dict[str, Any]:
         "status": result.status,
         "error": result.error,
         "num_proposals": int(result.num_proposals),
-        "proposals": result.proposals,
+        "found_by": result.found_by,
         "thumbnail": layout.relative(layout.thumbnail(result.image_id)) if ok else None,
         "matches": [
             {

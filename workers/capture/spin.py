@@ -3,7 +3,7 @@
 With ``propagation=track`` on a spin capture, the product is followed through the views
 in order from the reference click (``prodseg.workers.capture.tracking``): SAM2's video predictor, or
 the contour tracker with the classic backend. Every tracked mask is verified against the
-product's embeddings; a view whose mask is accepted gets it as its match (``proposals:
+product's embeddings; a view whose mask is accepted gets it as its match (``found_by:
 "tracked"``), and the views where the track was lost or rejected are matched as usual.
 """
 
@@ -82,6 +82,6 @@ def tracked_results(settings: Settings, embedder: FFAEmbedder, tracker: Tracker,
         match = Match(mask=view.mask, bbox=mask_to_box(view.mask), score=view.score)
         out[target] = ImageResult(image_id=image_id, source=str(paths[view.index]), width=w,
                                   height=h, matches=[match], num_proposals=1,
-                                  proposals="tracked")
+                                  found_by="tracked")
     log.info("tracking accepted %d of %d views", len(out), len(targets))
     return out

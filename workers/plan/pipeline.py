@@ -173,10 +173,10 @@ class ProductSegmentationPipeline:
                 similarity_map(tokens, guide), (h, w), s.guided_points, s.guided_negatives)
             self._match(result, image, segmenter.propose_at(image, positives, negatives),
                         reference, tokens)
-            result.proposals = "guided"
+            result.found_by = "guided"
             if result.matches:
                 return result
-            result.proposals = "guided+grid"  # no match at the peaks: look everywhere
+            result.found_by = "guided+grid"  # no match at the peaks: look everywhere
         self._match(result, image, segmenter.propose(image), reference, tokens)
         return result
 

@@ -200,15 +200,15 @@ def test_guided_prompting_finds_the_same_matches_as_the_grid(rendered: tuple[Spi
     }
     for image_id, grid in runs["grid"].items():
         guided = runs["guided"][image_id]
-        assert grid.proposals == "grid"
+        assert grid.found_by == "grid"
         assert len(guided.matches) == len(grid.matches), image_id
         for a, b in zip(grid.matches, guided.matches, strict=True):
             assert mask_iou(a.mask, b.mask) > 0.99 and abs(a.score - b.score) < 1e-5, image_id
         # Guided stops at the peaks when they match, and only then.
-        assert guided.proposals == ("guided" if grid.matches else "guided+grid"), image_id
-    assert sum(r.proposals == "guided" for r in runs["guided"].values()) >= 3
+        assert guided.found_by == ("guided" if grid.matches else "guided+grid"), image_id
+    assert sum(r.found_by == "guided" for r in runs["guided"].values()) >= 3
     written = json.loads((tmp_path / "guided" / "results.json").read_text())
-    assert {e["proposals"] for e in written["images"]} == {"guided", "guided+grid"}
+    assert {e["found_by"] for e in written["images"]} == {"guided", "guided+grid"}
 
 
 def test_batched_dinov2_passes_give_the_same_results(rendered: tuple[SpinSet, Path],

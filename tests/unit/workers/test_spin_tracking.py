@@ -22,7 +22,7 @@ def test_tracked_views_are_results_and_the_rest_is_matched(tmp_path: Path) -> No
                           output_dir=out)
     assert [r.image_id for r in result] == [p.stem for p in images if p != reference]
     by_id = {r.image_id: r for r in result}
-    tracked = [r for r in result if r.proposals == "tracked"]
+    tracked = [r for r in result if r.found_by == "tracked"]
     assert {"view_001", "view_011"} <= {r.image_id for r in tracked}
     for r in tracked:  # on the product (a side's face may be tracked alone)
         truth = spin.views[int(r.image_id.split("_")[1])].mask
@@ -30,11 +30,11 @@ def test_tracked_views_are_results_and_the_rest_is_matched(tmp_path: Path) -> No
         assert (mask & truth).sum() >= 0.9 * mask.sum()
         if r.image_id in ("view_001", "view_011"):
             assert mask_iou(mask, truth) >= 0.9
-    assert by_id["shelf_000"].proposals == "grid"  # no product there: matched as usual
+    assert by_id["shelf_000"].found_by == "grid"  # no product there: matched as usual
     assert len(tracked) < len(result)
     doc = json.loads((out / "results.json").read_text())
     entries = {e["image"]: e for e in doc["images"]}
-    assert entries["view_001"]["proposals"] == "tracked"
+    assert entries["view_001"]["found_by"] == "tracked"
     assert (out / entries["view_001"]["matches"][0]["mask"]).is_file()
     assert doc["capture"] == "spin"
 
@@ -52,7 +52,7 @@ def test_chained_tracking_follows_the_product_to_other_sides(tmp_path: Path) -> 
         result = pipeline.run(images, reference, reference_point=spin.reference_point)
         out = {}
         for r in result:
-            if r.proposals == "tracked":
+            if r.found_by == "tracked":
                 mask = r.matches[0].mask
                 truth = spin.views[int(r.image_id.split("_")[1])].mask
                 out[r.image_id] = float((mask & truth).sum() / mask.sum())
