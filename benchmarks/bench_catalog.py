@@ -37,7 +37,8 @@ def enqueue_rate(tasks: int, batched: bool) -> dict[str, float]:
     import redis
 
     from prodseg.settings import load_settings
-    from prodseg.tasks.app import BATCH, make_app, publishing
+    from prodseg.tasks.app import make_app, publishing
+    from prodseg.tasks.names import BATCH_QUEUE as BATCH
 
     settings = load_settings()
     app = make_app(settings)

@@ -21,6 +21,7 @@ from prodseg.errors import InputError
 from prodseg.prompts import Prompt
 from prodseg.settings import Settings
 from prodseg.storage.base import ObjectNotFound, ObjectStore
+from prodseg.storage.factory import bucket_store
 from prodseg.storage.images import IMAGE_SUFFIXES, decode_image
 from prodseg.storage.layout import make_image_ids, once_each
 from prodseg.storage.manifest import (
@@ -33,37 +34,21 @@ from prodseg.storage.manifest import (
     job_layout,
     state_key,
 )
-from prodseg.tasks.progress import Progress, ProgressBoard
+from prodseg.tasks.names import (
+    CANCELLED,
+    DONE,
+    FINALIZE_TASK,
+    INTERACTIVE_QUEUE,
+    MATCH_TASK,
+    QUEUED,
+    REFERENCE_TASK,
+)
+from prodseg.tasks.progress import JobStatus, ProgressBoard
 
 if TYPE_CHECKING:
     from celery import Celery
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class JobStatus:
-    """Where a job stands.
-
-    Attributes:
-        job: the job id.
-        state: pending, running, done, failed or cancelled.
-        total: target images (0 while the reference is pending).
-        finished: targets finished.
-        failed_images: targets that could not be processed.
-        message: why the job failed, if it did.
-    """
-
-    job: str
-    state: str
-    total: int
-    finished: int
-    failed_images: int
-    message: str = ""
-
-    @property
-    def ended(self) -> bool:
-        return self.state in ("done", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -201,18 +186,17 @@ class JobClient:
     def enqueue(self, job: str) -> None:
         """Start a prepared job: its reference task goes to the ``interactive`` queue."""
         self.board.queued(job)
-        self.app.send_task("prodseg.reference", args=(job,), queue="interactive")
+        self.app.send_task(REFERENCE_TASK, args=(job,), queue=INTERACTIVE_QUEUE)
 
     def _expand(self, images: Sequence[str | os.PathLike[str]]) -> list[str]:
         out: list[str] = []
         for item in map(str, images):
             if _is_s3(item) and not item.lower().endswith(IMAGE_SUFFIXES):
-                from prodseg.storage.s3 import S3Store, parse_s3_url
+                from prodseg.storage.s3 import parse_s3_url
 
                 bucket, prefix = parse_s3_url(item)
-                store = S3Store(bucket, endpoint_url=self.settings.s3_endpoint_url,
-                                region=self.settings.s3_region)
-                keys = [k for k in store.list(prefix) if k.lower().endswith(IMAGE_SUFFIXES)]
+                listed = bucket_store(bucket, self.settings).list(prefix)
+                keys = [k for k in listed if k.lower().endswith(IMAGE_SUFFIXES)]
                 if not keys:
                     raise InputError(f"{item}: no images under this prefix")
                 out.extend(f"s3://{bucket}/{k}" for k in keys)
@@ -222,13 +206,11 @@ class JobClient:
 
     def _read(self, source: str) -> bytes:
         if _is_s3(source):
-            from prodseg.storage.s3 import S3Store, parse_s3_url
+            from prodseg.storage.s3 import parse_s3_url
 
             bucket, key = parse_s3_url(source)
-            store = S3Store(bucket, endpoint_url=self.settings.s3_endpoint_url,
-                            region=self.settings.s3_region)
             try:
-                return store.get(key)
+                return bucket_store(bucket, self.settings).get(key)
             except ObjectNotFound:
                 raise InputError(f"{source}: no such object") from None
         return Path(source).read_bytes()
@@ -251,7 +233,7 @@ class JobClient:
         """
         progress = self.board.read(job)
         if progress.state != "unknown":
-            return _from_progress(job, progress)
+            return progress
         layout = job_layout(job)
         try:
             end = get_json(self.store, state_key(job, "end.json"))
@@ -259,14 +241,14 @@ class JobClient:
             if not self.store.exists(layout.key("job.json")):
                 where = self.store.describe(JOBS_PREFIX.rstrip("/"))
                 raise InputError(f"no job {job!r} in {where}") from None
-            return JobStatus(job, "pending", 0, 0, 0)
+            return JobStatus(job, QUEUED, 0, 0, 0)
         manifest = JobManifest.load(self.store, job)
         failed = 0
-        if end["state"] == "done":
+        if end["state"] == DONE:
             doc = get_json(self.store, layout.results)
             failed = int(doc["summary"]["error"])
         total = len(manifest.images)
-        return JobStatus(job, end["state"], total, total if end["state"] == "done" else 0,
+        return JobStatus(job, end["state"], total, total if end["state"] == DONE else 0,
                          failed, end.get("error") or "")
 
     def watch(
@@ -292,7 +274,7 @@ class JobClient:
             InputError: the job has not finished (or failed, or was cancelled).
         """
         status = self.status(job)
-        if status.state != "done":
+        if status.state != DONE:
             detail = f": {status.message}" if status.message else ""
             raise InputError(
                 f"job {job} is {status.state} ({status.finished}/{status.total} images)"
@@ -348,19 +330,19 @@ class JobClient:
             return ResumeReport(job, total, total, (), "nothing")
         self.board.restore(job, total, finished, reference_done)
         if not reference_done:
-            self.app.send_task("prodseg.reference", args=(job,), queue="interactive")
+            self.app.send_task(REFERENCE_TASK, args=(job,), queue=INTERACTIVE_QUEUE)
             ids = tuple(i.image_id for i in manifest.images)
             return ResumeReport(job, total, len(finished), ids, "reference")
         missing = [(k, i.image_id) for k, i in enumerate(manifest.images)
                    if i.image_id not in finished]
         if not missing:
-            self.app.send_task("prodseg.finalize", args=(job,))
+            self.app.send_task(FINALIZE_TASK, args=(job,))
             return ResumeReport(job, total, total, (), "finalize")
         from prodseg.tasks.app import publishing
 
         with publishing(self.app) as producer:
             for index, _ in missing:
-                self.app.send_task("prodseg.match", args=(job, index), producer=producer)
+                self.app.send_task(MATCH_TASK, args=(job, index), producer=producer)
         return ResumeReport(job, total, len(finished), tuple(i for _, i in missing), "targets")
 
     def _completed(self, job: str) -> bool:
@@ -369,7 +351,7 @@ class JobClient:
             end = get_json(self.store, state_key(job, "end.json"))
         except ObjectNotFound:
             return False
-        return bool(end.get("state") == "done" and self.store.exists(job_layout(job).results))
+        return bool(end.get("state") == DONE and self.store.exists(job_layout(job).results))
 
     def cancel(self, job: str) -> JobStatus:
         """Stop a job: queued tasks become no-ops, the job ends as cancelled."""
@@ -381,8 +363,8 @@ class JobClient:
         self.board.cancel(job)
         if self.board.claim_end(job):
             put_json(self.store, state_key(job, "end.json"),
-                     {"state": "cancelled", "error": None})
-            self.board.ended(job, "cancelled")
+                     {"state": CANCELLED, "error": None})
+            self.board.ended(job, CANCELLED)
         return self.status(job)
 
 
@@ -415,8 +397,3 @@ def _is_s3(location: str) -> bool:
 
 def _identity(source: str) -> str:
     return source if _is_s3(source) else os.path.realpath(source)
-
-
-def _from_progress(job: str, p: Progress) -> JobStatus:
-    state = "pending" if p.state == "queued" else p.state
-    return JobStatus(job, state, p.total, p.finished, p.error, p.message)

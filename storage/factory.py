@@ -1,7 +1,9 @@
-"""``open_store``: the ``ObjectStore`` a location string names (``s3://`` URL or path)."""
+"""``open_store``: the ``ObjectStore`` a location string names (``s3://`` URL or path);
+``bucket_store``: a whole bucket, where input images are read from by their URLs."""
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,3 +44,17 @@ def open_store(location: str, settings: Settings) -> ObjectStore:
             "directory path"
         )
     return LocalStore(Path(location))
+
+
+def bucket_store(bucket: str, settings: Settings) -> ObjectStore:
+    """The whole of ``bucket`` at the settings' endpoint and region (input images given as
+    ``s3://`` URLs live there); one per bucket and process, since a boto3 client takes a
+    fifth of a second to make."""
+    return _bucket_store(bucket, settings.s3_endpoint_url, settings.s3_region)
+
+
+@functools.lru_cache(maxsize=16)
+def _bucket_store(bucket: str, endpoint_url: str | None, region: str) -> ObjectStore:
+    from prodseg.storage.s3 import S3Store
+
+    return S3Store(bucket, endpoint_url=endpoint_url, region=region)

@@ -16,11 +16,14 @@ from celery import Celery
 from kombu import Queue
 
 from prodseg.settings import Settings, load_settings
-
-INTERACTIVE = "interactive"
-BATCH = "batch"
-
-
+from prodseg.tasks.names import (
+    BATCH_QUEUE,
+    FINALIZE_TASK,
+    INTERACTIVE_QUEUE,
+    MATCH_TASK,
+    PREVIEW_TASK,
+    REFERENCE_TASK,
+)
 
 PUBLISH_BATCH = 500  # Redis commands per pipelined round trip when enqueueing many tasks
 
@@ -71,13 +74,13 @@ def make_app(settings: Settings | None = None) -> Celery:
             "max_retries": 40, "interval_start": 0.2, "interval_step": 0.5,
             "interval_max": 2.0,
         },
-        task_queues=(Queue(INTERACTIVE), Queue(BATCH)),
-        task_default_queue=BATCH,
+        task_queues=(Queue(INTERACTIVE_QUEUE), Queue(BATCH_QUEUE)),
+        task_default_queue=BATCH_QUEUE,
         task_routes={
-            "prodseg.reference": {"queue": INTERACTIVE},
-            "prodseg.preview": {"queue": INTERACTIVE},
-            "prodseg.match": {"queue": BATCH},
-            "prodseg.finalize": {"queue": BATCH},
+            REFERENCE_TASK: {"queue": INTERACTIVE_QUEUE},
+            PREVIEW_TASK: {"queue": INTERACTIVE_QUEUE},
+            MATCH_TASK: {"queue": BATCH_QUEUE},
+            FINALIZE_TASK: {"queue": BATCH_QUEUE},
         },
         # Flower and `celery events` see task progress.
         worker_send_task_events=True,

@@ -19,6 +19,14 @@ from prodseg.settings import Settings, load_settings
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.manifest import JobManifest, put_json, state_key
 from prodseg.tasks.app import app, publishing
+from prodseg.tasks.names import (
+    DONE,
+    FAILED,
+    FINALIZE_TASK,
+    MATCH_TASK,
+    PREVIEW_TASK,
+    REFERENCE_TASK,
+)
 from prodseg.tasks.progress import ProgressBoard
 
 log = logging.getLogger(__name__)
@@ -131,11 +139,11 @@ class JobEndTask(Task):
                    kwargs: dict[str, Any], einfo: Any) -> None:
         job = args[0]
         step = self.name.rsplit(".", 1)[-1]
-        end_job(job, "failed", _gave_up(step, exc, self.request.retries)
+        end_job(job, FAILED, _gave_up(step, exc, self.request.retries)
                 + f"; run `prodseg resume {job}` to go on")
 
 
-@app.task(name="prodseg.reference", bind=True, base=JobEndTask, **RETRY)
+@app.task(name=REFERENCE_TASK, bind=True, base=JobEndTask, **RETRY)
 def reference(self: Task, job: str) -> None:
     """Segment the reference, store its outputs, enqueue one match task per target."""
     from prodseg.workers.plan.steps import reference_step
@@ -150,11 +158,11 @@ def reference(self: Task, job: str) -> None:
         raise
     except InputError as exc:
         log.warning("job %s failed: %s", job, exc)
-        end_job(job, "failed", str(exc))
+        end_job(job, FAILED, str(exc))
         return
     except Exception as exc:  # without a reference the job cannot go on
         log.exception("job %s: reference failed", job)
-        end_job(job, "failed", f"reference: {type(exc).__name__}: {exc}")
+        end_job(job, FAILED, f"reference: {type(exc).__name__}: {exc}")
         return
     board.started(job, len(manifest.images))
     if not manifest.images:
@@ -165,7 +173,7 @@ def reference(self: Task, job: str) -> None:
             match.apply_async((job, index), producer=producer)
 
 
-@app.task(name="prodseg.match", bind=True, base=MatchTask, **RETRY)
+@app.task(name=MATCH_TASK, bind=True, base=MatchTask, **RETRY)
 def match(self: Task, job: str, index: int) -> None:
     """Match one target image; the last one to finish enqueues finalisation.
 
@@ -193,7 +201,7 @@ def match(self: Task, job: str, index: int) -> None:
         finalize.apply_async((job,))
 
 
-@app.task(name="prodseg.finalize", bind=True, base=JobEndTask, **RETRY)
+@app.task(name=FINALIZE_TASK, bind=True, base=JobEndTask, **RETRY)
 def finalize(self: Task, job: str) -> None:
     """Write coco.json, the gallery and results.json; the job is done."""
     from prodseg.workers.plan.steps import finalize_step
@@ -202,10 +210,10 @@ def finalize(self: Task, job: str) -> None:
     if board.is_cancelled(job):
         return
     finalize_step(_store(), _manifest(job), board.unstored(job))
-    end_job(job, "done")
+    end_job(job, DONE)
 
 
-@app.task(name="prodseg.preview", ignore_result=True)
+@app.task(name=PREVIEW_TASK, ignore_result=True)
 def preview(session: str, n: int, image_key: str, prompt: dict[str, Any],
             settings: dict[str, Any]) -> None:
     """The mask for one click of an interactive selection (``prodseg select --submit``).

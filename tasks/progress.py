@@ -21,34 +21,35 @@ from typing import cast
 
 import redis
 
-TERMINAL = ("done", "failed", "cancelled")
+from prodseg.tasks.names import CANCELLED, ENDED, QUEUED, RUNNING, UNKNOWN, JobState
+
 EXPIRE_AFTER_END_S = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
-class Progress:
-    """A job's progress as Redis knows it.
+class JobStatus:
+    """Where a job stands: read from Redis while it runs, from storage once it ended.
 
     Attributes:
-        state: queued, running, done, failed or cancelled ("unknown" if Redis has no record).
-        total: number of target images (0 until the reference is done).
+        job: the job id.
+        state: one of ``tasks.names.JobState`` ("unknown": Redis has no record of it).
+        total: target images (0 until the reference is done).
         finished: targets finished (each counted once, however often it ran).
-        ok: targets processed.
-        error: targets that failed.
+        failed_images: targets that could not be processed.
         message: why the job failed, if it did.
     """
 
-    state: str
+    job: str
+    state: JobState
     total: int
     finished: int
-    ok: int
-    error: int
+    failed_images: int
     message: str = ""
 
     @property
     def ended(self) -> bool:
         """Whether the job has reached a final state."""
-        return self.state in TERMINAL
+        return self.state in ENDED
 
 
 SUFFIXES = ("", ":done", ":finalize", ":ended", ":deliveries", ":unstored")
@@ -85,11 +86,11 @@ class ProgressBoard:
 
     def queued(self, job: str) -> None:
         """A job was submitted."""
-        self.redis.hset(_key(job), mapping={"state": "queued", "submitted": time.time()})
+        self.redis.hset(_key(job), mapping={"state": QUEUED, "submitted": time.time()})
 
     def started(self, job: str, total: int) -> None:
         """The reference is done and ``total`` targets were enqueued."""
-        self.redis.hset(_key(job), mapping={"state": "running", "total": total,
+        self.redis.hset(_key(job), mapping={"state": RUNNING, "total": total,
                                             "started": time.time()})
 
     def target_finished(self, job: str, image_id: str, ok: bool) -> bool:
@@ -125,7 +126,7 @@ class ProgressBoard:
         for suffix in SUFFIXES:
             pipe.delete(_key(job, suffix))
         pipe.hset(_key(job), mapping={
-            "state": "running" if reference_done else "queued", "total": total, "ok": ok,
+            "state": RUNNING if reference_done else QUEUED, "total": total, "ok": ok,
             "error": len(finished) - ok, "resumed": time.time()})
         if finished:
             pipe.sadd(_key(job, ":done"), *finished)
@@ -162,17 +163,17 @@ class ProgressBoard:
 
     def cancel(self, job: str) -> None:
         """Mark the job cancelled: its tasks still in the queue become no-ops."""
-        self.redis.hset(_key(job), "state", "cancelled")
+        self.redis.hset(_key(job), "state", CANCELLED)
 
     def is_cancelled(self, job: str) -> bool:
         """Whether the job was cancelled (tasks check this before working)."""
-        return self.redis.hget(_key(job), "state") == b"cancelled"
+        return self.redis.hget(_key(job), "state") == CANCELLED.encode()
 
-    def read(self, job: str) -> Progress:
+    def read(self, job: str) -> JobStatus:
         """The job's progress; state "unknown" if Redis holds no record of it."""
         return self.read_many([job])[0]
 
-    def read_many(self, jobs: Sequence[str]) -> list[Progress]:
+    def read_many(self, jobs: Sequence[str]) -> list[JobStatus]:
         """The progress of each of ``jobs``, in one round trip (a catalog's jobs)."""
         pipe = self.redis.pipeline(transaction=False)
         for job in jobs:
@@ -180,14 +181,14 @@ class ProgressBoard:
             pipe.scard(_key(job, ":done"))
         replies = pipe.execute()
         out = []
-        for fields, finished in zip(replies[0::2], replies[1::2], strict=True):
+        for job, fields, finished in zip(jobs, replies[0::2], replies[1::2], strict=True):
             raw = {k.decode(): v.decode() for k, v in fields.items()}
-            out.append(Progress(
-                state=raw.get("state", "unknown"),
+            out.append(JobStatus(
+                job=job,
+                state=cast(JobState, raw.get("state", UNKNOWN)),
                 total=int(raw.get("total", 0)),
                 finished=int(finished),
-                ok=int(raw.get("ok", 0)),
-                error=int(raw.get("error", 0)),
+                failed_images=int(raw.get("error", 0)),
                 message=raw.get("error_message", ""),
             ))
         return out

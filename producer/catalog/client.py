@@ -30,17 +30,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from prodseg.errors import InputError
-from prodseg.producer.client import JobClient, JobStatus, poll
+from prodseg.producer.client import JobClient, poll
 from prodseg.prompts import Prompt
 from prodseg.settings import Settings, load_settings
 from prodseg.storage.base import ObjectNotFound
 from prodseg.storage.manifest import get_json, put_json, validate_job_id
+from prodseg.tasks.names import CANCELLED, DONE, ENDED, FAILED, QUEUED, RUNNING
+from prodseg.tasks.progress import JobStatus
 
 log = logging.getLogger(__name__)
 
 CATALOGS_PREFIX = "catalogs/"
 # The order of states in summaries: not yet enqueued first, then as a job goes.
-STATES = ("waiting", "refused", "pending", "running", "done", "failed", "cancelled")
+STATES = ("waiting", "refused", QUEUED, RUNNING, DONE, FAILED, CANCELLED)
 
 
 def catalog_key(catalog: str, name: str) -> str:
@@ -114,7 +116,7 @@ class CatalogStatus:
     @property
     def ended(self) -> int:
         """Products whose job ended (done, failed, cancelled) or that were refused."""
-        return sum(self.states.get(s, 0) for s in ("refused", "done", "failed", "cancelled"))
+        return sum(self.states.get(s, 0) for s in ("refused", *ENDED))
 
     @property
     def complete(self) -> bool:
@@ -245,7 +247,7 @@ class CatalogClient:
         resumed = []
         enqueued = [p.job for p in products if p.product in done]
         for job, progress in zip(enqueued, self.jobs.board.read_many(enqueued), strict=True):
-            if progress.state in ("queued", "running", "done", "cancelled"):
+            if progress.state in (QUEUED, RUNNING, DONE, CANCELLED):
                 continue  # live, or finished (a done job is complete by construction)
             report = self.jobs.resume(job)
             if report.step != "nothing":
@@ -263,12 +265,8 @@ class CatalogClient:
         progress = self.jobs.board.read_many([p.job for p in enqueued])
         jobs: dict[str, JobStatus | None] = {p.product: None for p in products}
         for product, prog in zip(enqueued, progress, strict=True):
-            if prog.state == "unknown":
-                jobs[product.product] = self.jobs.status(product.job)
-            else:
-                state = "pending" if prog.state == "queued" else prog.state
-                jobs[product.product] = JobStatus(product.job, state, prog.total,
-                                                  prog.finished, prog.error, prog.message)
+            known = prog.state != "unknown"
+            jobs[product.product] = prog if known else self.jobs.status(product.job)
         refused = {p: why for p, why in self.refused(catalog).items() if p not in listed}
         counts: Counter[str] = Counter()
         for product in products:

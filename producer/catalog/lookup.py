@@ -22,6 +22,7 @@ from prodseg.producer.catalog.vector_index import Neighbour, VectorIndex
 from prodseg.prompts import Prompt
 from prodseg.storage.base import ObjectNotFound
 from prodseg.storage.manifest import JobManifest, job_layout
+from prodseg.tasks.names import DONE
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def load_index(client: CatalogClient, catalog: str) -> VectorIndex:
     except ObjectNotFound:
         return build_index(client, catalog)
     status = client.status(catalog)  # one listing and one Redis round trip
-    finished = {p for p, job in status.jobs.items() if job is not None and job.state == "done"}
+    finished = {p for p, job in status.jobs.items() if job is not None and job.state == DONE}
     known = set(index.ids) | set(index.meta.get("left_out", []))
     return index if finished <= known else build_index(client, catalog)
 

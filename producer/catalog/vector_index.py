@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from prodseg.workers.ops.ffa import l2_normalize
+
 EXACT_UP_TO = 50_000
 
 
@@ -109,7 +111,6 @@ class VectorIndex:
 
 
 def _normalised(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    if (norms == 0).any():
+    if (np.abs(vectors).sum(axis=1) == 0).any():
         raise ValueError("an embedding of length zero cannot be compared")
-    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+    return np.ascontiguousarray(l2_normalize(vectors), dtype=np.float32)

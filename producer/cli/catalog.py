@@ -15,7 +15,7 @@ from prodseg.producer.cli.options import (
     EXIT_SOME_FAILED,
     SubParsers,
     add_settings_flags,
-    expand_images,
+    expand_sources,
     parse_box,
     parse_pair,
     prompt_from_args,
@@ -23,6 +23,7 @@ from prodseg.producer.cli.options import (
     settings_from_args,
 )
 from prodseg.settings import CONNECTION, MACHINE_SETTINGS, settings_with
+from prodseg.tasks.names import CANCELLED, FAILED
 
 
 @contextmanager
@@ -62,9 +63,7 @@ def _products(catalog_path: Path, skip_invalid: bool,
     cid = catalog_id(catalog.products)
     products = []
     for p in catalog.products:
-        local = [i for i in p.images if not i.startswith("s3://")]
-        images = [*(str(x) for x in expand_images(local)),
-                  *(i for i in p.images if i.startswith("s3://"))]
+        images = expand_sources(p.images)
         products.append(Product(p.product_id, product_job(cid, p.product_id), p.line,
                                 tuple(images), p.reference, p.prompt.to_json(),
                                 {**flags, **p.settings}))
@@ -148,7 +147,7 @@ def _watch(client: CatalogClient, catalog: str, no_progress: bool) -> int:
 
         status = client.watch(catalog, on_change=update)
     print(_line(status))
-    bad = sum(status.states.get(s, 0) for s in ("refused", "failed", "cancelled"))
+    bad = sum(status.states.get(s, 0) for s in ("refused", FAILED, CANCELLED))
     return EXIT_SOME_FAILED if bad else EXIT_OK
 
 

@@ -14,16 +14,18 @@ from prodseg.producer.cli.options import (
     SubParsers,
     add_prompt_flags,
     add_settings_flags,
-    expand_images,
+    expand_sources,
     prompt_from_args,
     settings_from_args,
 )
 from prodseg.settings import CONNECTION, JOB, settings_with
+from prodseg.tasks.names import DONE
 
 CONNECTION_SETTINGS = settings_with(CONNECTION)
 
 if TYPE_CHECKING:
-    from prodseg.producer.client import JobClient, JobStatus
+    from prodseg.producer.client import JobClient
+    from prodseg.tasks.progress import JobStatus
 
 
 def _client(args: argparse.Namespace) -> JobClient:
@@ -52,8 +54,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print("prodseg: warning: the prototype bank (bank_size) is used by prodseg run; a "
               "distributed job matches every view against the clicked reference",
               file=sys.stderr)
-    images = [str(p) for p in expand_images([i for i in args.images if not i.startswith("s3://")])]
-    images += [i for i in args.images if i.startswith("s3://")]
+    images = expand_sources(args.images)
     with tqdm(total=len(images) + 1, unit="img", desc="uploading", file=sys.stderr,
               disable=args.no_progress) as bar:
         job = client.submit(images, args.reference, prompt, on_upload=lambda _s: bar.update(1))
@@ -77,7 +78,7 @@ def _watch(client: JobClient, job: str, progress: bool = True) -> int:
 
         final = client.watch(job, on_change=show)
     print(_describe(final))
-    if final.state == "done":
+    if final.state == DONE:
         return EXIT_SOME_FAILED if final.failed_images else EXIT_OK
     return EXIT_SOME_FAILED
 

@@ -71,6 +71,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return load_settings(**setting_overrides(args))
 
 
+def expand_sources(items: Sequence[str]) -> list[str]:
+    """Local items expanded (``expand_images``), ``s3://`` URLs and prefixes kept for the
+    client to list; in the order given."""
+    out: list[str] = []
+    for item in items:
+        out.extend([item] if item.startswith("s3://") else map(str, expand_images([item])))
+    return out
+
+
 def expand_images(items: Sequence[str]) -> list[Path]:
     """Files, directories (their images, sorted) and glob patterns, in the order given.
 

@@ -20,6 +20,7 @@ import numpy as np
 from prodseg.errors import InputError, TransientError
 from prodseg.prompts import Prompt
 from prodseg.settings import Settings
+from prodseg.tasks.names import INTERACTIVE_QUEUE, PREVIEW_TASK
 
 if TYPE_CHECKING:
     from prodseg.producer.client import JobClient
@@ -103,7 +104,7 @@ class RemotePreview:
         key = self._image_key(path)
         self._n += 1
         self.client.app.send_task(
-            "prodseg.preview", queue="interactive",
+            PREVIEW_TASK, queue=INTERACTIVE_QUEUE,
             args=(self.session, self._n, key, prompt.to_json(),
                   recorded(self.client.settings)))
         try:

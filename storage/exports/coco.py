@@ -91,10 +91,6 @@ def coco_annotations_for(
         area = int(mask_utils.area(rle))
         if area == 0:
             raise ValueError(f"mask of COCO image {coco_id} is empty")
-        rows = np.flatnonzero(mask.any(axis=1))
-        cols = np.flatnonzero(mask.any(axis=0))
-        x0, y0 = int(cols[0]), int(rows[0])
-        width, height = int(cols[-1]) + 1 - x0, int(rows[-1]) + 1 - y0
         annotations.append(
             {
                 "image_id": coco_id,
@@ -104,7 +100,7 @@ def coco_annotations_for(
                     "counts": rle["counts"].decode("ascii"),
                 },
                 "area": area,
-                "bbox": [x0, y0, width, height],
+                "bbox": [int(v) for v in mask_utils.toBbox(rle)],  # [x, y, w, h]
                 "iscrowd": 0,
                 "score": round(float(score), 6),
             }

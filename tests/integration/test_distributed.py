@@ -116,7 +116,7 @@ def test_status_cancel_and_bad_submissions(cluster: Cluster) -> None:
     done = cluster.cli("submit", "--images", str(images), "--reference", str(ref),
                        "--ref-point", point, "--no-progress")
     job = done.stdout.strip()
-    assert cluster.cli("status", job).stdout.strip() == f"{job}: pending"
+    assert cluster.cli("status", job).stdout.strip() == f"{job}: queued"
     cancelled = cluster.cli("cancel", job)
     assert cancelled.returncode == 0 and f"{job}: cancelled" in cancelled.stdout
     fetched = cluster.cli("fetch", job, "--output", str(cluster.tmp / "x"))
@@ -143,7 +143,7 @@ def test_resume_enqueues_only_what_storage_lacks(cluster: Cluster) -> None:
                       "--ref-point", point, "--no-progress", *classic).stdout.strip()
     # The broker loses everything before any worker ran (a restart without persistence).
     redis.Redis.from_url(cluster.redis_url).flushall()
-    assert cluster.cli("status", job).stdout.strip() == f"{job}: pending"  # from storage
+    assert cluster.cli("status", job).stdout.strip() == f"{job}: queued"  # from storage
     cluster.worker("w1", PRODSEG_BACKEND="classic")
     resumed = cluster.cli("resume", job, "--watch", "--no-progress")
     assert resumed.returncode == 0, resumed.stderr + resumed.stdout
@@ -174,7 +174,7 @@ def test_resume_enqueues_only_what_storage_lacks(cluster: Cluster) -> None:
     again = cluster.cli("resume", job)
     assert again.returncode == 0 and "nothing to do" in again.stdout
     record("fault", "broker loses every queued message before any worker ran",
-           "status still answers from storage (pending); `prodseg resume` re-enqueues the "
+           "status still answers from storage (queued); `prodseg resume` re-enqueues the "
            "reference; job done")
     record("fault", "two targets' records and results.json deleted after the job, Redis "
            "flushed", "`prodseg resume`: 'enqueued 2 of 6 targets again (4 of 6 targets "

@@ -8,7 +8,6 @@ are complete. The Celery tasks in ``tasks/`` are thin wrappers around these.
 
 from __future__ import annotations
 
-import functools
 import io
 import logging
 import os
@@ -32,6 +31,7 @@ from prodseg.storage.exports.documents import (
     write_image_outputs,
     write_reference_outputs,
 )
+from prodseg.storage.factory import bucket_store
 from prodseg.storage.images import decode_image
 from prodseg.storage.manifest import (
     InputImage,
@@ -66,18 +66,10 @@ def read_input(store: ObjectStore, image: InputImage, settings: Settings) -> np.
         from prodseg.storage.s3 import parse_s3_url
 
         bucket, key = parse_s3_url(image.location)
-        data = _bucket_store(bucket, settings.s3_endpoint_url, settings.s3_region).get(key)
+        data = bucket_store(bucket, settings).get(key)
     else:
         data = store.get(image.location)
     return decode_image(data, image.source, settings.max_image_pixels)
-
-
-@functools.lru_cache(maxsize=16)
-def _bucket_store(bucket: str, endpoint_url: str | None, region: str) -> ObjectStore:
-    """A store per input bucket, kept (a boto3 client takes a fifth of a second to make)."""
-    from prodseg.storage.s3 import S3Store
-
-    return S3Store(bucket, endpoint_url=endpoint_url, region=region)
 
 
 def reference_step(

@@ -1,0 +1,30 @@
+"""The names the producer and the workers share: tasks, queues and job states.
+
+A job is ``queued`` from submission until its reference is done, ``running`` while its
+targets are matched, and ends ``done``, ``failed`` or ``cancelled``; ``unknown`` is what
+Redis says of a job it holds no record of (storage may still know it).
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+REFERENCE_TASK: Final = "prodseg.reference"
+MATCH_TASK: Final = "prodseg.match"
+FINALIZE_TASK: Final = "prodseg.finalize"
+PREVIEW_TASK: Final = "prodseg.preview"
+
+INTERACTIVE_QUEUE: Final = "interactive"
+"""Reference tasks and previews: a person waits for them."""
+BATCH_QUEUE: Final = "batch"
+"""Per-target matching and finalisation."""
+
+JobState = Literal["queued", "running", "done", "failed", "cancelled", "unknown"]
+QUEUED: Final = "queued"
+RUNNING: Final = "running"
+DONE: Final = "done"
+FAILED: Final = "failed"
+CANCELLED: Final = "cancelled"
+UNKNOWN: Final = "unknown"
+ENDED: Final = (DONE, FAILED, CANCELLED)
+"""The final states: nothing of the job runs any more."""
