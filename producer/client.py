@@ -192,7 +192,7 @@ class JobClient:
         out: list[str] = []
         for item in map(str, images):
             if _is_s3(item) and not item.lower().endswith(IMAGE_SUFFIXES):
-                from prodseg.storage.s3 import parse_s3_url
+                from prodseg.storage.urls import parse_s3_url
 
                 bucket, prefix = parse_s3_url(item)
                 listed = bucket_store(bucket, self.settings).list(prefix)
@@ -206,7 +206,7 @@ class JobClient:
 
     def _read(self, source: str) -> bytes:
         if _is_s3(source):
-            from prodseg.storage.s3 import parse_s3_url
+            from prodseg.storage.urls import parse_s3_url
 
             bucket, key = parse_s3_url(source)
             try:

@@ -34,7 +34,8 @@ def open_store(location: str, settings: Settings) -> ObjectStore:
             ``http://``): those would otherwise silently become a local directory.
     """
     if location.startswith("s3://"):
-        from prodseg.storage.s3 import S3Store, parse_s3_url
+        from prodseg.storage.s3 import S3Store
+        from prodseg.storage.urls import parse_s3_url
 
         bucket, prefix = parse_s3_url(location)
         return S3Store(bucket, prefix, settings.s3_endpoint_url, settings.s3_region)

@@ -12,45 +12,24 @@ appear in a message.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    CredentialRetrievalError,
-    HTTPClientError,
-    IncompleteReadError,
-    NoCredentialsError,
-    PartialCredentialsError,
-)
-from botocore.exceptions import (
-    ConnectionError as BotoConnectionError,
 )
 
-from prodseg.errors import InputError, TransientError
 from prodseg.storage.base import ObjectNotFound, is_valid_key, validate_key
+from prodseg.storage.s3_errors import error_code, map_s3_error
+from prodseg.storage.urls import without_userinfo
 
 if TYPE_CHECKING:
     from prodseg.settings import Settings
 
-_NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
-_NO_BUCKET = frozenset({"NoSuchBucket"})
-_DENIED = frozenset(  # refused credentials or permissions: permanent
-    {"AccessDenied", "403", "Forbidden", "AllAccessDisabled", "InvalidAccessKeyId",
-     "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "TokenRefreshRequired"}
-)
-_TRANSIENT = frozenset(  # throttling, timeouts, server trouble (any 5xx status counts too)
-    {"SlowDown", "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
-     "RequestLimitExceeded", "TooManyRequestsException", "RequestTimeout",
-     "RequestTimeoutException", "InternalError", "ServiceUnavailable"}
-)
-# 3-63 characters: lowercase letters, digits, dots and hyphens, alphanumeric at both ends.
-_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
 
 
 class S3Store:
@@ -131,7 +110,7 @@ class S3Store:
         url = self.endpoint_url
         if url is None and self._injected:
             url = getattr(getattr(self._client, "meta", None), "endpoint_url", None)
-        return f"AWS S3 ({self.region})" if url is None else _without_userinfo(url)
+        return f"AWS S3 ({self.region})" if url is None else without_userinfo(url)
 
     # --- the ObjectStore interface ------------------------------------------------------
 
@@ -248,7 +227,7 @@ class S3Store:
             s3.head_bucket(Bucket=self.bucket)
             return
         except ClientError as error:
-            if _code(error) not in ("404", "NoSuchBucket", "NotFound"):
+            if error_code(error) not in ("404", "NoSuchBucket", "NotFound"):
                 self._fail(error, "HeadBucket", None)
         except BotoCoreError as error:
             self._fail(error, "HeadBucket", None)
@@ -258,7 +237,7 @@ class S3Store:
         try:
             s3.create_bucket(Bucket=self.bucket, **extra)
         except ClientError as error:
-            if _code(error) != "BucketAlreadyOwnedByYou":
+            if error_code(error) != "BucketAlreadyOwnedByYou":
                 self._fail(error, "CreateBucket", None)
         except BotoCoreError as error:
             self._fail(error, "CreateBucket", None)
@@ -297,109 +276,7 @@ class S3Store:
         )
 
 
-def map_s3_error(
-    error: Exception,
-    *,
-    operation: str,
-    bucket: str,
-    endpoint: str,
-    key: str | None = None,
-    location: str | None = None,
-) -> Exception:
-    """Translate a boto3 failure into prodseg's error kinds.
-
-    Messages name the operation, the object and the endpoint, never credentials: the
-    service's own message is left out of credential errors.
-
-    Args:
-        error: what boto3 raised.
-        operation: the S3 operation (``"PutObject"``), for the message.
-        bucket: the bucket, for the message.
-        endpoint: the endpoint, for the message (without user info).
-        key: the store key asked for, if any (becomes ``ObjectNotFound.key``).
-        location: the ``s3://`` URL of the object or prefix, for the message.
-
-    Returns:
-        ``ObjectNotFound`` for a missing object; ``InputError`` for a missing bucket,
-        refused credentials and other permanent 4xx answers; ``TransientError`` for
-        connection failures, timeouts, throttling and 5xx answers; ``error`` itself for
-        anything else (e.g. a botocore bug report such as ``ParamValidationError``).
-    """
-    where = location or f"s3://{bucket}/"
-    if isinstance(error, (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError)):
-        return InputError(
-            f"S3 {operation} of {where} at {endpoint}: no usable AWS credentials found; set "
-            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or an AWS profile / role)"
-        )
-    if isinstance(error, (BotoConnectionError, HTTPClientError, IncompleteReadError)):
-        return TransientError(
-            f"S3 {operation} of {where} failed: endpoint {endpoint} did not answer "
-            f"({type(error).__name__})"
-        )
-    if not isinstance(error, ClientError):
-        return error
-    code = _code(error)
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-    if code in _NOT_FOUND:
-        return ObjectNotFound(key or "", where)
-    if code in _NO_BUCKET:
-        return InputError(f"bucket {bucket!r} does not exist at endpoint {endpoint}")
-    if code in _DENIED or status == 403:
-        return InputError(
-            f"access denied: S3 {operation} of {where} at {endpoint} was refused ({code}); "
-            "check AWS credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) and the "
-            "bucket's permissions"
-        )
-    detail = error.response.get("Error", {}).get("Message") or ""
-    reason = f"{code}: {detail}" if detail else code
-    if code in _TRANSIENT or status >= 500 or status == 429:
-        return TransientError(f"S3 {operation} of {where} at {endpoint} failed: {reason}")
-    return InputError(f"S3 {operation} of {where} at {endpoint} failed: {reason}")
-
-
-def parse_s3_url(url: str) -> tuple[str, str]:
-    """Split ``s3://bucket/some/prefix`` into ``("bucket", "some/prefix")``.
-
-    The prefix comes back without leading or trailing ``/``; ``s3://bucket`` gives ``""``.
-
-    Args:
-        url: an ``s3://`` URL.
-
-    Raises:
-        InputError: not an ``s3://`` URL, an invalid bucket name, or a prefix that is not
-            a valid key (empty segments, ``.`` or ``..``, backslashes, control characters).
-    """
-    if not isinstance(url, str) or not url.startswith("s3://"):
-        raise InputError(f"{url!r} is not an S3 URL; expected s3://bucket/prefix")
-    bucket, _, prefix = url[len("s3://") :].partition("/")
-    if not _BUCKET_NAME.fullmatch(bucket) or ".." in bucket:
-        raise InputError(
-            f"{url!r}: {bucket!r} is not a valid bucket name (3-63 characters: lowercase "
-            "letters, digits, '.' and '-'); expected s3://bucket/prefix"
-        )
-    prefix = prefix.removesuffix("/")
-    if prefix:
-        try:
-            validate_key(prefix)
-        except ValueError as error:
-            raise InputError(f"{url!r}: bad key prefix: {error}") from None
-    return bucket, prefix
-
-
 def _normalise_prefix(prefix: str) -> str:
     """``""`` stays ``""``; anything else is checked and gets exactly one trailing ``/``."""
     prefix = prefix.removesuffix("/")
     return validate_key(prefix) + "/" if prefix else ""
-
-
-def _code(error: ClientError) -> str:
-    """The error code of a boto3 ``ClientError`` (``"NoSuchKey"``, ``"404"``, ...)."""
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def _without_userinfo(url: str) -> str:
-    """``url`` without any ``user:password@`` part."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))

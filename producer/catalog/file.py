@@ -13,28 +13,37 @@ from __future__ import annotations
 
 import codecs
 import csv
-import difflib
 import hashlib
 import io
 import json
-import math
 import os
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prodseg.errors import InputError, PromptError
+from prodseg.errors import InputError
+from prodseg.producer.catalog.fields import (
+    FIELDS,
+    PRODUCT_ID,
+    SETTING_PREFIX,
+    check_prompt,
+    count,
+    hint,
+    image_list,
+    numbers,
+    points,
+    product_id,
+    product_settings,
+    quoted,
+    reference_location,
+    setting_names_problem,
+    unknown_columns,
+)
 from prodseg.prompts import Prompt
-from prodseg.settings import MACHINE_SETTINGS, Settings, load_settings
 
-FIELDS = ("product_id", "images", "reference", "point", "neg_point", "box", "settings")
 REQUIRED = ("product_id", "images", "reference")
-SETTING_PREFIX = "setting."
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-PRODUCT_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
-_ANY_SIZE = 2**31  # an image size no prompt check can exceed: only the structure is checked
 
 Record = dict[str, Any]
 
@@ -105,9 +114,9 @@ class Catalog:
         if n > limit:
             lines.append(f"  ... and {n - limit} more")
         raise InputError(
-            f"{self.path}: {_count(n, 'problem')} in {_count(rows, 'row')}:\n"
+            f"{self.path}: {count(n, 'problem')} in {count(rows, 'row')}:\n"
             + "\n".join(lines) + "\nfix them or pass --skip-invalid to submit only the "
-            f"{_count(len(self.products), 'valid product')}"
+            f"{count(len(self.products), 'valid product')}"
         )
 
 
@@ -228,19 +237,19 @@ def _check_header(path: Path, header: list[str]) -> None:
                          "catalog as comma-separated CSV")
     twice = sorted({h for h in named if named.count(h) > 1})
     if twice:
-        raise InputError(f"{path}:1: column {_names(twice)} appears twice in the header")
-    unknown = _unknown(named)
+        raise InputError(f"{path}:1: column {quoted(twice)} appears twice in the header")
+    unknown = unknown_columns(named)
     if unknown:
-        raise InputError(f"{path}:1: unknown column {_names(unknown)}{_hint(unknown, FIELDS)};"
+        raise InputError(f"{path}:1: unknown column {quoted(unknown)}{hint(unknown, FIELDS)};"
                          f" the columns are {', '.join(FIELDS)}, setting.<name>, note, #...")
-    wrong = _setting_names_problem([h[len(SETTING_PREFIX):] for h in named
+    wrong = setting_names_problem([h[len(SETTING_PREFIX):] for h in named
                                     if h.startswith(SETTING_PREFIX)])
     if wrong:
         raise InputError(f"{path}:1: column {wrong}")
     missing = [f for f in REQUIRED if f not in named]
     if missing:
         raise InputError(f"{path}:1: the header lacks the required column "
-                         f"{_names(missing)} (it has {', '.join(named) or 'no names'})")
+                         f"{quoted(missing)} (it has {', '.join(named) or 'no names'})")
 
 
 def _jsonl_rows(text: str) -> Iterator[tuple[int, Record | None, list[str]]]:
@@ -257,8 +266,9 @@ def _jsonl_rows(text: str) -> Iterator[tuple[int, Record | None, list[str]]]:
             yield line, None, [str(exc)]
             continue
         if isinstance(obj, dict):
-            yield line, obj, [f"unknown key {_names(u)}{_hint(u, FIELDS)}; the keys are "
-                              f"{', '.join(FIELDS)}, note, #..." for u in [_unknown(obj)] if u]
+            yield line, obj, [f"unknown key {quoted(u)}{hint(u, FIELDS)}; the keys are "
+                              f"{', '.join(FIELDS)}, note, #..."
+                              for u in [unknown_columns(obj)] if u]
         else:
             yield line, None, [f"expected a JSON object {{...}}, got {type(obj).__name__}"]
 
@@ -267,7 +277,7 @@ def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [k for k, _ in pairs]
     twice = sorted({k for k in keys if keys.count(k) > 1})
     if twice:
-        raise ValueError(f"key {_names(twice)} given twice")
+        raise ValueError(f"key {quoted(twice)} given twice")
     return dict(pairs)
 
 
@@ -285,13 +295,13 @@ def _product(line: int, record: Record, base: Path, errors: list[str]) -> Catalo
             return None
         return _try(errors, parse, value, *args)
 
-    pid = field("product_id", _product_id)
-    images = field("images", _images, base)
-    reference = field("reference", _reference, base)
+    pid = field("product_id", product_id)
+    images = field("images", image_list, base)
+    reference = field("reference", reference_location, base)
     before = len(errors)
-    pos = field("point", _points, "point") or []
-    neg = field("neg_point", _points, "neg_point") or []
-    box = field("box", _numbers, 4, "box", "X0,Y0,X1,Y1")
+    pos = field("point", points, "point") or []
+    neg = field("neg_point", points, "neg_point") or []
+    box = field("box", numbers, 4, "box", "X0,Y0,X1,Y1")
     prompt = None
     if len(errors) == before:
         if not pos and box is None:
@@ -300,9 +310,9 @@ def _product(line: int, record: Record, base: Path, errors: list[str]) -> Catalo
                           "(X0,Y0,X1,Y1) on the reference image")
         else:
             prompt = Prompt(tuple(pos + neg), (1,) * len(pos) + (0,) * len(neg), box)
-            _try(errors, _check_prompt, prompt)
+            _try(errors, check_prompt, prompt)
     given = {k[len(SETTING_PREFIX):]: v for k, v in record.items() if k.startswith(SETTING_PREFIX)}
-    settings = _try(errors, _settings, record.get("settings"), given)
+    settings = _try(errors, product_settings, record.get("settings"), given)
     if errors or prompt is None:
         return None
     return CatalogProduct(line, pid, images, reference, prompt, settings or {})
@@ -315,146 +325,3 @@ def _try(errors: list[str], fn: Callable[..., Any], *args: Any) -> Any:
     except (ValueError, InputError) as exc:  # PromptError and SettingsError are InputErrors
         errors.append(str(exc))
         return None
-
-
-def _product_id(value: Any) -> str:
-    if not isinstance(value, str) or not PRODUCT_ID.fullmatch(value.strip()):
-        raise ValueError(f"product_id {value!r} is not valid: use 1-128 letters, digits, "
-                         "'-', '_' and '.', not starting with '.' (it becomes a storage key)")
-    return value.strip()
-
-
-def _images(value: Any, base: Path) -> tuple[str, ...]:
-    if isinstance(value, str):
-        items = re.split(r"[;|]", value)
-    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-        items = value
-    else:
-        raise ValueError(f"images: expected a path, a glob, an s3:// URL or a list of them, "
-                         f"got {value!r}")
-    items = [i.strip() for i in items if i.strip()]
-    if not items:
-        raise ValueError("images is missing")
-    return tuple(_location(i, base, "images") for i in items)
-
-
-def _reference(value: Any, base: Path) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"reference: expected one image path or s3:// URL, got {value!r}")
-    if any(ch in value for ch in "*?;|"):
-        raise ValueError(f"reference {value.strip()!r} is not one image (a pattern or a list)")
-    return _location(value.strip(), base, "reference")
-
-
-def _location(text: str, base: Path, what: str) -> str:
-    """An ``s3://`` URL as given (checked), or a local path made absolute against ``base``."""
-    if text.startswith("s3://"):
-        from prodseg.storage.s3 import parse_s3_url  # on use: boto3
-
-        if what == "reference" and (not parse_s3_url(text)[1] or text.endswith("/")):
-            raise ValueError(f"reference {text!r} is not one image; write s3://bucket/key")
-        parse_s3_url(text)
-        return text
-    if "://" in text:
-        raise ValueError(f"{what}: {text!r}: only local paths and s3:// URLs are supported")
-    return os.path.normpath(base / os.path.expanduser(text))
-
-
-def _points(value: Any, what: str) -> list[tuple[float, float]]:
-    if isinstance(value, str):
-        items: list[Any] = [s for s in value.split(";") if s.strip()]
-    elif isinstance(value, list) and all(isinstance(v, (list, str)) for v in value):
-        items = value
-    else:
-        items = [value]
-    return [(x, y) for x, y in (_numbers(item, 2, what, "X,Y") for item in items)]
-
-
-def _numbers(value: Any, n: int, what: str, form: str) -> tuple[float, ...]:
-    parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else value
-    if not isinstance(parts, list) or len(parts) != n:
-        raise ValueError(f"{what} {value!r}: expected {form} ({n} numbers)")
-    numbers = []
-    for part in parts:
-        try:
-            if isinstance(part, bool) or not isinstance(part, (int, float, str)):
-                raise ValueError
-            number = float(part)
-        except ValueError:
-            raise ValueError(f"{what} {value!r}: {part!r} is not a number; expected {form}"
-                             ) from None
-        if not math.isfinite(number):
-            raise ValueError(f"{what} {value!r}: {part!r} is not a finite number")
-        numbers.append(number)
-    return tuple(numbers)
-
-
-def _check_prompt(prompt: Prompt) -> None:
-    for x, y in prompt.points:
-        if x < 0 or y < 0:
-            raise PromptError(f"point ({x:g}, {y:g}) has a negative coordinate; points are "
-                              "pixels from the reference's top-left corner")
-    try:
-        prompt.validate(_ANY_SIZE, _ANY_SIZE, "prompt")
-    except PromptError as exc:
-        size = f", which is {_ANY_SIZE}x{_ANY_SIZE}"
-        raise PromptError(str(exc).removeprefix("prompt: ").replace(size, "")) from None
-
-
-def _settings(value: Any, given: Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(value, str) and value:
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise ValueError(f"settings: not a JSON object ({exc}); write it as "
-                             '{"similarity_threshold": 0.7} or use setting.<name>') from None
-    value = {} if value in (None, "") else value
-    if not isinstance(value, dict):
-        raise ValueError(f"settings: expected a JSON object such as "
-                         f'{{"similarity_threshold": 0.7}}, got {value!r}')
-    twice = sorted(set(value) & set(given))
-    if twice:
-        raise ValueError(f"setting {_names(twice)} given twice (settings and setting.<name>)")
-    overrides = {k: v for k, v in {**value, **given}.items() if v is not None and v != ""}
-    if not overrides:
-        return {}
-    wrong = _setting_names_problem(list(overrides))
-    if wrong:
-        raise ValueError(wrong)
-    return dict(load_settings(**overrides).model_dump(mode="json", include=set(overrides)))
-
-
-def _setting_names_problem(names: list[str]) -> str | None:
-    if not names:
-        return None
-    unknown = [n for n in names if n not in Settings.model_fields]
-    if unknown:
-        return f"unknown setting {_names(unknown)}{_hint(unknown, list(Settings.model_fields))}"
-    local = sorted(set(names) & MACHINE_SETTINGS)
-    if local:
-        return (f"setting {_names(local)} belongs to the machine that runs the jobs, not to "
-                "a product; set it on the workers (PRODSEG_<NAME>)")
-    return None
-
-
-
-
-# -- wording ------------------------------------------------------------------------------
-
-
-def _unknown(names: Iterable[str]) -> list[str]:
-    return [n for n in names if n not in FIELDS and not n.startswith(SETTING_PREFIX)
-            and not n.startswith("#") and n not in ("note", "notes")]
-
-
-def _names(names: Iterable[str]) -> str:
-    return ", ".join(repr(n) for n in names)
-
-
-def _hint(names: list[str], known: Iterable[str]) -> str:
-    close = [m for n in names for m in difflib.get_close_matches(n, list(known), n=1)]
-    return f" (did you mean {_names(close)}?)" if close else ""
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}{'' if n == 1 else 's'}"

@@ -4,8 +4,8 @@ It stands in for a real capture wherever no photos are at hand (tests, demos, be
 Lengths in the scene are centimetres; world axes are x right, y up and z towards the camera.
 The focal length and camera distance follow from the image size, so the scene looks the same
 at any resolution. The carton turns on the spot (a turntable) between other products that
-stay put. This module holds the camera, the products' geometry, the shelf, the shadows and the
-painting of textured faces into the image; the textures themselves come from
+stay put. This module holds the products, the shelf and the shadows (the camera and the painting
+of textured faces are ``samples.geometry``); the textures themselves come from
 ``prodseg.producer.samples.artwork``. Every random choice comes from one ``numpy.random.Generator``.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,6 @@ import numpy as np
 from PIL import Image
 
 from prodseg.producer.samples.artwork import (
-    Colour,
     bottle_art,
     box_art,
     can_art,
@@ -30,9 +28,16 @@ from prodseg.producer.samples.artwork import (
     draw_text,
     jitter,
 )
+from prodseg.producer.samples.geometry import (
+    Camera,
+    Prop,
+    box_faces,
+    look_at,
+    paint_faces,
+    paint_turned,
+)
 
 SIDE_NAMES = ("front", "right", "back", "left")
-_AMBIENT, _DIFFUSE = 0.5, 0.55  # Lambertian shading: ambient + diffuse * max(0, normal . light)
 
 
 @dataclass(frozen=True)
@@ -68,177 +73,6 @@ class SpinSet:
     reference_point: tuple[int, int]
 
 
-@dataclass(frozen=True)
-class _Camera:
-    position: np.ndarray  # (3,) float64, world cm
-    rotation: np.ndarray  # (3, 3) float64, rows: camera right, up, forward in world axes
-    focal: float  # pixels
-    centre: tuple[float, float]  # principal point, pixels
-
-    def project(self, points: np.ndarray) -> np.ndarray:
-        """``(N, 3)`` world points -> ``(N, 2)`` float32 pixels (x right, y down)."""
-        cam = (np.asarray(points, np.float64) - self.position) @ self.rotation.T
-        x = self.centre[0] + self.focal * cam[:, 0] / cam[:, 2]
-        y = self.centre[1] - self.focal * cam[:, 1] / cam[:, 2]
-        return np.stack([x, y], axis=1).astype(np.float32)
-
-    def row(self, y: float, z: float, height: int) -> int:
-        """Image row of the world line at height ``y`` and depth ``z``, clipped to the image."""
-        return int(np.clip(round(float(self.project(np.array([[0.0, y, z]]))[0, 1])), 0, height))
-
-
-@dataclass(frozen=True)
-class _Face:
-    side: str  # the side of the object the face belongs to
-    corners: np.ndarray  # (4, 3) texture's top-left, top-right, bottom-right, bottom-left
-    outline: np.ndarray  # (K, 3) the painted polygon, in the corners' plane
-    texture: np.ndarray  # (th, tw, 3) float32 RGB
-
-
-@dataclass(frozen=True)
-class _Prop:
-    """A distractor: a box (``faces``) or a body of revolution (``texture``, ``radius``)."""
-
-    half_width: float  # half its extent along x, cm
-    height: float
-    faces: list[_Face]
-    yaw: float = 0.0  # radians
-    texture: np.ndarray | None = None  # label wrapped around the visible half
-    radius: Callable[[np.ndarray], np.ndarray] | None = None  # height fraction -> radius, cm
-    cap: Colour | None = None
-
-
-def _look_at(position: np.ndarray, target: np.ndarray, focal: float, size: tuple[int, int]
-             ) -> _Camera:
-    """A level camera at ``position`` looking at ``target``; ``size`` is (H, W) pixels."""
-    forward = (target - position) / np.linalg.norm(target - position)
-    right = np.cross(forward, [0.0, 1.0, 0.0])
-    right /= np.linalg.norm(right)
-    up = np.cross(right, forward)
-    return _Camera(position, np.stack([right, up, forward]), focal, (size[1] / 2, size[0] / 2))
-
-
-def _box_faces(w: float, d: float, h: float, art: dict[str, np.ndarray], gable: float = 0.0
-               ) -> list[_Face]:
-    """The faces of a box standing on y = 0, centred on the y axis, front towards +z.
-
-    With ``gable`` > 0 it has a milk-carton roof: slopes that continue the front and back,
-    triangles that continue the sides. Otherwise it has a flat top (``art["top"]``).
-    """
-    x, z, g = w / 2, d / 2, gable
-    quads = {
-        "front": [(-x, h, z), (x, h, z), (x, 0, z), (-x, 0, z)],
-        "right": [(x, h, z), (x, h, -z), (x, 0, -z), (x, 0, z)],
-        "back": [(x, h, -z), (-x, h, -z), (-x, 0, -z), (x, 0, -z)],
-        "left": [(-x, h, -z), (-x, h, z), (-x, 0, z), (-x, 0, -z)],
-        "front_roof": [(-x, h + g, 0), (x, h + g, 0), (x, h, z), (-x, h, z)],
-        "back_roof": [(x, h + g, 0), (-x, h + g, 0), (-x, h, -z), (x, h, -z)],
-        "top": [(-x, h, -z), (x, h, -z), (x, h, z), (-x, h, z)],
-    }
-    names = ["front", "right", "back", "left"] + (["front_roof", "back_roof"] if g > 0 else ["top"])
-    faces = [_Face(n.split("_")[0], np.array(quads[n], float), np.array(quads[n], float), art[n])
-             for n in names]
-    for side, sx, sz in (("right", x, z), ("left", -x, -z)) if g > 0 else ():
-        rect = np.array([(sx, h + g, sz), (sx, h + g, -sz), (sx, h, -sz), (sx, h, sz)], float)
-        triangle = np.array([(sx, h, sz), (sx, h, -sz), (sx, h + g, 0)], float)
-        faces.append(_Face(side, rect, triangle, art[f"{side}_gable"]))
-    return faces
-
-
-def _paint_faces(faces: list[_Face], yaw: float, position: np.ndarray, camera: _Camera,
-                 light: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> dict[str, int]:
-    """Add the camera-facing faces of a convex object to a premultiplied layer.
-
-    Args:
-        faces: the object's faces in its own frame.
-        yaw: turn about the vertical axis, radians (positive turns the right side to view).
-        position: ``(3,)`` where the object's origin goes, world cm.
-        camera: the view.
-        light: ``(3,)`` unit vector towards the light.
-        colour: ``(H, W, 3)`` float32 premultiplied colour, added to in place.
-        alpha: ``(H, W)`` float32 coverage, added to in place.
-
-    Returns:
-        side name -> number of pixels the side covers at least half.
-    """
-    c, s = math.cos(yaw), math.sin(yaw)
-    turn = np.array([[c, 0.0, -s], [0.0, 1.0, 0.0], [s, 0.0, c]])
-    counts: dict[str, int] = {}
-    height, width = alpha.shape
-    for face in faces:
-        corners, outline = face.corners @ turn.T + position, face.outline @ turn.T + position
-        normal = np.cross(corners[3] - corners[0], corners[1] - corners[0])
-        normal /= np.linalg.norm(normal)
-        if normal @ (camera.position - outline.mean(axis=0)) <= 1e-6:
-            continue  # faces away from the camera: hidden, as the object is convex
-        quad_px, outline_px = camera.project(corners), camera.project(outline)
-        x0, y0 = np.maximum(np.floor(outline_px.min(axis=0)).astype(int) - 1, 0)
-        x1, y1 = np.minimum(np.ceil(outline_px.max(axis=0)).astype(int) + 2, (width, height))
-        if x1 <= x0 or y1 <= y0:
-            continue
-        th, tw = face.texture.shape[:2]
-        src = np.array([[0, 0], [tw, 0], [tw, th], [0, th]], np.float32)
-        hom = cv2.getPerspectiveTransform(src, quad_px - np.array([x0, y0], np.float32))
-        warped = cv2.warpPerspective(face.texture, hom, (int(x1 - x0), int(y1 - y0)),
-                                     flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        cover = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        points = np.round((outline_px - [x0, y0]) * 16).astype(np.int32)
-        cv2.fillPoly(cover, [points], 255, cv2.LINE_AA, shift=4)
-        a = cover.astype(np.float32) / 255.0
-        shade = _AMBIENT + _DIFFUSE * max(0.0, float(normal @ light))
-        colour[y0:y1, x0:x1] += warped * (a * shade)[..., None]
-        alpha[y0:y1, x0:x1] += a
-        counts[face.side] = counts.get(face.side, 0) + int((a >= 0.5).sum())
-    return counts
-
-
-def _paint_turned(prop: _Prop, position: np.ndarray, camera: _Camera, light: np.ndarray,
-                  colour: np.ndarray, alpha: np.ndarray) -> None:
-    """Add a can or bottle to a premultiplied layer (arguments as for ``_paint_faces``)."""
-    assert prop.texture is not None and prop.radius is not None
-    top = position + np.array([0.0, prop.height, 0.0])
-    (bx, by), (tx, ty) = camera.project(np.stack([position, top]))
-    depth = float(((position + top) / 2 - camera.position) @ camera.rotation[2])
-    to_cam = (camera.position - position) * [1.0, 0.0, 1.0]
-    to_cam /= np.linalg.norm(to_cam)
-    right = np.array([to_cam[2], 0.0, -to_cam[0]])
-    tilt = [float((camera.position - p)[1] / np.linalg.norm(camera.position - p))
-            for p in (position, top)]  # how flat the rim ellipses look
-    half_bottom, half_top = (camera.focal * float(prop.radius(np.array(v))) / depth for v in (0, 1))
-    r_max = float(prop.radius(np.linspace(0, 1, 64)).max()) * camera.focal / depth
-    height, width = alpha.shape
-    x0, x1 = max(int(min(bx, tx) - r_max) - 2, 0), min(int(max(bx, tx) + r_max) + 3, width)
-    y0, y1 = max(int(ty - r_max * tilt[1]) - 2, 0), min(int(by + r_max * tilt[0]) + 3, height)
-    if x1 <= x0 or y1 <= y0:
-        return
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    t = (by - ys) / (by - ty)  # height fraction, linear in the row
-    half = camera.focal * prop.radius(np.clip(t, 0, 1)) / depth
-    u = (xs - (bx + (tx - bx) * t)) / half  # -1 .. 1 across the body
-    root = np.sqrt(np.clip(1 - u * u, 0, 1))
-    inside = (ys >= ty + tilt[1] * half_top * root) & (ys <= by + tilt[0] * half_bottom * root)
-    a = np.clip((1 - np.abs(u)) * half + 0.5, 0, 1) * inside
-    th, tw = prop.texture.shape[:2]
-    phi = np.arcsin(np.clip(u, -1, 1))
-    map_x = ((phi / np.pi + 0.5) * (tw - 1)).astype(np.float32)
-    map_y = ((1 - np.clip(t, 0, 1)) * (th - 1)).astype(np.float32)
-    tex = cv2.remap(prop.texture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    n_dot_l = np.sin(phi) * (right @ light) + np.cos(phi) * (to_cam @ light)
-    halfway = (light + to_cam) / np.linalg.norm(light + to_cam)
-    gloss = np.clip(np.sin(phi) * (right @ halfway) + np.cos(phi) * (to_cam @ halfway), 0, 1) ** 30
-    rgb = tex * (_AMBIENT + _DIFFUSE * np.clip(n_dot_l, 0, 1))[..., None] + 90 * gloss[..., None]
-    rgb *= a[..., None]
-    if prop.cap is not None:  # the lid, an ellipse seen from slightly above
-        cap = np.zeros(a.shape, np.uint8)
-        axes = (max(1, round(half_top)), max(1, round(half_top * tilt[1])))
-        cv2.ellipse(cap, (round(tx - x0), round(ty - y0)), axes, 0, 0, 360, 255, -1, cv2.LINE_AA)
-        c = cap.astype(np.float32) / 255.0
-        lid = np.array(prop.cap, np.float32) * (_AMBIENT + _DIFFUSE * max(0.0, float(light[1])))
-        rgb, a = rgb * (1 - c[..., None]) + lid * c[..., None], a * (1 - c) + c
-    colour[y0:y1, x0:x1] += rgb
-    alpha[y0:y1, x0:x1] += a
-
-
 def _can_radius(t: np.ndarray) -> np.ndarray:
     """Radius in cm of a can at height fractions ``t``."""
     return np.full_like(t, 3.3, dtype=np.float32)
@@ -250,22 +84,22 @@ def _bottle_radius(t: np.ndarray) -> np.ndarray:
     return (3.8 - 2.4 * shoulder * shoulder * (3 - 2 * shoulder)).astype(np.float32)
 
 
-def _distractors(rng: np.random.Generator, px_per_cm: float) -> list[_Prop]:
+def _distractors(rng: np.random.Generator, px_per_cm: float) -> list[Prop]:
     """Two to four other products, none sharing the carton's blue, sky, yellow or mint."""
     props = []
     for kind in rng.choice(4, size=int(rng.integers(2, 5)), replace=False):
         if kind == 0:  # a cola can
             label, lid = can_art(rng, 3.3, 12.2, px_per_cm)
-            props.append(_Prop(3.3, 12.2, [], 0.0, label, _can_radius, lid))
+            props.append(Prop(3.3, 12.2, [], 0.0, label, _can_radius, lid))
         elif kind == 1:  # a berry-juice bottle
             label, lid = bottle_art(rng, 3.8, 24.0, px_per_cm)
-            props.append(_Prop(3.8, 24.0, [], 0.0, label, _bottle_radius, lid))
+            props.append(Prop(3.8, 24.0, [], 0.0, label, _bottle_radius, lid))
         else:  # a cereal box or a tea box
             w, d, h = (13.0, 5.0, 24.0) if kind == 2 else (8.0, 6.0, 13.5)
             art = box_art(rng, "corn" if kind == 2 else "tea", w, d, h, px_per_cm)
             yaw = math.radians(rng.uniform(10, 25) * rng.choice([-1, 1]))
             half = (w * abs(math.cos(yaw)) + d * abs(math.sin(yaw))) / 2
-            props.append(_Prop(half, h, _box_faces(w, d, h, art), yaw))
+            props.append(Prop(half, h, box_faces(w, d, h, art), yaw))
     return props
 
 
@@ -277,7 +111,7 @@ def _pack(half_widths: list[float], rng: np.random.Generator) -> np.ndarray:
     return centres - (edges[-1] + gaps[-1]) / 2
 
 
-def _shelf(rng: np.random.Generator, camera: _Camera, size: tuple[int, int], plank_front: float,
+def _shelf(rng: np.random.Generator, camera: Camera, size: tuple[int, int], plank_front: float,
            clearance: float) -> np.ndarray:
     """The empty shelf: back wall, shelf floor, price rails, goods on the shelf above.
 
@@ -318,7 +152,7 @@ def _shelf(rng: np.random.Generator, camera: _Camera, size: tuple[int, int], pla
     return image
 
 
-def _scene_base(camera: _Camera, shelf: np.ndarray, props: list[_Prop], centres: np.ndarray,
+def _scene_base(camera: Camera, shelf: np.ndarray, props: list[Prop], centres: np.ndarray,
                 light: np.ndarray, product_radius: float | None) -> np.ndarray:
     """The shelf with soft contact shadows and the distractors at ``centres`` (cm along x).
 
@@ -340,9 +174,9 @@ def _scene_base(camera: _Camera, shelf: np.ndarray, props: list[_Prop], centres:
     for x, prop in zip(centres, props, strict=True):
         position = np.array([x, 0.0, 0.0])
         if prop.faces:
-            _paint_faces(prop.faces, prop.yaw, position, camera, light, colour, alpha)
+            paint_faces(prop.faces, prop.yaw, position, camera, light, colour, alpha)
         else:
-            _paint_turned(prop, position, camera, light, colour, alpha)
+            paint_turned(prop, position, camera, light, colour, alpha)
     return _over(image, colour, alpha)
 
 
@@ -385,11 +219,11 @@ def render_spin_set(n_views: int = 12, height: int = 480, width: int = 640,
     elevation = math.radians(rng.uniform(11, 16))
     target = np.array([0.0, 0.55 * (h + gable), 0.0])
     view_dir = np.array([0.0, math.sin(elevation), math.cos(elevation)])
-    camera = _look_at(target + distance * view_dir, target, focal, (height, width))
+    camera = look_at(target + distance * view_dir, target, focal, (height, width))
     light = np.array([-0.45 + rng.uniform(-0.1, 0.1), 0.75, 0.55])
     light /= np.linalg.norm(light)
     px_per_cm = 1.5 * focal / distance  # textures a little finer than the screen
-    carton = _box_faces(w, d, h, carton_art(rng, w, d, h, gable, px_per_cm), gable)
+    carton = box_faces(w, d, h, carton_art(rng, w, d, h, gable, px_per_cm), gable)
     product_radius = math.hypot(w, d) / 2
     props = _distractors(rng, px_per_cm)
     tallest = max([h + gable] + [p.height for p in props])
@@ -403,7 +237,7 @@ def render_spin_set(n_views: int = 12, height: int = 480, width: int = 640,
     for k in range(n_views):
         yaw = 360.0 * k / n_views
         colour, alpha = np.zeros_like(base), np.zeros((height, width), np.float32)
-        counts = _paint_faces(carton, math.radians(yaw), np.zeros(3), camera, light, colour, alpha)
+        counts = paint_faces(carton, math.radians(yaw), np.zeros(3), camera, light, colour, alpha)
         total = max(1, sum(counts.values()))
         sides = {side: counts.get(side, 0) / total for side in SIDE_NAMES}
         image = _photo(_over(base, colour, alpha), rng)

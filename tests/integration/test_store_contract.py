@@ -25,7 +25,9 @@ from prodseg.settings import load_settings
 from prodseg.storage.base import ObjectNotFound, ObjectStore, validate_key
 from prodseg.storage.factory import open_store
 from prodseg.storage.local import LocalStore
-from prodseg.storage.s3 import S3Store, map_s3_error, parse_s3_url
+from prodseg.storage.s3 import S3Store
+from prodseg.storage.s3_errors import map_s3_error
+from prodseg.storage.urls import parse_s3_url
 from tests.support.outcomes import record
 from tests.support.protocols import mismatches
 

@@ -27,7 +27,7 @@ from prodseg.workers.embed.ffa_embedder import FFAEmbedder
 from prodseg.workers.match.bank import BankParams, PrototypeBank, runner_up, score_proposals
 from prodseg.workers.match.scoring import MatchParams, select_matches
 from prodseg.workers.ops.masks import area_filter, mask_to_box
-from prodseg.workers.ops.panorama import seam_box
+from prodseg.workers.ops.seam import seam_box
 from prodseg.workers.segment.guided import guided_prompts, similarity_map
 from prodseg.workers.segment.protocol import Proposals, Segmenter
 

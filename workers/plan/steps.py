@@ -63,7 +63,7 @@ def read_input(store: ObjectStore, image: InputImage, settings: Settings) -> np.
         ObjectNotFound: the key does not exist.
     """
     if image.location.startswith("s3://"):
-        from prodseg.storage.s3 import parse_s3_url
+        from prodseg.storage.urls import parse_s3_url
 
         bucket, key = parse_s3_url(image.location)
         data = bucket_store(bucket, settings).get(key)

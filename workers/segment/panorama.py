@@ -21,9 +21,7 @@ from prodseg.workers.ops.panorama import (
     Tile,
     angles_to_vectors,
     angular_margin,
-    join_pixel_lists,
     panorama_point_to_tile,
-    pixel_lists_to_masks,
     pixel_to_angles,
     render_tile,
     tile_basis,
@@ -33,6 +31,7 @@ from prodseg.workers.ops.panorama import (
     tile_to_vectors,
     vectors_to_tile,
 )
+from prodseg.workers.ops.seam import join_pixel_lists, pixel_lists_to_masks
 from prodseg.workers.segment.protocol import Proposals, SegmentedMask, Segmenter
 
 

@@ -26,8 +26,6 @@ from prodseg.workers.ops.panorama import (
     angles_to_pixel,
     angles_to_vectors,
     angular_margin,
-    centre_on_box,
-    join_duplicates,
     panorama_point_to_tile,
     pixel_to_angles,
     render_tile,
@@ -36,9 +34,8 @@ from prodseg.workers.ops.panorama import (
     tile_mask_to_panorama,
     tile_point_to_panorama,
     vectors_to_tile,
-    wrapped_box,
-    wrapped_columns,
 )
+from prodseg.workers.ops.seam import centre_on_box, join_duplicates, wrapped_box, wrapped_columns
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 from prodseg.workers.segment.panorama import PanoramaSegmenter, box_to_tile
 from prodseg.workers.segment.protocol import Proposals, SegmentedMask
