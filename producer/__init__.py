@@ -1,1 +1,2 @@
-"""The user's side: the prodseg command line, sample data, job submission."""
+"""The user's side, without torch: the command line (``cli``), the distributed-mode client,
+store catalogs (``catalog``), the windows (``ui``) and rendered sample scenes (``samples``)."""

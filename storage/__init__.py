@@ -1,9 +1,7 @@
-"""Object storage and exports: where a job's outputs go and what they look like.
+"""Where a job's outputs go and what they look like; nothing here imports torch.
 
-``base`` defines the small ``ObjectStore`` interface and key rules, ``local`` stores
-objects as files in a directory, ``s3`` in an S3-compatible bucket (boto3), ``factory``
-opens either from a location (``s3://bucket/prefix`` or a path), ``layout`` names every
-output key of one job, ``images`` decodes and encodes image bytes, and ``exports``,
-``coco`` and ``gallery`` turn results into PNGs, JSON and HTML.
-Nothing here imports torch.
+``base`` defines the ``ObjectStore`` interface and key rules, ``local`` and ``s3`` the two
+stores, ``factory`` opens either from a location; ``layout`` names every output key of a
+job, ``manifest`` a distributed job's bookkeeping, ``images`` decodes photos and encodes
+mask PNGs; ``exports`` turns results into documents, COCO, thumbnails and pages.
 """

@@ -1,5 +1,6 @@
-"""Celery app and task definitions: reference, per-target matching, finalisation.
+"""Celery: the app, the task and queue names, thin task bodies over ``workers.plan``,
+live progress in Redis, preview replies and the worker launcher.
 
-Thin: the work itself is in ``prodseg.workers.plan.steps``. Importing this package does not
-import torch; the models are built in the worker's child process on its first task.
+Importing this package does not import torch; the models are built in the worker's child
+process on its first task.
 """

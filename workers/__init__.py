@@ -1,5 +1,7 @@
-"""What a worker holds and does: models, segmentation, FFA embedding, matching, pipeline.
+"""What a worker holds and does, one package per stage: segment -> embed -> match, over
+captures (``capture``), with torch-free math in ``ops``, stand-ins in ``classic``, model
+weights and builders in ``models``, and the job plan both modes run in ``plan``.
 
 Importing this package is cheap: torch, sam2 and timm are imported only by the modules
-that build models, when a model is built.
+that build or run a model, when they are imported.
 """

@@ -1,5 +1,6 @@
 """The import graph of prodseg's own modules, read from the source (nothing is imported).
 
+Read once per test session (cached): callers must not change what they get.
 Module names are the installed ones: ``workers/ops/masks.py`` is
 ``prodseg.workers.ops.masks``. Imports under ``if TYPE_CHECKING:`` are left out (they
 never run); imports inside functions are kept, since they run when the function does.
@@ -8,6 +9,7 @@ never run); imports inside functions are kept, since they run when the function 
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -16,6 +18,7 @@ FOLDERS = {"prodseg": "prodseg", "producer": "prodseg.producer", "storage": "pro
 HEAVY = ("torch", "torchvision", "timm", "sam2")
 
 
+@functools.cache
 def modules() -> dict[str, Path]:
     """Every module of the package, by installed name."""
     found: dict[str, Path] = {}
@@ -49,6 +52,7 @@ def imported(path: Path, known: set[str], module_level_only: bool) -> set[str]:
     return out
 
 
+@functools.cache
 def graph(module_level_only: bool = False) -> dict[str, set[str]]:
     """Module -> the prodseg modules it imports, parent packages included.
 
@@ -102,6 +106,7 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return sorted(found)
 
 
+@functools.cache
 def heavy_imports(module_level_only: bool = True) -> dict[str, set[str]]:
     """Module -> the heavy libraries (torch, timm, sam2) it imports itself."""
     mods = modules()
@@ -110,6 +115,7 @@ def heavy_imports(module_level_only: bool = True) -> dict[str, set[str]]:
             & set(HEAVY) for name, path in mods.items()}
 
 
+@functools.cache
 def heavy_at_import(module_level_only: bool = True) -> dict[str, set[str]]:
     """Module -> the heavy libraries (torch, timm, sam2) importing it loads, transitively."""
     mods = modules()

@@ -73,3 +73,28 @@ def test_package_inits_import_nothing_of_their_own() -> None:
     busy = {name for name, deps in graph().items()
             if mods[name].name == "__init__.py" and any(d.startswith(name + ".") for d in deps)}
     assert not busy
+
+
+def test_the_readme_layout_names_every_module() -> None:
+    """The README's Layout tree lists each module once, under its folder."""
+    from tests.support.imports import REPO
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    tree = text.split("## Layout", 1)[1].split("```", 2)[1]
+    listed: set[str] = set()
+    folders: list[tuple[int, str]] = []
+    for line in tree.splitlines():
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        entry = line.split()[0]
+        folders = [(i, f) for i, f in folders if i < indent]
+        path = "".join(f for _, f in folders) + entry
+        if entry.endswith("/"):
+            folders.append((indent, entry))
+        elif entry.endswith(".py"):
+            listed.add(path)
+    wanted = {str(path.relative_to(REPO)) for path in modules().values()
+              if path.name != "__init__.py"}
+    assert wanted - listed == set(), "not in the README's Layout"
+    assert listed - wanted == set(), "in the README's Layout but not in the tree"
