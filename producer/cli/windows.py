@@ -26,9 +26,6 @@ from prodseg.producer.cli.run import RUN_SETTINGS
 from prodseg.settings import CONNECTION, MACHINE_SETTINGS, Settings, setting_flag, settings_with
 
 EXIT_CANCELLED = 1
-# Machine settings (and secrets: a broker URL may hold a password) stay out of the printed
-# command; the command that runs still gets what was given on this command line.
-_NOT_PRINTED = MACHINE_SETTINGS
 
 
 def require_display() -> None:
@@ -45,10 +42,11 @@ def require_display() -> None:
 
 
 def settings_argv(given: Sequence[tuple[str, str]], printed: bool) -> list[str]:
-    """The flags for ``given`` settings; ``printed`` leaves machine settings out."""
+    """The flags for ``given`` settings; ``printed`` leaves machine and secret settings out
+    (a broker URL may hold a password): the command that runs still gets them."""
     argv: list[str] = []
     for name, value in given:
-        if not (printed and name in _NOT_PRINTED):
+        if not (printed and name in MACHINE_SETTINGS):
             argv += [setting_flag(name), value]
     return argv
 
@@ -101,7 +99,7 @@ def cmd_select(args: argparse.Namespace) -> int:
     if args.print_only:
         return 0
     return int(args.run_command([*shlex.split(line)[1:], *settings_argv(
-        [(n, v) for n, v in given if n in _NOT_PRINTED], printed=False)]))
+        [(n, v) for n, v in given if n in MACHINE_SETTINGS], printed=False)]))
 
 
 def cmd_view(args: argparse.Namespace) -> int:
