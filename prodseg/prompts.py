@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,13 @@ class Prompt:
     points: tuple[tuple[float, float], ...] = field(default_factory=tuple)
     labels: tuple[int, ...] = field(default_factory=tuple)
     box: tuple[float, float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        numbers = [v for point in self.points for v in point] + list(self.box or ())
+        if not all(isinstance(v, int | float) and math.isfinite(v) for v in numbers):
+            shown = ", ".join(f"{v:g}" if isinstance(v, int | float) else repr(v)
+                              for v in numbers)
+            raise PromptError(f"every number of a prompt must be finite, got {shown}")
 
     @classmethod
     def from_point(cls, x: float, y: float) -> Prompt:

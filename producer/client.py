@@ -23,7 +23,7 @@ from prodseg.settings import Settings
 from prodseg.storage.base import ObjectNotFound, ObjectStore
 from prodseg.storage.factory import bucket_store
 from prodseg.storage.images import IMAGE_SUFFIXES, decode_image
-from prodseg.storage.layout import make_image_ids, once_each
+from prodseg.storage.layout import RESULTS, make_image_ids, once_each
 from prodseg.storage.manifest import (
     JOBS_PREFIX,
     InputImage,
@@ -267,11 +267,22 @@ class JobClient:
                     timeout, f"job {job}")
 
     def fetch(self, job: str, output_dir: str | os.PathLike[str],
-              on_file: Callable[[str], None] | None = None) -> list[Path]:
+              on_file: Callable[[str], None] | None = None, force: bool = False) -> list[Path]:
         """Download a finished job into ``output_dir``, in the layout of ``prodseg run``.
 
+        The directory is held by the rule of ``storage.output_dir`` (locked, earlier
+        outputs removed first, nothing through links that leave it) and ``results.json``
+        is written last.
+
+        Args:
+            job: the job id.
+            output_dir: where to write.
+            on_file: called with each relative key written (progress).
+            force: write into a directory that holds other files too.
+
         Raises:
-            InputError: the job has not finished (or failed, or was cancelled).
+            InputError: the job has not finished (or failed, or was cancelled), or the
+                output directory cannot be used.
         """
         status = self.status(job)
         if status.state != DONE:
@@ -280,21 +291,20 @@ class JobClient:
                 f"job {job} is {status.state} ({status.finished}/{status.total} images)"
                 f"{detail}; fetch needs a finished job"
             )
+        from prodseg.storage.output_dir import OutputDir
+
         layout = job_layout(job)
-        out = Path(output_dir)
+        relative_keys = [r for r in map(layout.relative, self.store.list(layout.prefix))
+                         if is_output_key(r)]
+        # results.json last: its presence means the directory is complete.
+        relative_keys.sort(key=lambda r: r == RESULTS)
         written = []
-        for key in self.store.list(layout.prefix):
-            relative = layout.relative(key)
-            if not is_output_key(relative):
-                continue
-            path = out / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".part")
-            tmp.write_bytes(self.store.get(key))
-            os.replace(tmp, path)
-            written.append(path)
-            if on_file is not None:
-                on_file(relative)
+        with OutputDir(Path(output_dir), force=force) as out:
+            for relative in relative_keys:
+                out.store.put(relative, self.store.get(layout.key(relative)))
+                written.append(out.path / relative)
+                if on_file is not None:
+                    on_file(relative)
         return written
 
     def resume(self, job: str) -> ResumeReport:

@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from prodseg.jsonio import dump_bytes
 from prodseg.storage.base import ObjectStore, validate_key
 from prodseg.storage.layout import JobLayout
 
@@ -102,7 +103,7 @@ class JobManifest:
 
     def to_bytes(self) -> bytes:
         """The manifest as JSON."""
-        return (json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n").encode()
+        return dump_bytes(asdict(self))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> JobManifest:
@@ -144,8 +145,7 @@ def input_key(job: str, image_id: str, suffix: str) -> str:
 
 def put_json(store: ObjectStore, key: str, doc: Any) -> None:
     """Write a JSON document as one whole object."""
-    data = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    store.put(key, data.encode("utf-8"), "application/json")
+    store.put(key, dump_bytes(doc), "application/json")
 
 
 def get_json(store: ObjectStore, key: str) -> Any:

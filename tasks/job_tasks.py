@@ -15,6 +15,7 @@ import redis
 from celery import Task
 
 from prodseg.errors import InputError, TransientError
+from prodseg.jsonio import dumps
 from prodseg.settings import Settings, load_settings
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.manifest import JobManifest, put_json, state_key
@@ -84,7 +85,7 @@ def _pipeline(settings_json: str) -> Any:
 
 
 def _pipeline_for(manifest: JobManifest) -> Any:
-    return _pipeline(json.dumps(manifest.settings, sort_keys=True))
+    return _pipeline(dumps(manifest.settings, sort_keys=True))
 
 
 @functools.lru_cache(maxsize=8)
@@ -228,7 +229,7 @@ def preview(session: str, n: int, image_key: str, prompt: dict[str, Any],
     try:
         s = _settings()
         mask_key = f"previews/{check_session(session)}/masks/{int(n)}.png"
-        segmenter = _pipeline(json.dumps(settings, sort_keys=True)).segmenter
+        segmenter = _pipeline(dumps(settings, sort_keys=True)).segmenter
         reply.update(preview_step(_store(), segmenter, image_key, prompt, mask_key,
                                   s.max_image_pixels))
     except (InputError, ValueError) as exc:

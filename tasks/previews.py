@@ -14,6 +14,8 @@ from typing import Any
 
 import redis
 
+from prodseg.jsonio import dumps
+
 REPLY_TTL_S = 600
 _SESSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
@@ -34,7 +36,7 @@ def send_reply(client: redis.Redis, session: str, reply: dict[str, Any]) -> None
     """Push one reply; the list expires ``REPLY_TTL_S`` after the last one."""
     key = reply_key(session)
     pipe = client.pipeline()
-    pipe.rpush(key, json.dumps(reply))
+    pipe.rpush(key, dumps(reply))
     pipe.expire(key, REPLY_TTL_S)
     pipe.execute()
 

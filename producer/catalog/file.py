@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from prodseg.errors import InputError
+from prodseg.jsonio import dumps
 from prodseg.producer.catalog.fields import (
     FIELDS,
     PRODUCT_ID,
@@ -175,7 +176,7 @@ def catalog_id(products: Iterable[CatalogProduct]) -> str:
         products: the products to submit.
     """
     canon = sorted((p.to_json() for p in products), key=lambda d: d["product_id"])
-    blob = json.dumps(canon, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    blob = dumps(canon, sort_keys=True, compact=True)
     return "cat-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from prodseg.jsonio import dump_bytes
 from prodseg.workers.ops.ffa import l2_normalize
 
 EXACT_UP_TO = 50_000
@@ -93,7 +94,7 @@ class VectorIndex:
 
         doc = {"ids": self.ids, "dim": self.dim, "meta": self.meta}
         return (faiss.serialize_index(self._index).tobytes(),
-                json.dumps(doc, indent=1).encode("utf-8"))
+                dump_bytes(doc, indent=1))
 
     @classmethod
     def from_bytes(cls, index_bytes: bytes, doc_bytes: bytes) -> VectorIndex:

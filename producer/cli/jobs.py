@@ -94,7 +94,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     client = _client(args)
-    files = client.fetch(args.job, args.output)
+    files = client.fetch(args.job, args.output, force=args.force)
     print(f"fetched {len(files)} files into {args.output}")
     print(f"gallery: {args.output / 'gallery.html'}")
     return EXIT_OK
@@ -196,6 +196,8 @@ def register(sub: SubParsers) -> None:
     )
     fetch.add_argument("job", help="the job id printed by submit")
     fetch.add_argument("--output", "-o", required=True, type=Path, help="output directory")
+    fetch.add_argument("--force", action="store_true",
+                       help="write into a directory that holds other files too")
     add_settings_flags(fetch, only=CONNECTION_SETTINGS)
     fetch.set_defaults(handler=cmd_fetch)
     worker = sub.add_parser(

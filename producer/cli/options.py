@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import math
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
@@ -22,21 +23,26 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 SubParsers = argparse._SubParsersAction  # the type of ``add_subparsers()``
 
 
-def parse_pair(text: str) -> tuple[float, float]:
+def _finite_numbers(text: str, n: int, form: str) -> tuple[float, ...]:
+    """``n`` comma-separated finite numbers, or an argparse error naming the form."""
     try:
-        x, y = (float(v) for v in text.split(","))
+        values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected X,Y (two numbers), got {text!r}") from None
+        values = ()
+    if len(values) != n or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected {form} ({n} finite numbers), got {text!r}")
+    return values
+
+
+def parse_pair(text: str) -> tuple[float, float]:
+    """``X,Y`` as two finite numbers."""
+    x, y = _finite_numbers(text, 2, "X,Y")
     return x, y
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:
-    try:
-        x0, y0, x1, y1 = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected X0,Y0,X1,Y1 (four numbers), got {text!r}"
-        ) from None
+    """``X0,Y0,X1,Y1`` as four finite numbers."""
+    x0, y0, x1, y1 = _finite_numbers(text, 4, "X0,Y0,X1,Y1")
     return x0, y0, x1, y1
 
 

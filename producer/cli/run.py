@@ -36,6 +36,8 @@ def register(sub: SubParsers) -> None:
     )
     add_prompt_flags(run)
     run.add_argument("--output", "-o", required=True, type=Path, help="output directory")
+    run.add_argument("--force", action="store_true",
+                     help="write into a directory that holds other files too")
     run.add_argument(
         "--distractor-point", type=parse_pair, action="append", metavar="X,Y", default=[],
         help="a click on a lookalike on the reference image that is NOT the product; "
@@ -66,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with progress_bar(targets, disable=args.no_progress) as advance:
         result = pipeline.run(
             images, args.reference, prompt=prompt, output_dir=args.output, on_image=advance,
-            distractor_points=[tuple(p) for p in args.distractor_point],
+            distractor_points=[tuple(p) for p in args.distractor_point], force=args.force,
         )
     print_summary(result, args.output)
     return EXIT_SOME_FAILED if result.failed else EXIT_OK

@@ -14,7 +14,6 @@ comes from one ``numpy.random.Generator``.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from prodseg.jsonio import dump_bytes
 from prodseg.producer.samples.artwork import bottle_art, box_art, can_art, jitter
 from prodseg.producer.samples.scene import render_spin_set
 
@@ -253,5 +253,5 @@ def write_panorama_sample(out_dir: Path, scene: PanoramaScene) -> Path:
              "product_yaw_deg": scene.product_yaw_deg,
              "product_pitch_deg": scene.product_pitch_deg}
     path = out_dir / "sample.json"
-    path.write_text(json.dumps(index, indent=2) + "\n")
+    path.write_bytes(dump_bytes(index))
     return path

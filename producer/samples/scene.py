@@ -11,7 +11,6 @@ of textured faces are ``samples.geometry``); the textures themselves come from
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from prodseg.jsonio import dump_bytes
 from prodseg.producer.samples.artwork import (
     bottle_art,
     box_art,
@@ -282,5 +282,5 @@ def write_sample_set(out_dir: Path, spin: SpinSet) -> Path:
     index = {"reference": entries[spin.reference_index]["image"],
              "reference_point": list(spin.reference_point), "views": entries}
     path = out_dir / "sample.json"
-    path.write_text(json.dumps(index, indent=2) + "\n")
+    path.write_bytes(dump_bytes(index))
     return path

@@ -13,7 +13,6 @@ from S3 into a local directory reads the same.
 from __future__ import annotations
 
 import io
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 import prodseg
+from prodseg.jsonio import dump_bytes
 from prodseg.results import ImageResult, Match, ReferenceResult
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.exports.coco import coco_document
@@ -132,12 +132,6 @@ def results_document(
     )
 
 
-def json_bytes(document: Any, indent: int | None = 2) -> bytes:
-    """Deterministic UTF-8 JSON (insertion order kept, no NaN), ending in a newline."""
-    text = json.dumps(document, indent=indent, ensure_ascii=False, allow_nan=False)
-    return (text + "\n").encode("utf-8")
-
-
 def write_reference_outputs(
     store: ObjectStore, layout: JobLayout, image: np.ndarray, reference: ReferenceResult
 ) -> list[str]:
@@ -244,11 +238,11 @@ def write_documents(
     thumbnails = load_thumbnails(store, layout, document)
     if document.get("warning"):  # e.g. random weights: every document says so
         coco = {**coco, "info": {**coco.get("info", {}), "warning": document["warning"]}}
-    store.put(layout.coco, json_bytes(coco, indent=None), "application/json")
+    store.put(layout.coco, dump_bytes(coco, indent=None), "application/json")
     store.put(layout.gallery_png, contact_sheet(document, thumbnails), "image/png")
     html_text = gallery_html(document, thumbnails).encode("utf-8")
     store.put(layout.gallery_html, html_text, "text/html; charset=utf-8")
-    store.put(layout.results, json_bytes(document), "application/json")
+    store.put(layout.results, dump_bytes(document), "application/json")
 
 
 def _put_all(store: ObjectStore, outputs: Sequence[tuple[str, bytes, str]]) -> list[str]:

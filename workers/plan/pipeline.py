@@ -223,6 +223,7 @@ class ProductSegmentationPipeline:
         layout: JobLayout | None = None,
         on_image: Callable[[ImageResult], None] | None = None,
         distractor_points: Sequence[tuple[float, float]] = (),
+        force: bool = False,
     ) -> JobResult:
         """Segment the product on the reference and find it on every other image.
 
@@ -233,20 +234,23 @@ class ProductSegmentationPipeline:
             reference_point: one positive click ``(x, y)`` in the reference's pixels.
             reference_bbox: a box ``(x0, y0, x1, y1)`` around the product.
             prompt: several positive/negative points and/or a box, instead of the above.
-            output_dir: write the output layout here (a local directory).
+            output_dir: write the output layout here (a local directory, held by the rule
+                of ``storage.output_dir``: locked, the previous run's outputs removed
+                first, ``results.json`` last).
             store: or write it to this object store (under ``layout``'s prefix).
             layout: key layout in ``store``; the job root by default.
             on_image: called after each target image (progress reporting).
             distractor_points: clicks on lookalikes on the reference image ("not this");
                 each is segmented and embedded as a negative.
+            force: write into an ``output_dir`` that holds other files too.
 
         Returns:
             The reference and one result per target image; an image that cannot be read
             has ``status == "error"`` and the others go on.
 
         Raises:
-            InputError: no images, an unreadable reference, or a bad prompt; raised
-                before any model is built.
+            InputError: no images, an unreadable reference, a bad prompt or an unusable
+                output directory; raised before any model is built.
         """
         prompt = _make_prompt(reference_point, reference_bbox, prompt)
         if not image_paths:
@@ -260,11 +264,22 @@ class ProductSegmentationPipeline:
         ref_image = read_image_file(ref_path, self.settings.max_image_pixels)
         prompt.validate(ref_image.shape[1], ref_image.shape[0], str(ref_path))
 
-        if output_dir is not None:
-            from prodseg.storage.local import LocalStore
-
-            store = LocalStore(Path(output_dir))
         layout = layout or JobLayout()
+        if output_dir is None:
+            return self._execute(prompt, ref_path, ref_image, targets, ids, store, layout,
+                                 on_image, distractor_points, None)
+        from prodseg.storage.output_dir import OutputDir
+
+        with OutputDir(Path(output_dir), force=force) as out:
+            return self._execute(prompt, ref_path, ref_image, targets, ids, out.store, layout,
+                                 on_image, distractor_points, out.path)
+
+    def _execute(self, prompt: Prompt, ref_path: Path, ref_image: np.ndarray,
+                 targets: list[Path], ids: list[str], store: ObjectStore | None,
+                 layout: JobLayout, on_image: Callable[[ImageResult], None] | None,
+                 distractor_points: Sequence[tuple[float, float]],
+                 output_dir: Path | None) -> JobResult:
+        """``run`` once its inputs are checked and its output directory is held."""
         from prodseg.storage.exports import documents as exports
 
         s = self.settings
@@ -317,8 +332,7 @@ class ProductSegmentationPipeline:
                                       "distractors": len(distractor_points)}
         if store is not None:
             exports.write_job_documents(store, layout, reference, results, meta)
-        return JobResult(reference, results, meta,
-                         Path(output_dir) if output_dir is not None else None)
+        return JobResult(reference, results, meta, output_dir)
 
     def _embed_distractors(self, image: np.ndarray, points: Sequence[tuple[float, float]],
                            source: str) -> np.ndarray | None:

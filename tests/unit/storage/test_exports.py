@@ -15,12 +15,12 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 import prodseg
+from prodseg.jsonio import dump_bytes
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult, Match, ReferenceResult
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.exports.coco import coco_annotations_for, coco_document
 from prodseg.storage.exports.documents import (
-    json_bytes,
     results_document,
     write_image_outputs,
     write_job_documents,
@@ -177,7 +177,7 @@ def test_coco_document_loads_in_pycocotools(tmp_path: Path) -> None:
     job = _job()
     document = coco_document(job.reference, job.results)
     path = tmp_path / "coco.json"
-    path.write_bytes(json_bytes(document))
+    path.write_bytes(dump_bytes(document))
     coco = COCO(str(path))
 
     assert coco.loadCats(coco.getCatIds()) == [{"id": 1, "name": "product"}]
@@ -262,8 +262,8 @@ def test_results_document_shape() -> None:
     assert document["summary"] == {"images": 3, "ok": 2, "error": 1, "matched": 1, "unmatched": 1}
     assert "jobs/" not in json.dumps(document)
 
-    encoded = json_bytes(document)
-    assert encoded == json_bytes(
+    encoded = dump_bytes(document)
+    assert encoded == dump_bytes(
         results_document(job.reference, job.results, JobLayout("jobs/j1/"), meta)
     )
     assert json.loads(encoded) == document
