@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from prodseg import __version__
 from prodseg.errors import InputError, ProdsegError, TransientError
@@ -20,9 +21,16 @@ from prodseg.producer.cli.options import EXIT_SOME_FAILED, EXIT_USAGE
 COMMAND_GROUPS = (run, windows, jobs, catalog, models, sample)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors in one line (the full usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="prodseg",
         description="Segment one product, clicked once, across every photo of a 360° capture.",
     )

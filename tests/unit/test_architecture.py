@@ -98,3 +98,10 @@ def test_the_readme_layout_names_every_module() -> None:
               if path.name != "__init__.py"}
     assert wanted - listed == set(), "not in the README's Layout"
     assert listed - wanted == set(), "in the README's Layout but not in the tree"
+
+
+def test_json_is_written_through_jsonio_only() -> None:
+    """``prodseg.jsonio`` refuses NaN and Infinity; no module writes JSON around it."""
+    writers = {name for name, path in modules().items()
+               if "json.dump" in path.read_text(encoding="utf-8")}
+    assert writers == {"prodseg.jsonio"}
