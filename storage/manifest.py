@@ -12,11 +12,13 @@ Storage is the source of truth for a job. Under ``jobs/<job>/`` it holds:
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from prodseg.errors import InputError
 from prodseg.jsonio import dump_bytes
 from prodseg.storage.base import ObjectStore, validate_key
 from prodseg.storage.layout import JobLayout
@@ -34,10 +36,17 @@ def new_job_id() -> str:
 
 
 def validate_job_id(job: str) -> str:
-    """Reject job ids that could leave ``jobs/`` (they become a key segment)."""
-    if not job or "/" in job or job.startswith(".") or not job.isprintable():
-        raise ValueError(f"invalid job id {job!r}")
-    validate_key(job)
+    """Reject job ids that could leave ``jobs/`` (they become a key segment).
+
+    Raises:
+        InputError: the id is empty, has a ``/``, starts with ``.`` or is not printable.
+    """
+    if not job or "/" in job or "\\" in job or job.startswith(".") or not job.isprintable():
+        raise InputError(f"invalid job id {job!r}: give the id that prodseg submit printed")
+    try:
+        validate_key(job)
+    except ValueError as error:
+        raise InputError(f"invalid job id {job!r}: {error}") from None
     return job
 
 
@@ -139,8 +148,12 @@ def image_state_key(job: str, image_id: str) -> str:
 
 
 def input_key(job: str, image_id: str, suffix: str) -> str:
-    """Key of an uploaded input image."""
-    return job_layout(job).key(f"{INPUTS}{image_id}{suffix.lower()}")
+    """Key of an uploaded input image: the image id and, when it is a plain one (``.jpg``),
+    the file's suffix; images are decoded by their content, so an odd suffix (with a
+    newline, say) is simply left out."""
+    suffix = suffix.lower()
+    plain = re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) is not None
+    return job_layout(job).key(f"{INPUTS}{image_id}{suffix if plain else ''}")
 
 
 def put_json(store: ObjectStore, key: str, doc: Any) -> None:

@@ -21,6 +21,7 @@ from typing import cast
 
 import redis
 
+from prodseg.errors import InputError, TransientError
 from prodseg.tasks.names import CANCELLED, ENDED, QUEUED, RUNNING, UNKNOWN, JobState
 
 EXPIRE_AFTER_END_S = 7 * 24 * 3600
@@ -83,6 +84,42 @@ class ProgressBoard:
         return cls(redis.Redis.from_url(
             url, socket_timeout=10, health_check_interval=30, retry=retry,
             retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]))
+
+    @staticmethod
+    def check(url: str, timeout_s: float = 5.0) -> None:
+        """Answer within ``timeout_s`` whether the broker at ``url`` takes commands.
+
+        Commands of a board ride out outages for half a minute (``from_url``); a command
+        line checks first, so that an unreachable broker or a wrong password is said at
+        once, before anything is uploaded.
+
+        Raises:
+            TransientError: the broker does not answer (names it, without credentials).
+            InputError: it refused the credentials.
+        """
+        from prodseg.storage.urls import without_userinfo
+
+        where = without_userinfo(url)
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s,
+                                      socket_timeout=timeout_s, retry_on_timeout=False)
+        try:
+            client.ping()
+        except redis.exceptions.AuthenticationError:
+            raise InputError(f"the broker at {where} refused the credentials; check the "
+                             "password in PRODSEG_BROKER_URL") from None
+        except redis.exceptions.ResponseError as error:
+            if "NOAUTH" in str(error) or "WRONGPASS" in str(error):
+                raise InputError(f"the broker at {where} wants a password; give it in "
+                                 "PRODSEG_BROKER_URL (redis://:PASSWORD@host:port/db)") from None
+            raise TransientError(f"the broker at {where} answered: {error}") from None
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+            reason = str(error).replace(url, where).rstrip(".")
+            raise TransientError(f"cannot reach the broker at {where}: {reason}") from None
+        except redis.exceptions.RedisError as error:
+            raise TransientError(f"the broker at {where} does not answer as Redis does "
+                                 f"({type(error).__name__})") from None
+        finally:
+            client.close()
 
     def queued(self, job: str) -> None:
         """A job was submitted."""

@@ -15,12 +15,13 @@ from prodseg.producer.cli.options import (
     EXIT_SOME_FAILED,
     SubParsers,
     add_settings_flags,
+    catalog_id_arg,
     expand_sources,
+    job_client,
     parse_box,
     parse_pair,
     prompt_from_args,
     setting_overrides,
-    settings_from_args,
 )
 from prodseg.settings import CONNECTION, MACHINE_SETTINGS, settings_with
 from prodseg.tasks.names import CANCELLED, FAILED
@@ -37,10 +38,8 @@ def _bar(total: int, disable: bool, desc: str) -> Iterator[Callable[[int], None]
 
 
 def _client(args: argparse.Namespace) -> CatalogClient:
-    from prodseg.producer.client import JobClient
-
     threads = getattr(args, "prepare_threads", 8)
-    return CatalogClient(JobClient(settings_from_args(args)), prepare_threads=threads)
+    return CatalogClient(job_client(args), prepare_threads=threads)
 
 
 def _products(catalog_path: Path, skip_invalid: bool,
@@ -189,7 +188,7 @@ def register(sub: SubParsers) -> None:
     submit.add_argument("--skip-invalid", action="store_true",
                         help="submit the valid rows and list the others (default: refuse)")
     resume = commands.add_parser("resume", help="enqueue what storage shows missing")
-    resume.add_argument("catalog_id")
+    resume.add_argument("catalog_id", type=catalog_id_arg, help="the id catalog submit printed")
     for cmd in (submit, resume):
         cmd.add_argument("--max-inflight", type=int, default=32, metavar="N",
                          help="at most N of the catalog's jobs queued or running "
@@ -201,12 +200,12 @@ def register(sub: SubParsers) -> None:
         add_settings_flags(cmd)
 
     status = commands.add_parser("status", help="products per state, images done")
-    status.add_argument("catalog_id")
+    status.add_argument("catalog_id", type=catalog_id_arg, help="the id catalog submit printed")
     status.add_argument("--watch", action="store_true", help="a progress bar until it ends")
     status.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     report = commands.add_parser("report", help="CSV and HTML review report")
-    report.add_argument("catalog_id")
+    report.add_argument("catalog_id", type=catalog_id_arg, help="the id catalog submit printed")
     report.add_argument("--output", "-o", type=Path, help="also write them into this folder")
     report.add_argument("--min-matched", type=float, default=0.5, metavar="FRACTION",
                         help="flag products with fewer matched views (default: %(default)s)")
@@ -215,7 +214,7 @@ def register(sub: SubParsers) -> None:
                         "threshold (default: %(default)s)")
 
     lookup = commands.add_parser("lookup", help="which catalog product is this?")
-    lookup.add_argument("catalog_id")
+    lookup.add_argument("catalog_id", type=catalog_id_arg, help="the id catalog submit printed")
     lookup.add_argument("image", help="a photo with the product on it")
     lookup.add_argument("--point", dest="ref_point", type=parse_pair, action="append",
                         metavar="X,Y", help="a click on the product (repeatable)")

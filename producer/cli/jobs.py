@@ -15,6 +15,8 @@ from prodseg.producer.cli.options import (
     add_prompt_flags,
     add_settings_flags,
     expand_sources,
+    job_client,
+    job_id_arg,
     prompt_from_args,
     settings_from_args,
 )
@@ -29,9 +31,7 @@ if TYPE_CHECKING:
 
 
 def _client(args: argparse.Namespace) -> JobClient:
-    from prodseg.producer.client import JobClient
-
-    return JobClient(settings_from_args(args))
+    return job_client(args)
 
 
 def _describe(status: JobStatus) -> str:
@@ -176,7 +176,7 @@ def register(sub: SubParsers) -> None:
                        ("watch", "a live progress bar until the job ends"),
                        ("cancel", "cancel a job: queued work is dropped")):
         cmd = sub.add_parser(name, help=text, description=text)
-        cmd.add_argument("job", help="the job id printed by submit")
+        cmd.add_argument("job", type=job_id_arg, help="the job id printed by submit")
         add_settings_flags(cmd, only=CONNECTION_SETTINGS)
         cmd.set_defaults(handler=HANDLERS[name])
     resume = sub.add_parser(
@@ -186,7 +186,7 @@ def register(sub: SubParsers) -> None:
         "outputs are missing, else every target without a stored result, else "
         "finalisation. Safe to repeat.",
     )
-    resume.add_argument("job", help="the job id printed by submit")
+    resume.add_argument("job", type=job_id_arg, help="the job id printed by submit")
     resume.add_argument("--watch", action="store_true", help="then watch it until it ends")
     resume.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_settings_flags(resume, only=CONNECTION_SETTINGS)
@@ -194,7 +194,7 @@ def register(sub: SubParsers) -> None:
     fetch = sub.add_parser(
         "fetch", help="download a finished job, in the output layout of `prodseg run`"
     )
-    fetch.add_argument("job", help="the job id printed by submit")
+    fetch.add_argument("job", type=job_id_arg, help="the job id printed by submit")
     fetch.add_argument("--output", "-o", required=True, type=Path, help="output directory")
     fetch.add_argument("--force", action="store_true",
                        help="write into a directory that holds other files too")

@@ -16,7 +16,7 @@ from typing import NoReturn
 from prodseg import __version__
 from prodseg.errors import InputError, ProdsegError, TransientError
 from prodseg.producer.cli import catalog, jobs, models, run, sample, windows
-from prodseg.producer.cli.options import EXIT_SOME_FAILED, EXIT_USAGE
+from prodseg.producer.cli.options import EXIT_USAGE
 
 COMMAND_GROUPS = (run, windows, jobs, catalog, models, sample)
 
@@ -56,9 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"prodseg: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except TransientError as exc:
+    except TransientError as exc:  # the broker or the store did not answer: nothing started
         print(f"prodseg: error: {exc}", file=sys.stderr)
-        return EXIT_SOME_FAILED
+        return EXIT_USAGE
     except ProdsegError as exc:
         print(f"prodseg: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

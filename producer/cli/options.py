@@ -10,13 +10,17 @@ from __future__ import annotations
 import argparse
 import glob
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prodseg.errors import InputError
 from prodseg.prompts import Prompt
 from prodseg.settings import Settings, default_cache_dir, load_settings, setting_flag
 from prodseg.storage.images import IMAGE_SUFFIXES
+
+if TYPE_CHECKING:
+    from prodseg.producer.client import JobClient
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -44,6 +48,55 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
     """``X0,Y0,X1,Y1`` as four finite numbers."""
     x0, y0, x1, y1 = _finite_numbers(text, 4, "X0,Y0,X1,Y1")
     return x0, y0, x1, y1
+
+
+def count_arg(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``least``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = least - 1
+        if value < least:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {least}, got {text!r}")
+        return value
+
+    return parse
+
+
+def job_client(args: argparse.Namespace) -> JobClient:
+    """The distributed-mode client of the settings given, once the broker has answered.
+
+    The check takes at most a few seconds, so an unreachable broker or a wrong password
+    is said before anything is uploaded or waited for.
+    """
+    from prodseg.producer.client import JobClient
+    from prodseg.tasks.progress import ProgressBoard
+
+    settings = settings_from_args(args)
+    ProgressBoard.check(settings.broker_url)
+    return JobClient(settings)
+
+
+def job_id_arg(text: str) -> str:
+    """A job id argument, checked as ``storage.manifest.validate_job_id`` checks it."""
+    from prodseg.storage.manifest import validate_job_id
+
+    try:
+        return validate_job_id(text)
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def catalog_id_arg(text: str) -> str:
+    """A catalog id argument (the same rules as a job id)."""
+    try:
+        return job_id_arg(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"invalid catalog id {text!r}: give the id that prodseg catalog submit printed"
+        ) from None
 
 
 def add_settings_flags(

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from prodseg.errors import InputError
-from prodseg.producer.cli.options import EXIT_OK, SubParsers
+from prodseg.producer.cli.options import EXIT_OK, SubParsers, count_arg
 
 
 def register(sub: SubParsers) -> None:
@@ -19,11 +19,13 @@ def register(sub: SubParsers) -> None:
         "artwork, photographed at N angles on a shelf with distractor products, plus "
         "shelf-only photos. Writes images/, ground_truth/ and sample.json.",
     )
-    sample.add_argument("--output", "-o", required=True, type=Path)
-    sample.add_argument("--views", type=int, default=12, help="angles around the product")
-    sample.add_argument("--shelf-only", type=int, default=2, help="photos without the product")
+    sample.add_argument("--output", "-o", required=True, type=Path, help="output directory")
+    sample.add_argument("--views", type=count_arg(1), default=12,
+                        help="angles around the product (default 12)")
+    sample.add_argument("--shelf-only", type=count_arg(0), default=2,
+                        help="photos without the product (default 2)")
     sample.add_argument("--size", default="1024x768", help="WIDTHxHEIGHT (default 1024x768)")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=count_arg(0), default=0, help="random seed (default 0)")
     sample.set_defaults(handler=cmd_sample)
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -33,6 +35,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise InputError(f"--size: expected WIDTHxHEIGHT, got {args.size!r}") from None
+    if min(width, height) < 32:
+        raise InputError(f"--size: the image must be at least 32x32, got {args.size!r}")
     spin = render_spin_set(
         n_views=args.views, height=height, width=width,
         n_distractor_only=args.shelf_only, seed=args.seed,
