@@ -8,7 +8,11 @@ An invalid value raises ``SettingsError`` naming the setting.
 
 from __future__ import annotations
 
+import difflib
 import enum
+import os
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,8 +43,6 @@ DINOV2_ALIASES = {
 
 def default_cache_dir() -> Path:
     """Where model weights live unless ``PRODSEG_MODEL_CACHE_DIR`` says otherwise."""
-    import os
-
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "prodseg" / "models"
 
@@ -272,6 +274,10 @@ class Settings(BaseSettings):
     max_image_pixels: int = setting(MACHINE,
         100_000_000, ge=1, description="refuse images with more pixels (decompression bombs)"
     )
+    max_image_bytes: int = setting(
+        MACHINE, 200_000_000, ge=1, description="refuse image files larger than this many "
+        "bytes (checked before reading; only regular files are read)",
+    )
 
     @field_validator("sam2_checkpoint")
     @classmethod
@@ -355,6 +361,32 @@ def setting_flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+NOT_SETTINGS = frozenset({"PRODSEG_ENV_FILE", "PRODSEG_TEST_ARTIFACTS"})
+"""``PRODSEG_*`` variables that are not settings: read by docker/submit.sh and the tests."""
+_warned: set[str] = set()
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """Warnings for ``PRODSEG_*`` variables that name no setting, with "did you mean"."""
+    known = {f"PRODSEG_{name.upper()}" for name in Settings.model_fields} | NOT_SETTINGS
+    lines = []
+    for variable in sorted(v for v in environ if v.upper().startswith("PRODSEG_")):
+        if variable.upper() in known:
+            continue
+        close = difflib.get_close_matches(variable.upper(), sorted(known), n=1, cutoff=0.75)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        lines.append(f"{variable} is not a prodseg setting and is ignored{hint}")
+    return lines
+
+
+def warn_unknown_variables() -> None:
+    """Say once per process, on stderr, which ``PRODSEG_*`` variables are ignored."""
+    for line in unknown_variables(os.environ):
+        if line not in _warned:
+            _warned.add(line)
+            print(f"prodseg: warning: {line}", file=sys.stderr)
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with ``overrides`` (e.g. CLI flags) on top.
 
@@ -366,6 +398,7 @@ def load_settings(**overrides: Any) -> Settings:
             variable and its flag.
     """
     given = {k: v for k, v in overrides.items() if v is not None}
+    warn_unknown_variables()
     try:
         return Settings(**given)
     except ValidationError as exc:

@@ -22,7 +22,7 @@ from prodseg.prompts import Prompt
 from prodseg.settings import Settings
 from prodseg.storage.base import ObjectNotFound, ObjectStore
 from prodseg.storage.factory import bucket_store
-from prodseg.storage.images import IMAGE_SUFFIXES, decode_image
+from prodseg.storage.images import IMAGE_SUFFIXES, decode_image, read_file_bytes
 from prodseg.storage.layout import RESULTS, make_image_ids, once_each
 from prodseg.storage.manifest import (
     JOBS_PREFIX,
@@ -213,14 +213,14 @@ class JobClient:
                 return bucket_store(bucket, self.settings).get(key)
             except ObjectNotFound:
                 raise InputError(f"{source}: no such object") from None
-        return Path(source).read_bytes()
+        return read_file_bytes(Path(source), self.settings.max_image_bytes)
 
     def _place(self, job: str, image_id: str, source: str) -> InputImage:
         """Upload a local image; leave an ``s3://`` image where it is."""
         if _is_s3(source):
             return InputImage(image_id, source, source)
         key = input_key(job, image_id, Path(source).suffix)
-        self.store.put(key, Path(source).read_bytes())
+        self.store.put(key, read_file_bytes(Path(source), self.settings.max_image_bytes))
         return InputImage(image_id, key, source)
 
     # -- follow -----------------------------------------------------------------------------

@@ -14,7 +14,9 @@ channel instead would expose whatever colour the transparent pixels happen to st
 from __future__ import annotations
 
 import io
+import os
 import re
+import stat
 import struct
 import warnings
 import zlib
@@ -30,6 +32,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".g
 """File name endings taken as photos, in a folder or under an ``s3://`` prefix (lower case)."""
 
 DEFAULT_MAX_PIXELS = 100_000_000
+DEFAULT_MAX_BYTES = 200_000_000  # the default of setting max_image_bytes
 
 # Formats whose decoders run in-process without external programs (EPS, for instance,
 # would start Ghostscript). "JPEG" also opens multi-picture camera JPEGs (MPO).
@@ -103,22 +106,52 @@ def decode_image(data: bytes, source: str, max_pixels: int = DEFAULT_MAX_PIXELS)
             return _to_rgb(displayed, source)
 
 
-def read_image_file(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_image_file(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS,
+                    max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
     """Read and decode a local image file (see ``decode_image``).
 
     Args:
         path: the file.
         max_pixels: largest accepted width x height.
+        max_bytes: largest accepted file size (checked before reading).
 
     Returns:
         ``(H, W, 3)`` uint8 RGB.
 
     Raises:
-        ImageReadError: the file is missing, a directory, unreadable, or not a valid image.
+        ImageReadError: the file is missing, not a regular file, too large, unreadable,
+            or not a valid image.
+    """
+    return decode_image(read_file_bytes(path, max_bytes), str(path), max_pixels)
+
+
+def read_file_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``, checked before reading.
+
+    A FIFO would block a reader forever and a device such as ``/dev/zero`` never ends, so
+    only regular files are read, and only when ``stat`` says they fit the limit.
+
+    Raises:
+        ImageReadError: the file is missing, a directory or special file, too large, or
+            unreadable (the message names it).
     """
     source = str(path)
     try:
-        data = Path(path).read_bytes()
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise ImageReadError(source, "is a directory, not an image file")
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageReadError(source, "is not a regular file (a pipe, device or socket); "
+                                 "only image files are read")
+        if info.st_size > max_bytes:
+            raise ImageReadError(source, f"{info.st_size} bytes exceeds the limit of "
+                                 f"{max_bytes} (setting max_image_bytes)")
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise ImageReadError(source, f"grew past the limit of {max_bytes} bytes while "
+                                 "being read (setting max_image_bytes)")
+        return data
     except FileNotFoundError as error:
         raise ImageReadError(source, "file not found") from error
     except IsADirectoryError as error:
@@ -127,7 +160,6 @@ def read_image_file(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndar
         raise ImageReadError(source, "permission denied (cannot read the file)") from error
     except OSError as error:
         raise ImageReadError(source, f"cannot read the file: {error.strerror or error}") from error
-    return decode_image(data, source, max_pixels)
 
 
 def encode_png(array: np.ndarray) -> bytes:

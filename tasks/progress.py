@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
+from urllib.parse import urlsplit
 
 import redis
 
@@ -105,13 +106,11 @@ class ProgressBoard:
         try:
             client.ping()
         except redis.exceptions.AuthenticationError:
-            raise InputError(f"the broker at {where} refused the credentials; check the "
-                             "password in PRODSEG_BROKER_URL") from None
-        except redis.exceptions.ResponseError as error:
-            if "NOAUTH" in str(error) or "WRONGPASS" in str(error):
+            if urlsplit(url).password is None:
                 raise InputError(f"the broker at {where} wants a password; give it in "
                                  "PRODSEG_BROKER_URL (redis://:PASSWORD@host:port/db)") from None
-            raise TransientError(f"the broker at {where} answered: {error}") from None
+            raise InputError(f"the broker at {where} refused the credentials; check the "
+                             "password in PRODSEG_BROKER_URL") from None
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
             reason = str(error).replace(url, where).rstrip(".")
             raise TransientError(f"cannot reach the broker at {where}: {reason}") from None

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from prodseg.producer.cli.options import (
     EXIT_OK,
+    EXIT_RUNNING,
     EXIT_SOME_FAILED,
     SubParsers,
     add_prompt_flags,
@@ -21,7 +22,7 @@ from prodseg.producer.cli.options import (
     settings_from_args,
 )
 from prodseg.settings import CONNECTION, JOB, settings_with
-from prodseg.tasks.names import DONE
+from prodseg.tasks.names import CANCELLED, DONE
 
 CONNECTION_SETTINGS = settings_with(CONNECTION)
 
@@ -78,14 +79,21 @@ def _watch(client: JobClient, job: str, progress: bool = True) -> int:
 
         final = client.watch(job, on_change=show)
     print(_describe(final))
-    if final.state == DONE:
-        return EXIT_SOME_FAILED if final.failed_images else EXIT_OK
-    return EXIT_SOME_FAILED
+    return state_exit_code(final)
+
+
+def state_exit_code(status: JobStatus) -> int:
+    """``status``'s and ``watch``'s exit code: 0 done with every image, 1 failed, cancelled
+    or done with failed images, 3 still queued or running."""
+    if not status.ended:
+        return EXIT_RUNNING
+    return EXIT_OK if status.state == DONE and not status.failed_images else EXIT_SOME_FAILED
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    print(_describe(_client(args).status(args.job)))
-    return EXIT_OK
+    status = _client(args).status(args.job)
+    print(_describe(status))
+    return state_exit_code(status)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -121,8 +129,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    print(_describe(_client(args).cancel(args.job)))
-    return EXIT_OK
+    """Exit 0 when the job is cancelled (now or before), 1 when it had already finished."""
+    status = _client(args).cancel(args.job)
+    print(_describe(status))
+    return EXIT_OK if status.state == CANCELLED else EXIT_SOME_FAILED
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

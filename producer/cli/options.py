@@ -22,7 +22,9 @@ from prodseg.storage.images import IMAGE_SUFFIXES
 if TYPE_CHECKING:
     from prodseg.producer.client import JobClient
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
+"""Exit codes: 0 done, 1 some images (or the job) failed, 2 nothing could start (usage,
+bad input, unknown job, unreachable broker), 3 the job is still queued or running."""
 
 SubParsers = argparse._SubParsersAction  # the type of ``add_subparsers()``
 

@@ -116,9 +116,15 @@ def test_status_cancel_and_bad_submissions(cluster: Cluster) -> None:
     done = cluster.cli("submit", "--images", str(images), "--reference", str(ref),
                        "--ref-point", point, "--no-progress")
     job = done.stdout.strip()
-    assert cluster.cli("status", job).stdout.strip() == f"{job}: queued"
+    queued = cluster.cli("status", job)
+    assert queued.stdout.strip() == f"{job}: queued" and queued.returncode == 3
     cancelled = cluster.cli("cancel", job)
     assert cancelled.returncode == 0 and f"{job}: cancelled" in cancelled.stdout
+    after = cluster.cli("status", job)
+    assert after.returncode == 1 and f"{job}: cancelled" in after.stdout
+    record("bad input", "exit codes of prodseg status and cancel",
+           "status: 3 while queued, 1 once cancelled, 2 for an unknown job; cancel: 0 "
+           "(the job ended cancelled)")
     fetched = cluster.cli("fetch", job, "--output", str(cluster.tmp / "x"))
     assert fetched.returncode == 2 and "cancelled" in fetched.stderr
     # Nothing is enqueued for a bad submission; the message names the problem.
@@ -464,6 +470,8 @@ def test_redis_with_password_and_tls(s3_endpoint: str, tmp_path: Path) -> None:
     client = redis.Redis.from_url(url)
     wait_for(lambda: _answers(client), 30, "redis-server with TLS")
     c = Cluster(url, s3_endpoint, tmp_path)
+    s3_secret = "s3-secret-" + uuid.uuid4().hex  # moto takes any key: plant one to look for
+    c.env["AWS_SECRET_ACCESS_KEY"] = s3_secret
     try:
         images, ref, point = render(c, views=3, shelf=0, size="320x240")
         log = c.worker("w1", PRODSEG_BACKEND="classic")
@@ -471,19 +479,34 @@ def test_redis_with_password_and_tls(s3_endpoint: str, tmp_path: Path) -> None:
         watched = c.cli("watch", job, timeout=300)
         assert f"{job}: done, 2/2 images" in watched.stdout, watched.stdout + watched.stderr
         wrong = url.replace(password, "not-the-password")
+        started = time.monotonic()
         refused = c.cli("status", job, PRODSEG_BROKER_URL=wrong)
-        assert refused.returncode != 0
+        refused_after = time.monotonic() - started
+        assert refused.returncode == 2 and "refused the credentials" in refused.stderr
         assert "not-the-password" not in refused.stderr + refused.stdout
         plain = c.cli("status", job,
                       PRODSEG_BROKER_URL=f"redis://:{password}@127.0.0.1:{port}/0")
-        assert plain.returncode != 0  # the server speaks only TLS
+        assert plain.returncode == 2  # the server speaks only TLS
+        fetched = c.cli("fetch", job, "--output", str(tmp_path / "fetched"))
+        assert fetched.returncode == 0, fetched.stderr
         seen = log.read_text(errors="replace") + watched.stdout + watched.stderr
         seen += refused.stdout + refused.stderr + plain.stdout + plain.stderr
-        assert password not in seen
+        seen += fetched.stdout + fetched.stderr
+        objects = {key: c.store.get(key) for key in c.store.list("")}
+        files = {p: p.read_bytes() for p in (tmp_path / "fetched").rglob("*") if p.is_file()}
+        assert any(k.endswith("results.json") for k in objects) and len(files) > 5
+        for secret in (password, s3_secret):
+            assert secret not in seen
+            assert not [k for k, data in objects.items() if secret.encode() in data]
+            assert not [p for p, data in files.items() if secret.encode() in data]
         first_line = (refused.stderr.strip().splitlines() or [""])[-1]
         record("security", "Redis with a password and TLS (rediss://)",
-               f"job done 2/2 through TLS; a wrong password fails ('{first_line}'); a "
-               "plain redis:// URL is refused; the password is in no log or output")
+               f"job done 2/2 through TLS; a wrong password fails in {refused_after:.1f} s "
+               f"('{first_line}', exit 2); a plain redis:// URL is refused")
+        record("security", "a planted Redis password and S3 secret key",
+               f"in none of the {len(objects)} stored objects (job.json, _state/, "
+               f"results.json, ...), the {len(files)} fetched files, the worker log or any "
+               "CLI output")
     finally:
         c.stop()
         server.terminate()

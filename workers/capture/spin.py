@@ -63,7 +63,8 @@ def tracked_results(settings: Settings, embedder: FFAEmbedder, tracker: Tracker,
     for index, path in sorted([(-1, reference), *enumerate(p for _, p in targets)],
                               key=lambda item: natural_key(item[1])):
         try:
-            frames.append(read_image_file(path, settings.max_image_pixels))
+            frames.append(read_image_file(path, settings.max_image_pixels,
+                                          settings.max_image_bytes))
         except InputError:
             continue
         ids.append(index)

@@ -261,7 +261,8 @@ class ProductSegmentationPipeline:
         targets = [p for p in targets if os.path.realpath(p) != ref_key]
         targets = once_each(targets, os.path.realpath)
         ids = make_image_ids([str(ref_path), *map(str, targets)])
-        ref_image = read_image_file(ref_path, self.settings.max_image_pixels)
+        ref_image = read_image_file(ref_path, self.settings.max_image_pixels,
+                                    self.settings.max_image_bytes)
         prompt.validate(ref_image.shape[1], ref_image.shape[0], str(ref_path))
 
         layout = layout or JobLayout()
@@ -305,7 +306,8 @@ class ProductSegmentationPipeline:
             order = [i for i in order if i not in found]
             for result in found.values():
                 if store is not None:
-                    pixels = read_image_file(Path(result.source), s.max_image_pixels)
+                    pixels = read_image_file(Path(result.source), s.max_image_pixels,
+                                             s.max_image_bytes)
                     exports.write_image_outputs(store, layout, pixels, result)
                 if on_image is not None:
                     on_image(result)
@@ -365,7 +367,8 @@ class ProductSegmentationPipeline:
     def _peak_similarity(self, path: Path, embedding: np.ndarray) -> float:
         """How much a target looks like the reference: its best patch similarity."""
         try:
-            image = read_image_file(path, self.settings.max_image_pixels)
+            image = read_image_file(path, self.settings.max_image_pixels,
+                                    self.settings.max_image_bytes)
         except InputError:
             return -np.inf  # reported when it is processed
         _, embedder = self._ensure_models()
@@ -382,7 +385,8 @@ class ProductSegmentationPipeline:
         loaded: list[tuple[str, Path, np.ndarray | None, str | None]] = []
         for image_id, path in batch:
             try:
-                image = read_image_file(path, self.settings.max_image_pixels)
+                image = read_image_file(path, self.settings.max_image_pixels,
+                                    self.settings.max_image_bytes)
                 loaded.append((image_id, path, image, None))
             except InputError as exc:
                 loaded.append((image_id, path, None, str(exc)))

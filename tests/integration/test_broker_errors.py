@@ -1,0 +1,89 @@
+"""An unreachable broker or a wrong password: one line within seconds, nothing uploaded."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.cluster import Cluster, render, wait_for
+from tests.support.environment import free_port
+from tests.support.outcomes import record
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def password_redis(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A redis-server on a free port that wants a password: (URL without it, password)."""
+    import redis
+
+    port, password = free_port(), "pw-" + uuid.uuid4().hex
+    server = subprocess.Popen(
+        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
+         "127.0.0.1", "--requirepass", password, "--save", "", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    client = redis.Redis.from_url(f"redis://:{password}@127.0.0.1:{port}/0")
+    wait_for(lambda: _pings(client), 30, "redis-server with a password")
+    try:
+        yield f"redis://127.0.0.1:{port}/0", password
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _pings(client: object) -> bool:
+    import redis
+
+    try:
+        return bool(client.ping())  # type: ignore[attr-defined]
+    except redis.exceptions.RedisError:
+        return False
+
+
+def _one_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    return line
+
+
+def test_unreachable_broker_and_wrong_password(password_redis: tuple[str, str],
+                                               s3_endpoint: str, tmp_path: Path) -> None:
+    url, password = password_redis
+    host = url.removeprefix("redis://")
+    closed = f"redis://:{password}@127.0.0.1:{free_port()}/0"
+    cases = {
+        "nothing listening": closed,
+        "a wrong password": f"redis://:not-{password}@{host}",
+        "no password": url,
+    }
+    c = Cluster(f"redis://:{password}@{host}", s3_endpoint, tmp_path)
+    images, ref, point = render(c, views=2, shelf=0, size="160x120")
+    before = sorted(c.store.list(""))
+    for case, broker in cases.items():
+        for command in (["status", "some-job"],
+                        ["submit", "--images", str(images), "--reference", str(ref),
+                         "--ref-point", point, "--no-progress"]):
+            started = time.monotonic()
+            done = c.cli(*command, PRODSEG_BROKER_URL=broker)
+            seconds = time.monotonic() - started
+            line = _one_line(done)
+            assert password not in line and not done.stdout.strip()  # no job id printed
+            assert seconds < 15, seconds  # a generous bound for a loaded 2-core machine
+            if command[0] == "submit":
+                assert sorted(c.store.list("")) == before  # nothing uploaded: no orphan
+        expected = {"nothing listening": "cannot reach the broker at redis://127.0.0.1:",
+                    "a wrong password": "refused the credentials",
+                    "no password": "wants a password"}[case]
+        assert expected in line
+        shown = re.sub(r"127\.0\.0\.1:\d+", "<host>", line.removeprefix("prodseg: error: "))
+        record("bad input", f"broker with {case} (status, submit)",
+               f"'{shown}', exit 2 in {seconds:.1f} s; submit uploaded nothing and printed "
+               "no job id; the password is not shown")
