@@ -13,7 +13,9 @@ photo), numbered files in one folder a spin set, anything else unordered.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -71,10 +73,13 @@ def similarity_order(similarities: Sequence[float]) -> list[int]:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """``(width, height)`` from the file's header; ``(0, 0)`` when it cannot be read."""
+    """``(width, height)`` from the file's header; ``(0, 0)`` when it cannot be read or is
+    no regular file (opening a pipe would wait for a writer forever)."""
     from PIL import Image
 
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return (0, 0)
         with Image.open(path) as image:
             return image.size
     except Exception:  # the image is reported when it is processed
