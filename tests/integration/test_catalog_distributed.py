@@ -12,11 +12,13 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.support.cluster import Cluster, wait_for
+from tests.support.outcomes import record
 
 pytestmark = pytest.mark.integration
 
@@ -63,6 +65,8 @@ def test_catalog_submit_with_back_pressure_status_report_and_lookup(cluster: Clu
     assert "--skip-invalid" in refused.stderr
     assert list(cluster.store.list("catalogs/")) == []
 
+    s3_secret = "s3-secret-" + uuid.uuid4().hex  # moto takes any key: plant one to look for
+    cluster.env["AWS_SECRET_ACCESS_KEY"] = s3_secret
     for name in ("w1", "w2"):
         cluster.worker(name, PRODSEG_BACKEND="classic")
     import redis
@@ -117,6 +121,15 @@ def test_catalog_submit_with_back_pressure_status_report_and_lookup(cluster: Clu
     assert ranked[0][2] == "sku-003" and float(ranked[0][1]) > 0.99
     assert len(ranked) == 3 and float(ranked[1][1]) < float(ranked[0][1])
     assert cluster.store.exists(f"catalogs/{catalog}/index.faiss")
+
+    outputs = [done, status, report, found]
+    printed = "".join(o.stdout + o.stderr for o in outputs)
+    logs = "".join(p.read_text(errors="replace") for p in cluster.tmp.glob("*.log"))
+    stored = [k for k in cluster.store.list("") if s3_secret.encode() in cluster.store.get(k)]
+    assert s3_secret not in printed + logs and stored == []
+    record("security", "a planted S3 secret key in a store catalog",
+           f"in none of the {len(list(cluster.store.list('')))} stored objects (catalogs/, "
+           "every product's jobs/), the worker logs or the catalog commands' output")
 
 
 def test_killed_producer_resumes_without_duplicates(cluster: Cluster) -> None:
