@@ -111,6 +111,36 @@ def test_two_workers_share_a_job(cluster: Cluster) -> None:
     assert len(workers) == 2, workers
 
 
+def test_fetch_follows_the_output_directory_rule(cluster: Cluster) -> None:
+    images, ref, point = render(cluster, views=3, shelf=0, size="240x180")
+    cluster.worker("w1", PRODSEG_BACKEND="classic")
+    fetched = submit_watch_fetch(cluster, images, ref, point, "--backend", "classic")
+    job = (fetched / ".job").read_text()
+    stamps = {p.name: p.stat().st_mtime_ns for p in fetched.rglob("*") if p.is_file()}
+    assert stamps["results.json"] == max(v for k, v in stamps.items() if k != ".job")
+    again = cluster.cli("fetch", job, "--output", str(fetched))  # .job is a foreign file
+    assert again.returncode == 2 and "not a prodseg output (.job)" in again.stderr
+    forced = cluster.cli("fetch", job, "--output", str(fetched), "--force")
+    assert forced.returncode == 0 and (fetched / ".job").read_text() == job
+    in_the_way = cluster.tmp / "in-the-way"
+    in_the_way.mkdir()
+    (in_the_way / "thumbs").write_text("a file where fetch puts a folder")
+    cleared = cluster.cli("fetch", job, "--output", str(in_the_way))
+    assert cleared.returncode == 0, cleared.stderr
+    assert (in_the_way / "thumbs").is_dir() and (in_the_way / "results.json").is_file()
+    linked, outside = cluster.tmp / "linked", cluster.tmp / "outside"
+    linked.mkdir()
+    outside.mkdir()
+    (linked / "masks").symlink_to(outside)
+    refused = cluster.cli("fetch", job, "--output", str(linked))
+    assert refused.returncode == 2 and "outside the output directory" in refused.stderr
+    assert list(outside.iterdir()) == [] and not (linked / "results.json").exists()
+    record("fault", "prodseg fetch into a used, a cluttered or a linked directory",
+           "results.json written last; a foreign file refuses it without --force (kept "
+           "with it); a file named thumbs where a folder goes is replaced; masks/ linking "
+           "out of the directory is refused with nothing written")
+
+
 def test_status_cancel_and_bad_submissions(cluster: Cluster) -> None:
     images, ref, point = render(cluster, views=2, shelf=0, size="320x240")
     done = cluster.cli("submit", "--images", str(images), "--reference", str(ref),
