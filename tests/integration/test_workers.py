@@ -1,0 +1,55 @@
+"""Real ``prodseg worker`` processes: what they log, when they refuse to start, what they
+do when one of their GPU children dies."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.support.cluster import Cluster, render, wait_for
+from tests.support.outcomes import record
+
+pytestmark = pytest.mark.integration
+
+STAMP = r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}: "
+"""The start of a line in Celery's worker format: ``[2026-01-31 12:00:00,123: ``."""
+
+
+def test_worker_logs_in_celerys_format_with_task_ids(cluster: Cluster) -> None:
+    """A job whose reference vanished from storage before a worker ran: every line of the
+    worker's log has a timestamp and a process name, the task's own lines its id."""
+    images, ref, point = render(cluster, views=2, shelf=0, size="320x240")
+    cluster.store.put(f"photos/{ref.name}", ref.read_bytes())
+    done = cluster.cli("submit", "--images", str(images), "--reference",
+                       f"s3://{cluster.bucket}/photos/{ref.name}", "--ref-point", point,
+                       "--no-progress", "--backend", "classic")
+    assert done.returncode == 0, done.stderr
+    job = done.stdout.strip()
+    cluster.store.delete(f"photos/{ref.name}")
+    log = cluster.worker("w1", PRODSEG_BACKEND="classic")
+    watched = cluster.cli("watch", job, timeout=300)
+    assert f"{job}: failed" in watched.stdout, watched.stdout + watched.stderr
+
+    def text() -> str:
+        return log.read_text(errors="replace")
+
+    wait_for(lambda: " succeeded in " in text(), 60, "the reference task's last line")
+    received = re.search(STAMP + r"INFO/MainProcess\] Task prodseg\.reference"
+                         r"\[([0-9a-f-]{36})\] received$", text(), re.M)
+    assert received, text()
+    task_id = received.group(1)
+    own = re.search(STAMP + r"WARNING/(ForkPoolWorker-\d+)\] prodseg\.reference\["
+                    + task_id + rf"\]: job {job} failed: .*reference image not found",
+                    text(), re.M)
+    assert own, text()
+    assert re.search(STAMP + r"INFO/ForkPoolWorker-\d+\] Task prodseg\.reference\["
+                     + task_id + r"\] succeeded in ", text(), re.M), text()
+    bare = re.findall(r"^(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: .*$", text(), re.M)
+    assert bare == [], bare  # nothing in the CLI's "LEVEL logger: message" format
+    stamped = re.findall("^" + STAMP, text(), re.M)
+    record("fault", "worker log lines (a job whose reference vanished before it ran)",
+           f"{len(stamped)} lines in Celery's format, none in the CLI's bare one; e.g. "
+           f"'[<time>: WARNING/{own.group(1)}] "
+           f"prodseg.reference[<task id>]: job <job> failed: ...', the same task id as "
+           "its 'received' (MainProcess) and 'succeeded' lines")
