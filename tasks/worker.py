@@ -16,6 +16,10 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from prodseg.errors import WeightsError
+from prodseg.settings import Settings
+from prodseg.workers.models.weights import download_command, missing_weights
+
 
 def celery_argv(queues: Sequence[str], concurrency: int, name: str, loglevel: str) -> list[str]:
     """Arguments of ``celery worker`` for one worker process."""
@@ -28,6 +32,26 @@ def celery_argv(queues: Sequence[str], concurrency: int, name: str, loglevel: st
         "--loglevel", loglevel,
         "--without-gossip",
     ]
+
+
+def check_weights(settings: Settings) -> None:
+    """Refuse to start a worker whose pretrained weights are not in its cache.
+
+    Without this check such a worker would start, report healthy, take a task and fail
+    it. The classic backend and random weights need no files.
+
+    Raises:
+        WeightsError: one line naming the missing models and the download command.
+    """
+    if settings.backend == "classic" or settings.weights == "random":
+        return
+    cache = settings.model_cache_dir
+    missing = missing_weights([settings.sam2_checkpoint, settings.dinov2_model], cache)
+    if missing:
+        names = [wf.model for wf in missing]
+        raise WeightsError(
+            f"worker not started: no weights for {', '.join(names)} in {cache}; fetch them "
+            f"with: {download_command(*names, cache_dir=cache)}")
 
 
 def run_worker(

@@ -53,3 +53,42 @@ def test_worker_logs_in_celerys_format_with_task_ids(cluster: Cluster) -> None:
            f"'[<time>: WARNING/{own.group(1)}] "
            f"prodseg.reference[<task id>]: job <job> failed: ...', the same task id as "
            "its 'received' (MainProcess) and 'succeeded' lines")
+
+
+SMALL = {"PRODSEG_SAM2_CHECKPOINT": "hiera_tiny",
+         "PRODSEG_DINOV2_MODEL": "vit_small_patch14_dinov2"}
+
+
+def test_a_worker_without_its_weights_refuses_to_start(cluster: Cluster) -> None:
+    """Pretrained weights missing from the cache: `prodseg worker` exits 2 at once with
+    one line naming the download to run; with the files there, or with the classic
+    backend or random weights, it starts."""
+    from prodseg.workers.models.weights import weight_file
+
+    cache = cluster.tmp / "models"
+    refused = cluster.cli("worker", "--name", "nowts@test", timeout=90, **SMALL)
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert len(lines) == 1, lines
+    wanted = (f"prodseg models download hiera_tiny vit_small_patch14_dinov2 "
+              f"--cache-dir {cache}")
+    assert lines[0].endswith(f"fetch them with: {wanted}"), lines
+    sam2 = weight_file("hiera_tiny").path(cache)  # where that download puts it
+    sam2.parent.mkdir(parents=True)
+    sam2.write_bytes(b"checkpoint")
+    half = cluster.cli("worker", "--name", "half@test", timeout=90, **SMALL)
+    assert half.returncode == 2
+    assert half.stderr.strip().endswith(
+        f"prodseg models download vit_small_patch14_dinov2 --cache-dir {cache}")
+    dino = weight_file("vit_small_patch14_dinov2").path(cache)
+    dino.parent.mkdir(parents=True)
+    dino.write_bytes(b"checkpoint")
+    cluster.worker("complete", **SMALL)  # waits for "ready."
+    for name, env in (("classic", {"PRODSEG_BACKEND": "classic"}),
+                      ("random", {"PRODSEG_WEIGHTS": "random"})):
+        cluster.worker(name, PRODSEG_MODEL_CACHE_DIR=str(cluster.tmp / "empty"), **env)
+    record("bad input", "worker started without its pretrained weights in the cache",
+           f"exit 2, one line on stderr: "
+           f"'{lines[0].replace(str(cache), '<cache>')}'; with one file there it names the "
+           "other only; with both it starts, and the classic backend and random weights "
+           "start with an empty cache")
