@@ -3,11 +3,17 @@ do when one of their GPU children dies."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from tests.support.cluster import Cluster, render, wait_for
+from tests.support.faults import descendants
 from tests.support.outcomes import record
 
 pytestmark = pytest.mark.integration
@@ -92,3 +98,61 @@ def test_a_worker_without_its_weights_refuses_to_start(cluster: Cluster) -> None
            f"'{lines[0].replace(str(cache), '<cache>')}'; with one file there it names the "
            "other only; with both it starts, and the classic backend and random weights "
            "start with an empty cache")
+
+
+def _state(pid: int) -> str:
+    """The process's state letter from /proc (R, S, Z...); "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
+
+
+def _health(c: Cluster, path: Path) -> subprocess.CompletedProcess[str]:
+    """The worker image's health check, run as Docker runs it."""
+    return subprocess.run([sys.executable, "-m", "prodseg.tasks.health"], capture_output=True,
+                          text=True, timeout=60,
+                          env={**c.env, "PRODSEG_WORKER_HEALTH_FILE": str(path)})
+
+
+def test_a_dead_gpu_worker_process_fails_the_health_check_and_stops_the_worker(
+        cluster: Cluster) -> None:
+    """`prodseg worker --gpus 0,1` with the worker process of GPU 1 SIGKILLed: the health
+    check fails naming it (checked while the launcher is held stopped, so the dead child
+    is not even reaped yet), then the launcher stops GPU 0's worker and exits 137."""
+    health = cluster.tmp / "health.json"
+    log = cluster.worker("gpus", "--gpus", "0,1", PRODSEG_BACKEND="classic",
+                         PRODSEG_WORKER_HEALTH_FILE=str(health))
+    launcher = cluster.procs[-1]
+    wait_for(lambda: log.read_text(errors="replace").count(" ready.") == 2, 60,
+             "both GPU workers ready")
+    healthy = _health(cluster, health)
+    assert healthy.returncode == 0, healthy.stderr
+    below = descendants(launcher.pid)
+    direct = Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children").read_text().split()
+    children = {}
+    for pid in map(int, direct):  # each `prodseg worker --gpus N ...`
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        children[argv[argv.index("--gpus") + 1]] = pid
+    assert sorted(children) == ["0", "1"], children
+    os.kill(launcher.pid, signal.SIGSTOP)
+    try:
+        os.kill(children["1"], signal.SIGKILL)
+        wait_for(lambda: _state(children["1"]) == "Z", 30, "GPU 1's worker dead")
+        sick = _health(cluster, health)
+    finally:
+        os.kill(launcher.pid, signal.SIGCONT)
+    assert sick.returncode == 1
+    assert f"the worker process of GPU 1 (pid {children['1']}) is dead" in sick.stderr
+    assert launcher.wait(timeout=120) == 128 + signal.SIGKILL
+    wait_for(lambda: not [p for p in below if _state(p)], 60, "every worker process gone")
+    after = _health(cluster, health)
+    assert after.returncode == 1 and "no prodseg worker running" in after.stderr
+    said = [line for line in log.read_text(errors="replace").splitlines()
+            if "/launcher]" in line]
+    assert len(said) == 1 and "GPU 1" in said[0] and "exited with code -9" in said[0], said
+    record("fault", "the worker process of one GPU SIGKILLed (prodseg worker --gpus 0,1)",
+           f"health check exit 1: '{sick.stderr.strip()}'; the launcher stopped GPU 0's "
+           f"worker and exited {launcher.returncode}; all {len(below)} worker processes "
+           f"gone; then: '{after.stderr.strip()}'".replace(str(children["1"]), "<pid>")
+           .replace(str(cluster.tmp), "<tmp>"))

@@ -484,6 +484,21 @@ def test_dockerfile_base_is_pinned_cuda_pytorch_and_user_is_not_root() -> None:
     assert [word for word, _ in instr if word == "HEALTHCHECK"]
 
 
+def test_dockerfile_health_checks_every_worker_process_and_the_broker() -> None:
+    """The image's HEALTHCHECK is prodseg.tasks.health, with the health file that
+    ``prodseg worker`` keeps set in the image's environment (a Redis PING alone would
+    call a worker with a dead GPU process healthy)."""
+    from prodseg.tasks.health import HEALTH_FILE_ENV
+
+    instr = dockerfile_instructions()
+    checks = [rest for word, rest in instr if word == "HEALTHCHECK"]
+    assert len(checks) == 1
+    assert json.loads(checks[0].split("CMD", 1)[1]) == ["python", "-m", "prodseg.tasks.health"]
+    envs = " ".join(rest for word, rest in instr if word == "ENV")
+    m = re.search(HEALTH_FILE_ENV + r"=(\S+)", envs)
+    assert m and m.group(1).startswith("/tmp/"), envs  # writable by the non-root user
+
+
 def test_dockerfile_copies_what_pyproject_packages() -> None:
     copied = [rest.split()[0].rstrip("/") for w, rest in dockerfile_instructions() if w == "COPY"]
     for needed in ("prodseg", "workers", "tasks", "producer", "storage"):
