@@ -88,7 +88,10 @@ def make_app(settings: Settings | None = None) -> Celery:
         # Models are built on the first task, not at process start, but give slow
         # machines room anyway.
         worker_proc_alive_timeout=60,
-        worker_hijack_root_logger=False,
+        # The worker owns its process's logging: the CLI's bare handler is replaced by
+        # Celery's, so every line has a timestamp and a process name, and task loggers
+        # (``celery.utils.log.get_task_logger``) add the task's name and id.
+        worker_hijack_root_logger=True,
     )
     return app
 

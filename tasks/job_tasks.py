@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 from typing import Any
 
 import redis
 from celery import Task
+from celery.utils.log import get_task_logger
 
 from prodseg.errors import InputError, TransientError
 from prodseg.jsonio import dumps
@@ -30,7 +30,8 @@ from prodseg.tasks.names import (
 )
 from prodseg.tasks.progress import ProgressBoard
 
-log = logging.getLogger(__name__)
+# A task logger: in a worker its lines carry the task's name and id.
+log = get_task_logger(__name__)
 
 # Storage trouble, and the broker's Redis going away for a moment (a restart).
 RETRYABLE: tuple[type[Exception], ...] = (

@@ -57,6 +57,26 @@ class JobStatus:
 SUFFIXES = ("", ":done", ":finalize", ":ended", ":deliveries", ":unstored")
 
 
+FINISH_SCRIPT = """
+-- KEYS: the job's finished set, its hash, its finalisation guard.
+-- ARGV: the target's image id, the counter to bump ("ok" or "error").
+-- Returns 1 to the one call that finished the last target, else 0.
+if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+end
+local total = redis.call('HGET', KEYS[2], 'total')
+if not total or redis.call('SCARD', KEYS[1]) < tonumber(total) then
+  return 0
+end
+if redis.call('SET', KEYS[3], 1, 'NX') then
+  return 1
+end
+return 0
+"""
+"""``target_finished`` as one Lua script: Redis runs it without interleaving any other
+command, so the finished set, the counters and the finalisation claim move together."""
+
+
 def _key(job: str, suffix: str = "") -> str:
     return f"prodseg:job:{job}{suffix}"
 
@@ -70,6 +90,8 @@ class ProgressBoard:
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        # EVALSHA, loaded again by itself when Redis restarted and forgot it.
+        self._finish = client.register_script(FINISH_SCRIPT)
 
     @classmethod
     def from_url(cls, url: str) -> ProgressBoard:
@@ -133,18 +155,14 @@ class ProgressBoard:
         """Record one finished target; True when it was the last one, the first time.
 
         Idempotent: a redelivered target is counted once. Returns True to exactly one
-        caller, the one that must enqueue finalisation.
+        caller, the one that must enqueue finalisation. One atomic step in Redis
+        (:data:`FINISH_SCRIPT`): no reader ever sees a target in the finished set that
+        the ok/error counters do not count yet, and a worker dying mid-call leaves either
+        everything recorded or nothing.
         """
-        pipe = self.redis.pipeline()
-        pipe.sadd(_key(job, ":done"), image_id)
-        pipe.hget(_key(job), "total")
-        added, total = pipe.execute()
-        if added:
-            self.redis.hincrby(_key(job), "ok" if ok else "error", 1)
-        done = self.redis.scard(_key(job, ":done"))
-        if total is None or done < int(total):
-            return False
-        return bool(self.redis.set(_key(job, ":finalize"), 1, nx=True))
+        keys = [_key(job, ":done"), _key(job), _key(job, ":finalize")]
+        last = self._finish(keys=keys, args=[image_id, "ok" if ok else "error"])
+        return bool(last)
 
     def restore(self, job: str, total: int, finished: dict[str, bool],
                 reference_done: bool) -> None:

@@ -136,13 +136,13 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from prodseg.tasks.worker import run_worker
+    from prodseg.tasks.worker import check_weights, run_worker
 
     # Flags become the environment the worker's children read their settings from.
     for name, value in vars(args).items():
         if name.startswith("setting_") and value is not None:
             os.environ["PRODSEG_" + name.removeprefix("setting_").upper()] = str(value)
-    settings_from_args(args)  # validate before starting anything
+    check_weights(settings_from_args(args))  # validate before starting anything
     gpus = [g for g in (args.gpus or "").split(",") if g.strip()]
     if args.gpus is None:
         gpus = _visible_gpus()

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,9 +102,22 @@ def weight_file(model: str) -> WeightFile:
         raise WeightsError(f"no published checkpoint for model {model!r}") from None
 
 
-def download_command(model: str) -> str:
-    """The command that fetches a model's checkpoint, for error messages."""
-    return f"prodseg models download {model}"
+def download_command(model: str, *more: str, cache_dir: Path | None = None) -> str:
+    """The command that fetches the checkpoints of the models named, for error messages.
+
+    With ``cache_dir`` the command says where to put them, so that it is right whatever
+    the shell that runs it has in ``PRODSEG_MODEL_CACHE_DIR``.
+    """
+    command = " ".join(("prodseg models download", model, *more))
+    if cache_dir is not None:
+        command += f" --cache-dir {shlex.quote(str(cache_dir))}"
+    return command
+
+
+def missing_weights(models: Sequence[str], cache_dir: Path) -> list[WeightFile]:
+    """The checkpoints of ``models`` that are not in the cache, in the order given."""
+    files = [weight_file(m) for m in models]
+    return [wf for wf in files if not wf.path(cache_dir).is_file()]
 
 
 def require_weights(model: str, cache_dir: Path) -> Path:

@@ -339,13 +339,38 @@ def test_models_download_is_a_setup_one_shot_for_the_same_models(services: dict)
             assert not svc.get("profiles"), f"{name} would not start with a plain `up`"
 
 
-def test_worker_runs_prodseg_worker_and_has_time_to_finish_a_task(services: dict) -> None:
+SHUTDOWN_MARGIN_S = 60
+"""Time a worker needs after its task's hard time limit to end the task and exit."""
+
+
+def test_worker_runs_prodseg_worker_and_has_time_to_finish_a_task(
+        services: dict, sample_env: dict) -> None:
+    """A stop or restart (SIGTERM, warm shutdown) waits out the longest task the worker
+    allows before Docker's SIGKILL: a task killed there would come back only after the
+    broker's visibility timeout."""
+    from prodseg.settings import Settings
+
     worker = services["worker"]
     assert command_of(worker)[:2] == ["prodseg", "worker"]
     m = re.fullmatch(r"(\d+)(s|m|h)", str(worker["stop_grace_period"]))
     assert m, worker["stop_grace_period"]
-    seconds = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
-    assert seconds >= 300
+    grace = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
+    fields = Settings.model_fields
+    env = env_of(worker)
+    limit = int(resolve(env.get("PRODSEG_TASK_TIME_LIMIT_S", ""), sample_env)
+                or fields["task_time_limit_s"].default)
+    visibility = int(resolve(env.get("PRODSEG_BROKER_VISIBILITY_TIMEOUT_S", ""), sample_env)
+                     or fields["broker_visibility_timeout_s"].default)
+    assert grace >= limit + SHUTDOWN_MARGIN_S, (
+        f"stop_grace_period {grace} s would SIGKILL a task still within its "
+        f"task_time_limit_s ({limit} s)")
+    assert f"`stop_grace_period: {worker['stop_grace_period']}`" in (
+        DOCKER / "README.md").read_text()  # what docker/README.md says a restart costs
+    record("fault", "worker container stopped or restarted mid-task (docker compose)",
+           f"stop_grace_period {grace} s >= task_time_limit_s {limit} s + "
+           f"{SHUTDOWN_MARGIN_S} s: the warm shutdown ends the task in hand (done, or "
+           f"stopped at its time limit) before Docker's SIGKILL, so none waits "
+           f"{visibility} s for its visibility timeout; a restart waits at most {grace} s")
 
 
 def test_worker_flower_and_models_share_one_image(services: dict) -> None:
@@ -482,6 +507,21 @@ def test_dockerfile_base_is_pinned_cuda_pytorch_and_user_is_not_root() -> None:
     users = [rest for word, rest in instr if word == "USER"]
     assert users and users[-1] not in ("root", "0")
     assert [word for word, _ in instr if word == "HEALTHCHECK"]
+
+
+def test_dockerfile_health_checks_every_worker_process_and_the_broker() -> None:
+    """The image's HEALTHCHECK is prodseg.tasks.health, with the health file that
+    ``prodseg worker`` keeps set in the image's environment (a Redis PING alone would
+    call a worker with a dead GPU process healthy)."""
+    from prodseg.tasks.health import HEALTH_FILE_ENV
+
+    instr = dockerfile_instructions()
+    checks = [rest for word, rest in instr if word == "HEALTHCHECK"]
+    assert len(checks) == 1
+    assert json.loads(checks[0].split("CMD", 1)[1]) == ["python", "-m", "prodseg.tasks.health"]
+    envs = " ".join(rest for word, rest in instr if word == "ENV")
+    m = re.search(HEALTH_FILE_ENV + r"=(\S+)", envs)
+    assert m and m.group(1).startswith("/tmp/"), envs  # writable by the non-root user
 
 
 def test_dockerfile_copies_what_pyproject_packages() -> None:
