@@ -361,8 +361,11 @@ def setting_flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-NOT_SETTINGS = frozenset({"PRODSEG_ENV_FILE", "PRODSEG_TEST_ARTIFACTS"})
-"""``PRODSEG_*`` variables that are not settings: read by docker/submit.sh and the tests."""
+NOT_SETTINGS = frozenset(
+    {"PRODSEG_ENV_FILE", "PRODSEG_TEST_ARTIFACTS", "PRODSEG_WORKER_HEALTH_FILE"}
+)
+"""``PRODSEG_*`` variables that are not settings: docker/submit.sh's env file, where the
+tests leave their artifacts, and the worker health check's process list."""
 _warned: set[str] = set()
 
 
