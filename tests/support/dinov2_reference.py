@@ -11,8 +11,8 @@ and ``hub/backbones.py``), not from its code:
   ls2.gamma}`` and ``norm``;
 - tokens: the class token, then the patches, plus the (resized) position embedding; the
   register tokens go in after the class token, with no position; pre-norm blocks
-  (LayerNorm eps 1e-6, softmax attention, GELU MLP, layer scale); a final LayerNorm; the
-  patch tokens are the last ``h · w``;
+  (LayerNorm eps 1e-6, scaled dot-product attention, GELU MLP, layer scale); a final
+  LayerNorm; the patch tokens are the last ``h · w``;
 - the position grid is resized by bicubic interpolation: plain models request the scale
   factor ``(n + 0.1) / 37`` per axis without antialiasing, register models the size ``n``
   with antialiasing. Both resizes are built here as explicit interpolation matrices in
@@ -132,8 +132,8 @@ def _block(x: torch.Tensor, sd: dict[str, torch.Tensor], i: int) -> torch.Tensor
     y = F.layer_norm(x, (DIM,), sd[p + "norm1.weight"], sd[p + "norm1.bias"], eps=1e-6)
     qkv = F.linear(y, sd[p + "attn.qkv.weight"], sd[p + "attn.qkv.bias"])
     q, k, v = qkv.reshape(b, n, 3, HEADS, DIM // HEADS).permute(2, 0, 3, 1, 4)
-    attn = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(DIM // HEADS), dim=-1)
-    y = (attn @ v).transpose(1, 2).reshape(b, n, DIM)
+    y = F.scaled_dot_product_attention(q, k, v)  # softmax(q kᵀ / √d) v, as Meta computes it
+    y = y.transpose(1, 2).reshape(b, n, DIM)
     x = x + sd[p + "ls1.gamma"] * F.linear(y, sd[p + "attn.proj.weight"], sd[p + "attn.proj.bias"])
     y = F.layer_norm(x, (DIM,), sd[p + "norm2.weight"], sd[p + "norm2.bias"], eps=1e-6)
     y = F.gelu(F.linear(y, sd[p + "mlp.fc1.weight"], sd[p + "mlp.fc1.bias"]))
