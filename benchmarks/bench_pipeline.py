@@ -21,7 +21,8 @@ from typing import Any
 
 MODELS = {
     "small": {"sam2_checkpoint": "hiera_tiny", "dinov2_model": "vit_small_patch14_dinov2"},
-    "default": {"sam2_checkpoint": "hiera_large", "dinov2_model": "vit_large_patch14_dinov2"},
+    "default": {"sam2_checkpoint": "hiera_large",
+                "dinov2_model": "vit_large_patch14_reg4_dinov2"},
 }
 
 

@@ -113,9 +113,9 @@ class Settings(BaseSettings):
         0.5, ge=0.0, le=1.0, description="mask IoU above which a weaker match is a duplicate"
     )
     dinov2_model: str = setting(JOB,
-        "vit_large_patch14_dinov2",
-        description="DINOv2 backbone (timm name, e.g. vit_small_patch14_dinov2 or the reg4 "
-        "variants)",
+        "vit_large_patch14_reg4_dinov2",
+        description="DINOv2 backbone (timm name: vit_large_patch14_reg4_dinov2, ViT-L/14 with "
+        "4 registers, or another size, with or without registers)",
     )
     sam2_checkpoint: str = setting(JOB,
         "hiera_large", description="SAM 2.1 size: hiera_tiny, hiera_small, hiera_base_plus, "

@@ -1,8 +1,9 @@
 """The shape of the code: no import cycles, and torch only where the tree says.
 
 Torch (with torchvision, timm and sam2) is imported by the modules that run a model:
-``workers/segment/sam2_*``, ``workers/embed/dinov2``, ``workers/capture/sam2_video`` and
-``workers/models/builders``. Everything else, the client side entirely, imports without it.
+``workers/segment/sam2_*``, ``workers/embed/dinov2``, ``workers/capture/sam2_video``,
+``workers/models/builders`` and ``workers/models/dinov2_grid``. Everything else, the client
+side entirely, imports without it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ TORCH_MODULES = {
     "prodseg.workers.embed.dinov2",
     "prodseg.workers.capture.sam2_video",
     "prodseg.workers.models.builders",
+    "prodseg.workers.models.dinov2_grid",
 }
 TORCH_FREE_PACKAGES = ("prodseg.producer", "prodseg.storage", "prodseg.tasks",
                        "prodseg.workers.ops", "prodseg.workers.match", "prodseg.workers.classic",

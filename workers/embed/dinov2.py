@@ -2,7 +2,9 @@
 
 Mean, std and patch size come from the model's own pretrained config, not hard-coded
 numbers. Patch tokens are ``forward_features(x)[:, num_prefix_tokens:]`` (class and
-register tokens dropped).
+register tokens dropped). A model from ``build_dinov2_model`` resizes its position
+embedding to the image's patch grid as Meta's ViT of its family does
+(``models.dinov2_grid``), so the tokens are Meta's at any image size.
 """
 
 from __future__ import annotations

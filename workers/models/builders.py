@@ -2,7 +2,9 @@
 
 Pretrained weights load through the libraries' own code paths: ``sam2.build_sam.build_sam2``
 with the official ``{"model": state_dict}`` checkpoint, and ``timm.create_model`` with the
-official DINOv2 checkpoint as its pretrained file. ``weights="random"`` builds the very
+official DINOv2 checkpoint as its pretrained file. A DINOv2 model resizes its position
+embedding to other patch grids as Meta's ViT of its family does (``dinov2_grid``), so its
+tokens are Meta's at every grid. ``weights="random"`` builds the very
 same architectures with seeded random weights: for smoke runs and compute benchmarks,
 never for results.
 """
@@ -17,6 +19,7 @@ from typing import Any
 
 import torch
 
+from prodseg.workers.models.dinov2_grid import follow_reference_grid
 from prodseg.workers.models.weights import RANDOM_WEIGHTS_WARNING, require_weights
 
 __all__ = [
@@ -103,6 +106,9 @@ def build_dinov2_model(
 ) -> torch.nn.Module:
     """DINOv2 ViT from timm (any input size a multiple of 14), eval mode, on ``device``.
 
+    Its position embedding is resized to other patch grids as Meta's ViT resizes it for
+    the model's family (plain or registers; see ``dinov2_grid``).
+
     Args:
         name: timm architecture, e.g. ``vit_large_patch14_dinov2``.
         weights: ``"pretrained"`` (Meta's checkpoint in ``cache_dir``) or ``"random"``.
@@ -130,7 +136,7 @@ def build_dinov2_model(
             pretrained_cfg_overlay={"file": str(checkpoint)},
             **kwargs,
         )
-    built: Any = model.to(device).eval()
+    built: Any = follow_reference_grid(model).to(device).eval()
     if compile:
         built.forward_features = torch.compile(built.forward_features, dynamic=True)
     return built

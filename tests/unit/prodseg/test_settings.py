@@ -20,7 +20,7 @@ def test_defaults_are_the_design_table(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.min_mask_area_ratio == 0.001
     assert s.max_mask_area_ratio == 0.5
     assert s.nms_iou_threshold == 0.5
-    assert s.dinov2_model == "vit_large_patch14_dinov2"
+    assert s.dinov2_model == "vit_large_patch14_reg4_dinov2"
     assert s.sam2_checkpoint == "hiera_large"
     assert s.top_k_matches == 3
     assert s.weights == "pretrained"
