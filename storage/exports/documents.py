@@ -69,6 +69,7 @@ def image_entry(result: ImageResult, layout: JobLayout) -> dict[str, Any]:
             {
                 "bbox": [int(v) for v in match.bbox],
                 "score": _score(match.score),
+                "absorbed": int(match.absorbed),
                 "mask": layout.relative(layout.mask(result.image_id, k)),
                 "cutout": layout.relative(layout.cutout(result.image_id, k)),
                 **({"wrapped_bbox": [int(v) for v in match.wrapped_bbox]}

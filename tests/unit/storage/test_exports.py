@@ -251,6 +251,7 @@ def test_results_document_shape() -> None:
     assert found["matches"][0] == {
         "bbox": list(job.results[0].matches[0].bbox),
         "score": 0.876543,
+        "absorbed": 0,
         "mask": "masks/spin_02_0.png",
         "cutout": "cutouts/spin_02_0.png",
     }
