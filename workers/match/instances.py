@@ -192,3 +192,35 @@ def suppress_duplicates(masks: np.ndarray, instances: list[Instance],
     return [Instance(instances[i].kept, instances[i].best, instances[i].absorbed + extra[i])
             for i in survivors]
 
+
+def interior_point(mask: np.ndarray) -> tuple[float, float]:
+    """``(x, y)`` of the pixel of an ``(H, W)`` bool mask farthest from its outline: a
+    prompt that lands on the mask even when it is not convex (the centroid may not)."""
+    import cv2
+
+    padded = np.pad(mask, 1).astype(np.uint8)
+    depth = cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    return float(x), float(y)
+
+
+def whole_of(mask: np.ndarray, candidates: np.ndarray, containment: float,
+             reference: MaskShape) -> int:
+    """Which of ``mask`` and ``candidates`` stands for ``mask``'s instance.
+
+    For a mask that comes from elsewhere than the proposals (a tracked view): the same
+    rule as ``nested_instances``, with ``mask`` as the one match.
+
+    Args:
+        mask: ``(H, W)`` bool.
+        candidates: ``(N, H, W)`` bool, e.g. the segmenter's masks at a point inside it.
+        containment: intersection over the smaller area from which two masks nest.
+        reference: the reference mask's shape.
+
+    Returns:
+        0 for ``mask`` itself, ``1 + i`` for ``candidates[i]``.
+    """
+    masks = np.concatenate([mask[None], candidates.astype(bool)])
+    ranked = np.full(len(masks), -np.inf)
+    ranked[0] = 0.0
+    return nested_instances(masks, ranked, 0.0, containment, reference)[0].kept

@@ -294,7 +294,7 @@ class ProductSegmentationPipeline:
         pairs = list(zip(ids[1:], targets, strict=True))
         found: dict[int, ImageResult] = {}
         if s.propagation == "track" and capture == "spin":
-            found = self._tracked(ref_path, prompt, reference.embedding, bank, pairs)
+            found = self._tracked(ref_path, prompt, reference.embedding, bank, pairs, shape)
             order = [i for i in order if i not in found]
             for result in found.values():
                 if store is not None:
@@ -347,15 +347,15 @@ class ProductSegmentationPipeline:
         return embedder.embed(image, np.stack(masks))
 
     def _tracked(self, reference: Path, prompt: Prompt, embedding: np.ndarray,
-                 bank: PrototypeBank | None, pairs: list[tuple[str, Path]]
-                 ) -> dict[int, ImageResult]:
+                 bank: PrototypeBank | None, pairs: list[tuple[str, Path]],
+                 shape: MaskShape) -> dict[int, ImageResult]:
         """The spin's views whose tracked mask was accepted (``prodseg.workers.capture.spin``)."""
         from prodseg.workers.capture.spin import build_tracker, tracked_results
 
-        _, embedder = self._ensure_models()
+        segmenter, embedder = self._ensure_models()
         vectors = np.stack(bank.prototypes) if bank is not None else embedding[None]
         return tracked_results(self.settings, embedder, build_tracker(self.settings),
-                               reference, prompt, vectors, pairs)
+                               reference, prompt, vectors, pairs, segmenter, shape)
 
     def _peak_similarity(self, path: Path, embedding: np.ndarray) -> float:
         """How much a target looks like the reference: its best patch similarity."""

@@ -9,10 +9,12 @@ from prodseg.workers.match.instances import (
     Instance,
     MaskShape,
     containment_row,
+    interior_point,
     mask_shape,
     nested_instances,
     shape_distance,
     suppress_duplicates,
+    whole_of,
 )
 from prodseg.workers.match.scoring import MatchParams, select_matches
 
@@ -138,3 +140,19 @@ def test_duplicates_join_the_better_instance_with_what_they_absorbed() -> None:
                                         Instance(2, 2, 0)], 0.5)
     assert found == [Instance(0, 0, 4), Instance(2, 2, 0)]
     assert suppress_duplicates(masks, [], 0.5) == []
+
+
+def test_a_mask_from_elsewhere_takes_the_whole_holding_it() -> None:
+    """A tracked flap: of the segmenter's masks at a point inside it, the whole."""
+    shelf = rect(0, 0, 80, 55)
+    assert whole_of(FLAP, np.stack([PANEL, shelf, WHOLE]), 0.8, CARTON) == 3
+    assert whole_of(WHOLE, np.stack([FLAP, shelf]), 0.8, CARTON) == 0
+    assert whole_of(FLAP, np.zeros((0, H, W), bool), 0.8, CARTON) == 0
+
+
+def test_the_interior_point_lies_inside_a_mask_whose_centroid_does_not() -> None:
+    ring = rect(10, 10, 50, 50) & ~rect(16, 16, 44, 44)
+    ys, xs = np.nonzero(ring)
+    assert not ring[round(ys.mean()), round(xs.mean())]
+    x, y = interior_point(ring)
+    assert ring[int(y), int(x)]

@@ -113,3 +113,18 @@ def test_a_second_carton_or_a_lookalike_beside_it_is_a_second_match(
         for r in marked:
             (match,) = r.matches
             assert mask_iou(match.mask, copies[r.image_id][0]) >= 0.9
+
+
+def test_a_tracked_part_is_replaced_by_its_whole(spin: tuple[SpinSet, Path]) -> None:
+    """The contour tracker follows a panel of the front once the carton turns sideways
+    (view 003: IoU 0.31 before); the masks at a point inside it give the whole."""
+    scene, root = spin
+    names = [f"view_{i:03d}" for i in range(1, 12)]
+    result = run(root, names, scene.reference_point, propagation="track",
+                 propagation_step_threshold=0.7)
+    by_id = {r.image_id: r for r in result}
+    tracked = by_id["view_003"]
+    assert tracked.found_by == "tracked"
+    (match,) = tracked.matches
+    assert mask_iou(match.mask, scene.views[3].mask) >= 0.9 and match.absorbed == 1
+    assert by_id["view_001"].found_by == "tracked" and by_id["view_001"].matches[0].absorbed == 0
