@@ -10,6 +10,8 @@ the same click on view 0. Per configuration, over all seeds, it prints:
 - mean IoU: of those correct best matches;
 - matches/view: matches per view that shows the product (there is exactly one instance)
   and has any match; one instance should give one match (1.0);
+- on product: of those, the matches on the product (intersection with the truth at
+  least half the smaller area): the rest are other products;
 - part share: of those views, the share where a kept match is a part of the product (it
   lies at least 80 % inside the truth with IoU < 0.7) while a proposal on the image had
   IoU >= 0.9 (the whole product was there to take);
@@ -49,13 +51,14 @@ class Tally:
     present: int = 0
     matched_present: int = 0
     matches_on_present: int = 0
+    on_product: int = 0
     part_views: int = 0
     hit_ious: list[float] = field(default_factory=list)
     kept_ious: list[float] = field(default_factory=list)
 
     def add(self, other: Tally) -> None:
         for name in ("hits", "wrong", "present", "matched_present", "matches_on_present",
-                     "part_views"):
+                     "on_product", "part_views"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.hit_ious += other.hit_ious
         self.kept_ious += other.kept_ious
@@ -67,6 +70,7 @@ class Tally:
             "precision": self.hits / max(self.hits + self.wrong, 1),
             "mean_iou": float(np.mean(self.hit_ious)) if self.hit_ious else 0.0,
             "matches_per_view": self.matches_on_present / matched,
+            "on_product_per_view": self.on_product / matched,
             "part_share": self.part_views / matched,
             "kept_iou": float(np.mean(self.kept_ious)) if self.kept_ious else 0.0,
         }
@@ -130,6 +134,7 @@ def evaluate(root: Path, seed: int, views: int, settings: dict[str, object]) -> 
             tally.wrong += 1
         tally.matched_present += 1
         tally.matches_on_present += len(r.matches)
+        tally.on_product += int((nested >= 0.5).sum())
         tally.kept_ious += [float(v) for v in iou[nested >= 0.5]]
         proposals = segmenter.propose(read_image_file(Path(r.source))).masks
         proposals = proposals[area_filter(proposals, s.min_mask_area_ratio,
@@ -151,7 +156,7 @@ def main() -> None:
     extra = dict(item.split("=", 1) for item in args.set)
     root = Path(tempfile.mkdtemp(prefix="prodseg-capture-"))
     print(f"{'configuration':<18} {'recall':>7} {'precision':>10} {'mean IoU':>9} "
-          f"{'matches/view':>13} {'part share':>11} {'kept IoU':>9}")
+          f"{'matches/view':>13} {'on product':>11} {'part share':>11} {'kept IoU':>9}")
     for name, settings in CONFIGS.items():
         total = Tally()
         for seed in args.seeds:
@@ -159,6 +164,7 @@ def main() -> None:
         row = total.row()
         print(f"{name:<18} {row['recall']:>7.2f} {row['precision']:>10.2f} "
               f"{row['mean_iou']:>9.3f} {row['matches_per_view']:>13.2f} "
+              f"{row['on_product_per_view']:>11.2f} "
               f"{row['part_share']:>11.2f} {row['kept_iou']:>9.3f}")
         print(json.dumps({"configuration": name, "seeds": args.seeds, "views": args.views,
                           "settings": extra, **row, "hits": total.hits, "wrong": total.wrong,
