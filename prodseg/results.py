@@ -116,6 +116,10 @@ class ReferenceResult:
         score: the segmenter's own quality estimate of the mask (predicted IoU).
         embedding: ``(D,)`` float32, L2-normalised FFA embedding.
         prompt: the prompt as given, in original image pixels (JSON-ready).
+        candidate_areas: the pixel areas of the segmenter's candidate masks for the prompt,
+            smallest first (SAM2: subpart, part, whole); empty when it does not say.
+        candidate_scores: their quality estimates, in the same order.
+        candidate: which of them ``mask`` is; None when the segmenter does not say.
     """
 
     image_id: str
@@ -127,6 +131,9 @@ class ReferenceResult:
     score: float
     embedding: np.ndarray
     prompt: dict[str, object]
+    candidate_areas: tuple[int, ...] = ()
+    candidate_scores: tuple[float, ...] = ()
+    candidate: int | None = None
 
     def save_mask(self, path: str | os.PathLike[str]) -> None:
         """Write the reference mask as an 8-bit PNG (255 = product)."""

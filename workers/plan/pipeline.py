@@ -147,6 +147,9 @@ class ProductSegmentationPipeline:
             score=segmented.score,
             embedding=embedding,
             prompt=prompt.to_json(),
+            candidate_areas=segmented.candidate_areas,
+            candidate_scores=segmented.candidate_scores,
+            candidate=segmented.candidate,
         )
 
     def match_image(
