@@ -3,9 +3,21 @@
 Each spin set is a carton turning on a shelf between other products, its four sides with
 different artwork, plus shelf photos without it (``prodseg.producer.samples.scene``). With the
 deterministic classic backbones, every configuration runs ``prodseg run``'s pipeline from
-the same click on view 0. Prints recall (views showing the product whose best match has
-IoU >= 0.5 with the truth), precision (of the views with a match, those correct) and
-the mean IoU of the correct matches, per configuration over all seeds.
+the same click on view 0. Per configuration, over all seeds, it prints:
+
+- recall: views showing the product whose best match has IoU >= 0.5 with the truth;
+- precision: of the views with a match, those whose best match is correct;
+- mean IoU: of those correct best matches;
+- matches/view: matches per view that shows the product (there is exactly one instance)
+  and has any match; one instance should give one match (1.0);
+- on product: of those, the matches on the product (intersection with the truth at
+  least half the smaller area): the rest are other products;
+- part share: of those views, the share where a kept match is a part of the product (it
+  lies at least 80 % inside the truth with IoU < 0.7) while a proposal on the image had
+  IoU >= 0.9 (the whole product was there to take);
+- kept IoU: the mean IoU with the truth of every kept match on the product (its
+  intersection with the truth at least half the smaller of the two areas), so a part kept
+  beside the whole, or instead of it, lowers it.
 
     python benchmarks/bench_capture.py --seeds 0 1 2 3 4 --views 12
 """
@@ -15,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,15 +42,65 @@ CONFIGS: dict[str, dict[str, object]] = {
 }
 
 
-def evaluate(root: Path, seed: int, views: int, settings: dict[str, object]
-             ) -> tuple[int, int, int, list[float]]:
-    """``(hits, wrong, present, IoUs of hits)`` of one configuration on one spin set."""
+@dataclass
+class Tally:
+    """Counts over the views of one configuration (see the module docstring)."""
+
+    hits: int = 0
+    wrong: int = 0
+    present: int = 0
+    matched_present: int = 0
+    matches_on_present: int = 0
+    on_product: int = 0
+    part_views: int = 0
+    hit_ious: list[float] = field(default_factory=list)
+    kept_ious: list[float] = field(default_factory=list)
+
+    def add(self, other: Tally) -> None:
+        for name in ("hits", "wrong", "present", "matched_present", "matches_on_present",
+                     "on_product", "part_views"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.hit_ious += other.hit_ious
+        self.kept_ious += other.kept_ious
+
+    def row(self) -> dict[str, float]:
+        matched = max(self.matched_present, 1)
+        return {
+            "recall": self.hits / max(self.present, 1),
+            "precision": self.hits / max(self.hits + self.wrong, 1),
+            "mean_iou": float(np.mean(self.hit_ious)) if self.hit_ious else 0.0,
+            "matches_per_view": self.matches_on_present / matched,
+            "on_product_per_view": self.on_product / matched,
+            "part_share": self.part_views / matched,
+            "kept_iou": float(np.mean(self.kept_ious)) if self.kept_ious else 0.0,
+        }
+
+
+def _overlaps(masks: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """IoU and intersection over the smaller area of ``(N, H, W)`` masks with ``(H, W)``.
+
+    Returns:
+        Two ``(N,)`` float64 arrays.
+    """
+    flat = masks.reshape(len(masks), -1)
+    t = truth.reshape(-1)
+    inter = (flat & t).sum(axis=1).astype(np.float64)
+    areas = flat.sum(axis=1).astype(np.float64)
+    union = areas + t.sum() - inter
+    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    smaller = np.minimum(areas, float(t.sum()))
+    return iou, np.divide(inter, smaller, out=np.zeros_like(inter), where=smaller > 0)
+
+
+def evaluate(root: Path, seed: int, views: int, settings: dict[str, object]) -> Tally:
+    """The counts of one configuration on one spin set."""
     from prodseg.producer.samples.scene import render_spin_set, write_sample_set
     from prodseg.settings import load_settings
+    from prodseg.storage.images import read_image_file
     from prodseg.workers.classic.backbone import ColourTextureBackbone
     from prodseg.workers.classic.segmenter import ContourSegmenter
     from prodseg.workers.embed.ffa_embedder import FFAEmbedder
-    from prodseg.workers.ops.masks import mask_iou
+    from prodseg.workers.ops.masks import area_filter
     from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 
     spin = render_spin_set(n_views=views, height=240, width=320, n_distractor_only=2,
@@ -46,50 +109,67 @@ def evaluate(root: Path, seed: int, views: int, settings: dict[str, object]
     if not folder.exists():
         write_sample_set(folder, spin)
     images = sorted((folder / "images").glob("*.jpg"))
-    pipeline = ProductSegmentationPipeline(
-        load_settings(backend="classic", capture="spin", **settings),
-        ContourSegmenter(), FFAEmbedder(ColourTextureBackbone()))
+    s = load_settings(backend="classic", capture="spin", **settings)
+    segmenter = ContourSegmenter()
+    pipeline = ProductSegmentationPipeline(s, segmenter, FFAEmbedder(ColourTextureBackbone()))
     result = pipeline.run(images, folder / "images" / "view_000.jpg",
                           reference_point=spin.reference_point)
     truth = {f"view_{i:03d}": v.mask for i, v in enumerate(spin.views)}
-    hits = wrong = present = 0
-    ious: list[float] = []
+    tally = Tally()
     for r in result:
         mask = truth.get(r.image_id)
         shown = mask is not None and bool(mask.any())
-        present += shown
+        tally.present += shown
         if not r.matches:
             continue
-        iou = mask_iou(r.matches[0].mask, mask) if shown and mask is not None else 0.0
-        if iou >= 0.5:
-            hits += 1
-            ious.append(iou)
+        if not shown or mask is None:
+            tally.wrong += 1
+            continue
+        kept = np.stack([m.mask for m in r.matches])
+        iou, nested = _overlaps(kept, mask)
+        if iou[0] >= 0.5:
+            tally.hits += 1
+            tally.hit_ious.append(float(iou[0]))
         else:
-            wrong += 1
-    return hits, wrong, present, ious
+            tally.wrong += 1
+        tally.matched_present += 1
+        tally.matches_on_present += len(r.matches)
+        tally.on_product += int((nested >= 0.5).sum())
+        tally.kept_ious += [float(v) for v in iou[nested >= 0.5]]
+        proposals = segmenter.propose(read_image_file(Path(r.source))).masks
+        proposals = proposals[area_filter(proposals, s.min_mask_area_ratio,
+                                          s.max_mask_area_ratio)]
+        whole_there = proposals.size > 0 and _overlaps(proposals, mask)[0].max() >= 0.9
+        inside = _overlaps(kept, mask)[1]  # the smaller area is the part's
+        part = (iou < 0.7) & (inside >= 0.8) & (kept.reshape(len(kept), -1).sum(1) < mask.sum())
+        tally.part_views += bool(whole_there and part.any())
+    return tally
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--views", type=int, default=12)
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="settings added to every configuration")
     args = parser.parse_args()
+    extra = dict(item.split("=", 1) for item in args.set)
     root = Path(tempfile.mkdtemp(prefix="prodseg-capture-"))
-    print(f"{'configuration':<18} {'recall':>7} {'precision':>10} {'mean IoU':>9}")
+    print(f"{'configuration':<18} {'recall':>7} {'precision':>10} {'mean IoU':>9} "
+          f"{'matches/view':>13} {'on product':>11} {'part share':>11} {'kept IoU':>9}")
     for name, settings in CONFIGS.items():
-        totals = np.zeros(3, dtype=int)
-        ious: list[float] = []
+        total = Tally()
         for seed in args.seeds:
-            hits, wrong, present, found = evaluate(root, seed, args.views, settings)
-            totals += (hits, wrong, present)
-            ious += found
-        hits, wrong, present = (int(v) for v in totals)
-        recall, precision = hits / present, hits / max(hits + wrong, 1)
-        miou = float(np.mean(ious)) if ious else 0.0
-        print(f"{name:<18} {recall:>7.2f} {precision:>10.2f} {miou:>9.3f}")
+            total.add(evaluate(root, seed, args.views, {**settings, **extra}))
+        row = total.row()
+        print(f"{name:<18} {row['recall']:>7.2f} {row['precision']:>10.2f} "
+              f"{row['mean_iou']:>9.3f} {row['matches_per_view']:>13.2f} "
+              f"{row['on_product_per_view']:>11.2f} "
+              f"{row['part_share']:>11.2f} {row['kept_iou']:>9.3f}")
         print(json.dumps({"configuration": name, "seeds": args.seeds, "views": args.views,
-                          "recall": recall, "precision": precision, "mean_iou": miou,
-                          "hits": hits, "wrong": wrong, "views_with_product": present}))
+                          "settings": extra, **row, "hits": total.hits, "wrong": total.wrong,
+                          "views_with_product": total.present,
+                          "matched_views_with_product": total.matched_present}))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from typing import Any
 
 from prodseg.errors import PromptError
 
+MAX_CANDIDATES = 3  # SAM2's multimask output: subpart, part, whole
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -18,11 +20,15 @@ class Prompt:
         points: ``(x, y)`` pairs, pixel coordinates (x right, y down).
         labels: one per point: 1 for "this is the product", 0 for "not the product".
         box: ``(x0, y0, x1, y1)`` or None.
+        candidate: which of the segmenter's candidate masks to take, by area, 0 the
+            smallest (SAM2 gives three: subpart, part, whole); None takes the one with
+            the best predicted IoU.
     """
 
     points: tuple[tuple[float, float], ...] = field(default_factory=tuple)
     labels: tuple[int, ...] = field(default_factory=tuple)
     box: tuple[float, float, float, float] | None = None
+    candidate: int | None = None
 
     def __post_init__(self) -> None:
         numbers = [v for point in self.points for v in point] + list(self.box or ())
@@ -56,6 +62,10 @@ class Prompt:
         for label in self.labels:
             if label not in (0, 1):
                 raise PromptError(f"{source}: point label must be 0 or 1, got {label}")
+        if self.candidate is not None and not 0 <= self.candidate < MAX_CANDIDATES:
+            raise PromptError(f"{source}: candidate {self.candidate} is not one of SAM2's "
+                              f"{MAX_CANDIDATES} masks (0: the smallest .. "
+                              f"{MAX_CANDIDATES - 1}: the largest)")
         if self.points and 1 not in self.labels and self.box is None:
             raise PromptError(f"{source}: at least one point must be positive (label 1)")
         for x, y in self.points:
@@ -81,16 +91,21 @@ class Prompt:
     def from_json(cls, doc: Mapping[str, Any]) -> Prompt:
         """The inverse of ``to_json``."""
         box = doc.get("box")
+        candidate = doc.get("candidate")
         return cls(
             points=tuple((float(x), float(y)) for x, y in doc.get("points") or []),
             labels=tuple(int(v) for v in doc.get("labels") or []),
             box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])) if box else None,
+            candidate=int(candidate) if candidate is not None else None,
         )
 
     def to_json(self) -> dict[str, object]:
-        """JSON-ready form, as stored in ``results.json``."""
-        return {
+        """JSON-ready form, as stored in ``results.json`` (``candidate`` only when set)."""
+        doc: dict[str, object] = {
             "points": [list(p) for p in self.points],
             "labels": list(self.labels),
             "box": list(self.box) if self.box is not None else None,
         }
+        if self.candidate is not None:
+            doc["candidate"] = self.candidate
+        return doc

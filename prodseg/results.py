@@ -27,11 +27,16 @@ class Match:
         bbox: ``(x0, y0, x1, y1)`` ints, the mask's tight box, exclusive upper edges.
         score: cosine similarity of the proposal's embedding to the reference (to the
             prototype bank when there is one; a margin over lookalikes when some were
-            marked).
-        embedding: ``(D,)`` the match's FFA embedding, when kept (not exported).
+            marked). When parts were merged, the score of the instance's best-scoring
+            proposal, which need not be the mask kept.
+        embedding: ``(D,)`` the FFA embedding of the proposal that scored ``score``, when
+            kept (not exported).
         wrapped_bbox: for a panorama mask that crosses the left/right seam, its box on
             the circle: ``x0`` on the right part, ``x1 = W + `` the right edge on the
             left part (so ``x1 > W``); ``bbox`` then spans the full width.
+        absorbed: how many other matching proposals this match stands for: parts of the
+            product, or wholes holding it, merged into one instance
+            (``prodseg.workers.match.instances``), and duplicates.
     """
 
     mask: np.ndarray
@@ -39,6 +44,7 @@ class Match:
     score: float
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
     wrapped_bbox: tuple[int, int, int, int] | None = None
+    absorbed: int = 0
 
 
 @dataclass
@@ -110,6 +116,10 @@ class ReferenceResult:
         score: the segmenter's own quality estimate of the mask (predicted IoU).
         embedding: ``(D,)`` float32, L2-normalised FFA embedding.
         prompt: the prompt as given, in original image pixels (JSON-ready).
+        candidate_areas: the pixel areas of the segmenter's candidate masks for the prompt,
+            smallest first (SAM2: subpart, part, whole); empty when it does not say.
+        candidate_scores: their quality estimates, in the same order.
+        candidate: which of them ``mask`` is; None when the segmenter does not say.
     """
 
     image_id: str
@@ -121,6 +131,9 @@ class ReferenceResult:
     score: float
     embedding: np.ndarray
     prompt: dict[str, object]
+    candidate_areas: tuple[int, ...] = ()
+    candidate_scores: tuple[float, ...] = ()
+    candidate: int | None = None
 
     def save_mask(self, path: str | os.PathLike[str]) -> None:
         """Write the reference mask as an 8-bit PNG (255 = product)."""

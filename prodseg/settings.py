@@ -124,6 +124,12 @@ class Settings(BaseSettings):
     top_k_matches: int = setting(
         JOB, 3, ge=1, le=100, description="maximum matches per target image"
     )
+    nested_containment: float = setting(JOB,
+        0.8, ge=0.5, le=1.0, description="a proposal lying this much inside another "
+        "(intersection over the smaller area) is the same instance: parts and the whole "
+        "of one product are one match, its mask the one closest to the reference mask's "
+        "size and shape",
+    )
 
     # --- proposals ---------------------------------------------------------------------
     proposals: Literal["grid", "guided"] = setting(JOB,

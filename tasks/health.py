@@ -22,6 +22,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from prodseg.jsonio import dumps
+
 HEALTH_FILE_ENV = "PRODSEG_WORKER_HEALTH_FILE"
 """Where ``prodseg worker`` keeps its process ids; unset: it keeps none."""
 
@@ -29,7 +31,7 @@ HEALTH_FILE_ENV = "PRODSEG_WORKER_HEALTH_FILE"
 def write_health_file(path: Path, children: Mapping[str, int]) -> None:
     """Record this process and its worker processes (GPU index -> process id)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "children": dict(children)}))
+    tmp.write_text(dumps({"pid": os.getpid(), "children": dict(children)}))
     tmp.replace(path)
 
 

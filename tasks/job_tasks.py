@@ -96,6 +96,13 @@ def _embedding(job: str) -> Any:
     return load_reference_embedding(_store(), _manifest(job))
 
 
+@functools.lru_cache(maxsize=8)
+def _shape(job: str) -> Any:
+    from prodseg.workers.plan.steps import load_reference_shape
+
+    return load_reference_shape(_store(), _manifest(job))
+
+
 def end_job(job: str, state: str, message: str = "") -> None:
     """Record a job's end, once: in Redis, then in storage (``_state/end.json``).
 
@@ -198,7 +205,7 @@ def match(self: Task, job: str, index: int) -> None:
         put_json(_store(), image_state_key(job, target.image_id), record)
     else:
         record = match_step(_store(), manifest, index, _pipeline_for(manifest),
-                            _embedding(job))
+                            _embedding(job), _shape(job))
     if board.target_finished(job, target.image_id, ok=record["entry"]["status"] == "ok"):
         finalize.apply_async((job,))
 

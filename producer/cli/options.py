@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prodseg.errors import InputError
-from prodseg.prompts import Prompt
+from prodseg.prompts import MAX_CANDIDATES, Prompt
 from prodseg.settings import Settings, default_cache_dir, load_settings, setting_flag
 from prodseg.storage.images import IMAGE_SUFFIXES
 
@@ -176,6 +176,12 @@ def add_prompt_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ref-bbox", type=parse_box, metavar="X0,Y0,X1,Y1", help="a box around the product"
     )
+    parser.add_argument(
+        "--ref-candidate", type=int, choices=range(MAX_CANDIDATES), metavar="K",
+        help="which of SAM2's three masks for the prompt to take, by area: 0 the smallest "
+        "(a part), 2 the largest (the whole product); default: the best predicted IoU "
+        "(results.json lists the three areas)",
+    )
 
 
 def prompt_from_args(args: argparse.Namespace) -> Prompt:
@@ -188,4 +194,5 @@ def prompt_from_args(args: argparse.Namespace) -> Prompt:
         points=tuple(pos + neg),
         labels=tuple([1] * len(pos) + [0] * len(neg)),
         box=tuple(args.ref_bbox) if args.ref_bbox is not None else None,
+        candidate=getattr(args, "ref_candidate", None),
     )

@@ -35,11 +35,16 @@ class PreviewMask:
         mask: ``(H, W)`` bool, in the image's displayed orientation.
         score: the segmenter's quality estimate (SAM2's predicted IoU).
         seconds: from the request to the mask in hand, as the person waits for it.
+        candidate_areas: pixel areas of the segmenter's candidate masks for the prompt,
+            smallest first (SAM2's three); empty when it does not say.
+        candidate: which of them ``mask`` is; None when it does not say.
     """
 
     mask: np.ndarray
     score: float
     seconds: float
+    candidate_areas: tuple[int, ...] = ()
+    candidate: int | None = None
 
 
 class LocalPreview:
@@ -58,7 +63,8 @@ class LocalPreview:
             self._segmenter = build_backends(self.settings)[0]
         segmented = self._segmenter.segment(image, prompt)
         return PreviewMask(np.asarray(segmented.mask, dtype=bool), float(segmented.score),
-                           time.perf_counter() - start)
+                           time.perf_counter() - start, segmented.candidate_areas,
+                           segmented.candidate)
 
     def close(self) -> None:
         """Nothing to clean up."""
@@ -116,7 +122,10 @@ class RemotePreview:
         if "error" in reply:
             raise InputError(str(reply["error"]))
         mask = read_mask_png(self.client.store.get(str(reply["mask"])))
-        return PreviewMask(mask, float(reply["score"]), time.perf_counter() - start)
+        candidate = reply.get("candidate")
+        return PreviewMask(mask, float(reply["score"]), time.perf_counter() - start,
+                           tuple(int(a) for a in reply.get("candidate_areas") or ()),
+                           int(candidate) if candidate is not None else None)
 
     def close(self) -> None:
         """Remove every object this session stored (inputs and masks)."""

@@ -29,7 +29,7 @@ from prodseg.producer.ui.selection import (
     PromptEditor,
     Selection,
 )
-from prodseg.prompts import Prompt
+from prodseg.prompts import MAX_CANDIDATES, Prompt
 from prodseg.storage.exports import palette
 from prodseg.storage.images import read_image_file
 
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 DRAG_THRESHOLD_PX = 5.0  # press and release farther apart (display pixels) draw a box
 MAX_THUMBNAILS = 12
 HELP = ("left click: product   right click: not the product   drag: box   "
-        "shift+click or middle click: a lookalike   u: undo   "
+        "shift+click or middle click: a lookalike   c: next mask (part/whole)   u: undo   "
         "\u2190/\u2192 or thumbnail: other photo   Enter: confirm   Esc: cancel")
 _MASK_RGBA = (30, 144, 255, 110)  # preview overlay: blue, ~43 % opaque
 _THUMB_SIDE = 96  # thumbnails are subsampled to about this many pixels on the long side
@@ -126,6 +126,17 @@ class Selector:
             score=None if shown is None else float(shown.score),
             distractors=tuple(self.editor.distractors)))
         return True
+
+    def next_candidate(self) -> None:
+        """Show the segmenter's next larger mask for the prompt (as ``c`` does): SAM2
+        gives three, from a part to the whole product; after the largest, the smallest."""
+        shown = self._preview_result
+        if shown is None:
+            return
+        areas = tuple(getattr(shown, "candidate_areas", ()))
+        self.editor.next_candidate(getattr(shown, "candidate", None),
+                                   len(areas) or MAX_CANDIDATES)
+        self._prompt_changed()
 
     def cancel(self) -> None:
         """Give up without a selection (as Esc and closing the window do)."""
@@ -260,7 +271,7 @@ class Selector:
         seconds = getattr(result, "seconds", None)  # prodseg.producer.ui.preview's masks are timed
         took = f", {seconds:.2f} s" if isinstance(seconds, float) else ""
         self._status.set_text(f"mask score {float(result.score):.3f}, {int(mask.sum())} px"
-                              f"{took}   (Enter: confirm, u: undo)")
+                              f"{took}{_candidates_note(result)}   (Enter: confirm, u: undo)")
 
     def _on_press(self, event: MouseEvent) -> None:
         toolbar = self.figure.canvas.toolbar
@@ -314,6 +325,8 @@ class Selector:
             return
         if event.key in ("u", "ctrl+z") and self.editor.undo():
             self._prompt_changed()
+        elif event.key == "c" and self._preview_result is not None:
+            self.next_candidate()
         elif event.key in ("left", "right") and self.editor.step(-1 if event.key == "left"
                                                                  else 1):
             self._show_image()
@@ -350,6 +363,17 @@ class Selector:
         if not (-0.5 <= x < width - 0.5 and -0.5 <= y < height - 0.5):
             return None
         return max(x, 0.0), max(y, 0.0)  # the first pixel's outer half counts as 0
+
+
+def _candidates_note(result: MaskPreview) -> str:
+    """``", mask 1 of 3 by size (600 / 2,900 / 5,100 px; c: next)"``, or "" when the
+    segmenter does not say."""
+    areas = tuple(getattr(result, "candidate_areas", ()))
+    chosen = getattr(result, "candidate", None)
+    if len(areas) < 2 or chosen is None:
+        return ""
+    sizes = " / ".join(f"{int(a):,}" for a in areas)
+    return f", mask {int(chosen) + 1} of {len(areas)} by size ({sizes} px; c: next)"
 
 
 def prepare_canvas(figure: Figure, window_title: str) -> None:

@@ -61,7 +61,9 @@ class PromptEditor:
     """The prompt being built on photo ``index`` of ``image_count``, with undo.
 
     Coordinates are rounded to 0.1 px. Each ``add_point``/``set_box`` can be undone,
-    newest first; moving to another photo clears the prompt and its history.
+    newest first; moving to another photo clears the prompt and its history. ``candidate``
+    is which of the segmenter's masks for the prompt is wanted, by area (None: its best);
+    it stays while points are added and is cleared with the photo.
 
     Args:
         image_count: how many photos there are (>= 1).
@@ -78,6 +80,7 @@ class PromptEditor:
         self.labels: list[int] = []  # 1: the product, 0: not the product
         self.box: Box | None = None
         self.distractors: list[tuple[float, float]] = []  # lookalikes: "not this product"
+        self.candidate: int | None = None  # which mask by area, 0 the smallest; None: best
         # "point", "distractor", or the box a new box replaced
         self._history: list[Box | str | None] = []
 
@@ -106,6 +109,13 @@ class PromptEditor:
         self.box = (left, top, right, bottom)
         return True
 
+    def next_candidate(self, shown: int | None, count: int) -> int:
+        """Ask for the next larger of ``count`` candidate masks after the one ``shown``
+        (wrapping to the smallest); returns the one asked for."""
+        current = shown if shown is not None else (self.candidate or 0)
+        self.candidate = (current + 1) % max(count, 1)
+        return self.candidate
+
     def undo(self) -> bool:
         """Take back the newest point or box; False when there is nothing to undo."""
         if not self._history:
@@ -126,7 +136,7 @@ class PromptEditor:
             raise IndexError(f"image index {index} is not in [0, {self.image_count})")
         if index == self.index:
             return False
-        self.index, self.box = index, None
+        self.index, self.box, self.candidate = index, None, None
         self.points.clear()
         self.labels.clear()
         self.distractors.clear()
@@ -142,7 +152,8 @@ class PromptEditor:
         """The prompt so far; None before the first click."""
         if not self.points and self.box is None:
             return None
-        return Prompt(points=tuple(self.points), labels=tuple(self.labels), box=self.box)
+        return Prompt(points=tuple(self.points), labels=tuple(self.labels), box=self.box,
+                      candidate=self.candidate)
 
     def problem(self, width: int, height: int, source: str = "reference image") -> str | None:
         """Why the prompt is not usable on a ``width`` x ``height`` photo; None if it is."""
@@ -189,6 +200,8 @@ def command_line(selection: Selection, images: Sequence[str], output: str | None
                 argv += [flag, f"{format_number(x)},{format_number(y)}"]
     if prompt.box is not None:
         argv += ["--ref-bbox", ",".join(format_number(v) for v in prompt.box)]
+    if prompt.candidate is not None:
+        argv += ["--ref-candidate", str(prompt.candidate)]
     if output is not None:
         argv += ["--output", _path_argument(output)]
         for x, y in selection.distractors:

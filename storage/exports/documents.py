@@ -41,6 +41,10 @@ def reference_entry(reference: ReferenceResult, layout: JobLayout) -> dict[str, 
         "prompt": reference.prompt,
         "bbox": [int(v) for v in reference.bbox],
         "score": _score(reference.score),
+        "area": int(reference.mask.sum()),
+        "candidates": [{"area": int(a), "score": _score(s)} for a, s in
+                       zip(reference.candidate_areas, reference.candidate_scores, strict=True)],
+        "candidate": reference.candidate,
         "mask": layout.relative(layout.reference_mask),
         "cutout": layout.relative(layout.reference_cutout),
         "embedding": layout.relative(layout.reference_embedding),
@@ -69,6 +73,7 @@ def image_entry(result: ImageResult, layout: JobLayout) -> dict[str, Any]:
             {
                 "bbox": [int(v) for v in match.bbox],
                 "score": _score(match.score),
+                "absorbed": int(match.absorbed),
                 "mask": layout.relative(layout.mask(result.image_id, k)),
                 "cutout": layout.relative(layout.cutout(result.image_id, k)),
                 **({"wrapped_bbox": [int(v) for v in match.wrapped_bbox]}

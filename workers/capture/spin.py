@@ -5,6 +5,9 @@ in order from the reference click (``prodseg.workers.capture.tracking``): SAM2's
 the contour tracker with the classic backend. Every tracked mask is verified against the
 product's embeddings; a view whose mask is accepted gets it as its match (``found_by:
 "tracked"``), and the views where the track was lost or rejected are matched as usual.
+A tracker may follow a part of the product (a panel of a carton turned away); the
+segmenter's masks at a point inside the tracked mask then give the whole, chosen by the
+matching's nested-instance rule (``prodseg.workers.match.instances``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from prodseg.workers.capture.sam2_video import Sam2VideoTracker
 from prodseg.workers.capture.tracking import Tracker, propagate
 from prodseg.workers.classic.tracker import ContourTracker
 from prodseg.workers.embed.ffa_embedder import FFAEmbedder
-from prodseg.workers.ops.masks import mask_to_box
+from prodseg.workers.match.instances import MaskShape, interior_point, whole_of
+from prodseg.workers.ops.masks import area_filter, mask_to_box
+from prodseg.workers.segment.protocol import Segmenter
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +46,32 @@ def build_tracker(settings: Settings) -> Tracker:
                                   settings.seed)
 
 
+def settle(segmenter: Segmenter, frame: np.ndarray, mask: np.ndarray, settings: Settings,
+           shape: MaskShape) -> tuple[np.ndarray, int]:
+    """The mask standing for a tracked mask's instance, and how many masks it absorbed.
+
+    Args:
+        segmenter: gives the candidate masks at a point inside ``mask``.
+        frame: ``(H, W, 3)`` uint8 RGB.
+        mask: ``(H, W)`` bool, the tracked mask.
+        settings: area limits of proposals and ``nested_containment``.
+        shape: the reference mask's shape.
+
+    Returns:
+        ``mask`` and 0, or the segmenter's whole holding it and 1.
+    """
+    point = np.asarray([interior_point(mask)], dtype=np.float64)
+    candidates = segmenter.propose_at(frame, point, np.zeros((0, 2))).masks
+    candidates = candidates[area_filter(candidates, settings.min_mask_area_ratio,
+                                        settings.max_mask_area_ratio)]
+    kept = whole_of(mask, candidates, settings.nested_containment, shape)
+    return (mask, 0) if kept == 0 else (candidates[kept - 1], 1)
+
+
 def tracked_results(settings: Settings, embedder: FFAEmbedder, tracker: Tracker,
                     reference: Path, prompt: Prompt, bank: np.ndarray,
-                    targets: Sequence[tuple[str, Path]]) -> dict[int, ImageResult]:
+                    targets: Sequence[tuple[str, Path]], segmenter: Segmenter,
+                    shape: MaskShape) -> dict[int, ImageResult]:
     """Results for the targets whose tracked mask was accepted, by index into ``targets``.
 
     Args:
@@ -54,6 +82,8 @@ def tracked_results(settings: Settings, embedder: FFAEmbedder, tracker: Tracker,
         prompt: the click, in the reference's pixels.
         bank: ``(K, D)`` the product's embeddings (the reference's, at least).
         targets: ``(image id, path)`` of the target images.
+        segmenter: the run's segmenter, for the whole of a tracked part (``settle``).
+        shape: the reference mask's shape.
 
     Returns:
         Accepted targets only; unreadable ones are left to the normal path, which
@@ -80,7 +110,8 @@ def tracked_results(settings: Settings, embedder: FFAEmbedder, tracker: Tracker,
             continue
         image_id = targets[target][0]
         h, w = frames[view.index].shape[:2]
-        match = Match(mask=view.mask, bbox=mask_to_box(view.mask), score=view.score)
+        mask, absorbed = settle(segmenter, frames[view.index], view.mask, settings, shape)
+        match = Match(mask=mask, bbox=mask_to_box(mask), score=view.score, absorbed=absorbed)
         out[target] = ImageResult(image_id=image_id, source=str(paths[view.index]), width=w,
                                   height=h, matches=[match], num_proposals=1,
                                   found_by="tracked")

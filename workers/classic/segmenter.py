@@ -212,15 +212,18 @@ class ContourSegmenter:
         """The smallest proposal holding every positive point and no negative one.
 
         With a box and no points, the proposal whose bounding box best overlaps the box;
-        with both, the best-overlapping proposal among those that fit the points.
+        with both, the best-overlapping proposal among those that fit the points. Like
+        SAM2's three granularities, the candidates are the three smallest fitting
+        proposals (with a box, the three best-overlapping); ``prompt.candidate`` picks
+        one of them by area.
 
         Args:
             image: ``(H, W, 3)`` uint8 RGB.
             prompt: points and/or box in the image's pixels.
 
         Returns:
-            The chosen ``(H, W)`` bool mask and its score; an empty mask with score 0 when
-            no proposal fits.
+            The chosen ``(H, W)`` bool mask and its score, with the candidates' areas and
+            scores; an empty mask with score 0 when no proposal fits.
         """
         proposals = self.propose(image)
         height, width = image.shape[:2]
@@ -235,8 +238,17 @@ class ContourSegmenter:
             return SegmentedMask(np.zeros((height, width), bool), 0.0)
         if prompt.box is not None:
             box = prompt.box
-            best = max(candidates, key=lambda i: _box_iou(proposals.masks[i], box))
+            overlap = np.array([_box_iou(proposals.masks[i], box) for i in candidates])
+            chosen = candidates[np.argsort(-overlap, kind="stable")[:3]]
         else:
             areas = proposals.masks[candidates].sum(axis=(1, 2))
-            best = candidates[int(np.argmin(areas))]
-        return SegmentedMask(proposals.masks[best].copy(), float(proposals.scores[best]))
+            chosen = candidates[np.argsort(areas, kind="stable")[:3]]
+        areas = proposals.masks[chosen].sum(axis=(1, 2))
+        order = np.argsort(areas, kind="stable")  # smallest first
+        # Without a wish, the first chosen: the best-overlapping, or the smallest.
+        pick = (int(np.flatnonzero(order == 0)[0]) if prompt.candidate is None
+                else min(prompt.candidate, len(order) - 1))
+        best = int(chosen[order[pick]])
+        return SegmentedMask(proposals.masks[best].copy(), float(proposals.scores[best]),
+                             tuple(int(a) for a in areas[order]),
+                             tuple(float(proposals.scores[chosen[k]]) for k in order), pick)

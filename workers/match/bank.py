@@ -148,13 +148,18 @@ def score_proposals(embeddings: np.ndarray, reference: np.ndarray | PrototypeBan
     return margin, ranked, distractor_margin
 
 
-def runner_up(masks: np.ndarray, scores: np.ndarray, best: np.ndarray) -> float:
-    """The best score among proposals overlapping ``best`` less than half (IoU < 0.5).
+def runner_up(masks: np.ndarray, scores: np.ndarray, best: np.ndarray,
+              containment: float) -> float:
+    """The best score among proposals elsewhere than ``best``: overlapping it less than
+    half (IoU < 0.5) and not nested with it (a part of it, or a whole holding it, is the
+    same instance; ``prodseg.workers.match.instances``).
 
     Args:
         masks: ``(N, H, W)`` bool proposals.
         scores: ``(N,)`` their scores.
         best: ``(H, W)`` bool, the best match's mask.
+        containment: intersection over the smaller area from which a proposal is nested
+            with ``best`` (``nested_containment``).
 
     Returns:
         That score, or -1.0 when every proposal overlaps the best one.
@@ -162,7 +167,10 @@ def runner_up(masks: np.ndarray, scores: np.ndarray, best: np.ndarray) -> float:
     flat = masks.reshape(len(masks), -1)
     b = best.reshape(-1)
     inter = (flat & b).sum(axis=1)
-    union = (flat | b).sum(axis=1)
+    areas = flat.sum(axis=1)
+    union = areas + int(b.sum()) - inter
+    smaller = np.minimum(areas, int(b.sum()))
     iou = np.divide(inter, union, out=np.zeros(len(masks)), where=union > 0)
-    others = scores[iou < 0.5]
+    nested = np.divide(inter, smaller, out=np.zeros(len(masks)), where=smaller > 0)
+    others = scores[(iou < 0.5) & (nested < containment)]
     return float(others.max()) if others.size else -1.0

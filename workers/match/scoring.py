@@ -1,4 +1,5 @@
-"""Matching proposals to the reference: cosine similarity, threshold, NMS, top-K."""
+"""Matching proposals to the reference: cosine similarity, threshold, one mask per
+instance (``prodseg.workers.match.instances``), NMS, top-K."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from prodseg.workers.ops.masks import mask_nms
+from prodseg.workers.match.instances import (
+    Instance,
+    MaskShape,
+    nested_instances,
+    suppress_duplicates,
+)
 
 
 def cosine_similarity(queries: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -31,32 +37,39 @@ def cosine_similarity(queries: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MatchParams:
-    """How similar is similar enough, and how many to keep.
+    """How similar is similar enough, what is one instance, and how many to keep.
 
     Attributes:
         threshold: minimum cosine similarity.
         nms_iou: mask IoU above which a weaker match is a duplicate.
         top_k: maximum matches kept.
+        nested_containment: intersection over the smaller area from which two proposals
+            are one instance (``nested_containment`` setting).
+        reference: the reference mask's shape: of an instance's proposals, the one
+            closest to it is kept; None keeps the best-scoring one.
     """
 
     threshold: float
     nms_iou: float
     top_k: int
+    nested_containment: float = 0.8
+    reference: MaskShape | None = None
 
 
-def select_matches(masks: np.ndarray, similarities: np.ndarray, params: MatchParams) -> np.ndarray:
-    """Proposals that match: above the threshold, de-duplicated, the best ``top_k``.
+def select_matches(masks: np.ndarray, similarities: np.ndarray,
+                   params: MatchParams) -> list[Instance]:
+    """Proposals that match, one per instance, de-duplicated, the best ``top_k``.
 
     Args:
         masks: ``(N, H, W)`` bool proposals.
-        similarities: ``(N,)`` cosine similarity of each proposal to the reference.
-        params: threshold, NMS IoU and top-K.
+        similarities: ``(N,)`` cosine similarity of each proposal to the reference (or
+            whatever ranks them against ``params.threshold``).
+        params: threshold, nesting, NMS IoU and top-K.
 
     Returns:
-        ``(K,)`` int64 indices into the proposals, best first, ``K <= top_k``.
+        At most ``top_k`` instances, best first: each names the proposal kept as its mask,
+        the proposal whose score it reports, and how many matching proposals it absorbed.
     """
-    candidates = np.flatnonzero(similarities >= params.threshold)
-    if candidates.size == 0:
-        return candidates.astype(np.int64)
-    kept = mask_nms(masks[candidates], similarities[candidates], params.nms_iou)
-    return candidates[kept][: params.top_k].astype(np.int64)
+    instances = nested_instances(masks, similarities, params.threshold,
+                                 params.nested_containment, params.reference)
+    return suppress_duplicates(masks, instances, params.nms_iou)[: params.top_k]

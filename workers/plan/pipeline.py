@@ -25,6 +25,7 @@ from prodseg.storage.layout import JobLayout, make_image_ids, once_each
 from prodseg.workers.capture.order import resolve_capture, visit_order
 from prodseg.workers.embed.ffa_embedder import FFAEmbedder
 from prodseg.workers.match.bank import BankParams, PrototypeBank, runner_up, score_proposals
+from prodseg.workers.match.instances import MaskShape, mask_shape
 from prodseg.workers.match.scoring import MatchParams, select_matches
 from prodseg.workers.ops.masks import area_filter, mask_to_box
 from prodseg.workers.ops.seam import seam_box
@@ -146,11 +147,14 @@ class ProductSegmentationPipeline:
             score=segmented.score,
             embedding=embedding,
             prompt=prompt.to_json(),
+            candidate_areas=segmented.candidate_areas,
+            candidate_scores=segmented.candidate_scores,
+            candidate=segmented.candidate,
         )
 
     def match_image(
         self, image: np.ndarray, reference: np.ndarray | PrototypeBank, image_id: str,
-        source: str, tokens: np.ndarray | None = None,
+        source: str, tokens: np.ndarray | None = None, *, shape: MaskShape,
     ) -> ImageResult:
         """Proposals on one target image, matched to the reference embedding.
 
@@ -161,6 +165,8 @@ class ProductSegmentationPipeline:
             image_id: the image's id within the job.
             source: where the image came from.
             tokens: the image's whole-image patch grid, if already computed (batched).
+            shape: the reference mask's shape (``mask_shape``): of the proposals nested in
+                one another, the one closest to it is kept.
         """
         s = self.settings
         segmenter, embedder = self._ensure_models()
@@ -172,16 +178,17 @@ class ProductSegmentationPipeline:
             positives, negatives = guided_prompts(
                 similarity_map(tokens, guide), (h, w), s.guided_points, s.guided_negatives)
             self._match(result, image, segmenter.propose_at(image, positives, negatives),
-                        reference, tokens)
+                        reference, tokens, shape)
             result.found_by = "guided"
             if result.matches:
                 return result
             result.found_by = "guided+grid"  # no match at the peaks: look everywhere
-        self._match(result, image, segmenter.propose(image), reference, tokens)
+        self._match(result, image, segmenter.propose(image), reference, tokens, shape)
         return result
 
     def _match(self, result: ImageResult, image: np.ndarray, proposals: Proposals,
-               reference: np.ndarray | PrototypeBank, tokens: np.ndarray | None) -> None:
+               reference: np.ndarray | PrototypeBank, tokens: np.ndarray | None,
+               shape: MaskShape) -> None:
         """Area-filter ``proposals``, embed them and put the best matches in ``result``.
 
         Args:
@@ -199,14 +206,17 @@ class ProductSegmentationPipeline:
         scores, ranked, threshold = score_proposals(embeddings, reference,
                                                     s.similarity_threshold,
                                                     s.distractor_margin)
-        params = MatchParams(threshold, s.nms_iou_threshold, s.top_k_matches)
-        for i in select_matches(masks, ranked, params):
-            mask = masks[i]
+        params = MatchParams(threshold, s.nms_iou_threshold, s.top_k_matches,
+                             s.nested_containment, shape)
+        for found in select_matches(masks, ranked, params):
+            mask = masks[found.kept]
             result.matches.append(Match(mask=mask, bbox=mask_to_box(mask),
-                                        score=float(scores[i]), embedding=embeddings[i],
-                                        wrapped_bbox=seam_box(mask)))
+                                        score=float(scores[found.best]),
+                                        embedding=embeddings[found.best],
+                                        wrapped_bbox=seam_box(mask), absorbed=found.absorbed))
         if result.matches and isinstance(reference, PrototypeBank):  # only a bank asks
-            result.runner_up_score = runner_up(masks, scores, result.matches[0].mask)
+            result.runner_up_score = runner_up(masks, scores, result.matches[0].mask,
+                                               s.nested_containment)
 
     # -- the whole job ----------------------------------------------------------------------
 
@@ -286,6 +296,7 @@ class ProductSegmentationPipeline:
         s = self.settings
         reference = self.segment_reference(ref_image, prompt, ids[0], str(ref_path))
         negatives = self._embed_distractors(ref_image, distractor_points, str(ref_path))
+        shape = mask_shape(reference.mask)
         if store is not None:
             exports.write_reference_outputs(store, layout, ref_image, reference)
         del ref_image
@@ -302,7 +313,7 @@ class ProductSegmentationPipeline:
         pairs = list(zip(ids[1:], targets, strict=True))
         found: dict[int, ImageResult] = {}
         if s.propagation == "track" and capture == "spin":
-            found = self._tracked(ref_path, prompt, reference.embedding, bank, pairs)
+            found = self._tracked(ref_path, prompt, reference.embedding, bank, pairs, shape)
             order = [i for i in order if i not in found]
             for result in found.values():
                 if store is not None:
@@ -315,7 +326,8 @@ class ProductSegmentationPipeline:
             chunk = order[start : start + step]
             batch = [pairs[i] for i in chunk]
             for k, (result, image) in zip(chunk, self._process_targets(
-                    batch, bank if bank is not None else reference.embedding), strict=True):
+                    batch, bank if bank is not None else reference.embedding, shape),
+                    strict=True):
                 if store is not None and image is not None:
                     exports.write_image_outputs(store, layout, image, result)
                 found[k] = result
@@ -354,15 +366,15 @@ class ProductSegmentationPipeline:
         return embedder.embed(image, np.stack(masks))
 
     def _tracked(self, reference: Path, prompt: Prompt, embedding: np.ndarray,
-                 bank: PrototypeBank | None, pairs: list[tuple[str, Path]]
-                 ) -> dict[int, ImageResult]:
+                 bank: PrototypeBank | None, pairs: list[tuple[str, Path]],
+                 shape: MaskShape) -> dict[int, ImageResult]:
         """The spin's views whose tracked mask was accepted (``prodseg.workers.capture.spin``)."""
         from prodseg.workers.capture.spin import build_tracker, tracked_results
 
-        _, embedder = self._ensure_models()
+        segmenter, embedder = self._ensure_models()
         vectors = np.stack(bank.prototypes) if bank is not None else embedding[None]
         return tracked_results(self.settings, embedder, build_tracker(self.settings),
-                               reference, prompt, vectors, pairs)
+                               reference, prompt, vectors, pairs, segmenter, shape)
 
     def _peak_similarity(self, path: Path, embedding: np.ndarray) -> float:
         """How much a target looks like the reference: its best patch similarity."""
@@ -375,7 +387,8 @@ class ProductSegmentationPipeline:
         return float(similarity_map(embedder.image_tokens(image), embedding).max())
 
     def _process_targets(
-        self, batch: list[tuple[str, Path]], embedding: np.ndarray | PrototypeBank
+        self, batch: list[tuple[str, Path]], embedding: np.ndarray | PrototypeBank,
+        shape: MaskShape,
     ) -> Iterator[tuple[ImageResult, np.ndarray | None]]:
         """Targets' results and pixels, failures recorded instead of raised.
 
@@ -394,7 +407,8 @@ class ProductSegmentationPipeline:
         for image_id, path, pixels, error in loaded:
             if pixels is not None:
                 try:
-                    found = self.match_image(pixels, embedding, image_id, str(path), next(tokens))
+                    found = self.match_image(pixels, embedding, image_id, str(path),
+                                             next(tokens), shape=shape)
                 except Exception as exc:  # a model failure on one image must not end the job
                     log.exception("processing %s failed", path)
                     error = f"{path}: {type(exc).__name__}: {exc}"

@@ -32,8 +32,10 @@ def preview_step(store: ObjectStore, segmenter: Segmenter, image_key: str,
         max_pixels: the image size limit (``max_image_pixels``).
 
     Returns:
-        ``{"mask": mask_key, "score": float, "area": int, "seconds": float}``; seconds is
-        the segmentation time on the worker, image read and mask write excluded.
+        ``{"mask": mask_key, "score": float, "area": int, "seconds": float,
+        "candidate_areas": [int, ...], "candidate": int | None}``; seconds is the
+        segmentation time on the worker, image read and mask write excluded; the
+        candidates are the segmenter's masks for the prompt, smallest first.
 
     Raises:
         InputError: unreadable image or a prompt outside it.
@@ -46,4 +48,6 @@ def preview_step(store: ObjectStore, segmenter: Segmenter, image_key: str,
     seconds = time.perf_counter() - start
     store.put(mask_key, mask_png(segmented.mask), "image/png")
     return {"mask": mask_key, "score": float(segmented.score),
-            "area": int(segmented.mask.sum()), "seconds": seconds}
+            "area": int(segmented.mask.sum()), "seconds": seconds,
+            "candidate_areas": [int(a) for a in segmented.candidate_areas],
+            "candidate": segmented.candidate}

@@ -32,7 +32,7 @@ from prodseg.storage.exports.documents import (
     write_reference_outputs,
 )
 from prodseg.storage.factory import bucket_store
-from prodseg.storage.images import decode_image
+from prodseg.storage.images import decode_image, read_mask_png
 from prodseg.storage.manifest import (
     InputImage,
     JobManifest,
@@ -41,6 +41,7 @@ from prodseg.storage.manifest import (
     put_json,
     state_key,
 )
+from prodseg.workers.match.instances import MaskShape, mask_shape
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 
 log = logging.getLogger(__name__)
@@ -106,12 +107,20 @@ def load_reference_embedding(store: ObjectStore, manifest: JobManifest) -> np.nd
     return np.asarray(np.load(io.BytesIO(data), allow_pickle=False), dtype=np.float32)
 
 
+def load_reference_shape(store: ObjectStore, manifest: JobManifest) -> MaskShape:
+    """The shape of the reference mask the reference step stored (``mask_shape``): of
+    proposals nested in one another, matching keeps the one closest to it, as in
+    ``prodseg run``."""
+    return mask_shape(read_mask_png(store.get(manifest.layout.reference_mask)))
+
+
 def match_step(
     store: ObjectStore,
     manifest: JobManifest,
     index: int,
     pipeline: ProductSegmentationPipeline,
     embedding: np.ndarray,
+    shape: MaskShape,
 ) -> dict[str, Any]:
     """Match one target image; write its masks, cutouts, thumbnail, then its record.
 
@@ -124,6 +133,7 @@ def match_step(
         index: position of the target in ``manifest.images``.
         pipeline: the worker's pipeline for the job's settings.
         embedding: ``(D,)`` the reference embedding.
+        shape: the reference mask's shape (``load_reference_shape``).
 
     Returns:
         The record written to ``_state/images/<id>.json``.
@@ -132,7 +142,8 @@ def match_step(
     image: np.ndarray | None = None
     try:
         image = read_input(store, target, pipeline.settings)
-        result = pipeline.match_image(image, embedding, target.image_id, target.source)
+        result = pipeline.match_image(image, embedding, target.image_id, target.source,
+                                      shape=shape)
     except TransientError:
         raise  # storage trouble: the task retries
     except (InputError, KeyError) as exc:

@@ -161,7 +161,8 @@ class PanoramaSegmenter:
         its outline (its ``x1`` may exceed ``W`` to wrap across the seam).
 
         Returns:
-            ``(H, W)`` bool mask on the panorama and the inner segmenter's score.
+            ``(H, W)`` bool mask on the panorama and the inner segmenter's score; which
+            candidate it is, but not the candidates' areas (they are the tile's).
         """
         if not is_equirectangular(image.shape):
             return self.inner.segment(image, prompt)
@@ -175,9 +176,10 @@ class PanoramaSegmenter:
                 labels.append(label)
         box = None if prompt.box is None else box_to_tile(prompt.box, tile, shape)
         segmented = self.inner.segment(render_tile(image, tile),
-                                       Prompt(tuple(points), tuple(labels), box))
+                                       Prompt(tuple(points), tuple(labels), box,
+                                              prompt.candidate))
         mask = tile_mask_to_panorama(segmented.mask, tile, shape)
-        return SegmentedMask(mask, segmented.score)
+        return SegmentedMask(mask, segmented.score, candidate=segmented.candidate)
 
     def centred_tile(self, prompt: Prompt, shape: Shape) -> Tile:
         """The tile (fov and size of the first layout tile) looking at the prompt."""

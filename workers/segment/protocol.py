@@ -18,15 +18,22 @@ from prodseg.prompts import Prompt
 
 @dataclass(frozen=True)
 class SegmentedMask:
-    """One mask from a prompt.
+    """One mask from a prompt, and the candidates it was chosen from.
 
     Attributes:
         mask: ``(H, W)`` bool.
         score: the segmenter's quality estimate in [0, 1] (SAM2's predicted IoU).
+        candidate_areas: the pixel areas of the candidate masks for the prompt, smallest
+            first (SAM2's multimask output: subpart, part, whole); empty if unknown.
+        candidate_scores: their quality estimates, in the same order.
+        candidate: the index of ``mask`` among them; None if unknown.
     """
 
     mask: np.ndarray
     score: float
+    candidate_areas: tuple[int, ...] = ()
+    candidate_scores: tuple[float, ...] = ()
+    candidate: int | None = None
 
 
 @dataclass(frozen=True)
@@ -75,3 +82,24 @@ class Segmenter(Protocol):
             negatives: ``(Q, 2)`` ``(x, y)`` pixels that no proposal may contain.
         """
         ...
+
+
+def from_candidates(masks: np.ndarray, scores: np.ndarray, wanted: int | None) -> SegmentedMask:
+    """The mask a prompt asked for among its candidates, with all their areas.
+
+    Args:
+        masks: ``(K, H, W)`` bool candidate masks, ``K >= 1``, in any order.
+        scores: ``(K,)`` their quality estimates.
+        wanted: ``Prompt.candidate``: by area, 0 the smallest (past the last: the largest);
+            None: the best-scoring one.
+
+    Returns:
+        The chosen mask, with the candidates' areas and scores smallest first.
+    """
+    areas = masks.reshape(len(masks), -1).sum(axis=1)
+    order = np.argsort(areas, kind="stable")
+    ranked = np.asarray(scores, dtype=np.float64)[order]
+    pick = int(np.argmax(ranked)) if wanted is None else min(wanted, len(order) - 1)
+    return SegmentedMask(np.asarray(masks[order[pick]], dtype=bool), float(ranked[pick]),
+                         tuple(int(a) for a in areas[order]), tuple(float(s) for s in ranked),
+                         pick)

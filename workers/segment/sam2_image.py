@@ -9,7 +9,7 @@ import torch
 
 from prodseg.prompts import Prompt
 from prodseg.workers.models.builders import autocast_for
-from prodseg.workers.segment.protocol import Proposals, SegmentedMask
+from prodseg.workers.segment.protocol import Proposals, SegmentedMask, from_candidates
 from prodseg.workers.segment.sam2_proposals import ProposalGenerator, ProposalParams, Timing
 
 __all__ = ["ProposalParams", "Sam2Segmenter"]
@@ -38,14 +38,16 @@ class Sam2Segmenter:
 
     @torch.inference_mode()
     def segment(self, image: np.ndarray, prompt: Prompt) -> SegmentedMask:
-        """Best of SAM2's three candidate masks for the prompt, by predicted IoU.
+        """One of SAM2's three candidate masks for the prompt (multimask output): the
+        one ``prompt.candidate`` names by area, else the best by predicted IoU.
 
         Args:
             image: ``(H, W, 3)`` uint8 RGB.
             prompt: points (label 1 positive, 0 negative) and/or a box, image pixels.
 
         Returns:
-            ``(H, W)`` bool mask and its predicted IoU.
+            ``(H, W)`` bool mask and its predicted IoU, with the three candidates' areas
+            and predicted IoUs, smallest first.
         """
         coords = np.asarray(prompt.points, dtype=np.float32) if prompt.points else None
         labels = np.asarray(prompt.labels, dtype=np.int32) if prompt.points else None
@@ -55,8 +57,7 @@ class Sam2Segmenter:
             masks, ious, _ = self.predictor.predict(
                 point_coords=coords, point_labels=labels, box=box, multimask_output=True
             )
-        best = int(np.argmax(ious))
-        return SegmentedMask(mask=np.asarray(masks[best]) > 0, score=float(ious[best]))
+        return from_candidates(np.asarray(masks) > 0, np.asarray(ious), prompt.candidate)
 
     def propose(self, image: np.ndarray) -> Proposals:
         """Proposals over the point grid, quality-filtered and deduplicated.

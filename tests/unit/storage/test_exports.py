@@ -238,6 +238,9 @@ def test_results_document_shape() -> None:
         "prompt": {"points": [[35.0, 25.0]], "labels": [1], "box": None},
         "bbox": list(job.reference.bbox),
         "score": 0.951235,
+        "area": int(job.reference.mask.sum()),
+        "candidates": [],  # the segmenter did not say
+        "candidate": None,
         "mask": "reference/mask.png",
         "cutout": "reference/cutout.png",
         "embedding": "reference/embedding.npy",
@@ -251,6 +254,7 @@ def test_results_document_shape() -> None:
     assert found["matches"][0] == {
         "bbox": list(job.results[0].matches[0].bbox),
         "score": 0.876543,
+        "absorbed": 0,
         "mask": "masks/spin_02_0.png",
         "cutout": "cutouts/spin_02_0.png",
     }

@@ -19,6 +19,7 @@ from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 from prodseg.workers.plan.steps import (
     finalize_step,
     load_reference_embedding,
+    load_reference_shape,
     match_step,
     reference_step,
 )
@@ -71,8 +72,9 @@ def test_steps_write_records_and_documents(job) -> None:  # type: ignore[no-unty
     reference_step(store, manifest, pipe)
     embedding = load_reference_embedding(store, manifest)
     assert embedding.shape == (104,) and abs(float(np.linalg.norm(embedding)) - 1) < 1e-5
-    ok = match_step(store, manifest, 0, pipe, embedding)
-    failed = match_step(store, manifest, 1, pipe, embedding)
+    shape = load_reference_shape(store, manifest)
+    ok = match_step(store, manifest, 0, pipe, embedding, shape)
+    failed = match_step(store, manifest, 1, pipe, embedding, shape)
     assert ok["entry"]["status"] == "ok" and ok["entry"]["matches"]
     # A model failure on one image is recorded, not raised: the job goes on.
     assert failed["entry"]["status"] == "error"
@@ -91,5 +93,5 @@ def test_storage_faults_propagate_for_retry(job) -> None:  # type: ignore[no-unt
     reference_step(store, manifest, pipe)
     embedding = load_reference_embedding(store, manifest)
     with pytest.raises(TransientError):
-        match_step(store, manifest, 1, pipe, embedding)
+        match_step(store, manifest, 1, pipe, embedding, load_reference_shape(store, manifest))
     assert not store.exists(image_state_key("j1", "view_002"))

@@ -67,8 +67,10 @@ def test_select_matches_threshold_nms_topk() -> None:
                       rect(20, 20, 10, 0, 20, 10)])
     sims = np.array([0.80, 0.90, 0.70, 0.60, 0.95])
     params = MatchParams(threshold=0.65, nms_iou=0.5, top_k=2)
-    assert select_matches(masks, sims, params).tolist() == [4, 1]
+    found = select_matches(masks, sims, params)
+    assert [f.kept for f in found] == [4, 1]
+    assert [f.absorbed for f in found] == [0, 1]  # 0 lies inside 1: the same instance
     params = MatchParams(threshold=0.65, nms_iou=0.5, top_k=10)
-    assert select_matches(masks, sims, params).tolist() == [4, 1, 2]
+    assert [f.kept for f in select_matches(masks, sims, params)] == [4, 1, 2]
     params = MatchParams(threshold=0.99, nms_iou=0.5, top_k=10)
-    assert select_matches(masks, sims, params).tolist() == []
+    assert select_matches(masks, sims, params) == []

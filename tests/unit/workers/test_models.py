@@ -136,3 +136,18 @@ def test_compiled_dinov2_gives_the_same_tokens(tmp_path: Path) -> None:
     x = torch.randn(1, 3, 56, 84, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         assert torch.allclose(compiled.forward_features(x), eager.forward_features(x), atol=1e-4)
+
+
+def test_sam2_reports_its_three_candidates_and_takes_the_one_asked_for(
+        sam_tiny: torch.nn.Module, image: np.ndarray) -> None:
+    seg = Sam2Segmenter(sam_tiny, NO_FILTER, "sam2.1_hiera_tiny")
+    best = seg.segment(image, Prompt.from_point(80, 60))
+    assert len(best.candidate_areas) == len(best.candidate_scores) == 3
+    assert list(best.candidate_areas) == sorted(best.candidate_areas)
+    assert best.candidate is not None
+    assert best.score == max(best.candidate_scores)  # by default, the best predicted IoU
+    assert int(best.mask.sum()) == best.candidate_areas[best.candidate]
+    for k in range(3):
+        asked = seg.segment(image, Prompt(((80.0, 60.0),), (1,), candidate=k))
+        assert asked.candidate == k and int(asked.mask.sum()) == best.candidate_areas[k]
+        assert asked.score == pytest.approx(best.candidate_scores[k])

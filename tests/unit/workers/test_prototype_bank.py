@@ -76,8 +76,15 @@ def test_runner_up_ignores_parts_of_the_best_match() -> None:
     masks[0, :5, :5] = True      # the best match
     masks[1, :5, :4] = True      # most of it (IoU 0.8): the same object
     masks[2, 6:, 6:] = True      # elsewhere
-    assert runner_up(masks, np.array([0.9, 0.88, 0.4]), masks[0]) == pytest.approx(0.4)
-    assert runner_up(masks[:2], np.array([0.9, 0.88]), masks[0]) == -1.0
+    assert runner_up(masks, np.array([0.9, 0.88, 0.4]), masks[0], 0.8) == pytest.approx(0.4)
+    assert runner_up(masks[:2], np.array([0.9, 0.88]), masks[0], 0.8) == -1.0
+    flap = np.zeros((2, 10, 10), dtype=bool)
+    flap[0, :2, :2] = True  # a part of the best match: IoU 0.16, but inside it
+    flap[1, :2, 3:6] = True  # two thirds inside it
+    parts = np.concatenate([masks, flap])
+    scores = np.array([0.9, 0.88, 0.4, 0.95, 0.7])
+    assert runner_up(parts, scores, masks[0], 0.6) == pytest.approx(0.4)
+    assert runner_up(parts, scores, masks[0], 0.8) == pytest.approx(0.7)
 
 
 # --- captures and visiting order -------------------------------------------------------
@@ -140,8 +147,9 @@ def test_the_bank_finds_views_the_single_reference_misses(seed: int, tmp_path: P
     bank = _run(tmp_path, spin.reference_point, capture="spin", bank_size=8,
                 bank_add_threshold=0.75, bank_margin=0.05)
     (r1, p1), (r8, p8) = _scores(single, spin.views), _scores(bank, spin.views)
-    # Measured (seeds 1, 2): single 0.27 / 0.60, bank 0.64 / 0.78 and 0.64 / 0.88.
-    assert r8 >= r1 + 0.3 and p8 >= p1
+    # Measured (seeds 1, 2): single 0.45 / 1.00, bank 0.73 / 1.00 and 0.82 / 1.00 (before
+    # parts merged into their whole: single 0.27 / 0.60, bank 0.64 / 0.78 and 0.64 / 0.88).
+    assert r8 >= r1 + 0.25 and p8 >= p1
     prototypes = bank.meta["prototype_bank"]["prototypes"]  # type: ignore[index]
     assert prototypes[0] == "reference" and len(prototypes) >= 3
     assert single.meta["capture"] == bank.meta["capture"] == "spin"
