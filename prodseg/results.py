@@ -8,6 +8,7 @@ applied); boxes are ``[x0, y0, x1, y1]`` with ``x1``/``y1`` exclusive pixel edge
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -161,3 +162,33 @@ def _save_cutout(
 
     pixels = image if image is not None else read_image_file(Path(source))
     Path(path).write_bytes(cutout_png(pixels, mask, bbox))
+
+
+@dataclass
+class JobResult:
+    """Everything one run found.
+
+    Iterating yields the per-image results of the target images, in input order.
+
+    Attributes:
+        reference: the clicked product on the reference image.
+        images: one result per target image (the reference image is never a target).
+        meta: what produced it (models, weights, settings) as written to ``results.json``.
+        output_dir: where the outputs were written, if anywhere.
+    """
+
+    reference: ReferenceResult
+    images: list[ImageResult]
+    meta: dict[str, object]
+    output_dir: Path | None = None
+
+    def __iter__(self) -> Iterator[ImageResult]:
+        return iter(self.images)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def failed(self) -> list[ImageResult]:
+        """Images that could not be processed."""
+        return [r for r in self.images if r.status == "error"]

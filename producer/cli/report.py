@@ -39,7 +39,7 @@ def summary_lines(job: Any, output_dir: Path | None, max_rows: int = 20) -> list
     """The end-of-run summary, one screen at most.
 
     Args:
-        job: a ``prodseg.workers.plan.pipeline.JobResult``.
+        job: a ``prodseg.results.JobResult``.
         output_dir: where the outputs were written.
         max_rows: image rows shown before eliding.
     """

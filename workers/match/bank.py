@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from prodseg.workers.match.scoring import cosine_similarity
+from prodseg.workers.ops.ffa import l2_normalize
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,6 @@ class BankParams:
     duplicate: float = 0.97
 
 
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    v = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(v, axis=-1, keepdims=True)
-    return np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
-
-
 @dataclass
 class PrototypeBank:
     """The reference, the prototypes added so far, and the negatives.
@@ -66,7 +61,7 @@ class PrototypeBank:
     sources: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.prototypes = [_unit(self.reference)]
+        self.prototypes = [l2_normalize(self.reference)]
         self.sources = ["reference"]
         if self.negatives is not None and len(self.negatives) == 0:
             self.negatives = None
@@ -74,7 +69,7 @@ class PrototypeBank:
     def bank_similarity(self, embeddings: np.ndarray) -> np.ndarray:
         """``(N,)`` similarity of each of ``embeddings`` (``(N, D)``) to the bank:
         the mean of its ``top_k`` best cosine similarities to the prototypes."""
-        sims = _unit(embeddings) @ np.stack(self.prototypes).T  # (N, K)
+        sims = l2_normalize(embeddings) @ np.stack(self.prototypes).T  # (N, K)
         k = min(self.params.top_k, sims.shape[1])
         best = -np.sort(-sims, axis=1)[:, :k]
         return best.mean(axis=1).astype(np.float32)
@@ -83,7 +78,8 @@ class PrototypeBank:
         """``(N,)`` best cosine similarity to a negative (zeros without negatives)."""
         if self.negatives is None:
             return np.zeros(len(embeddings), dtype=np.float32)
-        return (_unit(embeddings) @ _unit(self.negatives).T).max(axis=1).astype(np.float32)
+        sims = l2_normalize(embeddings) @ l2_normalize(self.negatives).T  # (N, M)
+        return sims.max(axis=1).astype(np.float32)
 
     def scores(self, embeddings: np.ndarray) -> np.ndarray:
         """``(N,)`` the match score of each proposal: its bank similarity, minus its
@@ -109,7 +105,7 @@ class PrototypeBank:
             return False
         if score - runner_up < p.margin:
             return False
-        unit = _unit(embedding)
+        unit = l2_normalize(embedding)
         if max(float(unit @ proto) for proto in self.prototypes) >= p.duplicate:
             return False
         if self.negatives is not None and float(self.negative_similarity(unit[None])[0]) \

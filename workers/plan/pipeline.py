@@ -1,31 +1,30 @@
-"""The in-process pipeline: reference prompt -> FFA embedding -> matches on every image.
+"""The pipeline: reference prompt -> FFA embedding -> matches on every image.
 
 ``ProductSegmentationPipeline`` is the Python API (the design document's Scenario C) and
 what ``prodseg run`` drives. Its two steps, ``segment_reference`` and ``match_image``,
-are also what the distributed tasks call, so both modes share one code path.
+are also what the distributed tasks call, so both modes share one code path; ``run``
+checks its inputs and hands the job to ``plan.local_run``, the in-process executor.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from prodseg.errors import InputError, PromptError
 from prodseg.prompts import Prompt
-from prodseg.results import ImageResult, Match, ReferenceResult
+from prodseg.results import ImageResult, JobResult, Match, ReferenceResult
 from prodseg.settings import Settings, load_settings
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.images import read_image_file
 from prodseg.storage.layout import JobLayout, make_image_ids, once_each
-from prodseg.workers.capture.order import resolve_capture, visit_order
 from prodseg.workers.embed.ffa_embedder import FFAEmbedder
-from prodseg.workers.match.bank import BankParams, PrototypeBank, runner_up, score_proposals
-from prodseg.workers.match.instances import MaskShape, mask_shape
+from prodseg.workers.match.bank import PrototypeBank, runner_up, score_proposals
+from prodseg.workers.match.instances import MaskShape
 from prodseg.workers.match.scoring import MatchParams, select_matches
 from prodseg.workers.ops.masks import area_filter, mask_to_box
 from prodseg.workers.ops.seam import seam_box
@@ -33,36 +32,6 @@ from prodseg.workers.segment.guided import guided_prompts, similarity_map
 from prodseg.workers.segment.protocol import Proposals, Segmenter
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class JobResult:
-    """Everything one run found.
-
-    Iterating yields the per-image results of the target images, in input order.
-
-    Attributes:
-        reference: the clicked product on the reference image.
-        images: one result per target image (the reference image is never a target).
-        meta: what produced it (models, weights, settings) as written to ``results.json``.
-        output_dir: where the outputs were written, if anywhere.
-    """
-
-    reference: ReferenceResult
-    images: list[ImageResult]
-    meta: dict[str, object]
-    output_dir: Path | None = None
-
-    def __iter__(self) -> Iterator[ImageResult]:
-        return iter(self.images)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    @property
-    def failed(self) -> list[ImageResult]:
-        """Images that could not be processed."""
-        return [r for r in self.images if r.status == "error"]
 
 
 class ProductSegmentationPipeline:
@@ -103,6 +72,11 @@ class ProductSegmentationPipeline:
     def segmenter(self) -> Segmenter:
         """The segmenter (built from the settings on first use)."""
         return self._ensure_models()[0]
+
+    @property
+    def embedder(self) -> FFAEmbedder:
+        """The FFA embedder (built from the settings on first use)."""
+        return self._ensure_models()[1]
 
     def describe(self) -> dict[str, object]:
         """Models, weights and settings, as recorded in ``results.json``."""
@@ -276,79 +250,18 @@ class ProductSegmentationPipeline:
         prompt.validate(ref_image.shape[1], ref_image.shape[0], str(ref_path))
 
         layout = layout or JobLayout()
+        from prodseg.workers.plan.local_run import execute_run
+
         if output_dir is None:
-            return self._execute(prompt, ref_path, ref_image, targets, ids, store, layout,
-                                 on_image, distractor_points, None)
+            return execute_run(self, prompt, ref_path, ref_image, targets, ids, store,
+                               layout, on_image, distractor_points, None)
         from prodseg.storage.output_dir import OutputDir
 
         with OutputDir(Path(output_dir), force=force) as out:
-            return self._execute(prompt, ref_path, ref_image, targets, ids, out.store, layout,
-                                 on_image, distractor_points, out.path)
+            return execute_run(self, prompt, ref_path, ref_image, targets, ids, out.store,
+                               layout, on_image, distractor_points, out.path)
 
-    def _execute(self, prompt: Prompt, ref_path: Path, ref_image: np.ndarray,
-                 targets: list[Path], ids: list[str], store: ObjectStore | None,
-                 layout: JobLayout, on_image: Callable[[ImageResult], None] | None,
-                 distractor_points: Sequence[tuple[float, float]],
-                 output_dir: Path | None) -> JobResult:
-        """``run`` once its inputs are checked and its output directory is held."""
-        from prodseg.storage.exports import documents as exports
-
-        s = self.settings
-        reference = self.segment_reference(ref_image, prompt, ids[0], str(ref_path))
-        negatives = self._embed_distractors(ref_image, distractor_points, str(ref_path))
-        shape = mask_shape(reference.mask)
-        if store is not None:
-            exports.write_reference_outputs(store, layout, ref_image, reference)
-        del ref_image
-
-        capture = resolve_capture(s.capture, ref_path, targets)
-        bank = None
-        order, step = list(range(len(targets))), s.image_batch_size
-        if s.bank_size > 1 or negatives is not None:
-            bank = PrototypeBank(reference.embedding, BankParams(
-                s.bank_size, s.bank_add_threshold, s.bank_margin, s.bank_top_k), negatives)
-            order = visit_order(capture, ref_path, targets,
-                                lambda p: self._peak_similarity(p, reference.embedding))
-            step = 1  # each view may add a prototype for the next
-        pairs = list(zip(ids[1:], targets, strict=True))
-        found: dict[int, ImageResult] = {}
-        if s.propagation == "track" and capture == "spin":
-            found = self._tracked(ref_path, prompt, reference.embedding, bank, pairs, shape)
-            order = [i for i in order if i not in found]
-            for result in found.values():
-                if store is not None:
-                    pixels = read_image_file(Path(result.source), s.max_image_pixels,
-                                             s.max_image_bytes)
-                    exports.write_image_outputs(store, layout, pixels, result)
-                if on_image is not None:
-                    on_image(result)
-        for start in range(0, len(order), step):
-            chunk = order[start : start + step]
-            batch = [pairs[i] for i in chunk]
-            for k, (result, image) in zip(chunk, self._process_targets(
-                    batch, bank if bank is not None else reference.embedding, shape),
-                    strict=True):
-                if store is not None and image is not None:
-                    exports.write_image_outputs(store, layout, image, result)
-                found[k] = result
-                if bank is not None and result.matches:
-                    best = result.matches[0]
-                    if best.embedding is not None:
-                        bank.consider(best.embedding, best.score, result.runner_up_score,
-                                      result.image_id)
-                if on_image is not None:
-                    on_image(result)
-        results = [found[i] for i in range(len(pairs))]
-        meta = self.describe()
-        meta["capture"] = capture
-        if bank is not None:
-            meta["prototype_bank"] = {"prototypes": bank.sources,
-                                      "distractors": len(distractor_points)}
-        if store is not None:
-            exports.write_job_documents(store, layout, reference, results, meta)
-        return JobResult(reference, results, meta, output_dir)
-
-    def _embed_distractors(self, image: np.ndarray, points: Sequence[tuple[float, float]],
+    def embed_distractors(self, image: np.ndarray, points: Sequence[tuple[float, float]],
                            source: str) -> np.ndarray | None:
         """``(M, D)`` embeddings of the lookalikes clicked on the reference, or None."""
         if not points:
@@ -364,73 +277,6 @@ class ProductSegmentationPipeline:
                                   "empty mask; click on the lookalike itself")
             masks.append(mask)
         return embedder.embed(image, np.stack(masks))
-
-    def _tracked(self, reference: Path, prompt: Prompt, embedding: np.ndarray,
-                 bank: PrototypeBank | None, pairs: list[tuple[str, Path]],
-                 shape: MaskShape) -> dict[int, ImageResult]:
-        """The spin's views whose tracked mask was accepted (``prodseg.workers.capture.spin``)."""
-        from prodseg.workers.capture.spin import build_tracker, tracked_results
-
-        segmenter, embedder = self._ensure_models()
-        vectors = np.stack(bank.prototypes) if bank is not None else embedding[None]
-        return tracked_results(self.settings, embedder, build_tracker(self.settings),
-                               reference, prompt, vectors, pairs, segmenter, shape)
-
-    def _peak_similarity(self, path: Path, embedding: np.ndarray) -> float:
-        """How much a target looks like the reference: its best patch similarity."""
-        try:
-            image = read_image_file(path, self.settings.max_image_pixels,
-                                    self.settings.max_image_bytes)
-        except InputError:
-            return -np.inf  # reported when it is processed
-        _, embedder = self._ensure_models()
-        return float(similarity_map(embedder.image_tokens(image), embedding).max())
-
-    def _process_targets(
-        self, batch: list[tuple[str, Path]], embedding: np.ndarray | PrototypeBank,
-        shape: MaskShape,
-    ) -> Iterator[tuple[ImageResult, np.ndarray | None]]:
-        """Targets' results and pixels, failures recorded instead of raised.
-
-        The whole-image DINOv2 passes of the batch run together when the settings use
-        them (full embedding mode, guided prompting) and the batch has several images.
-        """
-        loaded: list[tuple[str, Path, np.ndarray | None, str | None]] = []
-        for image_id, path in batch:
-            try:
-                image = read_image_file(path, self.settings.max_image_pixels,
-                                    self.settings.max_image_bytes)
-                loaded.append((image_id, path, image, None))
-            except InputError as exc:
-                loaded.append((image_id, path, None, str(exc)))
-        tokens = iter(self._batch_tokens([im for _, _, im, _ in loaded if im is not None]))
-        for image_id, path, pixels, error in loaded:
-            if pixels is not None:
-                try:
-                    found = self.match_image(pixels, embedding, image_id, str(path),
-                                             next(tokens), shape=shape)
-                except Exception as exc:  # a model failure on one image must not end the job
-                    log.exception("processing %s failed", path)
-                    error = f"{path}: {type(exc).__name__}: {exc}"
-                else:
-                    yield found, pixels
-                    continue
-            yield ImageResult(image_id=image_id, source=str(path), status="error",
-                              error=error), None
-
-    def _batch_tokens(self, images: list[np.ndarray]) -> list[np.ndarray | None]:
-        """Whole-image patch grids computed as one batch, or None each (computed later)."""
-        s = self.settings
-        uses_tokens = s.embedding_mode == "full" or s.proposals == "guided"
-        if len(images) < 2 or not uses_tokens:
-            return [None] * len(images)
-        _, embedder = self._ensure_models()
-        try:
-            return list(embedder.image_tokens_batch(images))
-        except Exception:  # e.g. out of memory: each image then tries on its own
-            log.exception("batched DINOv2 pass failed; embedding images one at a time")
-            return [None] * len(images)
-
 
 def _make_prompt(
     point: tuple[float, float] | None,

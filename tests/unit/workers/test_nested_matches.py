@@ -17,11 +17,11 @@ from PIL import Image
 from prodseg.producer.samples.scene import SpinSet, render_spin_set, write_sample_set
 from prodseg.producer.samples.twins import beside
 from prodseg.prompts import Prompt
+from prodseg.results import JobResult
 from prodseg.settings import load_settings, recorded
 from prodseg.storage.local import LocalStore
 from prodseg.storage.manifest import InputImage, JobManifest, input_key
 from prodseg.workers.ops.masks import mask_iou, mask_to_box
-from prodseg.workers.plan.pipeline import JobResult
 from prodseg.workers.plan.steps import (
     load_reference_embedding,
     load_reference_shape,

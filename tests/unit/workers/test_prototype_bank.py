@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from prodseg.producer.samples.scene import RenderedView, render_spin_set, write_sample_set
+from prodseg.results import JobResult
 from prodseg.workers.capture.order import detect_capture, natural_key, spin_order, visit_order
 from prodseg.workers.match.bank import BankParams, PrototypeBank, runner_up, score_proposals
 from prodseg.workers.ops.masks import mask_iou
-from prodseg.workers.plan.pipeline import JobResult
 from tests.support.classic import classic_pipeline
 
 
