@@ -66,24 +66,27 @@ def test_unreachable_broker_and_wrong_password(password_redis: tuple[str, str],
     }
     c = Cluster(f"redis://:{password}@{host}", s3_endpoint, tmp_path)
     images, ref, point = render(c, views=2, shelf=0, size="160x120")
+    catalog = tmp_path / "shelf.csv"
+    catalog.write_text(f'product_id,images,reference,point\nmilk-1l,{images},{ref},"{point}"\n')
     before = sorted(c.store.list(""))
     for case, broker in cases.items():
         for command in (["status", "some-job"],
                         ["submit", "--images", str(images), "--reference", str(ref),
-                         "--ref-point", point, "--no-progress"]):
+                         "--ref-point", point, "--no-progress"],
+                        ["catalog", "submit", str(catalog), "--no-progress"]):
             started = time.monotonic()
             done = c.cli(*command, PRODSEG_BROKER_URL=broker)
             seconds = time.monotonic() - started
             line = _one_line(done)
             assert password not in line and not done.stdout.strip()  # no job id printed
             assert seconds < 15, seconds  # a generous bound for a loaded 2-core machine
-            if command[0] == "submit":
+            if command[-1] == "--no-progress":  # submit and catalog submit
                 assert sorted(c.store.list("")) == before  # nothing uploaded: no orphan
         expected = {"nothing listening": "cannot reach the broker at redis://127.0.0.1:",
                     "a wrong password": "refused the credentials",
                     "no password": "wants a password"}[case]
         assert expected in line
         shown = re.sub(r"127\.0\.0\.1:\d+", "<host>", line.removeprefix("prodseg: error: "))
-        record("bad input", f"broker with {case} (status, submit)",
-               f"'{shown}', exit 2 in {seconds:.1f} s; submit uploaded nothing and printed "
-               "no job id; the password is not shown")
+        record("bad input", f"broker with {case} (status, submit, catalog submit)",
+               f"'{shown}', exit 2 in {seconds:.1f} s; submit and catalog submit uploaded "
+               "nothing and printed no id; the password is not shown")

@@ -195,6 +195,9 @@ def test_prompts_must_be_finite(sample: tuple[Path, Path, str], tmp_path: Path, 
 
 
 def test_json_is_written_strictly() -> None:
-    with pytest.raises(ValueError, match="Out of range float values"):
+    with pytest.raises(ValueError, match="Out of range float values") as refused:
         dumps({"score": float("nan")})
     assert dumps({"a": "ü"}) == '{"a": "ü"}'
+    record("bad input", "a NaN or infinite number in a document being written",
+           f"refused where it is written ('{refused.value}'): every document goes through "
+           "prodseg.jsonio with allow_nan=False, so no invalid JSON is ever stored")
