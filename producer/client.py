@@ -115,6 +115,7 @@ class JobClient:
         on_upload: Callable[[str], None] | None = None,
         job: str | None = None,
         settings: Settings | None = None,
+        distractor_points: Sequence[tuple[float, float]] = (),
     ) -> str:
         """Upload local images, write the manifest, enqueue the reference task.
 
@@ -126,6 +127,8 @@ class JobClient:
             on_upload: called with each source after it is uploaded (progress).
             job: the job id (a new unique one by default).
             settings: this job's settings (the client's by default).
+            distractor_points: clicks on lookalikes on the reference ("not this"), in its
+                pixels; every view is then scored against the product minus them.
 
         Returns:
             The job id.
@@ -134,7 +137,8 @@ class JobClient:
             InputError: no images, a missing local file, an unreadable reference or a bad
                 prompt, before anything is enqueued.
         """
-        job = self.prepare(images, reference, prompt, on_upload, job, settings)
+        job = self.prepare(images, reference, prompt, on_upload, job, settings,
+                           distractor_points)
         self.enqueue(job)
         return job
 
@@ -146,6 +150,7 @@ class JobClient:
         on_upload: Callable[[str], None] | None = None,
         job: str | None = None,
         settings: Settings | None = None,
+        distractor_points: Sequence[tuple[float, float]] = (),
     ) -> str:
         """Everything ``submit`` does but enqueueing: check, upload, write the manifest.
 
@@ -168,6 +173,9 @@ class JobClient:
             raise InputError(f"{missing[0]}: file not found")
         ref_image = decode_image(self._read(ref_source), ref_source, settings.max_image_pixels)
         prompt.validate(ref_image.shape[1], ref_image.shape[0], ref_source)
+        for x, y in distractor_points:
+            Prompt.from_point(x, y).validate(ref_image.shape[1], ref_image.shape[0],
+                                             f"{ref_source} (lookalike)")
 
         job = validate_job_id(job) if job is not None else new_job_id()
         ids = make_image_ids([ref_source, *targets])
@@ -179,6 +187,7 @@ class JobClient:
         manifest = JobManifest(
             job=job, reference=entries[0], prompt=prompt.to_json(), images=entries[1:],
             settings=recorded(settings),
+            distractors=[[float(x), float(y)] for x, y in distractor_points],
         )
         manifest.save(self.store)
         return job

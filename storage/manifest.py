@@ -87,6 +87,7 @@ class JobManifest:
         settings: the job's settings (``Settings.model_dump(mode="json")``, without the
             machine-local ones).
         created: ISO-8601 UTC time of submission.
+        distractors: ``[x, y]`` clicks on lookalikes on the reference image ("not this").
     """
 
     job: str
@@ -97,6 +98,7 @@ class JobManifest:
     created: str = field(
         default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     )
+    distractors: list[list[float]] = field(default_factory=list)
 
     @property
     def layout(self) -> JobLayout:
@@ -125,6 +127,7 @@ class JobManifest:
             images=[InputImage(**i) for i in doc["images"]],
             settings=doc["settings"],
             created=doc["created"],
+            distractors=[[float(x), float(y)] for x, y in doc.get("distractors") or []],
         )
 
     def save(self, store: ObjectStore) -> None:

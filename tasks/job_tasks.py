@@ -90,10 +90,12 @@ def _pipeline_for(manifest: JobManifest) -> Any:
 
 
 @functools.lru_cache(maxsize=8)
-def _embedding(job: str) -> Any:
-    from prodseg.workers.plan.steps import load_reference_embedding
+def _matching_reference(job: str) -> Any:
+    """The reference embedding, or a bank of it with the job's lookalikes; kept per job."""
+    from prodseg.workers.plan.steps import load_matching_reference
 
-    return load_reference_embedding(_store(), _manifest(job))
+    manifest = _manifest(job)
+    return load_matching_reference(_store(), manifest, _pipeline_for(manifest).settings)
 
 
 @functools.lru_cache(maxsize=8)
@@ -205,7 +207,7 @@ def match(self: Task, job: str, index: int) -> None:
         put_json(_store(), image_state_key(job, target.image_id), record)
     else:
         record = match_step(_store(), manifest, index, _pipeline_for(manifest),
-                            _embedding(job), _shape(job))
+                            _matching_reference(job), _shape(job))
     if board.target_finished(job, target.image_id, ok=record["entry"]["status"] == "ok"):
         finalize.apply_async((job,))
 

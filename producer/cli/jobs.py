@@ -13,11 +13,13 @@ from prodseg.producer.cli.options import (
     EXIT_RUNNING,
     EXIT_SOME_FAILED,
     SubParsers,
+    add_lookalike_flag,
     add_prompt_flags,
     add_settings_flags,
     expand_sources,
     job_client,
     job_id_arg,
+    lookalikes_from_args,
     prompt_from_args,
     settings_from_args,
 )
@@ -53,12 +55,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
     prompt = prompt_from_args(args)
     if client.settings.bank_size > 1:
         print("prodseg: warning: the prototype bank (bank_size) is used by prodseg run; a "
-              "distributed job matches every view against the clicked reference",
-              file=sys.stderr)
+              "distributed job matches every view against the clicked reference (and its "
+              "lookalikes)", file=sys.stderr)
     images = expand_sources(args.images)
     with tqdm(total=len(images) + 1, unit="img", desc="uploading", file=sys.stderr,
               disable=args.no_progress) as bar:
-        job = client.submit(images, args.reference, prompt, on_upload=lambda _s: bar.update(1))
+        job = client.submit(images, args.reference, prompt, on_upload=lambda _s: bar.update(1),
+                            distractor_points=lookalikes_from_args(args))
     print(job)
     if args.watch:
         return _watch(client, job, progress=not args.no_progress)
@@ -178,6 +181,7 @@ def register(sub: SubParsers) -> None:
         "--output; the job id is printed on stdout.",
     )
     add_prompt_flags(submit)
+    add_lookalike_flag(submit)
     submit.add_argument("--no-progress", action="store_true", help="no upload progress bar")
     submit.add_argument("--watch", action="store_true", help="then watch it until it ends")
     add_settings_flags(submit, only=settings_with(JOB) | CONNECTION_SETTINGS)

@@ -184,6 +184,20 @@ def add_prompt_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_lookalike_flag(parser: argparse.ArgumentParser) -> None:
+    """``--distractor-point X,Y`` (repeatable), for ``run`` and ``submit`` alike."""
+    parser.add_argument(
+        "--distractor-point", type=parse_pair, action="append", metavar="X,Y", default=[],
+        help="a click on a lookalike on the reference image that is NOT the product; "
+        "matches must then look more like the product than like it (repeatable)",
+    )
+
+
+def lookalikes_from_args(args: argparse.Namespace) -> list[tuple[float, float]]:
+    """The ``--distractor-point`` clicks given."""
+    return [(float(x), float(y)) for x, y in args.distractor_point]
+
+
 def prompt_from_args(args: argparse.Namespace) -> Prompt:
     """The reference prompt the flags describe."""
     pos = [tuple(p) for p in (args.ref_point or [])]

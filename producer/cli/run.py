@@ -12,10 +12,11 @@ from prodseg.producer.cli.options import (
     EXIT_OK,
     EXIT_SOME_FAILED,
     SubParsers,
+    add_lookalike_flag,
     add_prompt_flags,
     add_settings_flags,
     expand_images,
-    parse_pair,
+    lookalikes_from_args,
     prompt_from_args,
     settings_from_args,
 )
@@ -38,11 +39,7 @@ def register(sub: SubParsers) -> None:
     run.add_argument("--output", "-o", required=True, type=Path, help="output directory")
     run.add_argument("--force", action="store_true",
                      help="write into a directory that holds other files too")
-    run.add_argument(
-        "--distractor-point", type=parse_pair, action="append", metavar="X,Y", default=[],
-        help="a click on a lookalike on the reference image that is NOT the product; "
-        "matches must then look more like the product than like it (repeatable)",
-    )
+    add_lookalike_flag(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_settings_flags(run, only=RUN_SETTINGS)
     run.set_defaults(handler=cmd_run)
@@ -68,7 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with progress_bar(targets, disable=args.no_progress) as advance:
         result = pipeline.run(
             images, args.reference, prompt=prompt, output_dir=args.output, on_image=advance,
-            distractor_points=[tuple(p) for p in args.distractor_point], force=args.force,
+            distractor_points=lookalikes_from_args(args), force=args.force,
         )
     print_summary(result, args.output)
     return EXIT_SOME_FAILED if result.failed else EXIT_OK

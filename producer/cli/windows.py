@@ -88,9 +88,6 @@ def cmd_select(args: argparse.Namespace) -> int:
         print("prodseg: selection cancelled; no job was started", file=sys.stderr)
         return EXIT_CANCELLED
     output = None if args.submit else str(args.output or "OUTPUT_DIR")
-    if args.submit and selection.distractors:
-        print("prodseg: warning: lookalike clicks apply to prodseg run; the submitted job "
-              "leaves them out", file=sys.stderr)
     given = list(setting_overrides(args).items())
     follow = ["--watch"] if args.submit and args.watch else []
     line = command_line(selection, args.images, output, submit=args.submit,

@@ -180,8 +180,7 @@ def command_line(selection: Selection, images: Sequence[str], output: str | None
 
     Returns:
         One line, each argument quoted for a POSIX shell where needed. Lookalike clicks
-        become ``--distractor-point`` (``run`` only: a distributed job has no
-        lookalikes, so ``submit`` leaves them out).
+        become ``--distractor-point``, for ``run`` and ``submit`` alike.
 
     Raises:
         ValueError: ``output`` is missing for ``run`` or given for ``submit``.
@@ -204,8 +203,8 @@ def command_line(selection: Selection, images: Sequence[str], output: str | None
         argv += ["--ref-candidate", str(prompt.candidate)]
     if output is not None:
         argv += ["--output", _path_argument(output)]
-        for x, y in selection.distractors:
-            argv += ["--distractor-point", f"{format_number(x)},{format_number(y)}"]
+    for x, y in selection.distractors:
+        argv += ["--distractor-point", f"{format_number(x)},{format_number(y)}"]
     return shlex.join([*argv, *extra])
 
 

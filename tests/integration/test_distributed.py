@@ -111,6 +111,30 @@ def test_two_workers_share_a_job(cluster: Cluster) -> None:
     assert len(workers) == 2, workers
 
 
+def test_a_lookalike_acts_alike_in_both_modes(cluster: Cluster) -> None:
+    """``--distractor-point`` on submit: the reference task embeds the lookalike, every
+    match task scores against the product minus it, and the outputs are ``run``'s."""
+    from tests.support.lookalike import SHIFT, write_lookalike_views
+
+    spin, images, copies = write_lookalike_views(cluster.tmp / "look")
+    x, y = spin.reference_point
+    flags = ["--backend", "classic", "--distractor-point", f"{x + SHIFT},{y}"]
+    local = cluster.tmp / "local"
+    done = cluster.cli("run", "--images", *map(str, images), "--reference", str(images[0]),
+                       "--ref-point", f"{x},{y}", "--output", str(local), "--no-progress",
+                       *flags)
+    assert done.returncode == 0, done.stderr
+    cluster.worker("w1", PRODSEG_BACKEND="classic")
+    fetched = submit_watch_fetch(cluster, images[0].parent, images[0], f"{x},{y}", *flags)
+    assert_same_outputs(local, fetched)
+    results = json.loads((fetched / "results.json").read_text())
+    assert results["prototype_bank"] == {"prototypes": ["reference"], "distractors": 1}
+    for entry in results["images"]:
+        for match in entry["matches"]:
+            mask = np.array(Image.open(fetched / match["mask"])) > 0
+            assert (mask & copies[entry["image"]]).sum() < 0.2 * mask.sum()
+
+
 def test_fetch_follows_the_output_directory_rule(cluster: Cluster) -> None:
     images, ref, point = render(cluster, views=3, shelf=0, size="240x180")
     cluster.worker("w1", PRODSEG_BACKEND="classic")

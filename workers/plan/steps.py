@@ -41,6 +41,7 @@ from prodseg.storage.manifest import (
     put_json,
     state_key,
 )
+from prodseg.workers.match.bank import BankParams, PrototypeBank
 from prodseg.workers.match.instances import MaskShape, mask_shape
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 
@@ -90,13 +91,21 @@ def reference_step(
         raise InputError(f"{ref.source}: reference image not found in storage ({exc})") from None
     reference = pipeline.segment_reference(image, Prompt.from_json(manifest.prompt),
                                            ref.image_id, ref.source)
+    points = [(x, y) for x, y in manifest.distractors]
+    negatives = pipeline.embed_distractors(image, points, ref.source)
     write_reference_outputs(store, layout, image, reference)
+    meta = pipeline.describe()
+    if negatives is not None:
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(negatives, dtype=np.float32), allow_pickle=False)
+        store.put(state_key(manifest.job, "negatives.npy"), buffer.getvalue())
+        meta["prototype_bank"] = {"prototypes": ["reference"], "distractors": len(points)}
     coco_image, coco_annotations = reference_coco(reference)
     put_json(store, state_key(manifest.job, "reference.json"), {
         "entry": reference_entry(reference, layout),
         "coco_image": coco_image,
         "coco_annotations": coco_annotations,
-        "meta": pipeline.describe(),
+        "meta": meta,
     })
     return reference
 
@@ -105,6 +114,21 @@ def load_reference_embedding(store: ObjectStore, manifest: JobManifest) -> np.nd
     """The reference's FFA embedding, ``(D,)`` float32, as the reference step stored it."""
     data = store.get(manifest.layout.reference_embedding)
     return np.asarray(np.load(io.BytesIO(data), allow_pickle=False), dtype=np.float32)
+
+
+def load_matching_reference(store: ObjectStore, manifest: JobManifest,
+                            settings: Settings) -> np.ndarray | PrototypeBank:
+    """What a target is scored against: the reference embedding ``(D,)``, or, when the job
+    marked lookalikes, a bank of that one reference with their embeddings as negatives
+    (views do not depend on each other then, so they are matched in parallel)."""
+    embedding = load_reference_embedding(store, manifest)
+    if not manifest.distractors:
+        return embedding
+    data = store.get(state_key(manifest.job, "negatives.npy"))
+    negatives = np.asarray(np.load(io.BytesIO(data), allow_pickle=False), dtype=np.float32)
+    s = settings
+    return PrototypeBank(embedding, BankParams(1, s.bank_add_threshold, s.bank_margin,
+                                               s.bank_top_k), negatives)
 
 
 def load_reference_shape(store: ObjectStore, manifest: JobManifest) -> MaskShape:
@@ -119,7 +143,7 @@ def match_step(
     manifest: JobManifest,
     index: int,
     pipeline: ProductSegmentationPipeline,
-    embedding: np.ndarray,
+    embedding: np.ndarray | PrototypeBank,
     shape: MaskShape,
 ) -> dict[str, Any]:
     """Match one target image; write its masks, cutouts, thumbnail, then its record.
@@ -132,7 +156,8 @@ def match_step(
         manifest: the job.
         index: position of the target in ``manifest.images``.
         pipeline: the worker's pipeline for the job's settings.
-        embedding: ``(D,)`` the reference embedding.
+        embedding: ``(D,)`` the reference embedding, or a bank with the job's lookalikes
+            (``load_matching_reference``).
         shape: the reference mask's shape (``load_reference_shape``).
 
     Returns:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from prodseg.producer.samples.scene import RenderedView, render_spin_set, write_sample_set
 from prodseg.results import JobResult
@@ -15,6 +14,7 @@ from prodseg.workers.capture.order import detect_capture, natural_key, spin_orde
 from prodseg.workers.match.bank import BankParams, PrototypeBank, runner_up, score_proposals
 from prodseg.workers.ops.masks import mask_iou
 from tests.support.classic import classic_pipeline
+from tests.support.lookalike import SHIFT, write_lookalike_views
 
 
 def unit(*values: float) -> np.ndarray:
@@ -158,22 +158,8 @@ def test_the_bank_finds_views_the_single_reference_misses(seed: int, tmp_path: P
 def test_a_marked_lookalike_is_no_longer_matched(tmp_path: Path) -> None:
     """The carton and a copy of it with a slightly different colour stand side by side;
     clicking the copy as "not this" on the reference removes it from every view."""
-    spin = render_spin_set(n_views=12, height=240, width=320, n_distractor_only=0, seed=1)
-    shift = 110
-    lookalikes: dict[str, np.ndarray] = {}
-    for i in (0, 1, 11):
-        view = spin.views[i]
-        ys, xs = np.nonzero(view.mask)
-        keep = xs + shift < view.image.shape[1]
-        image = view.image.copy()
-        tinted = view.image.astype(np.float32)
-        tinted[..., 1] *= 0.85
-        image[ys[keep], xs[keep] + shift] = tinted[ys[keep], xs[keep]].astype(np.uint8)
-        copy = np.zeros_like(view.mask)
-        copy[ys[keep], xs[keep] + shift] = True
-        Image.fromarray(image).save(tmp_path / f"view_{i:03d}.png")
-        lookalikes[f"view_{i:03d}"] = copy
-    images = sorted(tmp_path.glob("*.png"))
+    spin, images, lookalikes = write_lookalike_views(tmp_path)
+    shift = SHIFT
     x, y = spin.reference_point
 
     def run(distractors: list[tuple[float, float]]) -> JobResult:
