@@ -86,7 +86,9 @@ def test_distributed_equals_run_with_small_models(cluster: Cluster) -> None:
                        "--ref-point", point, "--output", str(local), "--no-progress",
                        *SMALL_RANDOM)
     assert done.returncode == 0, done.stderr
-    cluster.worker("w1")
+    # A worker is set up for the models it serves (it checks their weights at start).
+    cluster.worker("w1", PRODSEG_WEIGHTS="random", PRODSEG_SAM2_CHECKPOINT="hiera_tiny",
+                   PRODSEG_DINOV2_MODEL="vit_small_patch14_dinov2")
     fetched = submit_watch_fetch(cluster, images, ref, point, *SMALL_RANDOM)
     assert_same_outputs(local, fetched)
     results = json.loads((fetched / "results.json").read_text())
