@@ -30,6 +30,8 @@ GALLERY_PNG = "gallery.png"
 REFERENCE_MASK = "reference/mask.png"
 REFERENCE_CUTOUT = "reference/cutout.png"
 REFERENCE_EMBEDDING = "reference/embedding.npy"
+OUTPUT_FOLDERS = ("reference", "masks", "cutouts", "thumbs")
+"""The folders of a job's output layout."""
 
 _MAX_ID_BYTES = 120  # leaves room for "_<k>.png" and "-<n>" within a 255-byte file name
 _WINDOWS_RESERVED = frozenset(

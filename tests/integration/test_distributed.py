@@ -144,10 +144,16 @@ def test_fetch_follows_the_output_directory_rule(cluster: Cluster) -> None:
     job = (fetched / ".job").read_text()
     stamps = {p.name: p.stat().st_mtime_ns for p in fetched.rglob("*") if p.is_file()}
     assert stamps["results.json"] == max(v for k, v in stamps.items() if k != ".job")
-    again = cluster.cli("fetch", job, "--output", str(fetched))  # .job is a foreign file
-    assert again.returncode == 2 and "not a prodseg output (.job)" in again.stderr
-    forced = cluster.cli("fetch", job, "--output", str(fetched), "--force")
-    assert forced.returncode == 0 and (fetched / ".job").read_text() == job
+    again = cluster.cli("fetch", job, "--output", str(fetched))  # prodseg's: results.json
+    assert again.returncode == 0 and (fetched / ".job").read_text() == job
+    foreign = cluster.tmp / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    refused_foreign = cluster.cli("fetch", job, "--output", str(foreign))
+    assert refused_foreign.returncode == 2
+    assert "not a prodseg output (notes.txt)" in refused_foreign.stderr
+    forced = cluster.cli("fetch", job, "--output", str(foreign), "--force")
+    assert forced.returncode == 0 and (foreign / "notes.txt").read_text() == "mine"
     in_the_way = cluster.tmp / "in-the-way"
     in_the_way.mkdir()
     (in_the_way / "thumbs").write_text("a file where fetch puts a folder")
@@ -162,9 +168,10 @@ def test_fetch_follows_the_output_directory_rule(cluster: Cluster) -> None:
     assert refused.returncode == 2 and "outside the output directory" in refused.stderr
     assert list(outside.iterdir()) == [] and not (linked / "results.json").exists()
     record("fault", "prodseg fetch into a used, a cluttered or a linked directory",
-           "results.json written last; a foreign file refuses it without --force (kept "
-           "with it); a file named thumbs where a folder goes is replaced; masks/ linking "
-           "out of the directory is refused with nothing written")
+           "results.json written last; a directory holding only other files refuses it "
+           "without --force (they are kept with it); a file named thumbs where a folder "
+           "goes is replaced; masks/ linking out of the directory is refused with nothing "
+           "written")
 
 
 def test_status_cancel_and_bad_submissions(cluster: Cluster) -> None:

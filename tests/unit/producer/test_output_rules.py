@@ -105,7 +105,8 @@ def test_second_writer_is_refused(sample: tuple[Path, Path, str], tmp_path: Path
     with OutputDir(out):
         line = _one_line_error(_run(sample, out))
     assert "another prodseg is writing here (pid " in line
-    assert not (out / LOCK_NAME).exists()  # released on exit
+    with OutputDir(out):  # released on exit: the next writer gets it
+        pass
     record("fault", "two prodseg run into one directory at the same time",
            without_dirs(line, tmp_path).split(" (pid")[0] + "; the second is refused with "
            "exit 2 while the first holds the directory")
@@ -143,7 +144,7 @@ def test_interrupted_rerun_leaves_no_mixed_results(sample: tuple[Path, Path, str
                              stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and rerun.poll() is None:
-        if (out / "reference" / "mask.png").exists() and not (out / "results.json").exists():
+        if _mask_size(out / "reference" / "mask.png") == (640, 480):  # the rerun is writing
             break
         time.sleep(0.02)
     rerun.send_signal(signal.SIGINT)
@@ -161,6 +162,14 @@ def test_interrupted_rerun_leaves_no_mixed_results(sample: tuple[Path, Path, str
     assert (old["width"], old["height"]) == (320, 240)
     record("fault", "SIGINT during a rerun into a directory holding a finished 320x240 job",
            outcome)
+
+
+def _mask_size(path: Path) -> tuple[int, int] | None:
+    try:
+        with Image.open(path) as mask:
+            return mask.size
+    except (OSError, ValueError):
+        return None
 
 
 def test_output_dir_invalidates_results_before_anything_is_written(tmp_path: Path) -> None:
@@ -186,7 +195,7 @@ def test_prompts_must_be_finite(sample: tuple[Path, Path, str], tmp_path: Path, 
     argv = ["--images", str(images), "--reference", str(reference), f"--ref-bbox={box}"]
     if command == "run":
         argv += ["--output", str(out)]
-    # An unreachable broker: submit must refuse the prompt before it connects anywhere.
+    # An unreachable broker: the prompt is refused first, so the message is about it.
     done = prodseg(command, *argv, env={**CLASSIC, "PRODSEG_BROKER_URL": "redis://127.0.0.1:9/0"})
     line = _one_line_error(done)
     assert "4 finite numbers" in line and box in line
@@ -201,3 +210,32 @@ def test_json_is_written_strictly() -> None:
     record("bad input", "a NaN or infinite number in a document being written",
            f"refused where it is written ('{refused.value}'): every document goes through "
            "prodseg.jsonio with allow_nan=False, so no invalid JSON is ever stored")
+
+
+def test_user_folders_named_like_outputs_are_not_prodseg_s(tmp_path: Path) -> None:
+    """A directory that only holds the user's own ``masks/`` is not prodseg's to empty."""
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "masks" / "ground_truth.png").write_bytes(b"mine")
+    with pytest.raises(InputError, match=r"not a prodseg output \(masks\)"):
+        OutputDir(tmp_path).__enter__()
+    with OutputDir(tmp_path, force=True) as held:
+        held.store.put("masks/view_0.png", b"new")
+    assert (tmp_path / "masks" / "ground_truth.png").read_bytes() == b"mine"
+    assert not (tmp_path / LOCK_NAME).exists()  # still the user's: refused again without --force
+    with pytest.raises(InputError, match="not a prodseg output"):
+        OutputDir(tmp_path).__enter__()
+
+
+def test_a_lock_link_or_an_unwritable_place_is_one_line(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / LOCK_NAME).symlink_to(outside)
+    with pytest.raises(InputError, match="a symbolic link where prodseg keeps its lock"):
+        OutputDir(out).__enter__()
+    assert outside.read_text() == "keep"
+    with pytest.raises(InputError, match="cannot write here"):
+        OutputDir(Path("/proc/no-such-output")).__enter__()
+    record("security", "a .prodseg.lock symbolic link planted in an output directory",
+           "refused in one line; the file it points to is not written")
