@@ -54,7 +54,9 @@ class Scope(enum.Flag):
     ``WORKER``:
 
     - ``JOB``: decides what a job computes. Recorded in ``results.json``, carried to the
-      workers in ``job.json``, a catalog column; acts the same in both modes.
+      workers in ``job.json``, a catalog column. The growing bank (``bank_*`` with
+      ``bank_size > 1``) and tracking (``propagation*``) act in ``prodseg run`` only for
+      now; ``submit`` warns when they are asked for.
     - ``MACHINE``: of the process and the machine it runs on (devices, caches, batch
       sizes, limits). Never recorded or carried: each process reads its own.
     - ``SECRET``: machine-local and may hold a credential (a URL with a password). Never

@@ -137,16 +137,19 @@ def read_file_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     """
     source = str(path)
     try:
-        info = os.stat(path)
-        if stat.S_ISDIR(info.st_mode):
-            raise ImageReadError(source, "is a directory, not an image file")
-        if not stat.S_ISREG(info.st_mode):
-            raise ImageReadError(source, "is not a regular file (a pipe, device or socket); "
-                                 "only image files are read")
-        if info.st_size > max_bytes:
-            raise ImageReadError(source, f"{info.st_size} bytes exceeds the limit of "
-                                 f"{max_bytes} (setting max_image_bytes)")
-        with open(path, "rb") as handle:
+        # Opened without blocking (a FIFO would wait for a writer), then checked on the
+        # open descriptor, so the file cannot be swapped between the check and the read.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if stat.S_ISDIR(info.st_mode):
+                raise ImageReadError(source, "is a directory, not an image file")
+            if not stat.S_ISREG(info.st_mode):
+                raise ImageReadError(source, "is not a regular file (a pipe, device or "
+                                     "socket); only image files are read")
+            if info.st_size > max_bytes:
+                raise ImageReadError(source, f"{info.st_size} bytes exceeds the limit of "
+                                     f"{max_bytes} (setting max_image_bytes)")
             data = handle.read(max_bytes + 1)
         if len(data) > max_bytes:
             raise ImageReadError(source, f"grew past the limit of {max_bytes} bytes while "

@@ -39,9 +39,11 @@ def validate_job_id(job: str) -> str:
     """Reject job ids that could leave ``jobs/`` (they become a key segment).
 
     Raises:
-        InputError: the id is empty, has a ``/``, starts with ``.`` or is not printable.
+        InputError: the id is empty, has a ``/``, ``\\`` or ``:`` (a job's Redis keys are
+            ``prodseg:job:<id>:...``), starts with ``.`` or is not printable.
     """
-    if not job or "/" in job or "\\" in job or job.startswith(".") or not job.isprintable():
+    if (not job or any(c in job for c in "/\\:") or job.startswith(".")
+            or not job.isprintable()):
         raise InputError(f"invalid job id {job!r}: give the id that prodseg submit printed")
     try:
         validate_key(job)

@@ -16,7 +16,7 @@ from celery.utils.log import get_task_logger
 
 from prodseg.errors import InputError, TransientError
 from prodseg.jsonio import dumps
-from prodseg.settings import Settings, load_settings
+from prodseg.settings import JOB_SETTINGS, Settings, load_settings
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.manifest import JobManifest, put_json, state_key
 from prodseg.tasks.app import app, publishing
@@ -86,7 +86,10 @@ def _pipeline(settings_json: str) -> Any:
 
 
 def _pipeline_for(manifest: JobManifest) -> Any:
-    return _pipeline(dumps(manifest.settings, sort_keys=True))
+    """The pipeline of the job's settings on top of this machine's own: only job settings
+    are taken from the manifest (one written by an older client may carry others)."""
+    carried = {k: v for k, v in manifest.settings.items() if k in JOB_SETTINGS}
+    return _pipeline(dumps(carried, sort_keys=True))
 
 
 @functools.lru_cache(maxsize=8)

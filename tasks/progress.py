@@ -123,8 +123,12 @@ class ProgressBoard:
         from prodseg.storage.urls import without_userinfo
 
         where = without_userinfo(url)
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s,
-                                      socket_timeout=timeout_s, retry_on_timeout=False)
+        try:
+            client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s,
+                                          socket_timeout=timeout_s, retry_on_timeout=False)
+        except ValueError as error:
+            raise InputError(f"PRODSEG_BROKER_URL {where!r} is not a usable Redis URL: "
+                             f"{error}") from None
         try:
             client.ping()
         except redis.exceptions.AuthenticationError:

@@ -13,9 +13,11 @@ from prodseg.producer.catalog.client import CatalogClient, CatalogStatus, Produc
 from prodseg.producer.cli.options import (
     EXIT_OK,
     EXIT_SOME_FAILED,
+    SUBMIT_SETTINGS,
     SubParsers,
     add_settings_flags,
     catalog_id_arg,
+    count_arg,
     expand_sources,
     job_client,
     parse_box,
@@ -190,14 +192,14 @@ def register(sub: SubParsers) -> None:
     resume = commands.add_parser("resume", help="enqueue what storage shows missing")
     resume.add_argument("catalog_id", type=catalog_id_arg, help="the id catalog submit printed")
     for cmd in (submit, resume):
-        cmd.add_argument("--max-inflight", type=int, default=32, metavar="N",
+        cmd.add_argument("--max-inflight", type=count_arg(1), default=32, metavar="N",
                          help="at most N of the catalog's jobs queued or running "
                          "(default: %(default)s)")
-        cmd.add_argument("--prepare-threads", type=int, default=8, metavar="N",
+        cmd.add_argument("--prepare-threads", type=count_arg(1), default=8, metavar="N",
                          help="products uploaded and checked at once (default: %(default)s)")
         cmd.add_argument("--watch", action="store_true", help="then watch it until it ends")
         cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
-        add_settings_flags(cmd)
+        add_settings_flags(cmd, only=SUBMIT_SETTINGS)
 
     status = commands.add_parser("status", help="products per state, images done")
     status.add_argument("catalog_id", type=catalog_id_arg, help="the id catalog submit printed")
@@ -221,7 +223,7 @@ def register(sub: SubParsers) -> None:
     lookup.add_argument("--neg-point", dest="ref_neg_point", type=parse_pair,
                         action="append", metavar="X,Y", help="a click on what it is not")
     lookup.add_argument("--box", dest="ref_bbox", type=parse_box, metavar="X0,Y0,X1,Y1")
-    lookup.add_argument("-k", type=int, default=5, help="how many (default: %(default)s)")
+    lookup.add_argument("-k", type=count_arg(1), default=5, help="how many (default: %(default)s)")
     for cmd, handler in ((submit, cmd_submit), (resume, cmd_resume), (status, cmd_status),
                          (report, cmd_report), (lookup, cmd_lookup)):
         cmd.set_defaults(handler=handler)

@@ -12,10 +12,12 @@ from prodseg.producer.cli.options import (
     EXIT_OK,
     EXIT_RUNNING,
     EXIT_SOME_FAILED,
+    SUBMIT_SETTINGS,
     SubParsers,
     add_lookalike_flag,
     add_prompt_flags,
     add_settings_flags,
+    count_arg,
     expand_sources,
     job_client,
     job_id_arg,
@@ -23,7 +25,7 @@ from prodseg.producer.cli.options import (
     prompt_from_args,
     settings_from_args,
 )
-from prodseg.settings import CONNECTION, JOB, settings_with
+from prodseg.settings import CONNECTION, settings_with
 from prodseg.tasks.names import CANCELLED, DONE
 
 CONNECTION_SETTINGS = settings_with(CONNECTION)
@@ -51,12 +53,13 @@ def _describe(status: JobStatus) -> str:
 def cmd_submit(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    client = _client(args)
     prompt = prompt_from_args(args)
-    if client.settings.bank_size > 1:
-        print("prodseg: warning: the prototype bank (bank_size) is used by prodseg run; a "
-              "distributed job matches every view against the clicked reference (and its "
-              "lookalikes)", file=sys.stderr)
+    client = _client(args)
+    s = client.settings
+    if s.bank_size > 1 or s.propagation == "track":
+        print("prodseg: warning: the growing prototype bank (bank_size) and tracking "
+              "(propagation) are prodseg run's for now; a distributed job matches every view "
+              "against the clicked reference and its lookalikes", file=sys.stderr)
     images = expand_sources(args.images)
     with tqdm(total=len(images) + 1, unit="img", desc="uploading", file=sys.stderr,
               disable=args.no_progress) as bar:
@@ -184,7 +187,7 @@ def register(sub: SubParsers) -> None:
     add_lookalike_flag(submit)
     submit.add_argument("--no-progress", action="store_true", help="no upload progress bar")
     submit.add_argument("--watch", action="store_true", help="then watch it until it ends")
-    add_settings_flags(submit, only=settings_with(JOB) | CONNECTION_SETTINGS)
+    add_settings_flags(submit, only=SUBMIT_SETTINGS)
     submit.set_defaults(handler=cmd_submit)
     for name, text in (("status", "print a job's state"),
                        ("watch", "a live progress bar until the job ends"),
@@ -224,7 +227,7 @@ def register(sub: SubParsers) -> None:
     worker.add_argument("--gpus", help="comma-separated GPU indices (default: all visible, "
                         "or the CPU when there is none)")
     worker.add_argument("--queues", default="interactive,batch", help="default: %(default)s")
-    worker.add_argument("--concurrency", type=int, default=1,
+    worker.add_argument("--concurrency", type=count_arg(1), default=1,
                         help="child processes per worker (default 1: one model copy each)")
     worker.add_argument("--loglevel", default="info")
     worker.add_argument("--name", help="node name, e.g. gpu-box-1@%%h")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from prodseg import __version__
-from prodseg.errors import InputError, ProdsegError, TransientError
+from prodseg.errors import ProdsegError
 from prodseg.producer.cli import catalog, jobs, models, run, sample, windows
 from prodseg.producer.cli.options import EXIT_USAGE
 
@@ -53,13 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.run_command = main  # select runs the command it shows
         return int(args.handler(args))
-    except InputError as exc:
-        print(f"prodseg: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except TransientError as exc:  # the broker or the store did not answer: nothing started
-        print(f"prodseg: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ProdsegError as exc:
+    except ProdsegError as exc:  # bad input, or the broker or the store did not answer
         print(f"prodseg: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

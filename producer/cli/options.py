@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING
 
 from prodseg.errors import InputError
 from prodseg.prompts import MAX_CANDIDATES, Prompt
-from prodseg.settings import Settings, default_cache_dir, load_settings, setting_flag
+from prodseg.settings import (
+    CONNECTION,
+    JOB,
+    WORKER,
+    Settings,
+    default_cache_dir,
+    load_settings,
+    setting_flag,
+    settings_with,
+)
 from prodseg.storage.images import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
@@ -27,6 +36,12 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
 bad input, unknown job, unreachable broker), 3 the job is still queued or running."""
 
 SubParsers = argparse._SubParsersAction  # the type of ``add_subparsers()``
+
+RUN_SETTINGS = frozenset(Settings.model_fields) - settings_with(CONNECTION) - settings_with(WORKER)
+"""What ``run`` offers: the settings that act on an in-process run (no broker, storage or
+Celery ones)."""
+SUBMIT_SETTINGS = settings_with(JOB) | settings_with(CONNECTION)
+"""What ``submit`` offers: the job settings and how to reach the broker and the store."""
 
 
 def _finite_numbers(text: str, n: int, form: str) -> tuple[float, ...]:

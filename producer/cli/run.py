@@ -11,6 +11,7 @@ from prodseg.errors import InputError
 from prodseg.producer.cli.options import (
     EXIT_OK,
     EXIT_SOME_FAILED,
+    RUN_SETTINGS,
     SubParsers,
     add_lookalike_flag,
     add_prompt_flags,
@@ -20,10 +21,6 @@ from prodseg.producer.cli.options import (
     prompt_from_args,
     settings_from_args,
 )
-from prodseg.settings import CONNECTION, WORKER, Settings, settings_with
-
-RUN_SETTINGS = frozenset(Settings.model_fields) - settings_with(CONNECTION) - settings_with(WORKER)
-"""The settings that act on an in-process run (no broker, storage or Celery ones)."""
 
 
 def register(sub: SubParsers) -> None:

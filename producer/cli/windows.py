@@ -16,13 +16,14 @@ from pathlib import Path
 
 from prodseg.errors import InputError
 from prodseg.producer.cli.options import (
+    RUN_SETTINGS,
+    SUBMIT_SETTINGS,
     SubParsers,
     add_settings_flags,
     expand_images,
     setting_overrides,
     settings_from_args,
 )
-from prodseg.producer.cli.run import RUN_SETTINGS
 from prodseg.settings import CONNECTION, MACHINE_SETTINGS, Settings, setting_flag, settings_with
 
 EXIT_CANCELLED = 1
@@ -88,8 +89,13 @@ def cmd_select(args: argparse.Namespace) -> int:
         print("prodseg: selection cancelled; no job was started", file=sys.stderr)
         return EXIT_CANCELLED
     output = None if args.submit else str(args.output or "OUTPUT_DIR")
-    given = list(setting_overrides(args).items())
+    # Settings the command that runs does not offer (e.g. --device for submit) served the
+    # previews only.
+    offered = SUBMIT_SETTINGS if args.submit else RUN_SETTINGS
+    given = [(n, v) for n, v in setting_overrides(args).items() if n in offered]
     follow = ["--watch"] if args.submit and args.watch else []
+    if args.force and not args.submit:
+        follow.append("--force")
     line = command_line(selection, args.images, output, submit=args.submit,
                         extra=[*settings_argv(given, printed=True), *follow])
     print(line, flush=True)
@@ -129,6 +135,8 @@ def register(sub: SubParsers) -> None:
     select.add_argument("--watch", action="store_true", help="with --submit: then watch it")
     select.add_argument("--print-only", action="store_true",
                         help="print the equivalent command and stop")
+    select.add_argument("--force", action="store_true",
+                        help="with --output: write into a directory that holds other files")
     add_settings_flags(select, only=RUN_SETTINGS | settings_with(CONNECTION))
     select.set_defaults(handler=cmd_select)
 

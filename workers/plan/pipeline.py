@@ -248,6 +248,11 @@ class ProductSegmentationPipeline:
         ref_image = read_image_file(ref_path, self.settings.max_image_pixels,
                                     self.settings.max_image_bytes)
         prompt.validate(ref_image.shape[1], ref_image.shape[0], str(ref_path))
+        for x, y in distractor_points:
+            Prompt.from_point(x, y).validate(ref_image.shape[1], ref_image.shape[0],
+                                             f"{ref_path} (lookalike)")
+        if output_dir is not None and store is not None:
+            raise InputError("give output_dir or store, not both")
 
         layout = layout or JobLayout()
         from prodseg.workers.plan.local_run import execute_run

@@ -20,7 +20,7 @@ import numpy as np
 from prodseg.errors import InputError, TransientError
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult, ReferenceResult
-from prodseg.settings import Settings, load_settings
+from prodseg.settings import Settings
 from prodseg.storage.base import ObjectNotFound, ObjectStore
 from prodseg.storage.exports.coco import assemble_coco, reference_coco, target_coco
 from prodseg.storage.exports.documents import (
@@ -46,11 +46,6 @@ from prodseg.workers.match.instances import MaskShape, mask_shape
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 
 log = logging.getLogger(__name__)
-
-def settings_for_job(manifest: JobManifest) -> Settings:
-    """The job's settings on top of this machine's environment."""
-    return load_settings(**manifest.settings)
-
 
 def worker_name() -> str:
     """``host:pid`` of this process, recorded with each target it processed."""
