@@ -310,7 +310,11 @@ class JobClient:
         written = []
         with OutputDir(Path(output_dir), force=force) as out:
             for relative in relative_keys:
-                out.store.put(relative, self.store.get(layout.key(relative)))
+                try:
+                    out.store.put(relative, self.store.get(layout.key(relative)))
+                except OSError as error:  # e.g. a file where a folder of the layout goes
+                    raise InputError(f"{out.path / relative}: cannot be written "
+                                     f"({error.strerror or error})") from None
                 written.append(out.path / relative)
                 if on_file is not None:
                     on_file(relative)

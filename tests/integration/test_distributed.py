@@ -157,9 +157,12 @@ def test_fetch_follows_the_output_directory_rule(cluster: Cluster) -> None:
     in_the_way = cluster.tmp / "in-the-way"
     in_the_way.mkdir()
     (in_the_way / "thumbs").write_text("a file where fetch puts a folder")
-    cleared = cluster.cli("fetch", job, "--output", str(in_the_way))
-    assert cleared.returncode == 0, cleared.stderr
-    assert (in_the_way / "thumbs").is_dir() and (in_the_way / "results.json").is_file()
+    blocked = cluster.cli("fetch", job, "--output", str(in_the_way))
+    assert blocked.returncode == 2 and "not a prodseg output (thumbs)" in blocked.stderr
+    forced_in = cluster.cli("fetch", job, "--output", str(in_the_way), "--force")
+    assert forced_in.returncode == 2 and "cannot be written" in forced_in.stderr
+    assert "Traceback" not in forced_in.stderr
+    assert not (in_the_way / "results.json").exists()  # written last, so never half a job
     linked, outside = cluster.tmp / "linked", cluster.tmp / "outside"
     linked.mkdir()
     outside.mkdir()
@@ -170,8 +173,8 @@ def test_fetch_follows_the_output_directory_rule(cluster: Cluster) -> None:
     record("fault", "prodseg fetch into a used, a cluttered or a linked directory",
            "results.json written last; a directory holding only other files refuses it "
            "without --force (they are kept with it); a file named thumbs where a folder "
-           "goes is replaced; masks/ linking out of the directory is refused with nothing "
-           "written")
+           "goes: one line, exit 2, no results.json; masks/ linking out of the directory "
+           "is refused with nothing written")
 
 
 def test_status_cancel_and_bad_submissions(cluster: Cluster) -> None:
