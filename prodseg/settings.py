@@ -4,6 +4,9 @@ Defaults are the design document's parameter table. Each field is read from the
 environment variable ``PRODSEG_<NAME>`` (e.g. ``PRODSEG_SIMILARITY_THRESHOLD=0.7``) and
 can be overridden by the matching command-line flag (``--similarity-threshold 0.7``).
 An invalid value raises ``SettingsError`` naming the setting.
+
+Over 400 lines for a reason: one declarative field per setting, about fifty of them, each
+with its scope, bounds and help; split, the one declaration would be scattered.
 """
 
 from __future__ import annotations

@@ -18,18 +18,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from prodseg.errors import InputError
+from prodseg.producer.inputs import (
+    expand_inputs,
+    input_identity,
+    is_s3,
+    place_input,
+    read_input_bytes,
+)
 from prodseg.prompts import Prompt
 from prodseg.settings import Settings
 from prodseg.storage.base import ObjectNotFound, ObjectStore
-from prodseg.storage.factory import bucket_store
-from prodseg.storage.images import IMAGE_SUFFIXES, decode_image, read_file_bytes
+from prodseg.storage.images import decode_image
 from prodseg.storage.layout import RESULTS, make_image_ids, once_each
 from prodseg.storage.manifest import (
     JOBS_PREFIX,
-    InputImage,
     JobManifest,
     get_json,
-    input_key,
     is_output_key,
     job_layout,
     state_key,
@@ -161,17 +165,18 @@ class JobClient:
         from prodseg.storage.manifest import new_job_id, validate_job_id
 
         settings = settings or self.settings
-        sources = self._expand(images)
+        sources = expand_inputs(images, self.settings)
         ref_source = str(reference)
-        ref_real = _identity(ref_source)
-        targets = [s for s in sources if _identity(s) != ref_real]
-        targets = once_each(targets, _identity)
+        ref_real = input_identity(ref_source)
+        targets = [s for s in sources if input_identity(s) != ref_real]
+        targets = once_each(targets, input_identity)
         if not sources:
             raise InputError("no images given: pass at least one image to search")
-        missing = [s for s in [ref_source, *targets] if not _is_s3(s) and not Path(s).is_file()]
+        missing = [s for s in [ref_source, *targets] if not is_s3(s) and not Path(s).is_file()]
         if missing:
             raise InputError(f"{missing[0]}: file not found")
-        ref_image = decode_image(self._read(ref_source), ref_source, settings.max_image_pixels)
+        ref_image = decode_image(read_input_bytes(ref_source, self.settings), ref_source,
+                                 settings.max_image_pixels)
         prompt.validate(ref_image.shape[1], ref_image.shape[0], ref_source)
         for x, y in distractor_points:
             Prompt.from_point(x, y).validate(ref_image.shape[1], ref_image.shape[0],
@@ -181,7 +186,7 @@ class JobClient:
         ids = make_image_ids([ref_source, *targets])
         entries = []
         for image_id, source in zip(ids, [ref_source, *targets], strict=True):
-            entries.append(self._place(job, image_id, source))
+            entries.append(place_input(self.store, job, image_id, source, settings))
             if on_upload is not None:
                 on_upload(source)
         manifest = JobManifest(
@@ -196,41 +201,6 @@ class JobClient:
         """Start a prepared job: its reference task goes to the ``interactive`` queue."""
         self.board.queued(job)
         self.app.send_task(REFERENCE_TASK, args=(job,), queue=INTERACTIVE_QUEUE)
-
-    def _expand(self, images: Sequence[str | os.PathLike[str]]) -> list[str]:
-        out: list[str] = []
-        for item in map(str, images):
-            if _is_s3(item) and not item.lower().endswith(IMAGE_SUFFIXES):
-                from prodseg.storage.urls import parse_s3_url
-
-                bucket, prefix = parse_s3_url(item)
-                listed = bucket_store(bucket, self.settings).list(prefix)
-                keys = [k for k in listed if k.lower().endswith(IMAGE_SUFFIXES)]
-                if not keys:
-                    raise InputError(f"{item}: no images under this prefix")
-                out.extend(f"s3://{bucket}/{k}" for k in keys)
-            else:
-                out.append(item)
-        return out
-
-    def _read(self, source: str) -> bytes:
-        if _is_s3(source):
-            from prodseg.storage.urls import parse_s3_url
-
-            bucket, key = parse_s3_url(source)
-            try:
-                return bucket_store(bucket, self.settings).get(key)
-            except ObjectNotFound:
-                raise InputError(f"{source}: no such object") from None
-        return read_file_bytes(Path(source), self.settings.max_image_bytes)
-
-    def _place(self, job: str, image_id: str, source: str) -> InputImage:
-        """Upload a local image; leave an ``s3://`` image where it is."""
-        if _is_s3(source):
-            return InputImage(image_id, source, source)
-        key = input_key(job, image_id, Path(source).suffix)
-        self.store.put(key, read_file_bytes(Path(source), self.settings.max_image_bytes))
-        return InputImage(image_id, key, source)
 
     # -- follow -----------------------------------------------------------------------------
 
@@ -412,11 +382,3 @@ def poll(read: Callable[[], T], ended: Callable[[T], bool],
         if timeout is not None and time.monotonic() - start > timeout:
             raise TimeoutError(f"{what} did not end within {timeout:g} s")
         time.sleep(interval)
-
-
-def _is_s3(location: str) -> bool:
-    return location.startswith("s3://")
-
-
-def _identity(source: str) -> str:
-    return source if _is_s3(source) else os.path.realpath(source)
