@@ -119,12 +119,11 @@ class Settings(BaseSettings):
     )
     dinov2_model: str = setting(JOB,
         "vit_large_patch14_reg4_dinov2",
-        description="DINOv2 backbone (timm name: vit_large_patch14_reg4_dinov2, ViT-L/14 with "
-        "4 registers, or another size, with or without registers)",
+        description="DINOv2 backbone, a timm name (vit_large_patch14_reg4_dinov2: ViT-L/14 "
+        "with 4 registers)",
     )
     sam2_checkpoint: str = setting(JOB,
-        "hiera_large", description="SAM 2.1 size: hiera_tiny, hiera_small, hiera_base_plus, "
-        "hiera_large"
+        "hiera_large", description="SAM 2.1 size"
     )
     top_k_matches: int = setting(
         JOB, 3, ge=1, le=100, description="maximum matches per target image"
