@@ -43,7 +43,7 @@ class MissingExtraError(ProdsegError):
 
     def __init__(self, extra: str, module: str, what: str) -> None:
         package = DISTRIBUTIONS.get(module, module)
-        super().__init__(f"{what} needs {package}, which is not installed: "
+        super().__init__(f"{what} needs the [{extra}] extra ({package} is not installed): "
                          f"pip install 'prodseg[{extra}]'")
         self.extra, self.module = extra, module
 
