@@ -251,14 +251,16 @@ def register(sub: SubParsers) -> None:
         "With --gpus 0,1 one worker process runs per GPU (CUDA_VISIBLE_DEVICES set for each); "
         "without a GPU, one worker runs on the CPU with --concurrency child processes.",
     )
-    worker.add_argument("--gpus", help="comma-separated GPU indices (default: all visible, "
+    worker.add_argument("--gpus", metavar="0,1,...",
+                        help="comma-separated GPU indices (default: all visible, "
                         "or the CPU when there is none)")
-    worker.add_argument("--queues", default="interactive,batch", help="default: %(default)s")
-    worker.add_argument("--concurrency", type=count_arg(1), default=1,
+    worker.add_argument("--queues", default="interactive,batch", metavar="QUEUE,...",
+                        help="default: %(default)s")
+    worker.add_argument("--concurrency", type=count_arg(1), default=1, metavar="N",
                         help="child processes per worker (default 1: one model copy each)")
     worker.add_argument("--loglevel", default="info", choices=LOG_LEVELS, type=str.lower,
                         help="the Celery worker's log level (default: %(default)s)")
-    worker.add_argument("--name", help="node name, e.g. gpu-box-1@%%h")
+    worker.add_argument("--name", metavar="NODE", help="node name, e.g. gpu-box-1@%%h")
     add_settings_flags(worker)
     worker.set_defaults(handler=cmd_worker, extras=("worker",))
 
