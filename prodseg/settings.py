@@ -373,11 +373,11 @@ def setting_flag(name: str) -> str:
 
 NOT_SETTINGS = frozenset(
     {"PRODSEG_ENV_FILE", "PRODSEG_TEST_ARTIFACTS", "PRODSEG_WORKER_HEALTH_FILE",
-     "PRODSEG_SECRETS_DIR"}
+     "PRODSEG_SECRETS_DIR", "PRODSEG_NO_HF_HUB"}
 )
 """``PRODSEG_*`` variables that are not settings: docker/submit.sh's env file, where the
-tests leave their artifacts, the worker health check's process list, and the folder of
-settings kept in files (``load_settings``)."""
+tests leave their artifacts, the worker health check's process list, the folder of
+settings kept in files (``load_settings``), and Meta's URLs only for the weights."""
 _warned: set[str] = set()
 
 
