@@ -124,6 +124,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if report.step == "reference":
         print(f"{report.job}: reference enqueued again; it enqueues all "
               f"{report.total} targets ({done})")
+    elif report.step == "track":
+        print(f"{report.job}: the spin's track enqueued again; it enqueues the views it "
+              f"does not track ({done})")
+    elif report.step == "resolve":
+        print(f"{report.job}: every view's candidates are stored; the resolve step "
+              "enqueued again")
     elif report.step == "finalize":
         print(f"{report.job}: every target is stored; finalisation enqueued again")
     else:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from prodseg.workers.match.scoring import cosine_similarity
 from prodseg.workers.ops.ffa import l2_normalize
 
 
@@ -116,31 +115,28 @@ class PrototypeBank:
         return True
 
 
-def score_proposals(embeddings: np.ndarray, reference: np.ndarray | PrototypeBank,
+def score_proposals(embeddings: np.ndarray, bank: PrototypeBank,
                     threshold: float, distractor_margin: float
                     ) -> tuple[np.ndarray, np.ndarray, float]:
     """Scores of proposals, what to rank them by, and the threshold that ranking uses.
 
     Args:
         embeddings: ``(N, D)`` proposals' FFA embeddings.
-        reference: the reference embedding ``(D,)``, or a bank.
+        bank: the prototypes (the reference alone in a bank of one) and lookalikes.
         threshold: the least similarity to the product (``similarity_threshold``).
         distractor_margin: with negatives, the least margin over the nearest lookalike.
 
     Returns:
-        ``scores`` ``(N,)`` reported per match: cosine similarity to the reference or the
-        bank, or with negatives the margin over them; ``ranked`` ``(N,)``, the values
-        selection compares with the returned threshold (with negatives: the margin, and
-        -inf for proposals under ``threshold`` of similarity to the bank).
+        ``scores`` ``(N,)`` reported per match: cosine similarity to the bank, or with
+        negatives the margin over them; ``ranked`` ``(N,)``, the values selection compares
+        with the returned threshold (with negatives: the margin, and -inf for proposals
+        under ``threshold`` of similarity to the bank).
     """
-    if not isinstance(reference, PrototypeBank):
-        sims = cosine_similarity(embeddings, reference)
-        return sims, sims, threshold
-    bank = reference.bank_similarity(embeddings)
-    if reference.negatives is None:
-        return bank, bank, threshold
-    margin = (bank - reference.negative_similarity(embeddings)).astype(np.float32)
-    ranked = np.where(bank >= threshold, margin, -np.inf).astype(np.float32)
+    similarity = bank.bank_similarity(embeddings)
+    if bank.negatives is None:
+        return similarity, similarity, threshold
+    margin = (similarity - bank.negative_similarity(embeddings)).astype(np.float32)
+    ranked = np.where(similarity >= threshold, margin, -np.inf).astype(np.float32)
     return margin, ranked, distractor_margin
 
 

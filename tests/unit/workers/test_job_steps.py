@@ -15,9 +15,11 @@ from prodseg.settings import load_settings, recorded
 from prodseg.storage.local import LocalStore
 from prodseg.storage.manifest import InputImage, JobManifest, image_state_key, input_key
 from prodseg.workers.classic.segmenter import ContourSegmenter
+from prodseg.workers.plan.job_plan import JobPlan
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 from prodseg.workers.plan.steps import (
     finalize_step,
+    load_fixed_bank,
     load_reference_embedding,
     load_reference_shape,
     match_step,
@@ -73,15 +75,16 @@ def test_steps_write_records_and_documents(job) -> None:  # type: ignore[no-unty
     embedding = load_reference_embedding(store, manifest)
     assert embedding.shape == (104,) and abs(float(np.linalg.norm(embedding)) - 1) < 1e-5
     shape = load_reference_shape(store, manifest)
-    ok = match_step(store, manifest, 0, pipe, embedding, shape)
-    failed = match_step(store, manifest, 1, pipe, embedding, shape)
+    fixed = load_fixed_bank(store, manifest, JobPlan.of(pipe.settings))
+    ok = match_step(store, manifest, 0, pipe, fixed, shape)
+    failed = match_step(store, manifest, 1, pipe, fixed, shape)
     assert ok["entry"]["status"] == "ok" and ok["entry"]["matches"]
     # A model failure on one image is recorded, not raised: the job goes on.
     assert failed["entry"]["status"] == "error"
     assert "view_002.jpg: RuntimeError: model exploded" in failed["entry"]["error"]
     stored = json.loads(store.get(image_state_key("j1", "view_002")))
     assert stored["entry"] == failed["entry"]
-    doc = finalize_step(store, manifest)
+    doc = finalize_step(store, manifest, pipe.settings)
     assert doc["job"] == "j1" and doc["summary"] == {
         "images": 2, "ok": 1, "error": 1, "matched": 1, "unmatched": 0}
     assert store.exists("jobs/j1/results.json") and store.exists("jobs/j1/coco.json")
@@ -91,7 +94,7 @@ def test_storage_faults_propagate_for_retry(job) -> None:  # type: ignore[no-unt
     store, manifest, _ = job
     pipe = pipeline(FlakySegmenter(TransientError("s3 down")))
     reference_step(store, manifest, pipe)
-    embedding = load_reference_embedding(store, manifest)
+    fixed = load_fixed_bank(store, manifest, JobPlan.of(pipe.settings))
     with pytest.raises(TransientError):
-        match_step(store, manifest, 1, pipe, embedding, load_reference_shape(store, manifest))
+        match_step(store, manifest, 1, pipe, fixed, load_reference_shape(store, manifest))
     assert not store.exists(image_state_key("j1", "view_002"))

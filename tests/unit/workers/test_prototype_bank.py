@@ -67,8 +67,9 @@ def test_with_negatives_the_score_is_a_margin_and_must_clear_both_thresholds() -
     np.testing.assert_allclose(scores, [1 - np.sqrt(0.5), np.sqrt(0.5) - 1, 0], atol=1e-6)
     assert threshold == 0.05
     assert ranked[0] == scores[0] and ranked[1] == scores[1] and ranked[2] == -np.inf
-    plain, same, t = score_proposals(proposals, unit(1, 0, 0), 0.6, 0.05)
+    plain, same, t = score_proposals(proposals, PrototypeBank(unit(1, 0, 0)), 0.6, 0.05)
     assert t == 0.6 and np.array_equal(plain, same)
+    np.testing.assert_allclose(plain, [1, np.sqrt(0.5), 0], atol=1e-6)  # a bank of one
 
 
 def test_runner_up_ignores_parts_of_the_best_match() -> None:
@@ -108,11 +109,11 @@ def test_spin_order_goes_outward_and_wraps() -> None:
 def test_visit_order_per_capture() -> None:
     ref = Path("s/v_03.jpg")
     targets = [Path(f"s/v_0{i}.jpg") for i in (0, 1, 2, 4, 5)]
-    assert [targets[i].stem for i in visit_order("spin", ref, targets, lambda p: 0.0)] == [
+    assert [targets[i].stem for i in visit_order("spin", ref, targets, lambda: [0.0] * 5)] == [
         "v_04", "v_02", "v_05", "v_01", "v_00"]
     scores = {"v_00": 0.1, "v_01": 0.9, "v_02": 0.5, "v_04": 0.2, "v_05": 0.7}
-    assert [targets[i].stem for i in visit_order("unordered", ref, targets,
-                                                 lambda p: scores[p.stem])] == [
+    assert [targets[i].stem for i in visit_order(
+        "unordered", ref, targets, lambda: [scores[p.stem] for p in targets])] == [
         "v_01", "v_05", "v_02", "v_04", "v_00"]
 
 
