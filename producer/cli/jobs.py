@@ -55,11 +55,6 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     prompt = prompt_from_args(args)
     client = _client(args)
-    s = client.settings
-    if s.bank_size > 1 or s.propagation == "track":
-        print("prodseg: warning: the growing prototype bank (bank_size) and tracking "
-              "(propagation) are prodseg run's for now; a distributed job matches every view "
-              "against the clicked reference and its lookalikes", file=sys.stderr)
     images = expand_sources(args.images)
     with tqdm(total=len(images) + 1, unit="img", desc="uploading", file=sys.stderr,
               disable=args.no_progress) as bar:

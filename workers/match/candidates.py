@@ -94,7 +94,8 @@ class ViewCandidates:
         header = {"image_id": self.image_id, "source": self.source, "width": self.width,
                   "height": self.height, "found_by": self.found_by, "error": self.error,
                   "count": len(self.masks)}
-        packed = np.packbits(self.masks.reshape(len(self.masks), -1), axis=1)
+        packed = np.packbits(self.masks.reshape(len(self.masks), self.height * self.width),
+                             axis=1)
         parts = [dump_bytes(header), _npy(packed), _npy(self.embeddings.astype(np.float32))]
         body = b"".join(len(p).to_bytes(8, "little") + p for p in parts)
         return zlib.compress(body, 6)

@@ -147,9 +147,7 @@ def _candidates(pipeline: ProductSegmentationPipeline, fixed: PrototypeBank,
 def _batch_tokens(pipeline: ProductSegmentationPipeline,
                   images: list[np.ndarray]) -> list[np.ndarray | None]:
     """Whole-image patch grids computed as one batch, or None each (computed later)."""
-    s = pipeline.settings
-    uses_tokens = s.embedding_mode == "full" or s.proposals == "guided"
-    if len(images) < 2 or not uses_tokens:
+    if len(images) < 2 or not pipeline.uses_image_tokens:
         return [None] * len(images)
     embedder = pipeline.embedder
     try:

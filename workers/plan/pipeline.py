@@ -78,6 +78,13 @@ class ProductSegmentationPipeline:
         """The FFA embedder (built from the settings on first use)."""
         return self._ensure_models()[1]
 
+    @property
+    def uses_image_tokens(self) -> bool:
+        """Whether a view's whole-image DINOv2 pass is used (full embedding mode, guided
+        prompting): then views batched together share one pass."""
+        s = self.settings
+        return s.embedding_mode == "full" or s.proposals == "guided"
+
     def describe(self) -> dict[str, object]:
         """Models, weights and settings, as recorded in ``results.json``."""
         from prodseg.workers.models.factory import describe_run
