@@ -76,9 +76,9 @@ class CatalogProduct:
 
     def to_json(self) -> dict[str, Any]:
         """The product without its line: what ``catalog_id`` hashes."""
-        doc = {"product_id": self.product_id, "images": list(self.images),
-               "reference": self.reference, "prompt": self.prompt.to_json(),
-               "settings": self.settings}
+        doc: dict[str, Any] = {"product_id": self.product_id, "images": list(self.images),
+                               "reference": self.reference,
+                               "prompt": self.prompt.to_json(), "settings": self.settings}
         if self.distractors:
             doc["distractors"] = [list(p) for p in self.distractors]
         return doc
