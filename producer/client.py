@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -41,41 +40,18 @@ from prodseg.storage.manifest import (
 from prodseg.tasks.names import (
     CANCELLED,
     DONE,
-    FINALIZE_TASK,
     INTERACTIVE_QUEUE,
-    MATCH_TASK,
     QUEUED,
     REFERENCE_TASK,
-    RESOLVE_TASK,
-    TRACK_TASK,
 )
 from prodseg.tasks.progress import JobStatus, ProgressBoard
 
 if TYPE_CHECKING:
     from celery import Celery
 
+    from prodseg.producer.resume import ResumeReport
+
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ResumeReport:
-    """What ``JobClient.resume`` found in storage and enqueued again.
-
-    Attributes:
-        job: the job id.
-        total: target images.
-        stored: targets whose results are in storage (left alone).
-        requeued: image ids of the targets enqueued again (all of them when the reference
-            itself had to be redone, as its task enqueues every target).
-        step: what was enqueued: ``"reference"``, ``"track"``, ``"targets"``,
-            ``"resolve"``, ``"finalize"``, or ``"nothing"`` for a job that is complete.
-    """
-
-    job: str
-    total: int
-    stored: int
-    requeued: tuple[str, ...]
-    step: str
 
 
 class JobClient:
@@ -293,82 +269,16 @@ class JobClient:
         return written
 
     def resume(self, job: str) -> ResumeReport:
-        """Enqueue again whatever storage says is missing; storage is the source of truth.
-
-        For a job whose queued messages were lost (a broker restarted without its
-        append-only file, a queue flushed) or whose targets failed on an outage, the first
-        step of the job plan whose outputs storage lacks: the reference; the track (when
-        the spin is tracked); a match task for each view without a stored result (or
-        candidates, when the bank grows); the resolve step; else finalisation. Redis's
-        record of the job is rebuilt from storage first. Safe to repeat, and safe while
-        workers still run the job: work in flight may be done twice, with identical
-        outputs and each target counted once.
+        """Enqueue again whatever storage says is missing (``producer.resume``).
 
         Raises:
             InputError: there is no such job.
         """
-        from prodseg.storage.manifest import candidates_key, image_state_key
-        from prodseg.workers.plan.job_plan import JobPlan
+        from prodseg.producer.resume import resume_job
 
-        layout = job_layout(job)
-        if not self.store.exists(layout.key("job.json")):
-            where = self.store.describe(JOBS_PREFIX.rstrip("/"))
-            raise InputError(f"no job {job!r} in {where}")
-        manifest = JobManifest.load(self.store, job)
-        plan = JobPlan.of_manifest(manifest.settings)
-        total = len(manifest.images)
-        results = self._stored_status(manifest, lambda i: image_state_key(job, i))
-        tracked = self._tracked(job) if plan.tracks else set()
-        finished = dict(results)
-        if plan.grows_bank:  # an untracked view is done once its candidates are stored
-            finished = {i: ok for i, ok in results.items() if i in (tracked or set())}
-            finished |= self._stored_status(manifest, lambda i: candidates_key(job, i, "json"))
-        reference_done = self.store.exists(state_key(job, "reference.json"))
-        if reference_done and len(results) == total and self._completed(job):
-            return ResumeReport(job, total, total, (), "nothing")
-        self.board.restore(job, total, finished, reference_done)
-        if not reference_done:
-            self.app.send_task(REFERENCE_TASK, args=(job,), queue=INTERACTIVE_QUEUE)
-            ids = tuple(i.image_id for i in manifest.images)
-            return ResumeReport(job, total, len(finished), ids, "reference")
-        if tracked is None:
-            self.app.send_task(TRACK_TASK, args=(job,))
-            ids = tuple(i.image_id for i in manifest.images if i.image_id not in results)
-            return ResumeReport(job, total, len(results), ids, "track")
-        missing = [(k, i.image_id) for k, i in enumerate(manifest.images)
-                   if i.image_id not in finished]
-        if not missing:
-            step = RESOLVE_TASK if plan.grows_bank and len(results) < total else FINALIZE_TASK
-            self.app.send_task(step, args=(job,))
-            return ResumeReport(job, total, total, (), step.rsplit(".", 1)[-1])
-        from prodseg.tasks.app import publishing
+        return resume_job(self, job)
 
-        with publishing(self.app) as producer:
-            for index, _ in missing:
-                self.app.send_task(MATCH_TASK, args=(job, index), producer=producer)
-        return ResumeReport(job, total, len(finished), tuple(i for _, i in missing), "targets")
-
-    def _stored_status(self, manifest: JobManifest,
-                       record_key: Callable[[str], str]) -> dict[str, bool]:
-        """image id -> ok, for the views whose record (at ``record_key(image id)``) is
-        stored."""
-        found: dict[str, bool] = {}
-        for image in manifest.images:
-            try:
-                record = get_json(self.store, record_key(image.image_id))
-            except ObjectNotFound:
-                continue
-            found[image.image_id] = record["status"] == "ok"
-        return found
-
-    def _tracked(self, job: str) -> set[str] | None:
-        """The views the track step finished, or None when it has not run."""
-        try:
-            return set(get_json(self.store, state_key(job, "tracking.json"))["tracked"])
-        except ObjectNotFound:
-            return None
-
-    def _completed(self, job: str) -> bool:
+    def completed(self, job: str) -> bool:
         """The job ended as done and its results document is stored."""
         try:
             end = get_json(self.store, state_key(job, "end.json"))
