@@ -92,6 +92,12 @@ class PrototypeBank:
                  source: str) -> bool:
         """Add a view's best match to the bank if it is unambiguous; True if added.
 
+        The match must look like the bank (its bank similarity at least
+        ``add_threshold``: with lookalikes its score is a margin, which would never get
+        there), beat the image's best proposal elsewhere by ``margin`` (in score terms),
+        add something (no near-copy of a prototype) and be nearer the bank than any
+        lookalike.
+
         Args:
             embedding: ``(D,)`` the match's embedding.
             score: its score (``scores``).
@@ -100,15 +106,16 @@ class PrototypeBank:
             source: the image it came from, kept for the record.
         """
         p = self.params
-        if len(self.prototypes) >= p.max_size or score < p.add_threshold:
-            return False
-        if score - runner_up < p.margin:
+        if len(self.prototypes) >= p.max_size or score - runner_up < p.margin:
             return False
         unit = l2_normalize(embedding)
+        similarity = float(self.bank_similarity(unit[None])[0])
+        if similarity < p.add_threshold:
+            return False
         if max(float(unit @ proto) for proto in self.prototypes) >= p.duplicate:
             return False
-        if self.negatives is not None and float(self.negative_similarity(unit[None])[0]) \
-                >= float(self.bank_similarity(unit[None])[0]):
+        if self.negatives is not None and \
+                float(self.negative_similarity(unit[None])[0]) >= similarity:
             return False
         self.prototypes.append(unit)
         self.sources.append(source)
