@@ -77,9 +77,11 @@ def test_the_classic_backend_acts_alike_with_bank_lookalike_and_tracking(
     results, _ = _both_modes(cluster, capture, images, point, flags)
     assert results["capture"] == capture
     bank = results["prototype_bank"]
-    assert bank["distractors"] == 1 and len(bank["prototypes"]) > 1  # the bank grew
+    assert bank["distractors"] == 1
     found_by = {e["found_by"] for e in results["images"]}
     assert ("tracked" in found_by) == (capture == "spin")  # only a spin is tracked
+    if capture == "unordered":  # on the spin, the chained track takes every view
+        assert len(bank["prototypes"]) > 1  # the bank grew
 
 
 def test_the_bank_alone_acts_alike_on_an_unordered_set(cluster: Cluster) -> None:
