@@ -116,8 +116,10 @@ def _stored_status(store: ObjectStore, manifest: JobManifest,
             record = get_json(store, record_key(image.image_id))
         except ObjectNotFound:
             continue
-        found[image.image_id] = record["status"] == "ok"
+        status = record.get("status") or record["entry"]["status"]  # records of 0.1.0
+        found[image.image_id] = status == "ok"
     return found
+
 
 def _tracked(store: ObjectStore, job: str) -> set[str] | None:
     """The views the track step finished, or None when it has not run."""
