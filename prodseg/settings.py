@@ -119,12 +119,11 @@ class Settings(BaseSettings):
     )
     dinov2_model: str = setting(JOB,
         "vit_large_patch14_reg4_dinov2",
-        description="DINOv2 backbone (timm name: vit_large_patch14_reg4_dinov2, ViT-L/14 with "
-        "4 registers, or another size, with or without registers)",
+        description="DINOv2 backbone, a timm name (vit_large_patch14_reg4_dinov2: ViT-L/14 "
+        "with 4 registers)",
     )
     sam2_checkpoint: str = setting(JOB,
-        "hiera_large", description="SAM 2.1 size: hiera_tiny, hiera_small, hiera_base_plus, "
-        "hiera_large"
+        "hiera_large", description="SAM 2.1 size"
     )
     top_k_matches: int = setting(
         JOB, 3, ge=1, le=100, description="maximum matches per target image"
@@ -373,10 +372,12 @@ def setting_flag(name: str) -> str:
 
 
 NOT_SETTINGS = frozenset(
-    {"PRODSEG_ENV_FILE", "PRODSEG_TEST_ARTIFACTS", "PRODSEG_WORKER_HEALTH_FILE"}
+    {"PRODSEG_ENV_FILE", "PRODSEG_TEST_ARTIFACTS", "PRODSEG_WORKER_HEALTH_FILE",
+     "PRODSEG_SECRETS_DIR", "PRODSEG_NO_HF_HUB"}
 )
 """``PRODSEG_*`` variables that are not settings: docker/submit.sh's env file, where the
-tests leave their artifacts, and the worker health check's process list."""
+tests leave their artifacts, the worker health check's process list, the folder of
+settings kept in files (``load_settings``), and Meta's URLs only for the weights."""
 _warned: set[str] = set()
 
 
@@ -405,7 +406,8 @@ def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with ``overrides`` (e.g. CLI flags) on top.
 
     Overrides whose value is None are ignored, so unset CLI flags keep the environment's
-    value.
+    value. Under them come ``PRODSEG_*`` variables, then files ``prodseg_<name>`` in the
+    folder ``PRODSEG_SECRETS_DIR`` names, then the defaults.
 
     Raises:
         SettingsError: a value is invalid; the message names the setting, its environment
@@ -413,7 +415,12 @@ def load_settings(**overrides: Any) -> Settings:
     """
     given = {k: v for k, v in overrides.items() if v is not None}
     warn_unknown_variables()
+    # A folder of files named prodseg_<setting> (compose's /run/secrets): a password kept
+    # there is in neither the environment nor a command line (docker inspect shows both).
+    secrets = os.environ.get("PRODSEG_SECRETS_DIR")
     try:
+        if secrets:
+            return Settings(_secrets_dir=secrets, **given)  # type: ignore[call-arg]
         return Settings(**given)
     except ValidationError as exc:
         lines = []

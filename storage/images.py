@@ -13,6 +13,7 @@ channel instead would expose whatever colour the transparent pixels happen to st
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -24,19 +25,26 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError, features
 
 from prodseg.errors import ImageReadError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic",
+                  ".heif", ".avif")
 """File name endings taken as photos, in a folder or under an ``s3://`` prefix (lower case)."""
 
 DEFAULT_MAX_PIXELS = 100_000_000
 DEFAULT_MAX_BYTES = 200_000_000  # the default of setting max_image_bytes
 
 # Formats whose decoders run in-process without external programs (EPS, for instance,
-# would start Ghostscript). "JPEG" also opens multi-picture camera JPEGs (MPO).
-ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF")
+# would start Ghostscript). "JPEG" also opens multi-picture camera JPEGs (MPO). HEIF
+# (iPhones' HEIC) is pillow-heif's, the [heic] extra; AVIF is Pillow's own (>= 11.3 wheels).
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF", "AVIF")
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1",
+                          b"msf1"})
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+HEIC_EXTRA_REASON = ("is a HEIC/HEIF photo; reading it needs the [heic] extra: "
+                     "pip install 'prodseg[heic]'")
 
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
@@ -77,6 +85,7 @@ def decode_image(data: bytes, source: str, max_pixels: int = DEFAULT_MAX_PIXELS)
     """
     if len(data) == 0:
         raise ImageReadError(source, "file is empty (0 bytes)")
+    _enable_decoder(data, source)
     with warnings.catch_warnings():
         # Our own limit replaces Pillow's bomb warning; its other warnings (e.g. corrupt
         # EXIF, which only costs the orientation) would be noise in a batch log.
@@ -284,11 +293,49 @@ def _corrupt_reason(error: Exception) -> str:
     return f"image data is truncated or corrupt: {detail}"
 
 
+def _brands(data: bytes) -> set[bytes]:
+    """The major and compatible brands of an ISO-BMFF file's ``ftyp`` box (HEIF, AVIF)."""
+    if data[4:8] != b"ftyp":
+        return set()
+    size = min(int.from_bytes(data[:4], "big"), len(data), 4096)
+    return {data[8:12]} | {data[i:i + 4] for i in range(16, size - 3, 4)}
+
+
+def _enable_decoder(data: bytes, source: str) -> None:
+    """Make sure the decoder of a HEIC or AVIF photo is there, or say what brings it."""
+    brands = _brands(data)
+    if brands & _AVIF_BRANDS:
+        if not features.check("avif"):
+            raise ImageReadError(source, "is an AVIF photo; this Pillow was built without "
+                                 "AVIF (Pillow >= 11.3 wheels have it): pip install -U pillow")
+    elif brands & _HEIF_BRANDS:
+        _register_heif(source)
+
+
+@functools.cache
+def _heif_registered() -> bool:
+    from prodseg.extras import installed
+
+    if not installed("pillow_heif"):
+        return False
+    import pillow_heif
+
+    # pillow-heif applies the photo's rotation itself and leaves EXIF orientation 1.
+    pillow_heif.register_heif_opener()
+    return True
+
+
+def _register_heif(source: str) -> None:
+    if not _heif_registered():
+        raise ImageReadError(source, HEIC_EXTRA_REASON)
+
+
 def _unrecognised_reason(data: bytes) -> str:
     """The reason text for bytes that are no supported image format."""
-    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif", b"ftyphevc"):
-        return "not a recognised image format (HEIC/HEIF/AVIF is not supported; save as JPEG)"
-    return "not a recognised image format (supported: JPEG, PNG, WebP, TIFF, BMP, GIF)"
+    if _brands(data) & (_HEIF_BRANDS | _AVIF_BRANDS):
+        return "not a readable HEIC/HEIF/AVIF photo"
+    return ("not a recognised image format (supported: JPEG, PNG, WebP, TIFF, BMP, GIF, "
+            "HEIC with the [heic] extra, AVIF)")
 
 
 def mask_png(mask: np.ndarray) -> bytes:

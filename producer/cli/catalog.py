@@ -15,6 +15,7 @@ from prodseg.producer.cli.options import (
     EXIT_SOME_FAILED,
     SUBMIT_SETTINGS,
     SubParsers,
+    add_json_flag,
     add_settings_flags,
     catalog_id_arg,
     count_arg,
@@ -126,8 +127,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.watch:
         return _watch(client, args.catalog_id, args.no_progress)
     status = client.status(args.catalog_id)
-    print(_line(status))
+    if args.json:
+        from prodseg.jsonio import dumps
+
+        print(dumps(catalog_document(status)))
+    else:
+        print(_line(status))
     return EXIT_OK
+
+
+def catalog_document(status: CatalogStatus) -> dict[str, object]:
+    """A catalog's status as the JSON object ``catalog status --json`` prints."""
+    from prodseg.producer.cli.jobs import status_document
+
+    return {"catalog": status.catalog, "products": status.products,
+            "ended": status.ended, "states": dict(status.states), "images": status.images,
+            "images_finished": status.images_finished,
+            "jobs": {product: None if job is None else status_document(job)
+                     for product, job in status.jobs.items()},
+            "refused": dict(status.refused)}
 
 
 def _line(status: CatalogStatus) -> str:
@@ -205,10 +223,12 @@ def register(sub: SubParsers) -> None:
     status.add_argument("catalog_id", type=catalog_id_arg, help="the id catalog submit printed")
     status.add_argument("--watch", action="store_true", help="a progress bar until it ends")
     status.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_json_flag(status, "the catalog's status (without --watch)")
 
     report = commands.add_parser("report", help="CSV and HTML review report")
     report.add_argument("catalog_id", type=catalog_id_arg, help="the id catalog submit printed")
-    report.add_argument("--output", "-o", type=Path, help="also write them into this folder")
+    report.add_argument("--output", "-o", type=Path, metavar="DIR",
+                        help="also write them into this folder")
     report.add_argument("--min-matched", type=float, default=0.5, metavar="FRACTION",
                         help="flag products with fewer matched views (default: %(default)s)")
     report.add_argument("--score-margin", type=float, default=0.05, metavar="M",
@@ -222,10 +242,13 @@ def register(sub: SubParsers) -> None:
                         metavar="X,Y", help="a click on the product (repeatable)")
     lookup.add_argument("--neg-point", dest="ref_neg_point", type=parse_pair,
                         action="append", metavar="X,Y", help="a click on what it is not")
-    lookup.add_argument("--box", dest="ref_bbox", type=parse_box, metavar="X0,Y0,X1,Y1")
-    lookup.add_argument("-k", type=count_arg(1), default=5, help="how many (default: %(default)s)")
+    lookup.add_argument("--box", dest="ref_bbox", type=parse_box, metavar="X0,Y0,X1,Y1",
+                        help="a box around the product")
+    lookup.add_argument("-k", type=count_arg(1), default=5, metavar="K",
+                        help="how many (default: %(default)s)")
     for cmd, handler in ((submit, cmd_submit), (resume, cmd_resume), (status, cmd_status),
                          (report, cmd_report), (lookup, cmd_lookup)):
         cmd.set_defaults(handler=handler)
+    lookup.set_defaults(extras=("catalog", "worker"))  # faiss, and the models that embed
     for cmd in (status, report, lookup):
         add_settings_flags(cmd, only=settings_with(CONNECTION) | {"model_cache_dir", "device"})

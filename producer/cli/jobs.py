@@ -14,6 +14,7 @@ from prodseg.producer.cli.options import (
     EXIT_SOME_FAILED,
     SUBMIT_SETTINGS,
     SubParsers,
+    add_json_flag,
     add_lookalike_flag,
     add_prompt_flags,
     add_settings_flags,
@@ -29,6 +30,7 @@ from prodseg.settings import CONNECTION, settings_with
 from prodseg.tasks.names import CANCELLED, DONE
 
 CONNECTION_SETTINGS = settings_with(CONNECTION)
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 if TYPE_CHECKING:
     from prodseg.producer.client import JobClient
@@ -37,6 +39,20 @@ if TYPE_CHECKING:
 
 def _client(args: argparse.Namespace) -> JobClient:
     return job_client(args)
+
+
+def status_document(status: JobStatus) -> dict[str, object]:
+    """A job's status as the JSON object ``--json`` prints (one line)."""
+    return {"job": status.job, "state": status.state, "ended": status.ended,
+            "total": status.total, "finished": status.finished,
+            "failed_images": status.failed_images, "message": status.message}
+
+
+def _show(status: JobStatus, as_json: bool) -> None:
+    """Print a job's status: one line of words, or one line of JSON."""
+    from prodseg.jsonio import dumps
+
+    print(dumps(status_document(status)) if as_json else _describe(status))
 
 
 def _describe(status: JobStatus) -> str:
@@ -60,13 +76,18 @@ def cmd_submit(args: argparse.Namespace) -> int:
               disable=args.no_progress) as bar:
         job = client.submit(images, args.reference, prompt, on_upload=lambda _s: bar.update(1),
                             distractor_points=lookalikes_from_args(args))
-    print(job)
+    if args.json and not args.watch:
+        from prodseg.jsonio import dumps
+
+        print(dumps({"job": job}))
+    else:
+        print(job, flush=True)
     if args.watch:
-        return _watch(client, job, progress=not args.no_progress)
+        return _watch(client, job, progress=not args.no_progress, as_json=args.json)
     return EXIT_OK
 
 
-def _watch(client: JobClient, job: str, progress: bool = True) -> int:
+def _watch(client: JobClient, job: str, progress: bool = True, as_json: bool = False) -> int:
     from tqdm import tqdm
 
     with tqdm(total=None, unit="img", desc=job, file=sys.stderr, disable=not progress) as bar:
@@ -79,7 +100,7 @@ def _watch(client: JobClient, job: str, progress: bool = True) -> int:
             bar.refresh()
 
         final = client.watch(job, on_change=show)
-    print(_describe(final))
+    _show(final, as_json)
     return state_exit_code(final)
 
 
@@ -93,12 +114,12 @@ def state_exit_code(status: JobStatus) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     status = _client(args).status(args.job)
-    print(_describe(status))
+    _show(status, args.json)
     return state_exit_code(status)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    return _watch(_client(args), args.job)
+    return _watch(_client(args), args.job, progress=not args.no_progress, as_json=args.json)
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -131,14 +152,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
         print(f"{report.job}: enqueued {len(report.requeued)} of {report.total} targets "
               f"again ({done})")
     if args.watch:
-        return _watch(client, report.job, progress=not args.no_progress)
+        return _watch(client, report.job, progress=not args.no_progress, as_json=args.json)
     return EXIT_OK
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Exit 0 when the job is cancelled (now or before), 1 when it had already finished."""
     status = _client(args).cancel(args.job)
-    print(_describe(status))
+    _show(status, args.json)
     return EXIT_OK if status.state == CANCELLED else EXIT_SOME_FAILED
 
 
@@ -188,6 +209,7 @@ def register(sub: SubParsers) -> None:
     add_lookalike_flag(submit)
     submit.add_argument("--no-progress", action="store_true", help="no upload progress bar")
     submit.add_argument("--watch", action="store_true", help="then watch it until it ends")
+    add_json_flag(submit, "the job id, or with --watch its final status")
     add_settings_flags(submit, only=SUBMIT_SETTINGS)
     submit.set_defaults(handler=cmd_submit)
     for name, text in (("status", "print a job's state"),
@@ -195,6 +217,9 @@ def register(sub: SubParsers) -> None:
                        ("cancel", "cancel a job: queued work is dropped")):
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("job", type=job_id_arg, help="the job id printed by submit")
+        add_json_flag(cmd, "the job's status" if name != "watch" else "its final status")
+        if name == "watch":
+            cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
         add_settings_flags(cmd, only=CONNECTION_SETTINGS)
         cmd.set_defaults(handler=HANDLERS[name])
     resume = sub.add_parser(
@@ -207,13 +232,15 @@ def register(sub: SubParsers) -> None:
     resume.add_argument("job", type=job_id_arg, help="the job id printed by submit")
     resume.add_argument("--watch", action="store_true", help="then watch it until it ends")
     resume.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_json_flag(resume, "with --watch, the final status")
     add_settings_flags(resume, only=CONNECTION_SETTINGS)
     resume.set_defaults(handler=cmd_resume)
     fetch = sub.add_parser(
         "fetch", help="download a finished job, in the output layout of `prodseg run`"
     )
     fetch.add_argument("job", type=job_id_arg, help="the job id printed by submit")
-    fetch.add_argument("--output", "-o", required=True, type=Path, help="output directory")
+    fetch.add_argument("--output", "-o", required=True, type=Path, metavar="DIR",
+                     help="output directory")
     fetch.add_argument("--force", action="store_true",
                        help="write into a directory that holds other files too")
     add_settings_flags(fetch, only=CONNECTION_SETTINGS)
@@ -225,15 +252,18 @@ def register(sub: SubParsers) -> None:
         "With --gpus 0,1 one worker process runs per GPU (CUDA_VISIBLE_DEVICES set for each); "
         "without a GPU, one worker runs on the CPU with --concurrency child processes.",
     )
-    worker.add_argument("--gpus", help="comma-separated GPU indices (default: all visible, "
+    worker.add_argument("--gpus", metavar="0,1,...",
+                        help="comma-separated GPU indices (default: all visible, "
                         "or the CPU when there is none)")
-    worker.add_argument("--queues", default="interactive,batch", help="default: %(default)s")
-    worker.add_argument("--concurrency", type=count_arg(1), default=1,
+    worker.add_argument("--queues", default="interactive,batch", metavar="QUEUE,...",
+                        help="default: %(default)s")
+    worker.add_argument("--concurrency", type=count_arg(1), default=1, metavar="N",
                         help="child processes per worker (default 1: one model copy each)")
-    worker.add_argument("--loglevel", default="info")
-    worker.add_argument("--name", help="node name, e.g. gpu-box-1@%%h")
+    worker.add_argument("--loglevel", default="info", choices=LOG_LEVELS, type=str.lower,
+                        help="the Celery worker's log level (default: %(default)s)")
+    worker.add_argument("--name", metavar="NODE", help="node name, e.g. gpu-box-1@%%h")
     add_settings_flags(worker)
-    worker.set_defaults(handler=cmd_worker)
+    worker.set_defaults(handler=cmd_worker, extras=("worker",))
 
 
 HANDLERS = {"status": cmd_status, "watch": cmd_watch, "cancel": cmd_cancel}

@@ -1,8 +1,10 @@
 """The ``prodseg`` command line: one parser, a command group per module.
 
 Each module of ``producer.cli`` registers its commands with ``register(sub)``, which
-sets the handler that runs it: ``run`` (in this process), ``windows`` (``select``,
-``view``), ``jobs`` (the distributed mode), ``catalog``, ``models``, ``sample``.
+sets the handler that runs it and the extras it needs: ``run`` (in this process),
+``windows`` (``select``, ``view``), ``jobs`` (the distributed mode), ``catalog``,
+``models``, ``sample`` and ``completion``. ``-v`` and ``-q`` are taken anywhere on the
+line: every parser of the tree has them.
 """
 
 from __future__ import annotations
@@ -11,18 +13,28 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from prodseg import __version__
 from prodseg.errors import ProdsegError
-from prodseg.producer.cli import catalog, jobs, models, run, sample, windows
+from prodseg.extras import missing_extra, require
+from prodseg.producer.cli import catalog, completion, jobs, models, run, sample, windows
 from prodseg.producer.cli.options import EXIT_USAGE
 
-COMMAND_GROUPS = (run, windows, jobs, catalog, models, sample)
+COMMAND_GROUPS = (run, windows, jobs, catalog, models, sample, completion)
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with usage errors in one line (the full usage is one ``--help`` away)."""
+    """argparse, with usage errors in one line (the full usage is one ``--help`` away),
+    and ``-v``/``-q`` on every parser, so that they work before or after a command."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # SUPPRESS: a subcommand's parser leaves unset what an earlier -v or -q set.
+        self.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                          help="log more (-vv: debug)")
+        self.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                          help="errors only: no progress bars, no warnings logged")
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -35,26 +47,44 @@ def build_parser() -> argparse.ArgumentParser:
         description="Segment one product, clicked once, across every photo of a 360° capture.",
     )
     parser.add_argument("--version", action="version", version=f"prodseg {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.register(sub)
     return parser
 
 
+def log_level(args: argparse.Namespace) -> int:
+    """The logging level ``-v``, ``-vv`` and ``-q`` ask for (WARNING without them)."""
+    if getattr(args, "quiet", False):
+        return logging.ERROR
+    verbose = getattr(args, "verbose", 0)
+    return logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``prodseg`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    logging.basicConfig(level=log_level(args), format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "quiet", False) and hasattr(args, "no_progress"):
+        args.no_progress = True
+    what = "prodseg " + " ".join(
+        str(getattr(args, key)) for key in ("command", "catalog_command", "models_command")
+        if getattr(args, key, None))
     try:
+        for extra in getattr(args, "extras", ()):
+            require(extra, what)
         args.run_command = main  # select runs the command it shows
+        args.parser = parser  # completion writes its script from it
         return int(args.handler(args))
     except ProdsegError as exc:  # bad input, or the broker or the store did not answer
         print(f"prodseg: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ModuleNotFoundError as exc:  # an extra's package imported on the way
+        lacking = missing_extra(exc, what)
+        if lacking is None:
+            raise
+        print(f"prodseg: error: {lacking}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("prodseg: interrupted", file=sys.stderr)

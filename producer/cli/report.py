@@ -83,6 +83,36 @@ def summary_lines(job: Any, output_dir: Path | None, max_rows: int = 20) -> list
     return lines
 
 
+def summary_document(job: Any, output_dir: Path | None) -> dict[str, Any]:
+    """The end-of-run summary as a JSON object, for ``prodseg run --json``.
+
+    Args:
+        job: a ``prodseg.results.JobResult``.
+        output_dir: where the outputs were written.
+    """
+    images: list[ImageResult] = list(job.images)
+    ok = [r for r in images if r.status == "ok"]
+    where = None if output_dir is None else str(output_dir)
+    return {
+        "images": len(images),
+        "matched": sum(bool(r.matches) for r in ok),
+        "without_match": sum(not r.matches for r in ok),
+        "failed": len(images) - len(ok),
+        "warning": job.meta.get("warning"),
+        "models": job.meta.get("models", {}),
+        "reference": {"image": job.reference.image_id, "bbox": list(job.reference.bbox),
+                      "score": job.reference.score},
+        "per_image": [{"image": r.image_id, "status": r.status, "error": r.error,
+                       "matches": len(r.matches),
+                       "best_score": r.matches[0].score if r.matches else None,
+                       "best_bbox": list(r.matches[0].bbox) if r.matches else None}
+                      for r in images],
+        "output": where,
+        "results": None if where is None else str(Path(where) / "results.json"),
+        "gallery": None if where is None else str(Path(where) / "gallery.html"),
+    }
+
+
 def print_summary(job: Any, output_dir: Path | None) -> None:
     """Print ``summary_lines`` to stdout."""
     print("\n".join(summary_lines(job, output_dir)))

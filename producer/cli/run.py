@@ -13,6 +13,7 @@ from prodseg.producer.cli.options import (
     EXIT_SOME_FAILED,
     RUN_SETTINGS,
     SubParsers,
+    add_json_flag,
     add_lookalike_flag,
     add_prompt_flags,
     add_settings_flags,
@@ -33,17 +34,19 @@ def register(sub: SubParsers) -> None:
         "gallery.png, reference/, masks/ and cutouts/ to --output.",
     )
     add_prompt_flags(run)
-    run.add_argument("--output", "-o", required=True, type=Path, help="output directory")
+    run.add_argument("--output", "-o", required=True, type=Path, metavar="DIR",
+                     help="output directory")
     run.add_argument("--force", action="store_true",
                      help="write into a directory that holds other files too")
     add_lookalike_flag(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_json_flag(run, "the summary")
     add_settings_flags(run, only=RUN_SETTINGS)
-    run.set_defaults(handler=cmd_run)
+    run.set_defaults(handler=cmd_run, extras=("worker",))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from prodseg.producer.cli.report import print_summary, progress_bar
+    from prodseg.producer.cli.report import print_summary, progress_bar, summary_document
 
     settings = settings_from_args(args)
     prompt = prompt_from_args(args)
@@ -64,7 +67,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             images, args.reference, prompt=prompt, output_dir=args.output, on_image=advance,
             distractor_points=lookalikes_from_args(args), force=args.force,
         )
-    print_summary(result, args.output)
+    if args.json:
+        from prodseg.jsonio import dumps
+
+        print(dumps(summary_document(result, args.output)))
+    else:
+        print_summary(result, args.output)
     return EXIT_SOME_FAILED if result.failed else EXIT_OK
 
 

@@ -19,14 +19,17 @@ def register(sub: SubParsers) -> None:
         "artwork, photographed at N angles on a shelf with distractor products, plus "
         "shelf-only photos. Writes images/, ground_truth/ and sample.json.",
     )
-    sample.add_argument("--output", "-o", required=True, type=Path, help="output directory")
-    sample.add_argument("--views", type=count_arg(1), default=12,
+    sample.add_argument("--output", "-o", required=True, type=Path, metavar="DIR",
+                     help="output directory")
+    sample.add_argument("--views", type=count_arg(1), default=12, metavar="N",
                         help="angles around the product (default 12)")
-    sample.add_argument("--shelf-only", type=count_arg(0), default=2,
+    sample.add_argument("--shelf-only", type=count_arg(0), default=2, metavar="N",
                         help="photos without the product (default 2)")
-    sample.add_argument("--size", default="1024x768", help="WIDTHxHEIGHT (default 1024x768)")
-    sample.add_argument("--seed", type=count_arg(0), default=0, help="random seed (default 0)")
-    sample.set_defaults(handler=cmd_sample)
+    sample.add_argument("--size", default="1024x768", metavar="WxH",
+                        help="WIDTHxHEIGHT (default 1024x768)")
+    sample.add_argument("--seed", type=count_arg(0), default=0, metavar="N",
+                        help="random seed (default 0)")
+    sample.set_defaults(handler=cmd_sample, extras=("worker",))
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from prodseg.producer.samples.scene import render_spin_set, write_sample_set

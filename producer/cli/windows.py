@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from prodseg.errors import InputError
+from prodseg.extras import require
 from prodseg.producer.cli.options import (
     RUN_SETTINGS,
     SUBMIT_SETTINGS,
@@ -64,6 +65,8 @@ def cmd_select(args: argparse.Namespace) -> int:
     if not args.submit and args.output is None and not args.print_only:
         raise InputError("give --output DIR to run the job here, or --submit to send it to "
                          "the workers")
+    if not args.submit:  # the previews run SAM2 here
+        require("worker", "prodseg select without --submit")
     images = [p for p in expand_images(args.images) if p.is_file()]
     if not images:
         raise InputError(f"no images found in {' '.join(args.images)}")
@@ -126,10 +129,11 @@ def register(sub: SubParsers) -> None:
     )
     select.add_argument("--images", "-i", nargs="+", required=True, metavar="IMAGE",
                         help="image files, directories or glob patterns")
-    select.add_argument("--reference", "-r", type=Path, help="the photo to start on "
+    select.add_argument("--reference", "-r", type=Path, metavar="IMAGE",
+                        help="the photo to start on "
                         "(default: the first)")
-    select.add_argument("--output", "-o", type=Path, help="run the job here, into this "
-                        "directory")
+    select.add_argument("--output", "-o", type=Path, metavar="DIR",
+                        help="run the job here, into this directory")
     select.add_argument("--submit", action="store_true", help="submit the job to the "
                         "workers instead; previews come from a worker too")
     select.add_argument("--watch", action="store_true", help="with --submit: then watch it")
@@ -138,7 +142,7 @@ def register(sub: SubParsers) -> None:
     select.add_argument("--force", action="store_true",
                         help="with --output: write into a directory that holds other files")
     add_settings_flags(select, only=RUN_SETTINGS | settings_with(CONNECTION))
-    select.set_defaults(handler=cmd_select)
+    select.set_defaults(handler=cmd_select, extras=("gui",))
 
     view = sub.add_parser("view", help="browse a finished job's results in a window",
                           description="Left/Right (or n/p): previous/next photo; s: sort "
@@ -147,4 +151,4 @@ def register(sub: SubParsers) -> None:
                       "directory")
     view.add_argument("--images", nargs="+", type=Path, metavar="DIR",
                       help="where the original photos are, when not where the job read them")
-    view.set_defaults(handler=cmd_view)
+    view.set_defaults(handler=cmd_view, extras=("gui",))

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 import zipfile
 
 import pytest
 import tomllib
 
 from tests.support.imports import FOLDERS, REPO, modules
+from tests.support.packaging import build_wheel
 
 
 def _declared_packages() -> list[str]:
@@ -28,19 +26,7 @@ def test_every_package_folder_is_declared() -> None:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     """A wheel built from the tracked files alone (no stale build/ folder)."""
-    source = tmp_path_factory.mktemp("source")
-    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
-                             check=True).stdout.split()
-    for name in tracked:
-        if (REPO / name).is_file():
-            (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, source / name)
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--no-build-isolation", "-w", str(out), str(source)],
-                   check=True, capture_output=True)
-    (built,) = out.glob("prodseg-*.whl")
-    return zipfile.ZipFile(built)
+    return zipfile.ZipFile(build_wheel(tmp_path_factory.mktemp("build")))
 
 
 def test_the_wheel_installs_prodseg_only(wheel: zipfile.ZipFile) -> None:

@@ -1,8 +1,15 @@
 """The official checkpoints: where they come from, where they live, how they are checked.
 
-Torch-free, so ``prodseg models download`` runs on a machine without PyTorch. Meta
-publishes no checksums; the SHA-256 values below are the ones other projects pin for the
-same files (micro-sam, Intel's geti-instant-learn and others agree on each). The DINOv2
+Torch-free, so ``prodseg models download`` runs on a machine without PyTorch. SAM 2.1
+comes from the Hugging Face Hub first (Meta's ``facebook/sam2.1-hiera-*`` repositories,
+through ``huggingface_hub``: resumable, and the ``HF_HOME`` cache users already have),
+with Meta's download URL as the fallback; DINOv2's Meta checkpoints are on Meta's URLs
+only (the Hub's copies are converted to other formats). Whatever the source, each file is
+checked against the SHA-256 pinned here before it takes its place in prodseg's cache, and
+the models are built from that cache alone, so offline use needs nothing else.
+
+Meta publishes no checksums; the SHA-256 values below are the ones other projects pin for
+the same files (micro-sam, Intel's geti-instant-learn and others agree on each). The DINOv2
 giant checkpoints have no pinned checksum anywhere we could find: they download with a
 warning that their integrity was not verified.
 """
@@ -10,8 +17,10 @@ warning that their integrity was not verified.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shlex
+import shutil
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -19,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prodseg.errors import TransientError, WeightsError
+
+log = logging.getLogger(__name__)
 
 RANDOM_WEIGHTS_WARNING = (
     "RANDOM WEIGHTS: the models were built with seeded random weights (--weights random). "
@@ -40,6 +51,7 @@ class WeightFile:
         url: where it is published.
         sha256: expected SHA-256 hex digest, or None where none is pinned.
         size: expected size in bytes, or None.
+        hf_repo: the Hugging Face Hub repository holding the same file, or None.
     """
 
     model: str
@@ -48,6 +60,7 @@ class WeightFile:
     url: str
     sha256: str | None
     size: int | None
+    hf_repo: str | None = None
 
     def path(self, cache_dir: Path) -> Path:
         """Where the file lives in the cache directory."""
@@ -56,7 +69,8 @@ class WeightFile:
 
 def _sam2(size: str, sha256: str, nbytes: int) -> WeightFile:
     name = f"sam2.1_{size}.pt"
-    return WeightFile(size, "sam2", name, SAM2_BASE_URL + name, sha256, nbytes)
+    repo = "facebook/sam2.1-" + size.replace("_", "-")  # facebook/sam2.1-hiera-base-plus
+    return WeightFile(size, "sam2", name, SAM2_BASE_URL + name, sha256, nbytes, repo)
 
 
 def _dino(model: str, arch: str, reg: bool, sha256: str | None, nbytes: int | None) -> WeightFile:
@@ -178,6 +192,8 @@ def download(
     if path.is_file():
         return path, _verify(wf, path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if wf.hf_repo is not None and wf.sha256 is not None and _from_hub(wf, path):
+        return path, True
     part = path.with_name(path.name + ".part")
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(wf.url, headers={"User-Agent": "prodseg"})
@@ -203,6 +219,36 @@ def download(
     verified = _verify(wf, part)
     os.replace(part, path)
     return path, verified
+
+
+def _from_hub(wf: WeightFile, path: Path) -> bool:
+    """Fetch ``wf`` from its Hub repository into ``path``, checked; False when the Hub
+    cannot give the right file (no huggingface_hub, no network, another file), so that
+    the caller falls back to Meta's URL."""
+    from prodseg.extras import installed
+
+    if not installed("huggingface_hub") or os.environ.get("PRODSEG_NO_HF_HUB"):
+        return False
+    import huggingface_hub
+
+    assert wf.hf_repo is not None
+    try:
+        hub_file = Path(huggingface_hub.hf_hub_download(wf.hf_repo, wf.filename))
+    except Exception as exc:  # offline, no such repo, rate limits: Meta's URL is next
+        log.info("%s: the Hugging Face Hub did not give %s (%s); trying %s", wf.model,
+                 wf.filename, exc, wf.url)
+        return False
+    part = path.with_name(path.name + ".hub.part")
+    shutil.copyfile(hub_file, part)  # the Hub's cache keeps its own copy
+    try:
+        _verify(wf, part)
+    except (WeightsError, TransientError) as exc:
+        part.unlink(missing_ok=True)
+        log.warning("%s: the Hub's %s is not the pinned file (%s); trying %s", wf.model,
+                    wf.filename, exc, wf.url)
+        return False
+    os.replace(part, path)
+    return True
 
 
 def _verify(wf: WeightFile, path: Path) -> bool:

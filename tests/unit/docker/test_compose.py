@@ -25,6 +25,7 @@ DOCKER = ROOT / "docker"
 COMPOSE_FILE = DOCKER / "compose.yaml"
 ENV_EXAMPLE = DOCKER / ".env.example"
 DOCKERFILE = DOCKER / "Dockerfile"
+FLOWER_DOCKERFILE = DOCKER / "flower.Dockerfile"
 SUBMIT = DOCKER / "submit.sh"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
@@ -223,31 +224,58 @@ def test_data_volumes_are_mounted_where_the_servers_keep_data(services: dict) ->
 # --- compose: redis ------------------------------------------------------------------
 
 
-def test_redis_is_durable_refuses_eviction_and_has_a_password(services: dict) -> None:
+def config_mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Config name -> where the service mounts it."""
+    return {c["source"]: c["target"] for c in service.get("configs") or []}
+
+
+def valkey_conf(compose: dict[str, Any]) -> dict[str, str]:
+    """The broker's valkey.conf (a compose config), directive -> value."""
+    lines = compose["configs"]["valkey-conf"]["content"].splitlines()
+    return dict(line.split(" ", 1) for line in lines if line.strip())
+
+
+def test_the_broker_is_valkey_durable_refusing_eviction_with_a_password(
+        compose: dict, services: dict) -> None:
+    """Valkey (BSD-3-Clause) rather than Redis 7.4+, which is not open-source licensed."""
     redis = services["redis"]
-    assert re.fullmatch(r"redis:\d+\.\d+(\.\d+)?-alpine", redis["image"]), redis["image"]
-    cmd = command_of(redis)
-    assert cmd[0] == "redis-server"
-
-    def arg(flag: str) -> str:
-        assert flag in cmd, f"redis command lacks {flag}"
-        return cmd[cmd.index(flag) + 1]
-
-    assert arg("--appendonly") == "yes"  # a bare YAML yes would have become True
-    assert arg("--maxmemory-policy") == "noeviction"
-    password = interpolated_vars(arg("--requirepass"))
-    assert password == {"REDIS_PASSWORD": password["REDIS_PASSWORD"]}
+    assert re.fullmatch(r"valkey/valkey:\d+\.\d+(\.\d+)?-alpine", redis["image"]), redis["image"]
+    conf_path = config_mounts(redis)["valkey-conf"]
+    assert command_of(redis) == ["valkey-server", conf_path]
+    conf = valkey_conf(compose)
+    assert conf["appendonly"] == "yes" and conf["maxmemory-policy"] == "noeviction"
+    password = interpolated_vars(conf["requirepass"])
+    assert set(password) == {"REDIS_PASSWORD"}
     assert password["REDIS_PASSWORD"].startswith(":?"), "REDIS_PASSWORD must be required"
+    health = " ".join(redis["healthcheck"]["test"])
+    assert conf_path in health and "REDISCLI_AUTH" in health
+
+
+def test_no_password_is_on_a_command_line_or_in_an_environment(services: dict) -> None:
+    """``docker inspect`` shows every container's command, environment and health check:
+    the broker's password is only in the mounted config files."""
+    for name, service in services.items():
+        shown = [*command_of(service), *env_of(service).values(),
+                 *(service.get("healthcheck") or {}).get("test", [])]
+        assert not [s for s in shown if "REDIS_PASSWORD" in s], name
+    record("security", "the broker's password in docker/compose.yaml",
+           "only in mounted config files (valkey.conf; prodseg_broker_url read through "
+           "PRODSEG_SECRETS_DIR): no service's command, environment or health check "
+           "holds it, so docker inspect does not show it")
 
 
 def test_broker_url_points_at_the_redis_service_with_its_password(
-    services: dict, sample_env: dict[str, str]
+    compose: dict, services: dict, sample_env: dict[str, str]
 ) -> None:
-    redis_cmd = [resolve(c, sample_env) for c in command_of(services["redis"])]
-    password = redis_cmd[redis_cmd.index("--requirepass") + 1]
+    password = resolve(valkey_conf(compose)["requirepass"], sample_env).strip('"')
     assert password == sample_env["REDIS_PASSWORD"]
+    broker_url = resolve(compose["configs"]["prodseg-broker-url"]["content"], sample_env)
     for name in ("worker", "flower"):
-        url = urlsplit(resolve(env_of(services[name])["PRODSEG_BROKER_URL"], sample_env))
+        # prodseg reads setting broker_url from the file prodseg_broker_url there.
+        secrets = env_of(services[name])["PRODSEG_SECRETS_DIR"]
+        assert config_mounts(services[name])["prodseg-broker-url"] == (
+            f"{secrets}/prodseg_broker_url"), name
+        url = urlsplit(broker_url)
         assert url.scheme == "redis"
         assert url.hostname == "redis" and "redis" in services
         assert url.port == 6379
@@ -373,15 +401,29 @@ def test_worker_runs_prodseg_worker_and_has_time_to_finish_a_task(
            f"{visibility} s for its visibility timeout; a restart waits at most {grace} s")
 
 
-def test_worker_flower_and_models_share_one_image(services: dict) -> None:
+def test_worker_and_models_share_one_image_and_flower_has_its_own(services: dict) -> None:
     worker = services["worker"]
     assert worker["build"] == {"context": "..", "dockerfile": "docker/Dockerfile"}
     context = COMPOSE_FILE.parent / worker["build"]["context"]
     assert context.resolve() == ROOT
     assert (context / worker["build"]["dockerfile"]).resolve() == DOCKERFILE.resolve()
-    for name in ("flower", "models"):
-        assert services[name]["image"] == worker["image"], name
-        assert services[name].get("build") == worker["build"], name
+    assert services["models"]["image"] == worker["image"]
+    assert services["models"].get("build") == worker["build"]
+    flower = services["flower"]
+    assert flower["build"] == {"context": "..", "dockerfile": "docker/flower.Dockerfile"}
+    assert flower["image"] != worker["image"]
+    assert "deploy" not in flower  # no GPU
+
+
+def test_the_flower_image_is_the_client_and_flower_without_torch() -> None:
+    instr = dockerfile_instructions(FLOWER_DOCKERFILE)
+    runs = " ".join(rest for word, rest in instr if word == "RUN")
+    assert "['optional-dependencies']['monitor']" in runs
+    assert "worker" not in runs and "torch" not in runs
+    assert json.loads([r for w, r in instr if w == "CMD"][-1])[:4] == [
+        "celery", "-A", "prodseg.tasks.app", "flower"]
+    users = [rest for word, rest in instr if word == "USER"]
+    assert users and users[-1] not in ("root", "0")
 
 
 def test_flower_has_basic_auth_from_required_vars(services: dict) -> None:
@@ -470,8 +512,8 @@ def test_compose_resolves_with_the_example_env(compose_text: str, sample_env: di
 # --- Dockerfile ------------------------------------------------------------------------
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    text = DOCKERFILE.read_text()
+def dockerfile_instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
+    text = path.read_text()
     text = re.sub(r"\\\n", " ", text)  # join continuation lines
     out = []
     for line in text.splitlines():
@@ -500,10 +542,40 @@ def test_dockerfile_keeps_weights_in_the_models_volume(services: dict) -> None:
     assert not re.search(r"\.(pt|pth|safetensors)\b", copied), "weights must not be baked in"
 
 
-def test_dockerfile_base_is_pinned_cuda_pytorch_and_user_is_not_root() -> None:
+BLACKWELL_TORCH = (2, 7)  # the first torch release with kernels for compute capability 12.0
+
+
+def test_the_worker_image_ships_the_tested_torch_which_covers_ampere_to_blackwell() -> None:
+    """The image installs torch from PyPI at the constraints.txt pin (what the tests ran
+    with), not a base image's older build; torch >= 2.7 has Blackwell kernels."""
     instr = dockerfile_instructions()
-    base = [rest for word, rest in instr if word == "FROM"]
-    assert base == ["pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"]
+    assert [rest for word, rest in instr if word == "FROM"] == ["python:3.11-slim-bookworm"]
+    runs = " ".join(rest for word, rest in instr if word == "RUN")
+    assert "['optional-dependencies']['worker']" in runs
+    pins = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    assert tuple(int(v) for v in pins["torch"].split(".")[:2]) >= BLACKWELL_TORCH
+    text = DOCKERFILE.read_text()
+    for gpu in ("Ampere", "Hopper", "Blackwell", "RTX 50xx", "B200"):
+        assert gpu in text, gpu
+
+
+def test_the_dependency_layer_comes_before_the_readme_and_the_code() -> None:
+    """A README or code edit does not rebuild the multi-GB dependency layer."""
+    for path in (DOCKERFILE, FLOWER_DOCKERFILE):
+        instr = dockerfile_instructions(path)
+        copies = [i for i, (w, _) in enumerate(instr) if w == "COPY"]
+        first = instr[copies[0]][1]
+        assert "pyproject.toml" in first and "constraints.txt" in first, path.name
+        assert "README.md" not in first, path.name
+        install = next(i for i, (w, r) in enumerate(instr) if w == "RUN" and "pip install" in r)
+        assert copies[0] < install < copies[1], path.name
+        readme = next(i for i, (w, r) in enumerate(instr) if w == "COPY" and "README.md" in r)
+        assert readme > install, path.name
+
+
+def test_dockerfile_user_is_not_root() -> None:
+    instr = dockerfile_instructions()
     users = [rest for word, rest in instr if word == "USER"]
     assert users and users[-1] not in ("root", "0")
     assert [word for word, _ in instr if word == "HEALTHCHECK"]
@@ -528,8 +600,7 @@ def test_dockerfile_copies_what_pyproject_packages() -> None:
     copied = [rest.split()[0].rstrip("/") for w, rest in dockerfile_instructions() if w == "COPY"]
     for needed in ("prodseg", "workers", "tasks", "producer", "storage"):
         assert needed in copied, needed
-    first = next(rest for w, rest in dockerfile_instructions() if w == "COPY")
-    assert "pyproject.toml" in first and "README.md" in first  # README is the readme
+    assert "README.md" in copied  # pyproject's readme, needed to build the package
 
 
 def test_dockerignore_keeps_environments_and_secrets_out_of_the_context() -> None:

@@ -81,3 +81,16 @@ def test_area_ratios_must_be_ordered() -> None:
 
 def test_flag_names() -> None:
     assert setting_flag("similarity_threshold") == "--similarity-threshold"
+
+
+def test_settings_kept_in_files_under_prodseg_secrets_dir(tmp_path, monkeypatch) -> None:
+    """Compose mounts the broker URL as a file; a variable or a flag still wins over it."""
+    from prodseg.settings import load_settings
+
+    (tmp_path / "prodseg_broker_url").write_text("redis://:pw@redis:6379/0\n")
+    monkeypatch.delenv("PRODSEG_BROKER_URL", raising=False)
+    monkeypatch.setenv("PRODSEG_SECRETS_DIR", str(tmp_path))
+    assert load_settings().broker_url == "redis://:pw@redis:6379/0"
+    assert load_settings(broker_url="redis://other:6379/1").broker_url == "redis://other:6379/1"
+    monkeypatch.setenv("PRODSEG_BROKER_URL", "redis://env:6379/2")
+    assert load_settings().broker_url == "redis://env:6379/2"
