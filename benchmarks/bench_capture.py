@@ -88,6 +88,7 @@ def distributed_runner(tmp: Path, workers: int) -> tuple[Runner, Callable[[], No
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_distributed import CLASSIC_ENV, LocalServices
 
+    tmp.mkdir(parents=True, exist_ok=True)
     services = LocalServices(tmp, {**os.environ, **CLASSIC_ENV})
     services.start_broker_and_store()
     for w in range(workers):

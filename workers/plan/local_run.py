@@ -97,13 +97,14 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
         order = list(kept)
         ranked = plan.visit_order(capture, str(ref_path), [views[k][1] for k in order],
                                   [kept[k].best_score for k in order])
+
         def unpacked(position: int) -> ViewCandidates:
             return ViewCandidates.from_bytes(kept[order[position]].blob)
 
         for position, result in resolve_in_order(unpacked, ranked, bank, plan.select, shape):
             index = order[position]
             image = None
-            if result.status == "ok":
+            if result.status == "ok" and store is not None:  # for the cutouts
                 image = load_view(views[index][2], views[index][1])[0]
             finish(index, result, image)
     results = [found[i] for i in range(len(views))]
