@@ -95,15 +95,17 @@ def test_the_bank_alone_acts_alike_on_an_unordered_set(cluster: Cluster) -> None
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("capture", ["spin", "unordered"])
 def test_small_sam2_and_dinov2_act_alike_with_bank_lookalike_and_tracking(
-        cluster: Cluster) -> None:
+        cluster: Cluster, capture: str) -> None:
     cluster.worker("w1", PRODSEG_WEIGHTS="random", PRODSEG_SAM2_CHECKPOINT="hiera_tiny",
                    PRODSEG_DINOV2_MODEL="vit_small_patch14_dinov2")
-    images, point, lookalike = _views(cluster.tmp / "small", False, (0, 1, 2, 11))
+    images, point, lookalike = _views(cluster.tmp / "small", capture == "unordered",
+                                      (0, 1, 2, 11))
     flags = [*SMALL_RANDOM, "--similarity-threshold", "0.5", "--distractor-point", lookalike,
              *BANK, *TRACK]
     results, _ = _both_modes(cluster, "small", images, point, flags)
-    assert results["capture"] == "spin"
+    assert results["capture"] == capture
     assert results["prototype_bank"]["distractors"] == 1
 
 
