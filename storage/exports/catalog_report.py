@@ -19,7 +19,7 @@ from typing import Any
 from prodseg.storage.exports.markup import escape
 
 CSV_FIELDS = ("product", "job", "state", "views", "matched", "failed", "mean_score",
-              "lowest_score", "review", "reasons")
+              "lowest_score", "bank", "tracked", "review", "reasons")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ class ProductRow:
         reasons: why it is flagged for review (empty: it is not).
         reference_thumbnail: key (relative to the job) of the reference's thumbnail.
         weakest_thumbnail: thumbnail of the matched photo with the lowest score.
+        bank: the views that joined the prototype bank (besides the reference).
+        tracked: the views whose mask the spin tracker gave.
     """
 
     product: str
@@ -65,6 +67,8 @@ class ProductRow:
     reasons: tuple[str, ...]
     reference_thumbnail: str | None = None
     weakest_thumbnail: str | None = None
+    bank: tuple[str, ...] = ()
+    tracked: tuple[str, ...] = ()
 
     @property
     def review(self) -> bool:
@@ -105,9 +109,12 @@ def product_row(product: str, job: str, state: str, doc: Mapping[str, Any] | Non
                        f"threshold {float(threshold):g}")
     weakest = min(best, key=lambda k: best[k]) if best else None
     thumbs = {e["image"]: e.get("thumbnail") for e in images}
+    bank = [v for v in (doc.get("prototype_bank") or {}).get("prototypes", [])
+            if v != "reference"]
+    tracked = [e["image"] for e in images if e.get("found_by") == "tracked"]
     return ProductRow(product, job, state, len(images), len(best), failed, mean, lowest,
                       tuple(reasons), doc.get("reference", {}).get("thumbnail"),
-                      thumbs.get(weakest) if weakest else None)
+                      thumbs.get(weakest) if weakest else None, tuple(bank), tuple(tracked))
 
 
 def report_csv(rows: Sequence[ProductRow]) -> bytes:
@@ -118,6 +125,7 @@ def report_csv(rows: Sequence[ProductRow]) -> bytes:
     for r in rows:
         writer.writerow([r.product, r.job, r.state, r.views, r.matched, r.failed,
                          _number(r.mean_score), _number(r.lowest_score),
+                         " ".join(r.bank), " ".join(r.tracked),
                          "yes" if r.review else "no", "; ".join(r.reasons)])
     return out.getvalue().encode("utf-8")
 
@@ -149,6 +157,9 @@ def _html_row(r: ProductRow, thumbnails: Mapping[tuple[str, str], bytes]) -> str
         f'<td data-v="{r.failed}">{r.failed}</td>',
         f'<td data-v="{_number(r.mean_score) or -1}">{_number(r.mean_score, 3)}</td>',
         f'<td data-v="{_number(r.lowest_score) or -1}">{_number(r.lowest_score, 3)}</td>',
+        f'<td data-v="{len(r.bank)}" title="{escape(" ".join(r.bank))}">{len(r.bank)}</td>',
+        f'<td data-v="{len(r.tracked)}" title="{escape(" ".join(r.tracked))}">'
+        f"{len(r.tracked)}</td>",
         f"<td>{'<br>'.join(escape(x) for x in r.reasons)}</td>",
     ]
     kind = "review" if r.review else "ok"
@@ -187,7 +198,8 @@ img {{ max-height: 96px; max-width: 128px; }}
 Click a column to sort; <label><input type="checkbox" id="only"> only those to review</label>.</p>
 <table id="report"><thead><tr>
 <th>product</th><th>reference</th><th>weakest match</th><th>state</th><th>matched</th>
-<th>failed</th><th>mean score</th><th>lowest score</th><th>review</th>
+<th>failed</th><th>mean score</th><th>lowest score</th><th title="views that joined the
+prototype bank">bank</th><th title="views the spin tracker gave">tracked</th><th>review</th>
 </tr></thead><tbody>
 {rows}
 </tbody></table>

@@ -1,31 +1,33 @@
-"""How ``prodseg run`` executes a job in one process: the views in capture order.
+"""How ``prodseg run`` executes the job plan (``plan.job_plan``) in one process.
 
-The reference first (its mask, embedding and lookalikes), then the targets: the spin's
-tracked views when tracking is on, then every other view, in visit order when a
-prototype bank grows (each match may add a prototype for the next view), else in batches
-whose whole-image DINOv2 passes run together. Outputs go to the store as each view is
-done and ``results.json`` last.
+The reference first (its mask, embedding and lookalikes), then the spin tracked when
+tracking is on, then every other view's candidates, in batches whose whole-image DINOv2
+passes run together. Without a growing bank each view is resolved as soon as its
+candidates exist; with one, every view's candidates are kept (bit-packed) and resolved
+in capture order, each reading its image again only to write its cutouts. Outputs go to
+the store as each view is done and ``results.json`` last.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from prodseg.errors import InputError
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult, JobResult
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.images import read_image_file
 from prodseg.storage.layout import JobLayout
-from prodseg.workers.capture.order import resolve_capture, visit_order
-from prodseg.workers.match.bank import BankParams, PrototypeBank
-from prodseg.workers.match.instances import MaskShape, mask_shape
-from prodseg.workers.segment.guided import similarity_map
+from prodseg.workers.match.bank import PrototypeBank
+from prodseg.workers.match.candidates import ViewCandidates, select_view
+from prodseg.workers.match.instances import mask_shape
+from prodseg.workers.plan.job_plan import JobPlan, resolve_in_order
+from prodseg.workers.plan.views import Loader, load_view, track_spin, view_candidates
 
 if TYPE_CHECKING:
     from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
@@ -40,127 +42,113 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
                 distractor_points: Sequence[tuple[float, float]],
                 output_dir: Path | None) -> JobResult:
     """``ProductSegmentationPipeline.run`` once its inputs are checked and its output
-    directory is held: the reference, then every target in capture order."""
+    directory is held: the job plan's steps, in this process."""
     from prodseg.storage.exports import documents as exports
 
     s = pipeline.settings
+    plan = JobPlan.of(s)
     reference = pipeline.segment_reference(ref_image, prompt, ids[0], str(ref_path))
     negatives = pipeline.embed_distractors(ref_image, distractor_points, str(ref_path))
     shape = mask_shape(reference.mask)
+    fixed = plan.fixed_bank(reference.embedding, negatives)
     if store is not None:
         exports.write_reference_outputs(store, layout, ref_image, reference)
+
+    def loader(path: Path) -> Loader:
+        return lambda: read_image_file(path, s.max_image_pixels, s.max_image_bytes)
+
+    views = [(image_id, str(path), loader(path))
+             for image_id, path in zip(ids[1:], targets, strict=True)]
+    found: dict[int, ImageResult] = {}
+
+    def finish(index: int, result: ImageResult, image: np.ndarray | None) -> None:
+        if store is not None and image is not None:
+            exports.write_image_outputs(store, layout, image, result)
+        found[index] = result
+        if on_image is not None:
+            on_image(result)
+
+    if plan.tracks:
+        tracked = track_spin(pipeline, plan, prompt, fixed, shape, (str(ref_path), ref_image),
+                             views)
+        for index, result in tracked.results.items():
+            finish(index, result, tracked.images[index])
     del ref_image
 
-    capture = resolve_capture(s.capture, ref_path, targets)
-    bank = None
-    order, step = list(range(len(targets))), s.image_batch_size
-    if s.bank_size > 1 or negatives is not None:
-        bank = PrototypeBank(reference.embedding, BankParams(
-            s.bank_size, s.bank_add_threshold, s.bank_margin, s.bank_top_k), negatives)
-        order = visit_order(capture, ref_path, targets,
-                            lambda p: _peak_similarity(pipeline, p, reference.embedding))
-        step = 1  # each view may add a prototype for the next
-    pairs = list(zip(ids[1:], targets, strict=True))
-    found: dict[int, ImageResult] = {}
-    if s.propagation == "track" and capture == "spin":
-        found = _tracked(pipeline, ref_path, prompt, reference.embedding, bank, pairs, shape)
-        order = [i for i in order if i not in found]
-        for result in found.values():
-            if store is not None:
-                pixels = read_image_file(Path(result.source), s.max_image_pixels,
-                                         s.max_image_bytes)
-                exports.write_image_outputs(store, layout, pixels, result)
-            if on_image is not None:
-                on_image(result)
-    for start in range(0, len(order), step):
-        chunk = order[start : start + step]
-        batch = [pairs[i] for i in chunk]
-        for k, (result, image) in zip(chunk, _process_targets(pipeline,
-                batch, bank if bank is not None else reference.embedding, shape),
-                strict=True):
-            if store is not None and image is not None:
-                exports.write_image_outputs(store, layout, image, result)
-            found[k] = result
-            if bank is not None and result.matches:
-                best = result.matches[0]
-                if best.embedding is not None:
-                    bank.consider(best.embedding, best.score, result.runner_up_score,
-                                  result.image_id)
-            if on_image is not None:
-                on_image(result)
-    results = [found[i] for i in range(len(pairs))]
+    kept: dict[int, KeptView] = {}  # with a growing bank: resolved below, in capture order
+    remaining = [k for k in range(len(views)) if k not in found]
+    step = max(1, s.image_batch_size)
+    for start in range(0, len(remaining), step):
+        batch = remaining[start : start + step]
+        for index, candidates, image in _candidates(pipeline, fixed, views, batch):
+            if plan.grows_bank:
+                kept[index] = KeptView(candidates.to_bytes(), candidates.size,
+                                       candidates.best_score(fixed, plan.select))
+            else:
+                finish(index, select_view(candidates, fixed, plan.select, shape), image)
+
+    bank = fixed
+    if kept:
+        bank = plan.fixed_bank(reference.embedding, negatives)
+        sizes = {k: v.size for k, v in kept.items()} | {
+            k: (r.width, r.height) for k, r in found.items()}
+        capture = plan.capture_of((str(ref_path), (reference.width, reference.height)),
+                                  [(views[k][1], sizes[k]) for k in range(len(views))])
+        order = list(kept)
+        ranked = plan.visit_order(capture, str(ref_path), [views[k][1] for k in order],
+                                  [kept[k].best_score for k in order])
+
+        def unpacked(position: int) -> ViewCandidates:
+            return ViewCandidates.from_bytes(kept[order[position]].blob)
+
+        for position, result in resolve_in_order(unpacked, ranked, bank, plan.select, shape):
+            index = order[position]
+            image = None
+            if result.status == "ok" and store is not None:  # for the cutouts
+                image = load_view(views[index][2], views[index][1])[0]
+            finish(index, result, image)
+    results = [found[i] for i in range(len(views))]
     meta = pipeline.describe()
-    meta["capture"] = capture
-    if bank is not None:
-        meta["prototype_bank"] = {"prototypes": bank.sources,
-                                  "distractors": len(distractor_points)}
+    meta["capture"] = plan.capture_of(
+        (str(ref_path), (reference.width, reference.height)),
+        [(r.source, (r.width, r.height)) for r in results])
+    record = plan.bank_record(bank, len(distractor_points))
+    if record is not None:
+        meta["prototype_bank"] = record
     if store is not None:
         exports.write_job_documents(store, layout, reference, results, meta)
     return JobResult(reference, results, meta, output_dir)
 
 
-def _tracked(pipeline: ProductSegmentationPipeline, reference: Path, prompt: Prompt,
-             embedding: np.ndarray, bank: PrototypeBank | None,
-             pairs: list[tuple[str, Path]], shape: MaskShape) -> dict[int, ImageResult]:
-    """The spin's views whose tracked mask was accepted (``prodseg.workers.capture.spin``)."""
-    from prodseg.workers.capture.spin import build_tracker, tracked_results
+@dataclass(frozen=True)
+class KeptView:
+    """A view's candidates kept for a growing bank: ``ViewCandidates.to_bytes`` (masks
+    bit-packed, as a distributed job stores them), its size and best fixed score."""
 
-    vectors = np.stack(bank.prototypes) if bank is not None else embedding[None]
-    return tracked_results(pipeline.settings, pipeline.embedder,
-                           build_tracker(pipeline.settings), reference, prompt, vectors,
-                           pairs, pipeline.segmenter, shape)
+    blob: bytes
+    size: tuple[int, int]
+    best_score: float
 
 
-def _peak_similarity(pipeline: ProductSegmentationPipeline, path: Path,
-                     embedding: np.ndarray) -> float:
-    """How much a target looks like the reference: its best patch similarity."""
-    try:
-        image = read_image_file(path, pipeline.settings.max_image_pixels,
-                                pipeline.settings.max_image_bytes)
-    except InputError:
-        return -np.inf  # reported when it is processed
-    return float(similarity_map(pipeline.embedder.image_tokens(image), embedding).max())
-
-
-def _process_targets(
-    pipeline: ProductSegmentationPipeline, batch: list[tuple[str, Path]],
-    embedding: np.ndarray | PrototypeBank, shape: MaskShape,
-) -> Iterator[tuple[ImageResult, np.ndarray | None]]:
-    """Targets' results and pixels, failures recorded instead of raised.
-
-    The whole-image DINOv2 passes of the batch run together when the settings use
-    them (full embedding mode, guided prompting) and the batch has several images.
-    """
-    loaded: list[tuple[str, Path, np.ndarray | None, str | None]] = []
-    for image_id, path in batch:
-        try:
-            image = read_image_file(path, pipeline.settings.max_image_pixels,
-                                    pipeline.settings.max_image_bytes)
-            loaded.append((image_id, path, image, None))
-        except InputError as exc:
-            loaded.append((image_id, path, None, str(exc)))
-    tokens = iter(_batch_tokens(pipeline, [im for _, _, im, _ in loaded if im is not None]))
-    for image_id, path, pixels, error in loaded:
-        if pixels is not None:
-            try:
-                found = pipeline.match_image(pixels, embedding, image_id, str(path),
-                                             next(tokens), shape=shape)
-            except Exception as exc:  # a model failure on one image must not end the job
-                log.exception("processing %s failed", path)
-                error = f"{path}: {type(exc).__name__}: {exc}"
-            else:
-                yield found, pixels
-                continue
-        yield ImageResult(image_id=image_id, source=str(path), status="error",
-                          error=error), None
+def _candidates(pipeline: ProductSegmentationPipeline, fixed: PrototypeBank,
+                views: Sequence[tuple[str, str, Loader]], batch: Sequence[int]
+                ) -> Iterator[tuple[int, ViewCandidates, np.ndarray | None]]:
+    """``(index, candidates, pixels or None)`` of a batch of views, whose whole-image
+    DINOv2 passes run together when the settings use them (full embedding mode, guided
+    prompting) and the batch has several images."""
+    loaded = [(k, *load_view(views[k][2], views[k][1])) for k in batch]
+    tokens = iter(_batch_tokens(pipeline, [im for _, im, _ in loaded if im is not None]))
+    for index, image, error in loaded:
+        image_id, source, _ = views[index]
+        grid = next(tokens) if image is not None else None
+        yield index, view_candidates(pipeline, fixed, image_id, source, image, error,
+                                     grid), image
 
 
 def _batch_tokens(pipeline: ProductSegmentationPipeline,
                   images: list[np.ndarray]) -> list[np.ndarray | None]:
     """Whole-image patch grids computed as one batch, or None each (computed later)."""
-    s = pipeline.settings
-    uses_tokens = s.embedding_mode == "full" or s.proposals == "guided"
-    if len(images) < 2 or not uses_tokens:
+    if len(images) < 2 or not pipeline.uses_image_tokens:
         return [None] * len(images)
     embedder = pipeline.embedder
     try:

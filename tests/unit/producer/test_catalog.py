@@ -248,6 +248,27 @@ def test_per_product_settings(tmp_path: Path) -> None:
     assert "min_mask_area_ratio (0.9) must be below max_mask_area_ratio (0.5)" in msgs[7]
 
 
+def test_lookalikes_and_capture_per_product(tmp_path: Path) -> None:
+    cat = read_catalog(write(tmp_path / "c.csv", (
+        "product_id,images,reference,point,distractor_point,capture,setting.bank_size\n"
+        'a,i,r.jpg,"1,1","20,30;40,50",Spin,4\n'
+        'b,i,r.jpg,"1,1",,,\n'
+        'c,i,r.jpg,"1,1","20",circle,\n'
+        'd,i,r.jpg,"1,1","-1,3",,\n'
+    )))
+    a, b = cat.products
+    assert a.distractors == ((20.0, 30.0), (40.0, 50.0))
+    assert a.settings == {"capture": "spin", "bank_size": 4}
+    assert "distractors" in a.to_json() and "distractors" not in b.to_json()
+    assert b.distractors == () and b.settings == {}
+    msgs = problems(cat)
+    assert (4, "c", "distractor_point '20': expected X,Y (2 numbers)") in msgs
+    assert (4, "c", "capture 'circle' is not one of auto, spin, unordered, panorama") in msgs
+    assert [m for line, _, m in msgs if line == 5] == [
+        "distractor_point (-1, 3) has a negative coordinate; points are pixels from the "
+        "reference's top-left corner"]
+
+
 def test_machine_settings_are_refused(tmp_path: Path) -> None:
     row = {"product_id": "p", "images": "i", "reference": "r.jpg", "point": [1, 1],
            "settings": {"device": "cuda:1", "s3_bucket": "other"}}
@@ -269,8 +290,8 @@ def test_unknown_columns_and_keys(tmp_path: Path) -> None:
         read_catalog(path)
     assert str(err.value) == (
         f"{path}:1: unknown column 'refrence' (did you mean 'reference'?); the columns are "
-        "product_id, images, reference, point, neg_point, box, settings, setting.<name>, "
-        "note, #...")
+        "product_id, images, reference, point, neg_point, box, distractor_point, capture, "
+        "settings, setting.<name>, note, #...")
     path = write(tmp_path / "d.csv", "product_id,images,reference,point,setting.seeed\n")
     with pytest.raises(InputError, match=r"d.csv:1: column unknown setting 'seeed' \(did you "
                        r"mean 'seed'\?\)"):
@@ -279,7 +300,8 @@ def test_unknown_columns_and_keys(tmp_path: Path) -> None:
     cat = read_catalog(write(tmp_path / "c.jsonl", json.dumps(row)))
     assert problems(cat) == [
         (1, "p", "unknown key 'refrence', 'x' (did you mean 'reference'?); the keys are "
-                 "product_id, images, reference, point, neg_point, box, settings, note, #..."),
+                 "product_id, images, reference, point, neg_point, box, distractor_point, "
+                 "capture, settings, note, #..."),
         (1, "p", "reference is missing"),
     ]
 
