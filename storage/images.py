@@ -92,7 +92,7 @@ def decode_image(data: bytes, source: str, max_pixels: int = DEFAULT_MAX_PIXELS)
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
         try:
-            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            image = Image.open(io.BytesIO(data), formats=_open_formats())
         except UnidentifiedImageError as error:
             raise ImageReadError(source, _unrecognised_reason(data)) from error
         except Image.DecompressionBombError as error:
@@ -291,6 +291,14 @@ def _corrupt_reason(error: Exception) -> str:
     """The reason text for a file that is an image but cannot be decoded."""
     detail = str(error) or type(error).__name__
     return f"image data is truncated or corrupt: {detail}"
+
+
+def _open_formats() -> tuple[str, ...]:
+    """The allowed formats this Pillow can open now: HEIF only once pillow-heif registered
+    its opener, AVIF only where Pillow was built with it (``Image.open`` refuses a format
+    it does not know)."""
+    Image.init()  # loads Pillow's plugins once; afterwards it returns at once
+    return tuple(f for f in ALLOWED_FORMATS if f in Image.OPEN)
 
 
 def _brands(data: bytes) -> set[bytes]:

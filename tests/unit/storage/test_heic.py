@@ -89,6 +89,19 @@ def test_without_the_extra_the_reason_names_it(tmp_path: Path) -> None:
            f"that image fails with: {reason}")
 
 
+def test_other_photos_decode_where_no_heif_opener_is_registered(tmp_path: Path) -> None:
+    """A fresh process that never saw pillow-heif: JPEG and PNG read as always."""
+    path = tmp_path / "a.png"
+    Image.fromarray(_stored()).save(path)
+    code = ("import sys\nsys.modules['pillow_heif'] = None\n"
+            "from prodseg.storage.images import read_image_file\n"
+            f"print(read_image_file(__import__('pathlib').Path({str(path)!r})).shape)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(40, 60, 3)"
+
+
 def test_a_broken_heic_is_one_reason() -> None:
     data = b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64
     with pytest.raises(ImageReadError) as caught:
