@@ -89,31 +89,32 @@ class ViewCandidates:
         return float(ranked.max())
 
     def to_bytes(self) -> bytes:
-        """The candidates, exactly, as one deterministic blob (masks bit-packed and
-        compressed; a second write of the same candidates gives the same bytes)."""
+        """The candidates, exactly, as one deterministic blob: a JSON header, the masks
+        bit-packed and compressed, the embeddings as float32 (a second write of the same
+        candidates gives the same bytes)."""
         header = {"image_id": self.image_id, "source": self.source, "width": self.width,
                   "height": self.height, "found_by": self.found_by, "error": self.error,
                   "count": len(self.masks)}
         packed = np.packbits(self.masks.reshape(len(self.masks), self.height * self.width),
                              axis=1)
-        parts = [dump_bytes(header), _npy(packed), _npy(self.embeddings.astype(np.float32))]
-        body = b"".join(len(p).to_bytes(8, "little") + p for p in parts)
-        return zlib.compress(body, 6)
+        parts = [dump_bytes(header), zlib.compress(_npy(packed), 3),
+                 _npy(self.embeddings.astype(np.float32))]
+        return b"".join(len(p).to_bytes(8, "little") + p for p in parts)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ViewCandidates:
         """Read what ``to_bytes`` wrote."""
         import json
 
-        body, parts, at = zlib.decompress(data), [], 0
-        while at < len(body):
-            size = int.from_bytes(body[at : at + 8], "little")
-            parts.append(body[at + 8 : at + 8 + size])
+        parts, at = [], 0
+        while at < len(data):
+            size = int.from_bytes(data[at : at + 8], "little")
+            parts.append(data[at + 8 : at + 8 + size])
             at += 8 + size
         header = json.loads(parts[0])
-        packed = np.load(io.BytesIO(parts[1]), allow_pickle=False)
+        packed = np.load(io.BytesIO(zlib.decompress(parts[1])), allow_pickle=False)
         h, w, n = header["height"], header["width"], header["count"]
-        masks = np.unpackbits(packed, axis=1, count=h * w).astype(bool).reshape(n, h, w)
+        masks = np.unpackbits(packed, axis=1, count=h * w).view(bool).reshape(n, h, w)
         embeddings = np.load(io.BytesIO(parts[2]), allow_pickle=False)
         if header["error"] is not None:
             return cls.failed(header["image_id"], header["source"], header["error"])
