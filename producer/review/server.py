@@ -75,6 +75,10 @@ class _Handler(tornado.web.RequestHandler):
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(f"{status_code} {self._reason}\n")
 
+    def _request_summary(self) -> str:
+        """Tornado's summary of a request for its own log lines, without the query."""
+        return f"{self.request.method} {self.request.path}"
+
     def check_xsrf_cookie(self) -> None:
         """The token header stands in for Tornado's XSRF cookie."""
         if "X-Prodseg-Token" not in self.request.headers:
@@ -209,6 +213,8 @@ class ReviewServer:
             self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:
             self._thread.join(10)
+        for sock in self._sockets:
+            sock.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     async def _serve(self, ready: threading.Event | None = None) -> None:
@@ -233,5 +239,6 @@ class ReviewServer:
 
 
 def _one_line(error: BaseException) -> str:
-    """An error as one line (HTTP reasons cannot hold newlines)."""
-    return " ".join(str(error).split())[:400]
+    """An error as one line of ASCII (what an HTTP reason phrase can hold)."""
+    text = " ".join(str(error).split())[:400]
+    return text.encode("ascii", "replace").decode("ascii")
