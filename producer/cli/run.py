@@ -20,6 +20,7 @@ from prodseg.producer.cli.options import (
     lookalikes_from_args,
     prompt_from_args,
     settings_from_args,
+    views_from_args,
 )
 
 
@@ -63,6 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = pipeline.run(
             images, args.reference, prompt=prompt, output_dir=args.output, on_image=advance,
             distractor_points=lookalikes_from_args(args), force=args.force,
+            views=views_from_args(args),
         )
     print_summary(result, args.output)
     return EXIT_SOME_FAILED if result.failed else EXIT_OK

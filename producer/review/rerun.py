@@ -10,7 +10,8 @@ The corrections are what reviewers did on the product's current job (``correctio
 The new job reads the photos the current job stored (nothing is uploaded again, and the
 reviewer needs no local copies), keeps that job's settings and earlier corrections, and
 is recorded as the product's newest run: ``<catalog>-<product>-r<N>``. The earlier job
-and its results stay.
+and its results stay. The job's own view prompts (``workers.plan.view_prompts``) go with
+it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from prodseg.producer.catalog.reviews import REJECT, Point, ProductReview, Revie
 from prodseg.prompts import Prompt
 from prodseg.settings import load_settings
 from prodseg.storage.manifest import InputImage, JobManifest
+from prodseg.workers.plan.view_prompts import ViewPrompts
 
 
 @dataclass(frozen=True)
@@ -98,29 +100,16 @@ def rerun_product(client: CatalogClient, catalog: str, product: str, by: str,
         raise InputError(f"{product}: job {job} is {status.state}; re-run a finished job")
     sources = {i.image_id: stored_location(client, i) for i in manifest.images}
     reference = stored_location(client, manifest.reference)
-
-    def source(view: str) -> str:
-        if view == manifest.reference.image_id:
-            return reference
-        if view not in sources:
-            raise InputError(f"{product}: job {job} has no view {view!r}")
-        return sources[view]
-
     settings = load_settings(**{**client.jobs.settings.model_dump(), **manifest.settings})
     new_job = rerun_job_id(catalog, product, review)
-    earlier = manifest_corrections(manifest)
     client.jobs.submit(
         list(sources.values()), reference, Prompt.from_json(manifest.prompt), job=new_job,
         settings=settings,
         distractor_points=[(float(x), float(y)) for x, y in manifest.distractors]
         + [p for view, points in fixes.lookalikes if view == manifest.reference.image_id
            for p in points],
-        references=[*earlier.references,
-                    *((source(view), prompt) for view, prompt in fixes.references)],
-        no_match=[*earlier.no_match, *(source(view) for view in fixes.no_match)],
-        lookalikes=[*earlier.lookalikes,
-                    *((source(view), points) for view, points in fixes.lookalikes
-                      if view != manifest.reference.image_id)],
+        views=merged_views(ViewPrompts.from_json(manifest.views), fixes,
+                           manifest.reference.image_id),
     )
     from prodseg.producer.catalog.reviews import with_run
 
@@ -128,6 +117,19 @@ def rerun_product(client: CatalogClient, catalog: str, product: str, by: str,
     return new_job
 
 
-def manifest_corrections(manifest: JobManifest) -> Corrections:
-    """The corrections a job was submitted with, by source (carried into its re-runs)."""
-    return Corrections()
+def merged_views(earlier: ViewPrompts, fixes: Corrections, reference: str) -> ViewPrompts:
+    """The view prompts of a re-run: the job's own, then the reviewers' corrections (a view
+    clicked again gets the new clicks; a view rejected now is no reference any more).
+
+    The keys are image ids: a re-run reads the same stored photos, so its views get the
+    same ids.
+    """
+    rejected = set(fixes.no_match)
+    references = {k: p for k, p in earlier.references.items() if k not in rejected}
+    references.update(dict(fixes.references))
+    lookalikes = dict(earlier.lookalikes)
+    for view, points in fixes.lookalikes:
+        if view != reference:
+            lookalikes[view] = (*lookalikes.get(view, ()), *points)
+    return ViewPrompts(references, frozenset((earlier.no_match | rejected) - set(references)),
+                       lookalikes)

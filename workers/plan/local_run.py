@@ -23,8 +23,15 @@ from prodseg.storage.base import ObjectStore
 from prodseg.storage.images import read_image_file
 from prodseg.storage.layout import JobLayout
 from prodseg.workers.capture.order import resolve_capture, visit_order
-from prodseg.workers.match.bank import BankParams, PrototypeBank
+from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.instances import MaskShape, mask_shape
+from prodseg.workers.plan.view_prompts import (
+    ViewPrompts,
+    fixed_bank,
+    not_here_result,
+    reference_view_result,
+    view_negatives,
+)
 from prodseg.workers.segment.guided import similarity_map
 
 if TYPE_CHECKING:
@@ -38,12 +45,14 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
                 store: ObjectStore | None, layout: JobLayout,
                 on_image: Callable[[ImageResult], None] | None,
                 distractor_points: Sequence[tuple[float, float]],
-                output_dir: Path | None) -> JobResult:
+                output_dir: Path | None, views: ViewPrompts | None = None) -> JobResult:
     """``ProductSegmentationPipeline.run`` once its inputs are checked and its output
-    directory is held: the reference, then every target in capture order."""
+    directory is held: the reference and the reference views, then every other target
+    in capture order."""
     from prodseg.storage.exports import documents as exports
 
     s = pipeline.settings
+    views = views or ViewPrompts()
     reference = pipeline.segment_reference(ref_image, prompt, ids[0], str(ref_path))
     negatives = pipeline.embed_distractors(ref_image, distractor_points, str(ref_path))
     shape = mask_shape(reference.mask)
@@ -52,20 +61,26 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
     del ref_image
 
     capture = resolve_capture(s.capture, ref_path, targets)
-    bank = None
-    order, step = list(range(len(targets))), s.image_batch_size
-    if s.bank_size > 1 or negatives is not None:
-        bank = PrototypeBank(reference.embedding, BankParams(
-            s.bank_size, s.bank_add_threshold, s.bank_margin, s.bank_top_k), negatives)
-        order = visit_order(capture, ref_path, targets,
-                            lambda p: _peak_similarity(pipeline, p, reference.embedding))
-        step = 1  # each view may add a prototype for the next
     pairs = list(zip(ids[1:], targets, strict=True))
-    found: dict[int, ImageResult] = {}
+    found, fixed, more_negatives = _prompted_views(pipeline, views, pairs, store, layout)
+    for result in found.values():
+        if on_image is not None:
+            on_image(result)
+    bank = None
+    order, step = [i for i in range(len(targets)) if i not in found], s.image_batch_size
+    if s.bank_size > 1 or negatives is not None or fixed or more_negatives:
+        bank = fixed_bank(reference.embedding, s, fixed, [negatives, *more_negatives])
+        ordered = visit_order(capture, ref_path, targets,
+                              lambda p: _peak_similarity(pipeline, p, reference.embedding))
+        order = [i for i in ordered if i not in found]
+        step = 1  # each view may add a prototype for the next
     if s.propagation == "track" and capture == "spin":
-        found = _tracked(pipeline, ref_path, prompt, reference.embedding, bank, pairs, shape)
+        tracked = _tracked(pipeline, ref_path, prompt, reference.embedding, bank,
+                           [pairs[i] for i in order], shape)
+        tracked = {order[k]: r for k, r in tracked.items()}
+        found.update(tracked)
         order = [i for i in order if i not in found]
-        for result in found.values():
+        for result in tracked.values():
             if store is not None:
                 pixels = read_image_file(Path(result.source), s.max_image_pixels,
                                          s.max_image_bytes)
@@ -97,6 +112,43 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
     if store is not None:
         exports.write_job_documents(store, layout, reference, results, meta)
     return JobResult(reference, results, meta, output_dir)
+
+
+def _prompted_views(
+    pipeline: ProductSegmentationPipeline, views: ViewPrompts, pairs: list[tuple[str, Path]],
+    store: ObjectStore | None, layout: JobLayout,
+) -> tuple[dict[int, ImageResult], list[tuple[str, np.ndarray]], list[np.ndarray]]:
+    """The views the job prompts: reference views and views forced to no match, done
+    (their outputs written); the reference views' embeddings; the views' lookalikes."""
+    from prodseg.storage.exports import documents as exports
+
+    s = pipeline.settings
+    done: dict[int, ImageResult] = {}
+    fixed: list[tuple[str, np.ndarray]] = []
+    negatives: list[np.ndarray] = []
+    for index, (image_id, path) in enumerate(pairs):
+        named = image_id in views.references or image_id in views.no_match
+        if not named and image_id not in views.lookalikes:
+            continue
+        pixels = read_image_file(path, s.max_image_pixels, s.max_image_bytes)
+        views.validate(image_id, pixels.shape[1], pixels.shape[0], str(path))
+        found = view_negatives(pipeline, pixels, views.lookalikes.get(image_id, ()), str(path))
+        if found is not None:
+            negatives.append(found)
+        if image_id in views.references:
+            result = reference_view_result(pipeline, pixels, views.references[image_id],
+                                           image_id, str(path))
+            embedding = result.matches[0].embedding
+            assert embedding is not None
+            fixed.append((image_id, embedding))
+        elif image_id in views.no_match:
+            result = not_here_result(image_id, str(path), pixels.shape[1], pixels.shape[0])
+        else:
+            continue
+        done[index] = result
+        if store is not None:
+            exports.write_image_outputs(store, layout, pixels, result)
+    return done, fixed, negatives
 
 
 def _tracked(pipeline: ProductSegmentationPipeline, reference: Path, prompt: Prompt,

@@ -41,9 +41,16 @@ from prodseg.storage.manifest import (
     put_json,
     state_key,
 )
-from prodseg.workers.match.bank import BankParams, PrototypeBank
+from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.instances import MaskShape, mask_shape
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
+from prodseg.workers.plan.view_prompts import (
+    ViewPrompts,
+    fixed_bank,
+    not_here_result,
+    reference_view_result,
+    view_negatives,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +97,16 @@ def reference_step(
     negatives = pipeline.embed_distractors(image, points, ref.source)
     write_reference_outputs(store, layout, image, reference)
     meta = pipeline.describe()
-    if negatives is not None:
-        buffer = io.BytesIO()
-        np.save(buffer, np.asarray(negatives, dtype=np.float32), allow_pickle=False)
-        store.put(state_key(manifest.job, "negatives.npy"), buffer.getvalue())
-        meta["prototype_bank"] = {"prototypes": ["reference"], "distractors": len(points)}
+    fixed, more = _prompted_view_embeddings(store, manifest, pipeline)
+    stacked = [n for n in (negatives, *more) if n is not None]
+    if stacked:
+        _put_array(store, state_key(manifest.job, "negatives.npy"), np.concatenate(stacked))
+    if fixed:
+        _put_array(store, state_key(manifest.job, "prototypes.npy"),
+                   np.stack([e for _, e in fixed]))
+    if stacked or fixed:
+        meta["prototype_bank"] = {"prototypes": ["reference", *(i for i, _ in fixed)],
+                                  "distractors": sum(len(n) for n in stacked)}
     coco_image, coco_annotations = reference_coco(reference)
     put_json(store, state_key(manifest.job, "reference.json"), {
         "entry": reference_entry(reference, layout),
@@ -103,6 +115,47 @@ def reference_step(
         "meta": meta,
     })
     return reference
+
+
+def _put_array(store: ObjectStore, key: str, array: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array, dtype=np.float32), allow_pickle=False)
+    store.put(key, buffer.getvalue())
+
+
+def _get_array(store: ObjectStore, key: str) -> np.ndarray:
+    return np.asarray(np.load(io.BytesIO(store.get(key)), allow_pickle=False),
+                      dtype=np.float32)
+
+
+def _prompted_view_embeddings(
+    store: ObjectStore, manifest: JobManifest, pipeline: ProductSegmentationPipeline
+) -> tuple[list[tuple[str, np.ndarray]], list[np.ndarray]]:
+    """The reference views' embeddings (in target order) and the views' lookalikes, as
+    ``plan.local_run`` computes them before matching."""
+    views = ViewPrompts.from_json(manifest.views)
+    fixed: list[tuple[str, np.ndarray]] = []
+    negatives: list[np.ndarray] = []
+    for target in manifest.images:
+        image_id = target.image_id
+        if image_id not in views.references and image_id not in views.lookalikes:
+            continue
+        try:
+            image = read_input(store, target, pipeline.settings)
+        except KeyError as exc:
+            raise InputError(f"{target.source}: image not found in storage ({exc})") from None
+        views.validate(image_id, image.shape[1], image.shape[0], target.source)
+        found = view_negatives(pipeline, image, views.lookalikes.get(image_id, ()),
+                               target.source)
+        if found is not None:
+            negatives.append(found)
+        if image_id in views.references:
+            result = reference_view_result(pipeline, image, views.references[image_id],
+                                           image_id, target.source)
+            embedding = result.matches[0].embedding
+            assert embedding is not None
+            fixed.append((image_id, embedding))
+    return fixed, negatives
 
 
 def load_reference_embedding(store: ObjectStore, manifest: JobManifest) -> np.ndarray:
@@ -117,13 +170,17 @@ def load_matching_reference(store: ObjectStore, manifest: JobManifest,
     marked lookalikes, a bank of that one reference with their embeddings as negatives
     (views do not depend on each other then, so they are matched in parallel)."""
     embedding = load_reference_embedding(store, manifest)
-    if not manifest.distractors:
+    views = ViewPrompts.from_json(manifest.views)
+    if not manifest.distractors and not views.references and not views.lookalikes:
         return embedding
-    data = store.get(state_key(manifest.job, "negatives.npy"))
-    negatives = np.asarray(np.load(io.BytesIO(data), allow_pickle=False), dtype=np.float32)
-    s = settings
-    return PrototypeBank(embedding, BankParams(1, s.bank_add_threshold, s.bank_margin,
-                                               s.bank_top_k), negatives)
+    negatives = (_get_array(store, state_key(manifest.job, "negatives.npy"))
+                 if manifest.distractors or views.lookalikes else None)
+    ids = [i.image_id for i in manifest.images if i.image_id in views.references]
+    prototypes = (_get_array(store, state_key(manifest.job, "prototypes.npy"))
+                  if ids else np.zeros((0, embedding.shape[0]), np.float32))
+    # Views are matched in parallel: the bank does not grow (bank size 1, as submit says).
+    fixed = settings.model_copy(update={"bank_size": 1})
+    return fixed_bank(embedding, fixed, list(zip(ids, prototypes, strict=True)), [negatives])
 
 
 def load_reference_shape(store: ObjectStore, manifest: JobManifest) -> MaskShape:
@@ -159,11 +216,19 @@ def match_step(
         The record written to ``_state/images/<id>.json``.
     """
     target = manifest.images[index]
+    views = ViewPrompts.from_json(manifest.views)
     image: np.ndarray | None = None
     try:
         image = read_input(store, target, pipeline.settings)
-        result = pipeline.match_image(image, embedding, target.image_id, target.source,
-                                      shape=shape)
+        if target.image_id in views.references:
+            result = reference_view_result(pipeline, image, views.references[target.image_id],
+                                           target.image_id, target.source)
+        elif target.image_id in views.no_match:
+            result = not_here_result(target.image_id, target.source, image.shape[1],
+                                     image.shape[0])
+        else:
+            result = pipeline.match_image(image, embedding, target.image_id, target.source,
+                                          shape=shape)
     except TransientError:
         raise  # storage trouble: the task retries
     except (InputError, KeyError) as exc:
