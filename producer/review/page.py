@@ -9,7 +9,7 @@ the new job until it ends.
 """
 
 PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">
 <title>prodseg review {{catalog}}</title>
 <style>
 body { font: 14px system-ui, sans-serif; margin: 0; display: flex; height: 100vh; }
