@@ -109,18 +109,27 @@ def test_review_reject_click_rerun_report_and_export(cluster: Cluster) -> None:
     assert row["reviewed"] == "yes" and row["reviewed_by"] == "ana" and row["runs"] == "1"
     assert row["reviewed_at"].endswith("Z")
 
-    # The re-run's result, nobody having decided on it, is taken as it is unless flagged.
-    out = cluster.tmp / "dataset"
-    exported = cluster.cli("catalog", "export", catalog, "--format", "coco", "-o", str(out))
-    assert exported.returncode == 0, exported.stderr
-    if row["review"] == "no":
-        doc = json.loads((out / "annotations.json").read_text())
-        assert [c["name"] for c in doc["categories"]] == ["milk"]
-        names = {i["file_name"] for i in doc["images"]}
-        assert f"images/milk/{missed}.png" in names and "images/milk/shelf_000.png" not in names
-        assert all((out / n).is_file() for n in names)
-    else:
-        assert "left out milk" in exported.stderr
+    # Only accepted results are exported: here two views accepted on the newest run.
+    from prodseg.producer.catalog.reviews import Change, ReviewBook
+
+    book = ReviewBook(cluster.store, catalog)
+    for view, action in ((missed, "accept"), ("view_001", "accept"), ("view_002", "reject")):
+        book.change("milk", Change(view, action, f"{catalog}-milk-r1"), "ben")
+    for fmt in ("coco", "yolo-seg"):
+        out = cluster.tmp / fmt
+        exported = cluster.cli("catalog", "export", catalog, "--format", fmt, "-o", str(out))
+        assert exported.returncode == 0, exported.stderr
+        assert "coco: 1 products, 3 images" in exported.stdout or fmt != "coco"
+        images = sorted(p.relative_to(out).as_posix() for p in (out / "images").rglob("*.*"))
+        assert images == ["images/milk/view_000.png", "images/milk/view_001.png",
+                          f"images/milk/{missed}.png"]
+    doc = json.loads((cluster.tmp / "coco" / "annotations.json").read_text())
+    assert [c["name"] for c in doc["categories"]] == ["milk"]
+    assert len(doc["annotations"]) == 3 and {a["category_id"] for a in doc["annotations"]} == {1}
+    labels = sorted((cluster.tmp / "yolo-seg" / "labels" / "milk").glob("*.txt"))
+    assert [p.stem for p in labels] == ["view_000", "view_001", missed]
+    assert all(p.read_text().startswith("0 ") for p in labels)
+    assert "nc: 1" in (cluster.tmp / "yolo-seg" / "data.yaml").read_text()
 
 
 def _drive_the_page(url: str, catalog: str, missed: str, truth: dict[str, np.ndarray]) -> None:
