@@ -17,16 +17,28 @@ the same click on view 0. Per configuration, over all seeds, it prints:
   IoU >= 0.9 (the whole product was there to take);
 - kept IoU: the mean IoU with the truth of every kept match on the product (its
   intersection with the truth at least half the smaller of the two areas), so a part kept
-  beside the whole, or instead of it, lowers it.
+  beside the whole, or instead of it, lowers it;
+- s/view: wall seconds per target view of the whole job (reference included).
+
+With ``--distributed`` every configuration runs as a distributed job instead, through
+real processes: a redis-server, moto's S3 server and ``--workers`` worker processes on
+loopback (``submit``, ``watch``, then the fetched outputs are scored). The table is then
+the same as in-process, since both modes execute one job plan.
 
     python benchmarks/bench_capture.py --seeds 0 1 2 3 4 --views 12
+    python benchmarks/bench_capture.py --seeds 0 1 2 3 4 --views 12 --distributed
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +55,65 @@ CONFIGS: dict[str, dict[str, object]] = {
 
 
 @dataclass
+class Found:
+    """One target view's result, from either mode: its id, its file, its kept masks."""
+
+    image_id: str
+    source: str
+    masks: list[np.ndarray]
+
+
+Runner = Callable[[list[Path], Path, tuple[int, int], dict[str, object]], list[Found]]
+"""Runs one job (images, reference, click, settings) and returns its views' results."""
+
+
+def run_in_process(images: list[Path], reference: Path, point: tuple[int, int],
+                   settings: dict[str, object]) -> list[Found]:
+    from prodseg.settings import load_settings
+    from prodseg.workers.classic.backbone import ColourTextureBackbone
+    from prodseg.workers.classic.segmenter import ContourSegmenter
+    from prodseg.workers.embed.ffa_embedder import FFAEmbedder
+    from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
+
+    s = load_settings(backend="classic", **settings)
+    pipeline = ProductSegmentationPipeline(s, ContourSegmenter(),
+                                           FFAEmbedder(ColourTextureBackbone()))
+    result = pipeline.run(images, reference, reference_point=point)
+    return [Found(r.image_id, r.source, [m.mask for m in r.matches]) for r in result]
+
+
+def distributed_runner(tmp: Path, workers: int) -> tuple[Runner, Callable[[], None]]:
+    """A runner that submits each job to ``workers`` worker processes (classic backend)
+    and reads the fetched outputs; and the function that stops the processes."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_distributed import CLASSIC_ENV, LocalServices
+
+    services = LocalServices(tmp, {**os.environ, **CLASSIC_ENV})
+    services.start_broker_and_store()
+    for w in range(workers):
+        services.worker(f"capture{w}")
+    from PIL import Image
+
+    from prodseg.producer.client import JobClient
+    from prodseg.prompts import Prompt
+    from prodseg.settings import load_settings
+
+    def run(images: list[Path], reference: Path, point: tuple[int, int],
+            settings: dict[str, object]) -> list[Found]:
+        client = JobClient(load_settings(backend="classic", **settings))
+        job = client.submit(images, reference, Prompt.from_point(*point))
+        client.watch(job, interval=0.05)
+        out = tmp / job
+        client.fetch(job, out)
+        doc = json.loads((out / "results.json").read_text())
+        return [Found(e["image"], e["source"],
+                      [np.array(Image.open(out / m["mask"])) > 0 for m in e["matches"]])
+                for e in doc["images"]]
+
+    return run, services.stop
+
+
+@dataclass
 class Tally:
     """Counts over the views of one configuration (see the module docstring)."""
 
@@ -55,6 +126,8 @@ class Tally:
     part_views: int = 0
     hit_ious: list[float] = field(default_factory=list)
     kept_ious: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    views: int = 0
 
     def add(self, other: Tally) -> None:
         for name in ("hits", "wrong", "present", "matched_present", "matches_on_present",
@@ -62,6 +135,8 @@ class Tally:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.hit_ious += other.hit_ious
         self.kept_ious += other.kept_ious
+        self.seconds += other.seconds
+        self.views += other.views
 
     def row(self) -> dict[str, float]:
         matched = max(self.matched_present, 1)
@@ -73,6 +148,7 @@ class Tally:
             "on_product_per_view": self.on_product / matched,
             "part_share": self.part_views / matched,
             "kept_iou": float(np.mean(self.kept_ious)) if self.kept_ious else 0.0,
+            "s_per_view": self.seconds / max(self.views, 1),
         }
 
 
@@ -92,16 +168,14 @@ def _overlaps(masks: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndar
     return iou, np.divide(inter, smaller, out=np.zeros_like(inter), where=smaller > 0)
 
 
-def evaluate(root: Path, seed: int, views: int, settings: dict[str, object]) -> Tally:
+def evaluate(root: Path, seed: int, views: int, settings: dict[str, object],
+             runner: Runner) -> Tally:
     """The counts of one configuration on one spin set."""
     from prodseg.producer.samples.scene import render_spin_set, write_sample_set
     from prodseg.settings import load_settings
     from prodseg.storage.images import read_image_file
-    from prodseg.workers.classic.backbone import ColourTextureBackbone
     from prodseg.workers.classic.segmenter import ContourSegmenter
-    from prodseg.workers.embed.ffa_embedder import FFAEmbedder
     from prodseg.workers.ops.masks import area_filter
-    from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 
     spin = render_spin_set(n_views=views, height=240, width=320, n_distractor_only=2,
                            seed=seed)
@@ -109,23 +183,23 @@ def evaluate(root: Path, seed: int, views: int, settings: dict[str, object]) -> 
     if not folder.exists():
         write_sample_set(folder, spin)
     images = sorted((folder / "images").glob("*.jpg"))
-    s = load_settings(backend="classic", capture="spin", **settings)
+    settings = {"capture": "spin", **settings}
+    s = load_settings(backend="classic", **settings)
     segmenter = ContourSegmenter()
-    pipeline = ProductSegmentationPipeline(s, segmenter, FFAEmbedder(ColourTextureBackbone()))
-    result = pipeline.run(images, folder / "images" / "view_000.jpg",
-                          reference_point=spin.reference_point)
+    started = time.perf_counter()
+    result = runner(images, folder / "images" / "view_000.jpg", spin.reference_point, settings)
     truth = {f"view_{i:03d}": v.mask for i, v in enumerate(spin.views)}
-    tally = Tally()
+    tally = Tally(seconds=time.perf_counter() - started, views=len(result))
     for r in result:
         mask = truth.get(r.image_id)
         shown = mask is not None and bool(mask.any())
         tally.present += shown
-        if not r.matches:
+        if not r.masks:
             continue
         if not shown or mask is None:
             tally.wrong += 1
             continue
-        kept = np.stack([m.mask for m in r.matches])
+        kept = np.stack(r.masks)
         iou, nested = _overlaps(kept, mask)
         if iou[0] >= 0.5:
             tally.hits += 1
@@ -133,7 +207,7 @@ def evaluate(root: Path, seed: int, views: int, settings: dict[str, object]) -> 
         else:
             tally.wrong += 1
         tally.matched_present += 1
-        tally.matches_on_present += len(r.matches)
+        tally.matches_on_present += len(r.masks)
         tally.on_product += int((nested >= 0.5).sum())
         tally.kept_ious += [float(v) for v in iou[nested >= 0.5]]
         proposals = segmenter.propose(read_image_file(Path(r.source))).masks
@@ -146,30 +220,49 @@ def evaluate(root: Path, seed: int, views: int, settings: dict[str, object]) -> 
     return tally
 
 
+def _nothing_to_stop() -> None:
+    """In-process runs start no processes."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--views", type=int, default=12)
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
                         help="settings added to every configuration")
+    parser.add_argument("--distributed", action="store_true",
+                        help="run every job on local worker processes instead")
+    parser.add_argument("--workers", type=int, default=2, help="with --distributed")
     args = parser.parse_args()
     extra = dict(item.split("=", 1) for item in args.set)
     root = Path(tempfile.mkdtemp(prefix="prodseg-capture-"))
+    runner: Runner = run_in_process
+    stop = _nothing_to_stop
+    if args.distributed:
+        runner, stop = distributed_runner(root / "services", args.workers)
+    mode = f"distributed, {args.workers} workers" if args.distributed else "in-process"
     print(f"{'configuration':<18} {'recall':>7} {'precision':>10} {'mean IoU':>9} "
-          f"{'matches/view':>13} {'on product':>11} {'part share':>11} {'kept IoU':>9}")
-    for name, settings in CONFIGS.items():
-        total = Tally()
-        for seed in args.seeds:
-            total.add(evaluate(root, seed, args.views, {**settings, **extra}))
-        row = total.row()
-        print(f"{name:<18} {row['recall']:>7.2f} {row['precision']:>10.2f} "
-              f"{row['mean_iou']:>9.3f} {row['matches_per_view']:>13.2f} "
-              f"{row['on_product_per_view']:>11.2f} "
-              f"{row['part_share']:>11.2f} {row['kept_iou']:>9.3f}")
-        print(json.dumps({"configuration": name, "seeds": args.seeds, "views": args.views,
-                          "settings": extra, **row, "hits": total.hits, "wrong": total.wrong,
-                          "views_with_product": total.present,
-                          "matched_views_with_product": total.matched_present}))
+          f"{'matches/view':>13} {'on product':>11} {'part share':>11} {'kept IoU':>9} "
+          f"{'s/view':>7}   ({mode})")
+    try:
+        for name, settings in CONFIGS.items():
+            total = Tally()
+            for seed in args.seeds:
+                total.add(evaluate(root, seed, args.views, {**settings, **extra}, runner))
+            row = total.row()
+            print(f"{name:<18} {row['recall']:>7.2f} {row['precision']:>10.2f} "
+                  f"{row['mean_iou']:>9.3f} {row['matches_per_view']:>13.2f} "
+                  f"{row['on_product_per_view']:>11.2f} "
+                  f"{row['part_share']:>11.2f} {row['kept_iou']:>9.3f} "
+                  f"{row['s_per_view']:>7.3f}")
+            print(json.dumps({"configuration": name, "mode": mode, "seeds": args.seeds,
+                              "views": args.views, "settings": extra, **row,
+                              "hits": total.hits, "wrong": total.wrong,
+                              "views_with_product": total.present,
+                              "matched_views_with_product": total.matched_present}))
+    finally:
+        stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

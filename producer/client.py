@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -41,9 +40,7 @@ from prodseg.storage.manifest import (
 from prodseg.tasks.names import (
     CANCELLED,
     DONE,
-    FINALIZE_TASK,
     INTERACTIVE_QUEUE,
-    MATCH_TASK,
     QUEUED,
     REFERENCE_TASK,
 )
@@ -53,28 +50,9 @@ from prodseg.workers.plan.view_prompts import ViewPrompts, resolve_views
 if TYPE_CHECKING:
     from celery import Celery
 
+    from prodseg.producer.resume import ResumeReport
+
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ResumeReport:
-    """What ``JobClient.resume`` found in storage and enqueued again.
-
-    Attributes:
-        job: the job id.
-        total: target images.
-        stored: targets whose results are in storage (left alone).
-        requeued: image ids of the targets enqueued again (all of them when the reference
-            itself had to be redone, as its task enqueues every target).
-        step: what was enqueued: ``"reference"``, ``"targets"``, ``"finalize"``, or
-            ``"nothing"`` for a job that is already complete.
-    """
-
-    job: str
-    total: int
-    stored: int
-    requeued: tuple[str, ...]
-    step: str
 
 
 class JobClient:
@@ -305,54 +283,16 @@ class JobClient:
         return written
 
     def resume(self, job: str) -> ResumeReport:
-        """Enqueue again whatever storage says is missing; storage is the source of truth.
-
-        For a job whose queued messages were lost (a broker restarted without its
-        append-only file, a queue flushed) or whose targets failed on an outage: the
-        reference task if its outputs are missing, else a match task for each target
-        without a stored result, else finalisation. Redis's record of the job is rebuilt
-        from storage first. Safe to repeat, and safe while workers still run the job: work
-        in flight may be done twice, with identical outputs and each target counted once.
+        """Enqueue again whatever storage says is missing (``producer.resume``).
 
         Raises:
             InputError: there is no such job.
         """
-        from prodseg.storage.manifest import image_state_key
+        from prodseg.producer.resume import resume_job
 
-        layout = job_layout(job)
-        if not self.store.exists(layout.key("job.json")):
-            where = self.store.describe(JOBS_PREFIX.rstrip("/"))
-            raise InputError(f"no job {job!r} in {where}")
-        manifest = JobManifest.load(self.store, job)
-        total = len(manifest.images)
-        finished: dict[str, bool] = {}
-        for image in manifest.images:
-            try:
-                record = get_json(self.store, image_state_key(job, image.image_id))
-            except ObjectNotFound:
-                continue
-            finished[image.image_id] = record["entry"]["status"] == "ok"
-        reference_done = self.store.exists(state_key(job, "reference.json"))
-        if reference_done and len(finished) == total and self._completed(job):
-            return ResumeReport(job, total, total, (), "nothing")
-        self.board.restore(job, total, finished, reference_done)
-        if not reference_done:
-            self.app.send_task(REFERENCE_TASK, args=(job,), queue=INTERACTIVE_QUEUE)
-            ids = tuple(i.image_id for i in manifest.images)
-            return ResumeReport(job, total, len(finished), ids, "reference")
-        missing = [(k, i.image_id) for k, i in enumerate(manifest.images)
-                   if i.image_id not in finished]
-        if not missing:
-            self.app.send_task(FINALIZE_TASK, args=(job,))
-            return ResumeReport(job, total, total, (), "finalize")
-        from prodseg.tasks.app import publishing
+        return resume_job(self, job)
 
-        with publishing(self.app) as producer:
-            for index, _ in missing:
-                self.app.send_task(MATCH_TASK, args=(job, index), producer=producer)
-        return ResumeReport(job, total, len(finished), tuple(i for _, i in missing), "targets")
-
-    def _completed(self, job: str) -> bool:
+    def completed(self, job: str) -> bool:
         """The job ended as done and its results document is stored."""
         try:
             end = get_json(self.store, state_key(job, "end.json"))

@@ -4,8 +4,10 @@ Storage is the source of truth for a job. Under ``jobs/<job>/`` it holds:
 
 - ``job.json``: the manifest, written once by ``prodseg submit`` (what to do);
 - ``inputs/``: the uploaded images (inputs given as ``s3://`` URLs stay where they are);
-- ``_state/``: what the workers did: ``reference.json``, one ``images/<id>.json`` per
-  finished target, and ``end.json`` once the job has ended (done, failed or cancelled);
+- ``_state/``: what the workers did: ``reference.json`` (and ``negatives.npy``, the
+  lookalikes), ``tracking.json`` once a spin was tracked, ``candidates/<id>.bin`` and
+  ``.json`` per view when the bank grows, ``bank.json`` once it has, one
+  ``images/<id>.json`` per finished target, and ``end.json`` once the job has ended;
 - everything else: exactly the output layout of ``prodseg run``.
 """
 
@@ -155,6 +157,12 @@ def state_key(job: str, name: str) -> str:
 def image_state_key(job: str, image_id: str) -> str:
     """Key of one target's finished record."""
     return state_key(job, f"images/{image_id}.json")
+
+
+def candidates_key(job: str, image_id: str, kind: str) -> str:
+    """Key of a view's stored candidates (``kind`` ``bin``) or of their record (``json``),
+    kept for the resolve step of a job whose bank grows."""
+    return state_key(job, f"candidates/{image_id}.{kind}")
 
 
 def input_key(job: str, image_id: str, suffix: str) -> str:

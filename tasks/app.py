@@ -23,6 +23,8 @@ from prodseg.tasks.names import (
     MATCH_TASK,
     PREVIEW_TASK,
     REFERENCE_TASK,
+    RESOLVE_TASK,
+    TRACK_TASK,
 )
 
 PUBLISH_BATCH = 500  # Redis commands per pipelined round trip when enqueueing many tasks
@@ -81,6 +83,8 @@ def make_app(settings: Settings | None = None) -> Celery:
             PREVIEW_TASK: {"queue": INTERACTIVE_QUEUE},
             MATCH_TASK: {"queue": BATCH_QUEUE},
             FINALIZE_TASK: {"queue": BATCH_QUEUE},
+            TRACK_TASK: {"queue": BATCH_QUEUE},
+            RESOLVE_TASK: {"queue": BATCH_QUEUE},
         },
         # Flower and `celery events` see task progress.
         worker_send_task_events=True,

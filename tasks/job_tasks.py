@@ -1,7 +1,10 @@
-"""The tasks: reference, match (one target), finalize. Thin: they call prodseg.workers.plan.steps.
+"""The tasks, one per step of the job plan: reference; track (one per job, when the spin
+is tracked); match (one per view: its candidates, resolved at once unless the bank
+grows); resolve (one per job, when the bank grows); finalize. Thin: they call
+``prodseg.workers.plan.steps`` and ``ordered_steps``.
 
 Arguments are job ids and indices only: images, masks and embeddings travel through
-storage, never through the broker.
+storage, never through the broker. The last view to finish starts the next step.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from prodseg.tasks.names import (
     MATCH_TASK,
     PREVIEW_TASK,
     REFERENCE_TASK,
+    RESOLVE_TASK,
+    TRACK_TASK,
 )
 from prodseg.tasks.progress import ProgressBoard
 
@@ -93,12 +98,19 @@ def _pipeline_for(manifest: JobManifest) -> Any:
 
 
 @functools.lru_cache(maxsize=8)
-def _matching_reference(job: str) -> Any:
-    """The reference embedding, or a bank of it with the job's lookalikes; kept per job."""
-    from prodseg.workers.plan.steps import load_matching_reference
+def _plan(job: str) -> Any:
+    """The job's plan (``JobPlan``): which steps follow which."""
+    from prodseg.workers.plan.job_plan import JobPlan
 
-    manifest = _manifest(job)
-    return load_matching_reference(_store(), manifest, _pipeline_for(manifest).settings)
+    return JobPlan.of_manifest(_manifest(job).settings)
+
+
+@functools.lru_cache(maxsize=8)
+def _fixed_bank(job: str) -> Any:
+    """The reference embedding and the job's lookalikes (``load_fixed_bank``); kept per job."""
+    from prodseg.workers.plan.steps import load_fixed_bank
+
+    return load_fixed_bank(_store(), _manifest(job), _plan(job))
 
 
 @functools.lru_cache(maxsize=8)
@@ -143,11 +155,26 @@ class MatchTask(Task):
         board = _board()
         board.note_unstored(job, image_id, _gave_up("matching", exc, self.request.retries))
         if board.target_finished(job, image_id, ok=False):
-            finalize.apply_async((job,))
+            _after_views(job)
+
+
+def _after_views(job: str) -> None:
+    """Every view is done: resolve them in capture order if the bank grows, else finish."""
+    if _plan(job).grows_bank:
+        resolve.apply_async((job,))
+    else:
+        finalize.apply_async((job,))
+
+
+def _enqueue_views(job: str, indices: list[int]) -> None:
+    with publishing(app) as producer:
+        for index in indices:
+            match.apply_async((job, index), producer=producer)
 
 
 class JobEndTask(Task):
-    """``prodseg.reference`` and ``prodseg.finalize``: out of retries, the job fails."""
+    """The once-per-job steps (reference, track, resolve, finalize): out of retries, the
+    job fails."""
 
     def on_failure(self, exc: Exception, task_id: str, args: tuple[Any, ...],
                    kwargs: dict[str, Any], einfo: Any) -> None:
@@ -180,11 +207,31 @@ def reference(self: Task, job: str) -> None:
         return
     board.started(job, len(manifest.images))
     if not manifest.images:
-        finalize.apply_async((job,))
+        _after_views(job)
+    elif _plan(job).tracks:
+        track.apply_async((job,))
+    else:
+        _enqueue_views(job, list(range(len(manifest.images))))
+
+
+@app.task(name=TRACK_TASK, bind=True, base=JobEndTask, **RETRY)
+def track(self: Task, job: str) -> None:
+    """Track the spin (sequential: one task per job); tracked views are done, the others
+    go to match tasks."""
+    from prodseg.workers.plan.ordered_steps import track_step
+
+    board = _board()
+    if board.is_cancelled(job):
         return
-    with publishing(app) as producer:
-        for index in range(len(manifest.images)):
-            match.apply_async((job, index), producer=producer)
+    manifest = _manifest(job)
+    tracked = set(track_step(_store(), manifest, _pipeline_for(manifest)))
+    last = False
+    for image_id in sorted(tracked):
+        last = board.target_finished(job, image_id, ok=True) or last
+    if last:
+        _after_views(job)
+    _enqueue_views(job, [k for k, t in enumerate(manifest.images)
+                         if t.image_id not in tracked])
 
 
 @app.task(name=MATCH_TASK, bind=True, base=MatchTask, **RETRY)
@@ -194,8 +241,7 @@ def match(self: Task, job: str, index: int) -> None:
     A target delivered ``task_max_deliveries`` times without finishing (each time its
     worker died) is recorded as failed instead of being tried again.
     """
-    from prodseg.storage.manifest import image_state_key
-    from prodseg.workers.plan.steps import failure_record, match_step
+    from prodseg.workers.plan.steps import match_step, record_failure
 
     board = _board()
     if board.is_cancelled(job):
@@ -203,16 +249,30 @@ def match(self: Task, job: str, index: int) -> None:
     manifest = _manifest(job)
     target = manifest.images[index]
     limit = _settings().task_max_deliveries
+    pipeline = _pipeline_for(manifest)
     if board.delivered(job, f"{target.image_id}#{self.request.retries}") > limit:
-        record = failure_record(
-            manifest, index, f"{target.source}: delivered {limit} times and never finished: "
-            "processing it kills or stalls its worker (out of memory?); not tried again")
-        put_json(_store(), image_state_key(job, target.image_id), record)
+        record = record_failure(
+            _store(), manifest, index, f"{target.source}: delivered {limit} times and never "
+            "finished: processing it kills or stalls its worker (out of memory?); not tried "
+            "again", pipeline.settings)
     else:
-        record = match_step(_store(), manifest, index, _pipeline_for(manifest),
-                            _matching_reference(job), _shape(job))
-    if board.target_finished(job, target.image_id, ok=record["entry"]["status"] == "ok"):
-        finalize.apply_async((job,))
+        record = match_step(_store(), manifest, index, pipeline, _fixed_bank(job), _shape(job))
+    if board.target_finished(job, target.image_id, ok=record["status"] == "ok"):
+        _after_views(job)
+
+
+@app.task(name=RESOLVE_TASK, bind=True, base=JobEndTask, **RETRY)
+def resolve(self: Task, job: str) -> None:
+    """Grow the bank over the stored candidates in capture order, write the views'
+    outputs, then finish. Runs no model."""
+    from prodseg.workers.plan.ordered_steps import resolve_step
+
+    board = _board()
+    if board.is_cancelled(job):
+        return
+    manifest = _manifest(job)
+    resolve_step(_store(), manifest, _pipeline_for(manifest), board.unstored(job))
+    finalize.apply_async((job,))
 
 
 @app.task(name=FINALIZE_TASK, bind=True, base=JobEndTask, **RETRY)
@@ -223,7 +283,8 @@ def finalize(self: Task, job: str) -> None:
     board = _board()
     if board.is_cancelled(job):
         return
-    finalize_step(_store(), _manifest(job), board.unstored(job))
+    manifest = _manifest(job)
+    finalize_step(_store(), manifest, _pipeline_for(manifest).settings, board.unstored(job))
     end_job(job, DONE)
 
 

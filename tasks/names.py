@@ -12,12 +12,14 @@ from typing import Final, Literal
 REFERENCE_TASK: Final = "prodseg.reference"
 MATCH_TASK: Final = "prodseg.match"
 FINALIZE_TASK: Final = "prodseg.finalize"
+TRACK_TASK: Final = "prodseg.track"
+RESOLVE_TASK: Final = "prodseg.resolve"
 PREVIEW_TASK: Final = "prodseg.preview"
 
 INTERACTIVE_QUEUE: Final = "interactive"
 """Reference tasks and previews: a person waits for them."""
 BATCH_QUEUE: Final = "batch"
-"""Per-target matching and finalisation."""
+"""Per-target candidates and matching, a job's track and resolve steps, finalisation."""
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled", "unknown"]
 QUEUED: Final = "queued"

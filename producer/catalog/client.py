@@ -68,6 +68,7 @@ class Product:
         reference: the reference image.
         prompt: ``Prompt.to_json()`` form.
         settings: per-product setting overrides.
+        distractors: ``(x, y)`` clicks on lookalikes on the reference.
     """
 
     product: str
@@ -77,19 +78,22 @@ class Product:
     reference: str
     prompt: dict[str, Any]
     settings: dict[str, Any]
+    distractors: tuple[tuple[float, float], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"product": self.product, "job": self.job, "line": self.line,
                 "images": list(self.images), "reference": self.reference,
-                "prompt": self.prompt, "settings": self.settings}
+                "prompt": self.prompt, "settings": self.settings,
+                "distractors": [list(p) for p in self.distractors]}
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Product:
         """The inverse of ``to_json``."""
         return cls(str(doc["product"]), str(doc["job"]), int(doc["line"]),
                    tuple(doc["images"]), str(doc["reference"]), dict(doc["prompt"]),
-                   dict(doc.get("settings") or {}))
+                   dict(doc.get("settings") or {}),
+                   tuple((float(x), float(y)) for x, y in doc.get("distractors") or []))
 
 
 @dataclass(frozen=True)
@@ -219,7 +223,8 @@ class CatalogClient:
         prompt = Prompt.from_json(product.prompt)
         try:
             return self.jobs.prepare(product.images, product.reference, prompt,
-                                     job=product.job, settings=settings)
+                                     job=product.job, settings=settings,
+                                     distractor_points=product.distractors)
         except InputError as exc:
             raise InputError(f"line {product.line} ({product.product}): {exc}") from None
 

@@ -20,7 +20,9 @@ from prodseg.errors import PromptError
 from prodseg.prompts import Prompt
 from prodseg.settings import MACHINE_SETTINGS, Settings, load_settings
 
-FIELDS = ("product_id", "images", "reference", "point", "neg_point", "box", "settings")
+FIELDS = ("product_id", "images", "reference", "point", "neg_point", "box",
+          "distractor_point", "capture", "settings")
+CAPTURES = ("auto", "spin", "unordered", "panorama")
 SETTING_PREFIX = "setting."
 PRODUCT_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 _ANY_SIZE = 2**31  # an image size no prompt check can exceed: only the structure is checked
@@ -108,6 +110,25 @@ def check_prompt(prompt: Prompt) -> None:
     except PromptError as exc:
         size = f", which is {_ANY_SIZE}x{_ANY_SIZE}"
         raise PromptError(str(exc).removeprefix("prompt: ").replace(size, "")) from None
+
+
+def capture_mode(value: Any) -> str:
+    """The ``capture`` column: the product's capture mode (its ``capture`` setting)."""
+    text = value.strip().lower() if isinstance(value, str) else value
+    if text not in CAPTURES:
+        raise ValueError(f"capture {value!r} is not one of {', '.join(CAPTURES)}")
+    return str(text)
+
+
+def lookalike_points(value: Any) -> list[tuple[float, float]]:
+    """The ``distractor_point`` column: clicks on lookalikes on the reference ("not this"),
+    ``X,Y`` each, ``;`` between them."""
+    found = points(value, "distractor_point")
+    for x, y in found:
+        if x < 0 or y < 0:
+            raise ValueError(f"distractor_point ({x:g}, {y:g}) has a negative coordinate; "
+                             "points are pixels from the reference's top-left corner")
+    return found
 
 
 def product_settings(value: Any, given: Mapping[str, Any]) -> dict[str, Any]:

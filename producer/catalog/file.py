@@ -28,10 +28,12 @@ from prodseg.producer.catalog.fields import (
     FIELDS,
     PRODUCT_ID,
     SETTING_PREFIX,
+    capture_mode,
     check_prompt,
     count,
     hint,
     image_list,
+    lookalike_points,
     numbers,
     points,
     product_id,
@@ -59,7 +61,9 @@ class CatalogProduct:
         images: local paths (absolute, possibly globs or directories) and ``s3://`` URLs.
         reference: an absolute local path or an ``s3://bucket/key`` URL.
         prompt: the click(s) and/or box on the reference, checked except against its size.
-        settings: validated setting overrides, JSON-ready, normalised by ``Settings``.
+        settings: validated setting overrides, JSON-ready, normalised by ``Settings`` (the
+            ``capture`` column among them).
+        distractors: ``(x, y)`` clicks on lookalikes on the reference (``distractor_point``).
     """
 
     line: int
@@ -68,12 +72,16 @@ class CatalogProduct:
     reference: str
     prompt: Prompt
     settings: dict[str, Any]
+    distractors: tuple[tuple[float, float], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The product without its line: what ``catalog_id`` hashes."""
-        return {"product_id": self.product_id, "images": list(self.images),
-                "reference": self.reference, "prompt": self.prompt.to_json(),
-                "settings": self.settings}
+        doc: dict[str, Any] = {"product_id": self.product_id, "images": list(self.images),
+                               "reference": self.reference,
+                               "prompt": self.prompt.to_json(), "settings": self.settings}
+        if self.distractors:
+            doc["distractors"] = [list(p) for p in self.distractors]
+        return doc
 
 
 @dataclass(frozen=True)
@@ -312,11 +320,18 @@ def _product(line: int, record: Record, base: Path, errors: list[str]) -> Catalo
         else:
             prompt = Prompt(tuple(pos + neg), (1,) * len(pos) + (0,) * len(neg), box)
             _try(errors, check_prompt, prompt)
+    lookalikes = field("distractor_point", lookalike_points) or []
     given = {k[len(SETTING_PREFIX):]: v for k, v in record.items() if k.startswith(SETTING_PREFIX)}
+    capture = field("capture", capture_mode)
+    if capture is not None:
+        if "capture" in given:
+            errors.append("capture given twice (the capture column and setting.capture)")
+        given["capture"] = capture
     settings = _try(errors, product_settings, record.get("settings"), given)
     if errors or prompt is None:
         return None
-    return CatalogProduct(line, pid, images, reference, prompt, settings or {})
+    return CatalogProduct(line, pid, images, reference, prompt, settings or {},
+                          tuple(lookalikes))
 
 
 def _try(errors: list[str], fn: Callable[..., Any], *args: Any) -> Any:

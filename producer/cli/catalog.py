@@ -67,7 +67,7 @@ def _products(catalog_path: Path, skip_invalid: bool,
         images = expand_sources(p.images)
         products.append(Product(p.product_id, product_job(cid, p.product_id), p.line,
                                 tuple(images), p.reference, p.prompt.to_json(),
-                                {**flags, **p.settings}))
+                                {**flags, **p.settings}, p.distractors))
     return cid, products
 
 

@@ -56,11 +56,6 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     prompt = prompt_from_args(args)
     client = _client(args)
-    s = client.settings
-    if s.bank_size > 1 or s.propagation == "track":
-        print("prodseg: warning: the growing prototype bank (bank_size) and tracking "
-              "(propagation) are prodseg run's for now; a distributed job matches every view "
-              "against the clicked reference and its lookalikes", file=sys.stderr)
     images = expand_sources(args.images)
     with tqdm(total=len(images) + 1, unit="img", desc="uploading", file=sys.stderr,
               disable=args.no_progress) as bar:
@@ -126,6 +121,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if report.step == "reference":
         print(f"{report.job}: reference enqueued again; it enqueues all "
               f"{report.total} targets ({done})")
+    elif report.step == "track":
+        print(f"{report.job}: the spin's track enqueued again; it enqueues the views it "
+              f"does not track ({done})")
+    elif report.step == "resolve":
+        print(f"{report.job}: every view's candidates are stored; the resolve step "
+              "enqueued again")
     elif report.step == "finalize":
         print(f"{report.job}: every target is stored; finalisation enqueued again")
     else:

@@ -19,8 +19,8 @@ from typing import Any
 from prodseg.storage.exports.markup import escape
 
 CSV_FIELDS = ("product", "job", "state", "views", "matched", "failed", "mean_score",
-              "lowest_score", "review", "reasons", "reviewed", "reviewed_by", "reviewed_at",
-              "runs")
+              "lowest_score", "bank", "tracked", "review", "reasons", "reviewed",
+              "reviewed_by", "reviewed_at", "runs")
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ class ProductRow:
         reasons: why it is flagged for review (empty: it is not).
         reference_thumbnail: key (relative to the job) of the reference's thumbnail.
         weakest_thumbnail: thumbnail of the matched photo with the lowest score.
+        bank: the views that joined the prototype bank (besides the reference).
+        tracked: the views whose mask the spin tracker gave.
         reviewed_by: who reviewed the product in ``prodseg catalog review`` (comma
             separated; empty: nobody).
         reviewed_at: when it was last changed in review (ISO-8601 UTC).
@@ -71,6 +73,8 @@ class ProductRow:
     reasons: tuple[str, ...]
     reference_thumbnail: str | None = None
     weakest_thumbnail: str | None = None
+    bank: tuple[str, ...] = ()
+    tracked: tuple[str, ...] = ()
     reviewed_by: str = ""
     reviewed_at: str = ""
     runs: int = 0
@@ -114,9 +118,12 @@ def product_row(product: str, job: str, state: str, doc: Mapping[str, Any] | Non
                        f"threshold {float(threshold):g}")
     weakest = min(best, key=lambda k: best[k]) if best else None
     thumbs = {e["image"]: e.get("thumbnail") for e in images}
+    bank = [v for v in (doc.get("prototype_bank") or {}).get("prototypes", [])
+            if v != "reference"]
+    tracked = [e["image"] for e in images if e.get("found_by") == "tracked"]
     return ProductRow(product, job, state, len(images), len(best), failed, mean, lowest,
                       tuple(reasons), doc.get("reference", {}).get("thumbnail"),
-                      thumbs.get(weakest) if weakest else None)
+                      thumbs.get(weakest) if weakest else None, tuple(bank), tuple(tracked))
 
 
 def report_csv(rows: Sequence[ProductRow]) -> bytes:
@@ -127,6 +134,7 @@ def report_csv(rows: Sequence[ProductRow]) -> bytes:
     for r in rows:
         writer.writerow([r.product, r.job, r.state, r.views, r.matched, r.failed,
                          _number(r.mean_score), _number(r.lowest_score),
+                         " ".join(r.bank), " ".join(r.tracked),
                          "yes" if r.review else "no", "; ".join(r.reasons),
                          "yes" if r.reviewed_by else "no", r.reviewed_by, r.reviewed_at,
                          r.runs])
@@ -161,6 +169,9 @@ def _html_row(r: ProductRow, thumbnails: Mapping[tuple[str, str], bytes]) -> str
         f'<td data-v="{r.failed}">{r.failed}</td>',
         f'<td data-v="{_number(r.mean_score) or -1}">{_number(r.mean_score, 3)}</td>',
         f'<td data-v="{_number(r.lowest_score) or -1}">{_number(r.lowest_score, 3)}</td>',
+        f'<td data-v="{len(r.bank)}" title="{escape(" ".join(r.bank))}">{len(r.bank)}</td>',
+        f'<td data-v="{len(r.tracked)}" title="{escape(" ".join(r.tracked))}">'
+        f"{len(r.tracked)}</td>",
         f"<td>{'<br>'.join(escape(x) for x in r.reasons)}</td>",
         f"<td>{_reviewed(r)}</td>",
     ]
@@ -208,7 +219,9 @@ reviewed.
 Click a column to sort; <label><input type="checkbox" id="only"> only those to review</label>.</p>
 <table id="report"><thead><tr>
 <th>product</th><th>reference</th><th>weakest match</th><th>state</th><th>matched</th>
-<th>failed</th><th>mean score</th><th>lowest score</th><th>review</th><th>reviewed</th>
+<th>failed</th><th>mean score</th><th>lowest score</th><th title="views that joined the
+prototype bank">bank</th><th title="views the spin tracker gave">tracked</th><th>review</th>
+<th>reviewed</th>
 </tr></thead><tbody>
 {rows}
 </tbody></table>

@@ -25,6 +25,7 @@ from prodseg.errors import InputError
 from tests.support.cluster import Cluster, render, wait_for
 from tests.support.environment import free_port
 from tests.support.faults import TcpGate, kill_pool_children
+from tests.support.modes import assert_same_outputs, submit_watch_fetch
 from tests.support.outcomes import record, without_dirs
 
 pytestmark = pytest.mark.integration
@@ -35,47 +36,6 @@ SMALL_RANDOM = [
     "--sam2-pred-iou-thresh", "0", "--sam2-stability-score-thresh", "0",
     "--similarity-threshold", "-1", "--min-mask-area-ratio", "0", "--max-mask-area-ratio", "1",
 ]
-
-
-def submit_watch_fetch(c: Cluster, images: Path, ref: Path, point: str, *flags: str) -> Path:
-    done = c.cli("submit", "--images", str(images), "--reference", str(ref), "--ref-point",
-                 point, "--no-progress", *flags)
-    assert done.returncode == 0, done.stderr
-    job = done.stdout.strip()
-    watched = c.cli("watch", job, timeout=600)
-    assert watched.returncode == 0, watched.stderr + watched.stdout
-    assert f"{job}: done" in watched.stdout
-    out = c.tmp / "fetched"
-    fetched = c.cli("fetch", job, "--output", str(out))
-    assert fetched.returncode == 0, fetched.stderr
-    (out / ".job").write_text(job)
-    return out
-
-
-def files_of(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} - {".job"}
-
-
-def assert_same_outputs(local: Path, fetched: Path) -> None:
-    """Same files; identical masks and cutouts; equal boxes; scores within 1e-4."""
-    assert files_of(local) == files_of(fetched)
-    for rel in sorted(files_of(local)):
-        if rel.startswith(("masks/", "cutouts/", "reference/mask", "reference/cutout")):
-            a, b = np.array(Image.open(local / rel)), np.array(Image.open(fetched / rel))
-            assert np.array_equal(a, b), rel
-    np.testing.assert_allclose(np.load(local / "reference/embedding.npy"),
-                               np.load(fetched / "reference/embedding.npy"), atol=1e-5)
-    ra = json.loads((local / "results.json").read_text())
-    rb = json.loads((fetched / "results.json").read_text())
-    assert ra["reference"]["bbox"] == rb["reference"]["bbox"]
-    assert [e["image"] for e in ra["images"]] == [e["image"] for e in rb["images"]]
-    for ea, eb in zip(ra["images"], rb["images"], strict=True):
-        assert (ea["status"], ea["num_proposals"]) == (eb["status"], eb["num_proposals"])
-        assert [m["bbox"] for m in ea["matches"]] == [m["bbox"] for m in eb["matches"]]
-        np.testing.assert_allclose([m["score"] for m in ea["matches"]],
-                                   [m["score"] for m in eb["matches"]], atol=1e-4)
-    assert ra["summary"] == rb["summary"]
-    assert rb["job"] == (fetched / ".job").read_text()
 
 
 @pytest.mark.slow

@@ -13,9 +13,10 @@ SHIFT = 110
 """How far right of the carton its copy stands, in pixels."""
 
 
-def write_lookalike_views(folder: Path) -> tuple[SpinSet, list[Path], dict[str, np.ndarray]]:
-    """Views 0, 1 and 11 of a 12-view spin at 320x240, each with the tinted copy pasted
-    ``SHIFT`` pixels to the right, saved as ``view_NNN.png`` in ``folder``.
+def write_lookalike_views(folder: Path, views: tuple[int, ...] = (0, 1, 11)
+                          ) -> tuple[SpinSet, list[Path], dict[str, np.ndarray]]:
+    """``views`` of a 12-view spin at 320x240, each with the tinted copy pasted ``SHIFT``
+    pixels to the right, saved as ``view_NNN.png`` in ``folder``.
 
     Returns:
         The spin set, the image paths (the reference first) and each view's ``(H, W)``
@@ -24,7 +25,7 @@ def write_lookalike_views(folder: Path) -> tuple[SpinSet, list[Path], dict[str, 
     spin = render_spin_set(n_views=12, height=240, width=320, n_distractor_only=0, seed=1)
     folder.mkdir(parents=True, exist_ok=True)
     copies: dict[str, np.ndarray] = {}
-    for i in (0, 1, 11):
+    for i in views:
         view = spin.views[i]
         ys, xs = np.nonzero(view.mask)
         keep = xs + SHIFT < view.image.shape[1]

@@ -98,15 +98,15 @@ def resolve_capture(setting: str, reference: Path, targets: Sequence[Path]) -> s
 
 
 def visit_order(capture: str, reference: Path, targets: Sequence[Path],
-                similarity: Callable[[Path], float]) -> list[int]:
+                similarity: Callable[[], Sequence[float]]) -> list[int]:
     """The order in which to match ``targets`` when a prototype bank grows.
 
     Args:
         capture: ``spin``, ``unordered`` or ``panorama``.
         reference: the reference image.
         targets: the target images.
-        similarity: how much a target looks like the reference (used for unordered
-            captures; called once per target).
+        similarity: how much each target looks like the product, in ``targets`` order
+            (called for unordered captures only).
 
     Returns:
         Indices into ``targets``.
@@ -116,5 +116,5 @@ def visit_order(capture: str, reference: Path, targets: Sequence[Path],
         place = {p: i for i, p in enumerate(sequence)}
         return spin_order([place[t] for t in targets], place[reference], len(sequence))
     if capture == "unordered":
-        return similarity_order([similarity(t) for t in targets])
+        return similarity_order(similarity())
     return list(range(len(targets)))

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from prodseg.errors import InputError
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult, Match
 from prodseg.settings import Settings
-from prodseg.storage.images import read_image_file
 from prodseg.workers.capture.order import natural_key
 from prodseg.workers.capture.sam2_video import Sam2VideoTracker
 from prodseg.workers.capture.tracking import Tracker, propagate
@@ -68,52 +67,64 @@ def settle(segmenter: Segmenter, frame: np.ndarray, mask: np.ndarray, settings: 
     return (mask, 0) if kept == 0 else (candidates[kept - 1], 1)
 
 
+@dataclass(frozen=True)
+class Frame:
+    """One decoded view of the spin, in file-name order.
+
+    Attributes:
+        index: the target's index in the job, -1 for the reference.
+        image_id: its id within the job.
+        source: where it came from.
+        image: ``(H, W, 3)`` uint8 RGB.
+    """
+
+    index: int
+    image_id: str
+    source: str
+    image: np.ndarray
+
+
+def spin_sequence(reference: str, targets: Sequence[str]) -> list[int]:
+    """The spin's views in file-name order: indices into ``targets``, -1 for the
+    reference."""
+    items = [(-1, reference), *enumerate(targets)]
+    return [i for i, _ in sorted(items, key=lambda item: natural_key(Path(item[1])))]
+
+
 def tracked_results(settings: Settings, embedder: FFAEmbedder, tracker: Tracker,
-                    reference: Path, prompt: Prompt, bank: np.ndarray,
-                    targets: Sequence[tuple[str, Path]], segmenter: Segmenter,
-                    shape: MaskShape) -> dict[int, ImageResult]:
-    """Results for the targets whose tracked mask was accepted, by index into ``targets``.
+                    prompt: Prompt, bank: np.ndarray, frames: Sequence[Frame],
+                    segmenter: Segmenter, shape: MaskShape) -> dict[int, ImageResult]:
+    """Results for the targets whose tracked mask was accepted, by target index.
 
     Args:
         settings: the run's settings (``similarity_threshold`` is the acceptance bar).
         embedder: the FFA embedder.
         tracker: follows the product from frame to frame.
-        reference: the clicked image.
         prompt: the click, in the reference's pixels.
         bank: ``(K, D)`` the product's embeddings (the reference's, at least).
-        targets: ``(image id, path)`` of the target images.
+        frames: the readable views in ``spin_sequence`` order, the reference among them;
+            unreadable ones are left out and left to the normal path, which reports them.
         segmenter: the run's segmenter, for the whole of a tracked part (``settle``).
         shape: the reference mask's shape.
 
     Returns:
-        Accepted targets only; unreadable ones are left to the normal path, which
-        reports them.
+        Accepted targets only.
     """
-    frames, ids, paths = [], [], []
-    for index, path in sorted([(-1, reference), *enumerate(p for _, p in targets)],
-                              key=lambda item: natural_key(item[1])):
-        try:
-            frames.append(read_image_file(path, settings.max_image_pixels,
-                                          settings.max_image_bytes))
-        except InputError:
-            continue
-        ids.append(index)
-        paths.append(path)
-    ref_index = ids.index(-1)
-    views = propagate(frames, ref_index, prompt, tracker, embedder, bank,
+    images = [f.image for f in frames]
+    ref_index = next(k for k, f in enumerate(frames) if f.index < 0)
+    views = propagate(images, ref_index, prompt, tracker, embedder, bank,
                       settings.similarity_threshold,
                       step_threshold=settings.propagation_step_threshold)
     out: dict[int, ImageResult] = {}
     for view in views:
-        target = ids[view.index]
-        if target < 0 or not view.accepted or view.mask is None:
+        frame = frames[view.index]
+        if frame.index < 0 or not view.accepted or view.mask is None:
             continue
-        image_id = targets[target][0]
-        h, w = frames[view.index].shape[:2]
-        mask, absorbed = settle(segmenter, frames[view.index], view.mask, settings, shape)
+        h, w = frame.image.shape[:2]
+        mask, absorbed = settle(segmenter, frame.image, view.mask, settings, shape)
         match = Match(mask=mask, bbox=mask_to_box(mask), score=view.score, absorbed=absorbed)
-        out[target] = ImageResult(image_id=image_id, source=str(paths[view.index]), width=w,
-                                  height=h, matches=[match], num_proposals=1,
-                                  found_by="tracked")
-    log.info("tracking accepted %d of %d views", len(out), len(targets))
+        out[frame.index] = ImageResult(image_id=frame.image_id, source=frame.source, width=w,
+                                       height=h, matches=[match], num_proposals=1,
+                                       found_by="tracked")
+    log.info("tracking accepted %d of %d views", len(out), len(frames) - 1)
     return out

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from prodseg.workers.match.scoring import cosine_similarity
 from prodseg.workers.ops.ffa import l2_normalize
 
 
@@ -93,6 +92,12 @@ class PrototypeBank:
                  source: str) -> bool:
         """Add a view's best match to the bank if it is unambiguous; True if added.
 
+        The match must look like the bank (its bank similarity at least
+        ``add_threshold``: with lookalikes its score is a margin, which would never get
+        there), beat the image's best proposal elsewhere by ``margin`` (in score terms),
+        add something (no near-copy of a prototype) and be nearer the bank than any
+        lookalike.
+
         Args:
             embedding: ``(D,)`` the match's embedding.
             score: its score (``scores``).
@@ -101,46 +106,44 @@ class PrototypeBank:
             source: the image it came from, kept for the record.
         """
         p = self.params
-        if len(self.prototypes) >= p.max_size or score < p.add_threshold:
-            return False
-        if score - runner_up < p.margin:
+        if len(self.prototypes) >= p.max_size or score - runner_up < p.margin:
             return False
         unit = l2_normalize(embedding)
+        similarity = float(self.bank_similarity(unit[None])[0])
+        if similarity < p.add_threshold:
+            return False
         if max(float(unit @ proto) for proto in self.prototypes) >= p.duplicate:
             return False
-        if self.negatives is not None and float(self.negative_similarity(unit[None])[0]) \
-                >= float(self.bank_similarity(unit[None])[0]):
+        if self.negatives is not None and \
+                float(self.negative_similarity(unit[None])[0]) >= similarity:
             return False
         self.prototypes.append(unit)
         self.sources.append(source)
         return True
 
 
-def score_proposals(embeddings: np.ndarray, reference: np.ndarray | PrototypeBank,
+def score_proposals(embeddings: np.ndarray, bank: PrototypeBank,
                     threshold: float, distractor_margin: float
                     ) -> tuple[np.ndarray, np.ndarray, float]:
     """Scores of proposals, what to rank them by, and the threshold that ranking uses.
 
     Args:
         embeddings: ``(N, D)`` proposals' FFA embeddings.
-        reference: the reference embedding ``(D,)``, or a bank.
+        bank: the prototypes (the reference alone in a bank of one) and lookalikes.
         threshold: the least similarity to the product (``similarity_threshold``).
         distractor_margin: with negatives, the least margin over the nearest lookalike.
 
     Returns:
-        ``scores`` ``(N,)`` reported per match: cosine similarity to the reference or the
-        bank, or with negatives the margin over them; ``ranked`` ``(N,)``, the values
-        selection compares with the returned threshold (with negatives: the margin, and
-        -inf for proposals under ``threshold`` of similarity to the bank).
+        ``scores`` ``(N,)`` reported per match: cosine similarity to the bank, or with
+        negatives the margin over them; ``ranked`` ``(N,)``, the values selection compares
+        with the returned threshold (with negatives: the margin, and -inf for proposals
+        under ``threshold`` of similarity to the bank).
     """
-    if not isinstance(reference, PrototypeBank):
-        sims = cosine_similarity(embeddings, reference)
-        return sims, sims, threshold
-    bank = reference.bank_similarity(embeddings)
-    if reference.negatives is None:
-        return bank, bank, threshold
-    margin = (bank - reference.negative_similarity(embeddings)).astype(np.float32)
-    ranked = np.where(bank >= threshold, margin, -np.inf).astype(np.float32)
+    similarity = bank.bank_similarity(embeddings)
+    if bank.negatives is None:
+        return similarity, similarity, threshold
+    margin = (similarity - bank.negative_similarity(embeddings)).astype(np.float32)
+    ranked = np.where(similarity >= threshold, margin, -np.inf).astype(np.float32)
     return margin, ranked, distractor_margin
 
 

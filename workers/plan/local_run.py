@@ -1,38 +1,34 @@
-"""How ``prodseg run`` executes a job in one process: the views in capture order.
+"""How ``prodseg run`` executes the job plan (``plan.job_plan``) in one process.
 
-The reference first (its mask, embedding and lookalikes), then the targets: the spin's
-tracked views when tracking is on, then every other view, in visit order when a
-prototype bank grows (each match may add a prototype for the next view), else in batches
-whose whole-image DINOv2 passes run together. Outputs go to the store as each view is
-done and ``results.json`` last.
+The reference first (its mask, embedding and lookalikes), then the spin tracked when
+tracking is on, then every other view's candidates, in batches whose whole-image DINOv2
+passes run together. Without a growing bank each view is resolved as soon as its
+candidates exist; with one, every view's candidates are kept (bit-packed) and resolved
+in capture order, each reading its image again only to write its cutouts. Outputs go to
+the store as each view is done and ``results.json`` last.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from prodseg.errors import InputError
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult, JobResult
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.images import read_image_file
 from prodseg.storage.layout import JobLayout
-from prodseg.workers.capture.order import resolve_capture, visit_order
 from prodseg.workers.match.bank import PrototypeBank
-from prodseg.workers.match.instances import MaskShape, mask_shape
-from prodseg.workers.plan.view_prompts import (
-    ViewPrompts,
-    fixed_bank,
-    not_here_result,
-    reference_view_result,
-    view_negatives,
-)
-from prodseg.workers.segment.guided import similarity_map
+from prodseg.workers.match.candidates import ViewCandidates, select_view
+from prodseg.workers.match.instances import mask_shape
+from prodseg.workers.plan.job_plan import JobPlan, resolve_in_order
+from prodseg.workers.plan.view_prompts import ViewPrompts, bank_record, fixed_bank, prompted_view
+from prodseg.workers.plan.views import Loader, load_view, track_spin, view_candidates
 
 if TYPE_CHECKING:
     from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
@@ -45,174 +41,130 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
                 store: ObjectStore | None, layout: JobLayout,
                 on_image: Callable[[ImageResult], None] | None,
                 distractor_points: Sequence[tuple[float, float]],
-                output_dir: Path | None, views: ViewPrompts | None = None) -> JobResult:
+                output_dir: Path | None, prompted: ViewPrompts | None = None) -> JobResult:
     """``ProductSegmentationPipeline.run`` once its inputs are checked and its output
-    directory is held: the reference and the reference views, then every other target
-    in capture order."""
+    directory is held: the job plan's steps, in this process."""
     from prodseg.storage.exports import documents as exports
 
     s = pipeline.settings
-    views = views or ViewPrompts()
+    plan = JobPlan.of(s)
+    prompted = prompted or ViewPrompts()
     reference = pipeline.segment_reference(ref_image, prompt, ids[0], str(ref_path))
     negatives = pipeline.embed_distractors(ref_image, distractor_points, str(ref_path))
     shape = mask_shape(reference.mask)
     if store is not None:
         exports.write_reference_outputs(store, layout, ref_image, reference)
-    del ref_image
 
-    capture = resolve_capture(s.capture, ref_path, targets)
-    pairs = list(zip(ids[1:], targets, strict=True))
-    found, fixed, more_negatives = _prompted_views(pipeline, views, pairs, store, layout)
-    for result in found.values():
+    def loader(path: Path) -> Loader:
+        return lambda: read_image_file(path, s.max_image_pixels, s.max_image_bytes)
+
+    views = [(image_id, str(path), loader(path))
+             for image_id, path in zip(ids[1:], targets, strict=True)]
+    found: dict[int, ImageResult] = {}
+
+    def finish(index: int, result: ImageResult, image: np.ndarray | None) -> None:
+        if store is not None and image is not None:
+            exports.write_image_outputs(store, layout, image, result)
+        found[index] = result
         if on_image is not None:
             on_image(result)
-    bank = None
-    order, step = [i for i in range(len(targets)) if i not in found], s.image_batch_size
-    if s.bank_size > 1 or negatives is not None or fixed or more_negatives:
-        bank = fixed_bank(reference.embedding, s, fixed, [negatives, *more_negatives])
-        ordered = visit_order(capture, ref_path, targets,
-                              lambda p: _peak_similarity(pipeline, p, reference.embedding))
-        order = [i for i in ordered if i not in found]
-        step = 1  # each view may add a prototype for the next
-    if s.propagation == "track" and capture == "spin":
-        tracked = _tracked(pipeline, ref_path, prompt, reference.embedding, bank,
-                           [pairs[i] for i in order], shape)
-        tracked = {order[k]: r for k, r in tracked.items()}
-        found.update(tracked)
-        order = [i for i in order if i not in found]
-        for result in tracked.values():
-            if store is not None:
-                pixels = read_image_file(Path(result.source), s.max_image_pixels,
-                                         s.max_image_bytes)
-                exports.write_image_outputs(store, layout, pixels, result)
-            if on_image is not None:
-                on_image(result)
-    for start in range(0, len(order), step):
-        chunk = order[start : start + step]
-        batch = [pairs[i] for i in chunk]
-        for k, (result, image) in zip(chunk, _process_targets(pipeline,
-                batch, bank if bank is not None else reference.embedding, shape),
-                strict=True):
-            if store is not None and image is not None:
-                exports.write_image_outputs(store, layout, image, result)
-            found[k] = result
-            if bank is not None and result.matches:
-                best = result.matches[0]
-                if best.embedding is not None:
-                    bank.consider(best.embedding, best.score, result.runner_up_score,
-                                  result.image_id)
-            if on_image is not None:
-                on_image(result)
-    results = [found[i] for i in range(len(pairs))]
+
+    # Views the job prompts are done first: their embeddings and lookalikes join the bank.
+    refs, more = [], []
+    for index, (image_id, source, load) in enumerate(views):
+        done = prompted_view(pipeline, prompted, image_id, source, load)
+        if done is not None:
+            result, pixels, embedding, lookalikes = done
+            if embedding is not None:
+                refs.append((image_id, embedding))
+            if lookalikes is not None:
+                more.append(lookalikes)
+            if result is not None:
+                finish(index, result, pixels)
+    fixed = fixed_bank(reference.embedding, plan.bank, refs, [negatives, *more])
+    views_left = [k for k in range(len(views)) if k not in found]
+
+    if plan.tracks:
+        tracked = track_spin(pipeline, plan, prompt, fixed, shape, (str(ref_path), ref_image),
+                             [views[k] for k in views_left])
+        for k, result in tracked.results.items():
+            finish(views_left[k], result, tracked.images[k])
+    del ref_image
+
+    kept: dict[int, KeptView] = {}  # with a growing bank: resolved below, in capture order
+    remaining = [k for k in range(len(views)) if k not in found]
+    step = max(1, s.image_batch_size)
+    for start in range(0, len(remaining), step):
+        batch = remaining[start : start + step]
+        for index, candidates, image in _candidates(pipeline, fixed, views, batch):
+            if plan.grows_bank:
+                kept[index] = KeptView(candidates.to_bytes(), candidates.size,
+                                       candidates.best_score(fixed, plan.select))
+            else:
+                finish(index, select_view(candidates, fixed, plan.select, shape), image)
+
+    bank = fixed
+    if kept:
+        bank = fixed_bank(reference.embedding, plan.bank, refs, [negatives, *more])
+        sizes = {k: v.size for k, v in kept.items()} | {
+            k: (r.width, r.height) for k, r in found.items()}
+        capture = plan.capture_of((str(ref_path), (reference.width, reference.height)),
+                                  [(views[k][1], sizes[k]) for k in range(len(views))])
+        order = list(kept)
+        ranked = plan.visit_order(capture, str(ref_path), [views[k][1] for k in order],
+                                  [kept[k].best_score for k in order])
+        def unpacked(position: int) -> ViewCandidates:
+            return ViewCandidates.from_bytes(kept[order[position]].blob)
+
+        for position, result in resolve_in_order(unpacked, ranked, bank, plan.select, shape):
+            index = order[position]
+            image = None
+            if result.status == "ok":
+                image = load_view(views[index][2], views[index][1])[0]
+            finish(index, result, image)
+    results = [found[i] for i in range(len(views))]
     meta = pipeline.describe()
-    meta["capture"] = capture
-    if bank is not None:
-        meta["prototype_bank"] = {"prototypes": bank.sources,
-                                  "distractors": len(distractor_points)}
+    meta["capture"] = plan.capture_of(
+        (str(ref_path), (reference.width, reference.height)),
+        [(r.source, (r.width, r.height)) for r in results])
+    record = bank_record(bank, plan.grows_bank,
+                         len(bank.negatives) if bank.negatives is not None else 0)
+    if record is not None:
+        meta["prototype_bank"] = record
     if store is not None:
         exports.write_job_documents(store, layout, reference, results, meta)
     return JobResult(reference, results, meta, output_dir)
 
 
-def _prompted_views(
-    pipeline: ProductSegmentationPipeline, views: ViewPrompts, pairs: list[tuple[str, Path]],
-    store: ObjectStore | None, layout: JobLayout,
-) -> tuple[dict[int, ImageResult], list[tuple[str, np.ndarray]], list[np.ndarray]]:
-    """The views the job prompts: reference views and views forced to no match, done
-    (their outputs written); the reference views' embeddings; the views' lookalikes."""
-    from prodseg.storage.exports import documents as exports
+@dataclass(frozen=True)
+class KeptView:
+    """A view's candidates kept for a growing bank: ``ViewCandidates.to_bytes`` (masks
+    bit-packed, as a distributed job stores them), its size and best fixed score."""
 
-    s = pipeline.settings
-    done: dict[int, ImageResult] = {}
-    fixed: list[tuple[str, np.ndarray]] = []
-    negatives: list[np.ndarray] = []
-    for index, (image_id, path) in enumerate(pairs):
-        named = image_id in views.references or image_id in views.no_match
-        if not named and image_id not in views.lookalikes:
-            continue
-        pixels = read_image_file(path, s.max_image_pixels, s.max_image_bytes)
-        views.validate(image_id, pixels.shape[1], pixels.shape[0], str(path))
-        found = view_negatives(pipeline, pixels, views.lookalikes.get(image_id, ()), str(path))
-        if found is not None:
-            negatives.append(found)
-        if image_id in views.references:
-            result = reference_view_result(pipeline, pixels, views.references[image_id],
-                                           image_id, str(path))
-            embedding = result.matches[0].embedding
-            assert embedding is not None
-            fixed.append((image_id, embedding))
-        elif image_id in views.no_match:
-            result = not_here_result(image_id, str(path), pixels.shape[1], pixels.shape[0])
-        else:
-            continue
-        done[index] = result
-        if store is not None:
-            exports.write_image_outputs(store, layout, pixels, result)
-    return done, fixed, negatives
+    blob: bytes
+    size: tuple[int, int]
+    best_score: float
 
 
-def _tracked(pipeline: ProductSegmentationPipeline, reference: Path, prompt: Prompt,
-             embedding: np.ndarray, bank: PrototypeBank | None,
-             pairs: list[tuple[str, Path]], shape: MaskShape) -> dict[int, ImageResult]:
-    """The spin's views whose tracked mask was accepted (``prodseg.workers.capture.spin``)."""
-    from prodseg.workers.capture.spin import build_tracker, tracked_results
-
-    vectors = np.stack(bank.prototypes) if bank is not None else embedding[None]
-    return tracked_results(pipeline.settings, pipeline.embedder,
-                           build_tracker(pipeline.settings), reference, prompt, vectors,
-                           pairs, pipeline.segmenter, shape)
-
-
-def _peak_similarity(pipeline: ProductSegmentationPipeline, path: Path,
-                     embedding: np.ndarray) -> float:
-    """How much a target looks like the reference: its best patch similarity."""
-    try:
-        image = read_image_file(path, pipeline.settings.max_image_pixels,
-                                pipeline.settings.max_image_bytes)
-    except InputError:
-        return -np.inf  # reported when it is processed
-    return float(similarity_map(pipeline.embedder.image_tokens(image), embedding).max())
-
-
-def _process_targets(
-    pipeline: ProductSegmentationPipeline, batch: list[tuple[str, Path]],
-    embedding: np.ndarray | PrototypeBank, shape: MaskShape,
-) -> Iterator[tuple[ImageResult, np.ndarray | None]]:
-    """Targets' results and pixels, failures recorded instead of raised.
-
-    The whole-image DINOv2 passes of the batch run together when the settings use
-    them (full embedding mode, guided prompting) and the batch has several images.
-    """
-    loaded: list[tuple[str, Path, np.ndarray | None, str | None]] = []
-    for image_id, path in batch:
-        try:
-            image = read_image_file(path, pipeline.settings.max_image_pixels,
-                                    pipeline.settings.max_image_bytes)
-            loaded.append((image_id, path, image, None))
-        except InputError as exc:
-            loaded.append((image_id, path, None, str(exc)))
-    tokens = iter(_batch_tokens(pipeline, [im for _, _, im, _ in loaded if im is not None]))
-    for image_id, path, pixels, error in loaded:
-        if pixels is not None:
-            try:
-                found = pipeline.match_image(pixels, embedding, image_id, str(path),
-                                             next(tokens), shape=shape)
-            except Exception as exc:  # a model failure on one image must not end the job
-                log.exception("processing %s failed", path)
-                error = f"{path}: {type(exc).__name__}: {exc}"
-            else:
-                yield found, pixels
-                continue
-        yield ImageResult(image_id=image_id, source=str(path), status="error",
-                          error=error), None
+def _candidates(pipeline: ProductSegmentationPipeline, fixed: PrototypeBank,
+                views: Sequence[tuple[str, str, Loader]], batch: Sequence[int]
+                ) -> Iterator[tuple[int, ViewCandidates, np.ndarray | None]]:
+    """``(index, candidates, pixels or None)`` of a batch of views, whose whole-image
+    DINOv2 passes run together when the settings use them (full embedding mode, guided
+    prompting) and the batch has several images."""
+    loaded = [(k, *load_view(views[k][2], views[k][1])) for k in batch]
+    tokens = iter(_batch_tokens(pipeline, [im for _, im, _ in loaded if im is not None]))
+    for index, image, error in loaded:
+        image_id, source, _ = views[index]
+        grid = next(tokens) if image is not None else None
+        yield index, view_candidates(pipeline, fixed, image_id, source, image, error,
+                                     grid), image
 
 
 def _batch_tokens(pipeline: ProductSegmentationPipeline,
                   images: list[np.ndarray]) -> list[np.ndarray | None]:
     """Whole-image patch grids computed as one batch, or None each (computed later)."""
-    s = pipeline.settings
-    uses_tokens = s.embedding_mode == "full" or s.proposals == "guided"
-    if len(images) < 2 or not uses_tokens:
+    if len(images) < 2 or not pipeline.uses_image_tokens:
         return [None] * len(images)
     embedder = pipeline.embedder
     try:

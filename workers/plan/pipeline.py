@@ -1,9 +1,9 @@
 """The pipeline: reference prompt -> FFA embedding -> matches on every image.
 
 ``ProductSegmentationPipeline`` is the Python API (the design document's Scenario C) and
-what ``prodseg run`` drives. Its two steps, ``segment_reference`` and ``match_image``,
-are also what the distributed tasks call, so both modes share one code path; ``run``
-checks its inputs and hands the job to ``plan.local_run``, the in-process executor.
+what ``prodseg run`` drives. Its steps, ``segment_reference``, ``embed_distractors`` and
+``view_candidates``, are what both executors of the job plan (``plan.job_plan``) call:
+``plan.local_run`` for ``run``, which checks its inputs first, and the distributed tasks.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ import numpy as np
 
 from prodseg.errors import InputError, PromptError
 from prodseg.prompts import Prompt
-from prodseg.results import ImageResult, JobResult, Match, ReferenceResult
+from prodseg.results import FoundBy, ImageResult, JobResult, ReferenceResult
 from prodseg.settings import Settings, load_settings
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.images import read_image_file
 from prodseg.storage.layout import JobLayout, make_image_ids, once_each
 from prodseg.workers.embed.ffa_embedder import FFAEmbedder
-from prodseg.workers.match.bank import PrototypeBank, runner_up, score_proposals
+from prodseg.workers.match.bank import PrototypeBank
+from prodseg.workers.match.candidates import ViewCandidates, any_match, select_view
 from prodseg.workers.match.instances import MaskShape
-from prodseg.workers.match.scoring import MatchParams, select_matches
 from prodseg.workers.ops.masks import area_filter, mask_to_box
-from prodseg.workers.ops.seam import seam_box
+from prodseg.workers.plan.job_plan import JobPlan
 from prodseg.workers.plan.view_prompts import ViewPrompts, resolve_views
 from prodseg.workers.segment.guided import guided_prompts, similarity_map
 from prodseg.workers.segment.protocol import Proposals, Segmenter
@@ -79,6 +79,13 @@ class ProductSegmentationPipeline:
         """The FFA embedder (built from the settings on first use)."""
         return self._ensure_models()[1]
 
+    @property
+    def uses_image_tokens(self) -> bool:
+        """Whether a view's whole-image DINOv2 pass is used (full embedding mode, guided
+        prompting): then views batched together share one pass."""
+        s = self.settings
+        return s.embedding_mode == "full" or s.proposals == "guided"
+
     def describe(self) -> dict[str, object]:
         """Models, weights and settings, as recorded in ``results.json``."""
         from prodseg.workers.models.factory import describe_run
@@ -127,44 +134,41 @@ class ProductSegmentationPipeline:
             candidate=segmented.candidate,
         )
 
-    def match_image(
-        self, image: np.ndarray, reference: np.ndarray | PrototypeBank, image_id: str,
-        source: str, tokens: np.ndarray | None = None, *, shape: MaskShape,
-    ) -> ImageResult:
-        """Proposals on one target image, matched to the reference embedding.
+    def view_candidates(self, image: np.ndarray, fixed: PrototypeBank, image_id: str,
+                        source: str, tokens: np.ndarray | None = None) -> ViewCandidates:
+        """One view's proposals, area-filtered, and their FFA embeddings: everything of a
+        view that takes a model, computed once whatever the bank does later.
 
         Args:
             image: ``(H, W, 3)`` uint8 RGB.
-            reference: ``(D,)`` float32 unit vector, or a prototype bank (with lookalike
-                negatives, maybe) to score against.
+            fixed: the references known before any view (``JobPlan.fixed_bank``): guided
+                prompting looks at the reference's similarity peaks, and falls back to the
+                full grid when no proposal there passes against this bank.
             image_id: the image's id within the job.
             source: where the image came from.
             tokens: the image's whole-image patch grid, if already computed (batched).
-            shape: the reference mask's shape (``mask_shape``): of the proposals nested in
-                one another, the one closest to it is kept.
         """
         s = self.settings
         segmenter, embedder = self._ensure_models()
         h, w = image.shape[:2]
-        result = ImageResult(image_id=image_id, source=source, width=w, height=h)
-        guide = reference.reference if isinstance(reference, PrototypeBank) else reference
         if s.proposals == "guided":
             tokens = tokens if tokens is not None else embedder.image_tokens(image)
             positives, negatives = guided_prompts(
-                similarity_map(tokens, guide), (h, w), s.guided_points, s.guided_negatives)
-            self._match(result, image, segmenter.propose_at(image, positives, negatives),
-                        reference, tokens, shape)
-            result.found_by = "guided"
-            if result.matches:
-                return result
-            result.found_by = "guided+grid"  # no match at the peaks: look everywhere
-        self._match(result, image, segmenter.propose(image), reference, tokens, shape)
-        return result
+                similarity_map(tokens, fixed.reference), (h, w), s.guided_points,
+                s.guided_negatives)
+            guided = self._embedded(image, segmenter.propose_at(image, positives, negatives),
+                                    tokens, image_id, source, "guided")
+            if any_match(guided, fixed, JobPlan.of(s).select):
+                return guided
+            # no match at the peaks: look everywhere
+            return self._embedded(image, segmenter.propose(image), tokens, image_id, source,
+                                  "guided+grid")
+        return self._embedded(image, segmenter.propose(image), tokens, image_id, source,
+                              "grid")
 
-    def _match(self, result: ImageResult, image: np.ndarray, proposals: Proposals,
-               reference: np.ndarray | PrototypeBank, tokens: np.ndarray | None,
-               shape: MaskShape) -> None:
-        """Area-filter ``proposals``, embed them and put the best matches in ``result``.
+    def _embedded(self, image: np.ndarray, proposals: Proposals, tokens: np.ndarray | None,
+                  image_id: str, source: str, found_by: FoundBy) -> ViewCandidates:
+        """``proposals`` area-filtered and embedded.
 
         Args:
             tokens: the image's patch grid when already computed (reused in full mode).
@@ -173,25 +177,28 @@ class ProductSegmentationPipeline:
         _, embedder = self._ensure_models()
         masks = proposals.masks[area_filter(proposals.masks, s.min_mask_area_ratio,
                                             s.max_mask_area_ratio)]
-        result.num_proposals = int(masks.shape[0])
-        result.matches = []
+        h, w = image.shape[:2]
         if masks.shape[0] == 0:
-            return
-        embeddings = embedder.embed(image, masks, tokens)
-        scores, ranked, threshold = score_proposals(embeddings, reference,
-                                                    s.similarity_threshold,
-                                                    s.distractor_margin)
-        params = MatchParams(threshold, s.nms_iou_threshold, s.top_k_matches,
-                             s.nested_containment, shape)
-        for found in select_matches(masks, ranked, params):
-            mask = masks[found.kept]
-            result.matches.append(Match(mask=mask, bbox=mask_to_box(mask),
-                                        score=float(scores[found.best]),
-                                        embedding=embeddings[found.best],
-                                        wrapped_bbox=seam_box(mask), absorbed=found.absorbed))
-        if result.matches and isinstance(reference, PrototypeBank):  # only a bank asks
-            result.runner_up_score = runner_up(masks, scores, result.matches[0].mask,
-                                               s.nested_containment)
+            embeddings = np.zeros((0, 0), dtype=np.float32)
+        else:
+            embeddings = np.asarray(embedder.embed(image, masks, tokens), dtype=np.float32)
+        return ViewCandidates(image_id, source, w, h, masks, embeddings, found_by)
+
+    def match_image(self, image: np.ndarray, bank: PrototypeBank, image_id: str, source: str,
+                    *, shape: MaskShape) -> ImageResult:
+        """One target image matched against ``bank`` (a bank of one for the reference
+        alone: ``JobPlan.of(settings).fixed_bank(embedding, None)``).
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+            bank: the prototypes and lookalikes; also what guided prompting follows.
+            image_id: the image's id within the job.
+            source: where the image came from.
+            shape: the reference mask's shape (``mask_shape``): of the proposals nested in
+                one another, the one closest to it is kept.
+        """
+        candidates = self.view_candidates(image, bank, image_id, source)
+        return select_view(candidates, bank, JobPlan.of(self.settings).select, shape)
 
     # -- the whole job ----------------------------------------------------------------------
 

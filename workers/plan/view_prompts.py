@@ -16,7 +16,7 @@ with such prompts computes the same in both modes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,7 +24,6 @@ import numpy as np
 from prodseg.errors import PromptError
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult, Match
-from prodseg.settings import Settings
 from prodseg.workers.match.bank import BankParams, PrototypeBank
 from prodseg.workers.ops.ffa import l2_normalize
 from prodseg.workers.ops.masks import mask_to_box
@@ -161,28 +160,68 @@ def not_here_result(image_id: str, source: str, width: int, height: int) -> Imag
     return result
 
 
+def prompted_view(pipeline: ProductSegmentationPipeline, views: ViewPrompts, image_id: str,
+                  source: str, load: Callable[[], np.ndarray]
+                  ) -> tuple[ImageResult | None, np.ndarray, np.ndarray | None,
+                             np.ndarray | None] | None:
+    """What a view the job prompts contributes; None for a view it does not name.
+
+    Returns:
+        ``(result, pixels, embedding, lookalikes)``: the view's result when it is a
+        reference (its prompt's mask) or not the product (no match), else None; its
+        ``(H, W, 3)`` pixels; its ``(D,)`` embedding when it is a reference; its
+        lookalikes' ``(M, D)`` embeddings, if it has any.
+
+    Raises:
+        InputError: the view cannot be read, or its prompt or lookalikes are unusable.
+    """
+    named = (image_id in views.references or image_id in views.no_match
+             or image_id in views.lookalikes)
+    if not named:
+        return None
+    pixels = load()
+    views.validate(image_id, pixels.shape[1], pixels.shape[0], source)
+    lookalikes = view_negatives(pipeline, pixels, views.lookalikes.get(image_id, ()), source)
+    result: ImageResult | None = None
+    embedding = None
+    if image_id in views.references:
+        result = reference_view_result(pipeline, pixels, views.references[image_id],
+                                       image_id, source)
+        embedding = result.matches[0].embedding
+    elif image_id in views.no_match:
+        result = not_here_result(image_id, source, pixels.shape[1], pixels.shape[0])
+    return result, pixels, embedding, lookalikes
+
+
 def view_negatives(pipeline: ProductSegmentationPipeline, image: np.ndarray,
                    points: Sequence[Point], source: str) -> np.ndarray | None:
     """``(M, D)`` embeddings of the lookalikes clicked on one view, or None."""
     return pipeline.embed_distractors(image, list(points), source)
 
 
-def fixed_bank(reference: np.ndarray, settings: Settings,
+def fixed_bank(reference: np.ndarray, params: BankParams,
                references: Sequence[tuple[str, np.ndarray]],
                negatives: Sequence[np.ndarray | None]) -> PrototypeBank:
-    """The bank before any view is matched: the reference, every reference view's
-    embedding ``(D,)`` as a fixed prototype, and every lookalike ``(M, D)`` as negatives.
+    """The job's fixed bank (``JobPlan.fixed_bank``) with the reference views: the
+    reference, every reference view's embedding ``(D,)`` as a fixed prototype, and every
+    lookalike ``(M, D)`` as negatives.
 
     A growing bank (``bank_size`` > 1) adds matches after these, up to its size counted
     without them.
     """
-    s = settings
     stacked = [np.asarray(n, dtype=np.float32) for n in negatives if n is not None and len(n)]
-    bank = PrototypeBank(reference, BankParams(s.bank_size + len(references),
-                                               s.bank_add_threshold, s.bank_margin,
-                                               s.bank_top_k),
+    bank = PrototypeBank(reference, replace(params, max_size=params.max_size + len(references)),
                          np.concatenate(stacked) if stacked else None)
     for image_id, embedding in references:
         bank.prototypes.append(l2_normalize(np.asarray(embedding, dtype=np.float32)))
         bank.sources.append(image_id)
     return bank
+
+
+def bank_record(bank: PrototypeBank, grows: bool, distractors: int) -> dict[str, object] | None:
+    """``JobPlan.bank_record``, counting every lookalike and shown for fixed references
+    too: the bank's members and how many lookalikes; None for a bank of the reference
+    alone that does not grow."""
+    if not grows and distractors == 0 and len(bank.sources) == 1:
+        return None
+    return {"prototypes": list(bank.sources), "distractors": distractors}

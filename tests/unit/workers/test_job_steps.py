@@ -15,9 +15,11 @@ from prodseg.settings import load_settings, recorded
 from prodseg.storage.local import LocalStore
 from prodseg.storage.manifest import InputImage, JobManifest, image_state_key, input_key
 from prodseg.workers.classic.segmenter import ContourSegmenter
+from prodseg.workers.plan.job_plan import JobPlan
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 from prodseg.workers.plan.steps import (
     finalize_step,
+    load_fixed_bank,
     load_reference_embedding,
     load_reference_shape,
     match_step,
@@ -73,15 +75,16 @@ def test_steps_write_records_and_documents(job) -> None:  # type: ignore[no-unty
     embedding = load_reference_embedding(store, manifest)
     assert embedding.shape == (104,) and abs(float(np.linalg.norm(embedding)) - 1) < 1e-5
     shape = load_reference_shape(store, manifest)
-    ok = match_step(store, manifest, 0, pipe, embedding, shape)
-    failed = match_step(store, manifest, 1, pipe, embedding, shape)
+    fixed = load_fixed_bank(store, manifest, JobPlan.of(pipe.settings))
+    ok = match_step(store, manifest, 0, pipe, fixed, shape)
+    failed = match_step(store, manifest, 1, pipe, fixed, shape)
     assert ok["entry"]["status"] == "ok" and ok["entry"]["matches"]
     # A model failure on one image is recorded, not raised: the job goes on.
     assert failed["entry"]["status"] == "error"
     assert "view_002.jpg: RuntimeError: model exploded" in failed["entry"]["error"]
     stored = json.loads(store.get(image_state_key("j1", "view_002")))
     assert stored["entry"] == failed["entry"]
-    doc = finalize_step(store, manifest)
+    doc = finalize_step(store, manifest, pipe.settings)
     assert doc["job"] == "j1" and doc["summary"] == {
         "images": 2, "ok": 1, "error": 1, "matched": 1, "unmatched": 0}
     assert store.exists("jobs/j1/results.json") and store.exists("jobs/j1/coco.json")
@@ -91,7 +94,80 @@ def test_storage_faults_propagate_for_retry(job) -> None:  # type: ignore[no-unt
     store, manifest, _ = job
     pipe = pipeline(FlakySegmenter(TransientError("s3 down")))
     reference_step(store, manifest, pipe)
-    embedding = load_reference_embedding(store, manifest)
+    fixed = load_fixed_bank(store, manifest, JobPlan.of(pipe.settings))
     with pytest.raises(TransientError):
-        match_step(store, manifest, 1, pipe, embedding, load_reference_shape(store, manifest))
+        match_step(store, manifest, 1, pipe, fixed, load_reference_shape(store, manifest))
     assert not store.exists(image_state_key("j1", "view_002"))
+
+
+def _spin_job(tmp_path: Path, views: list[str], **settings: object
+              ) -> tuple[LocalStore, JobManifest, ProductSegmentationPipeline]:
+    spin = render_spin_set(n_views=12, height=240, width=320, n_distractor_only=0, seed=0)
+    write_sample_set(tmp_path / "sample", spin)
+    store = LocalStore(tmp_path / "bucket")
+    inputs = []
+    for name in views:
+        key = input_key("j2", name, ".jpg")
+        store.put(key, (tmp_path / "sample" / "images" / f"{name}.jpg").read_bytes())
+        inputs.append(InputImage(name, key, f"spin/{name}.jpg"))
+    pipe = classic_pipeline(**settings)
+    manifest = JobManifest("j2", inputs[0], Prompt.from_point(*spin.reference_point).to_json(),
+                           inputs[1:], recorded(pipe.settings))
+    manifest.save(store)
+    return store, manifest, pipe
+
+
+def _outputs(store: LocalStore) -> dict[str, bytes]:
+    return {k: store.get(k) for k in store.list("jobs/j2/") if "/_state/end" not in k}
+
+
+def test_a_growing_bank_stores_candidates_then_resolves_them_in_capture_order(
+        tmp_path: Path) -> None:
+    """The match steps store each view's candidates only; the resolve step grows the bank
+    over them outward from the reference and writes every view, the same bytes when it
+    runs again (a redelivered task)."""
+    from prodseg.storage.manifest import candidates_key
+    from prodseg.workers.plan.ordered_steps import resolve_step
+
+    views = ["view_000", "view_001", "view_002", "view_010", "view_011"]
+    store, manifest, pipe = _spin_job(tmp_path, views, bank_size=4, bank_add_threshold=0.75,
+                                      bank_margin=0.05)
+    reference_step(store, manifest, pipe)
+    plan = JobPlan.of(pipe.settings)
+    fixed = load_fixed_bank(store, manifest, plan)
+    shape = load_reference_shape(store, manifest)
+    for index in range(len(manifest.images)):
+        record = match_step(store, manifest, index, pipe, fixed, shape)
+        assert record["status"] == "ok" and record["size"] == [320, 240]
+    assert not list(store.list("jobs/j2/_state/images/"))  # nothing resolved yet
+    assert store.exists(candidates_key("j2", "view_001", "bin"))
+    members = resolve_step(store, manifest, pipe)
+    assert members[0] == "reference" and len(members) > 1
+    first = _outputs(store)
+    assert resolve_step(store, manifest, pipe) == members
+    assert _outputs(store) == first
+    doc = finalize_step(store, manifest, pipe.settings)
+    assert doc["capture"] == "spin"
+    assert doc["prototype_bank"] == {"prototypes": members, "distractors": 0}
+    local = pipe.run([tmp_path / "sample" / "images" / f"{v}.jpg" for v in views],
+                     tmp_path / "sample" / "images" / "view_000.jpg",
+                     prompt=Prompt.from_json(manifest.prompt))
+    assert local.meta["prototype_bank"]["prototypes"] == members
+    for entry, result in zip(doc["images"], local.images, strict=True):
+        assert [m["bbox"] for m in entry["matches"]] == [list(m.bbox) for m in result.matches]
+
+
+def test_the_track_step_records_the_tracked_views_and_leaves_the_rest(tmp_path: Path) -> None:
+    from prodseg.workers.plan.ordered_steps import track_step, tracked_ids
+
+    views = ["view_000", "view_001", "view_002", "view_006", "view_011"]
+    store, manifest, pipe = _spin_job(tmp_path, views, propagation="track",
+                                      similarity_threshold=0.75)
+    reference_step(store, manifest, pipe)
+    assert tracked_ids(store, manifest) is None
+    tracked = track_step(store, manifest, pipe)
+    assert {"view_001", "view_011"} <= set(tracked) and "view_006" not in tracked
+    assert tracked_ids(store, manifest) == set(tracked)
+    for image_id in tracked:
+        record = json.loads(store.get(image_state_key("j2", image_id)))
+        assert record["entry"]["found_by"] == "tracked" and record["status"] == "ok"

@@ -22,8 +22,9 @@ from prodseg.settings import load_settings, recorded
 from prodseg.storage.local import LocalStore
 from prodseg.storage.manifest import InputImage, JobManifest, input_key
 from prodseg.workers.ops.masks import mask_iou, mask_to_box
+from prodseg.workers.plan.job_plan import JobPlan
 from prodseg.workers.plan.steps import (
-    load_reference_embedding,
+    load_fixed_bank,
     load_reference_shape,
     match_step,
     reference_step,
@@ -76,7 +77,8 @@ def test_the_job_steps_merge_the_same_way(spin: tuple[SpinSet, Path], tmp_path: 
     manifest.save(store)
     pipe = classic_pipeline()
     reference_step(store, manifest, pipe)
-    record = match_step(store, manifest, 0, pipe, load_reference_embedding(store, manifest),
+    record = match_step(store, manifest, 0, pipe,
+                        load_fixed_bank(store, manifest, JobPlan.of(pipe.settings)),
                         load_reference_shape(store, manifest))
     local = run(root, ["view_003"], scene.reference_point, tmp_path / "local")
     entry = json.loads((tmp_path / "local" / "results.json").read_text())["images"][0]

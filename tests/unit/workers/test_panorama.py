@@ -20,6 +20,7 @@ from prodseg.producer.samples.panorama import PanoramaScene, render_panorama, wr
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult
 from prodseg.workers.classic.segmenter import ContourSegmenter
+from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.instances import mask_shape
 from prodseg.workers.ops.masks import mask_iou, mask_to_box
 from prodseg.workers.ops.panorama import (
@@ -350,7 +351,7 @@ def match_best(pipe: ProductSegmentationPipeline, scene: PanoramaScene
     ref = pipe.segment_reference(scene.reference, Prompt.from_point(*scene.reference_point),
                                  "reference", "reference")
     assert mask_iou(ref.mask, scene.reference_mask) > 0.95
-    result = pipe.match_image(scene.image, ref.embedding, "panorama", "panorama",
+    result = pipe.match_image(scene.image, PrototypeBank(ref.embedding), "panorama", "panorama",
                               shape=mask_shape(ref.mask))
     assert result.matches, "the product was not found"
     return mask_iou(result.matches[0].mask, scene.mask), result

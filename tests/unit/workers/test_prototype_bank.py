@@ -27,20 +27,27 @@ def unit(*values: float) -> np.ndarray:
 
 def test_bank_scores_the_best_prototype_or_the_top_k_mean() -> None:
     bank = PrototypeBank(unit(1, 0, 0), BankParams(max_size=4, add_threshold=0.5, margin=0.0))
-    assert bank.consider(unit(0, 1, 0) * 3, score=0.9, runner_up=0.1, source="v1")
+    assert bank.consider(unit(1, 1, 0) * 3, score=0.71, runner_up=0.1, source="v1")
     query = np.stack([unit(1, 0, 0), unit(0, 1, 0), unit(0, 0, 1), unit(1, 1, 0)])
-    np.testing.assert_allclose(bank.scores(query), [1, 1, 0, np.sqrt(0.5)], atol=1e-6)
+    h = np.sqrt(0.5)
+    np.testing.assert_allclose(bank.scores(query), [1, h, 0, 1], atol=1e-6)
     top2 = PrototypeBank(unit(1, 0, 0), BankParams(top_k=2, add_threshold=0.5, margin=0.0))
-    top2.consider(unit(0, 1, 0), 0.9, 0.1, "v1")
-    np.testing.assert_allclose(top2.scores(query), [0.5, 0.5, 0, np.sqrt(0.5)], atol=1e-6)
+    assert top2.consider(unit(1, 1, 0), 0.71, 0.1, "v1")
+    np.testing.assert_allclose(top2.scores(query), [(1 + h) / 2, h / 2, 0, (1 + h) / 2],
+                               atol=1e-6)
+
+
+def at(similarity: float) -> np.ndarray:
+    """A unit vector whose cosine similarity to (1, 0, 0) is ``similarity``."""
+    return unit(similarity, np.sqrt(1 - similarity**2), 0)
 
 
 @pytest.mark.parametrize(
     ("embedding", "score", "runner_up", "added"),
     [
-        (unit(0, 1, 0), 0.85, 0.5, True),
-        (unit(0, 1, 0), 0.79, 0.5, False),     # not confident enough
-        (unit(0, 1, 0), 0.85, 0.80, False),    # ambiguous: another object scores close
+        (at(0.85), 0.85, 0.5, True),
+        (at(0.79), 0.79, 0.5, False),          # not confident enough
+        (at(0.85), 0.85, 0.80, False),         # ambiguous: another object scores close
         (unit(1, 0.1, 0), 0.99, 0.2, False),   # a near-copy of the reference adds nothing
     ],
 )
@@ -51,10 +58,22 @@ def test_only_unambiguous_new_matches_join(embedding: np.ndarray, score: float,
     assert len(bank.prototypes) == (2 if added else 1)
 
 
+def test_with_lookalikes_a_match_joins_by_its_similarity_not_its_margin() -> None:
+    """With lookalikes a match's score is a margin (0.35 here), far under the bank's
+    add threshold; what must reach it is the match's similarity to the bank (0.85)."""
+    bank = PrototypeBank(unit(1, 0, 0), BankParams(add_threshold=0.8, margin=0.1),
+                         negatives=np.stack([unit(0, 0, 1)]))
+    match = unit(0.85, 0.0, np.sqrt(1 - 0.85**2))
+    margin = float(bank.scores(match[None])[0])
+    assert 0.3 < margin < 0.4
+    assert bank.consider(match, margin, runner_up=0.1, source="v")
+    assert bank.sources == ["reference", "v"]
+
+
 def test_bank_is_bounded_and_refuses_lookalikes() -> None:
     bank = PrototypeBank(unit(1, 0, 0), BankParams(max_size=2, add_threshold=0.5, margin=0))
-    assert bank.consider(unit(0, 1, 0), 0.9, -1, "a")
-    assert not bank.consider(unit(0, 0, 1), 0.9, -1, "b")  # full
+    assert bank.consider(unit(1, 1, 0), 0.71, -1, "a")
+    assert not bank.consider(unit(1, 0, 1), 0.71, -1, "b")  # full
     negative = PrototypeBank(unit(1, 0, 0), BankParams(add_threshold=0.0, margin=0),
                              negatives=np.stack([unit(0, 1, 0)]))
     assert not negative.consider(unit(0.2, 1, 0), 0.5, -1, "c")  # nearer the lookalike
@@ -67,8 +86,9 @@ def test_with_negatives_the_score_is_a_margin_and_must_clear_both_thresholds() -
     np.testing.assert_allclose(scores, [1 - np.sqrt(0.5), np.sqrt(0.5) - 1, 0], atol=1e-6)
     assert threshold == 0.05
     assert ranked[0] == scores[0] and ranked[1] == scores[1] and ranked[2] == -np.inf
-    plain, same, t = score_proposals(proposals, unit(1, 0, 0), 0.6, 0.05)
+    plain, same, t = score_proposals(proposals, PrototypeBank(unit(1, 0, 0)), 0.6, 0.05)
     assert t == 0.6 and np.array_equal(plain, same)
+    np.testing.assert_allclose(plain, [1, np.sqrt(0.5), 0], atol=1e-6)  # a bank of one
 
 
 def test_runner_up_ignores_parts_of_the_best_match() -> None:
@@ -108,11 +128,11 @@ def test_spin_order_goes_outward_and_wraps() -> None:
 def test_visit_order_per_capture() -> None:
     ref = Path("s/v_03.jpg")
     targets = [Path(f"s/v_0{i}.jpg") for i in (0, 1, 2, 4, 5)]
-    assert [targets[i].stem for i in visit_order("spin", ref, targets, lambda p: 0.0)] == [
+    assert [targets[i].stem for i in visit_order("spin", ref, targets, lambda: [0.0] * 5)] == [
         "v_04", "v_02", "v_05", "v_01", "v_00"]
     scores = {"v_00": 0.1, "v_01": 0.9, "v_02": 0.5, "v_04": 0.2, "v_05": 0.7}
-    assert [targets[i].stem for i in visit_order("unordered", ref, targets,
-                                                 lambda p: scores[p.stem])] == [
+    assert [targets[i].stem for i in visit_order(
+        "unordered", ref, targets, lambda: [scores[p.stem] for p in targets])] == [
         "v_01", "v_05", "v_02", "v_04", "v_00"]
 
 

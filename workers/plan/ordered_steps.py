@@ -1,0 +1,164 @@
+"""The steps of a distributed job that run once per job, in capture order: track and
+resolve.
+
+- **track** (``propagation=track``): SAM2's video predictor follows the product around
+  the spin, which is sequential by nature, so one task per job does it on a GPU worker
+  (a catalog runs its products' tracks in parallel). Tracked views are written as done;
+  the others then go to the parallel candidates step.
+- **resolve** (``bank_size > 1``): once every view's candidates are stored, the bank is
+  grown over them in capture order and every view's outputs written. It runs no model:
+  the candidates hold the embeddings, so it costs one image decode per view for the
+  cutouts.
+
+Both are deterministic functions of what storage holds, so a redelivered task writes
+the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from prodseg.prompts import Prompt
+from prodseg.storage.base import ObjectNotFound, ObjectStore
+from prodseg.storage.manifest import (
+    InputImage,
+    JobManifest,
+    candidates_key,
+    get_json,
+    image_state_key,
+    put_json,
+    state_key,
+)
+from prodseg.workers.match.candidates import ViewCandidates
+from prodseg.workers.plan.job_plan import JobPlan, resolve_in_order
+from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
+from prodseg.workers.plan.steps import (
+    load_fixed_bank,
+    load_reference_shape,
+    read_input,
+    resume_hint,
+    store_result,
+)
+from prodseg.workers.plan.view_prompts import ViewPrompts, bank_record
+from prodseg.workers.plan.views import Loader, load_view, track_spin
+
+TRACKING = "tracking.json"
+BANK = "bank.json"
+
+
+def track_step(store: ObjectStore, manifest: JobManifest,
+               pipeline: ProductSegmentationPipeline) -> list[str]:
+    """Track the spin; write each tracked view's outputs and record, then
+    ``_state/tracking.json``.
+
+    Returns:
+        The ids of the tracked views (none unless the capture is a spin).
+    """
+    s = pipeline.settings
+    plan = JobPlan.of(s)
+    fixed = load_fixed_bank(store, manifest, plan)
+    reference = read_input(store, manifest.reference, s)
+    prompted = ViewPrompts.from_json(manifest.views)
+    left = [k for k, t in enumerate(manifest.images)  # prompted views: the candidates step's
+            if t.image_id not in prompted.references and t.image_id not in prompted.no_match]
+    views = [(manifest.images[k].image_id, manifest.images[k].source,
+              _loader(store, manifest.images[k], pipeline)) for k in left]
+    tracked = track_spin(pipeline, plan, Prompt.from_json(manifest.prompt), fixed,
+                         load_reference_shape(store, manifest),
+                         (manifest.reference.source, reference), views)
+    for k in sorted(tracked.results):
+        store_result(store, manifest, left[k], tracked.results[k], tracked.images[k])
+    ids = [manifest.images[left[k]].image_id for k in sorted(tracked.results)]
+    put_json(store, state_key(manifest.job, TRACKING), {"tracked": ids})
+    return ids
+
+
+def tracked_ids(store: ObjectStore, manifest: JobManifest) -> set[str] | None:
+    """The views the track step finished, or None when it has not run."""
+    try:
+        return set(get_json(store, state_key(manifest.job, TRACKING))["tracked"])
+    except ObjectNotFound:
+        return None
+
+
+def resolve_step(store: ObjectStore, manifest: JobManifest,
+                 pipeline: ProductSegmentationPipeline,
+                 unstored: Mapping[str, str] | None = None) -> list[str]:
+    """Grow the bank over the stored candidates in capture order; write every untracked
+    view's outputs and record, then ``_state/bank.json``.
+
+    Args:
+        unstored: image id -> why, for views whose candidates task gave up; they are
+            errors in the results, and ``prodseg resume`` runs them again.
+
+    Returns:
+        The bank's members (image ids, ``reference`` first).
+    """
+    s = pipeline.settings
+    plan = JobPlan.of(s)
+    prompted = ViewPrompts.from_json(manifest.views)
+    # Tracked views and the views the job prompts already have their results.
+    done = (tracked_ids(store, manifest) or set()) | set(prompted.references) \
+        | prompted.no_match
+    ref = get_json(store, state_key(manifest.job, "reference.json"))["entry"]
+    order = [k for k, t in enumerate(manifest.images) if t.image_id not in done]
+    records = [_candidates_record(store, manifest, manifest.images[k]) for k in order]
+    sizes = {t.image_id: (0, 0) for t in manifest.images}
+    for record, k in zip(records, order, strict=True):
+        sizes[manifest.images[k].image_id] = tuple(record["size"]) if record else (0, 0)
+    for image_id in done:
+        entry = get_json(store, image_state_key(manifest.job, image_id))["entry"]
+        sizes[image_id] = (entry["width"], entry["height"])
+    capture = plan.capture_of((ref["source"], (ref["width"], ref["height"])),
+                              [(t.source, sizes[t.image_id]) for t in manifest.images])
+    scores = [float("-inf") if not r or r["best_score"] is None else float(r["best_score"])
+              for r in records]
+    visit = plan.visit_order(capture, ref["source"],
+                             [manifest.images[k].source for k in order], scores)
+    bank = load_fixed_bank(store, manifest, plan)
+    def view(position: int) -> ViewCandidates:
+        return _stored_view(store, manifest, manifest.images[order[position]], unstored or {})
+
+    for position, result in resolve_in_order(view, visit, bank, plan.select,
+                                             load_reference_shape(store, manifest)):
+        index = order[position]
+        target = manifest.images[index]
+        image = None
+        if result.status == "ok":
+            image = load_view(_loader(store, target, pipeline), target.source)[0]
+        store_result(store, manifest, index, result, image)
+    record = bank_record(bank, plan.grows_bank,
+                         len(bank.negatives) if bank.negatives is not None else 0)
+    if record is not None:
+        put_json(store, state_key(manifest.job, BANK), record)
+    return list(bank.sources)
+
+
+def _loader(store: ObjectStore, target: InputImage,
+            pipeline: ProductSegmentationPipeline) -> Loader:
+    return lambda: read_input(store, target, pipeline.settings)
+
+
+def _candidates_record(store: ObjectStore, manifest: JobManifest,
+                       target: InputImage) -> dict[str, Any] | None:
+    try:
+        record: dict[str, Any] = get_json(store, candidates_key(manifest.job, target.image_id,
+                                                                "json"))
+        return record
+    except ObjectNotFound:
+        return None
+
+
+def _stored_view(store: ObjectStore, manifest: JobManifest, target: InputImage,
+                 unstored: Mapping[str, str]) -> ViewCandidates:
+    """The view's stored candidates; without them (its task gave up), a failed view."""
+    try:
+        if store.exists(candidates_key(manifest.job, target.image_id, "json")):
+            return ViewCandidates.from_bytes(
+                store.get(candidates_key(manifest.job, target.image_id, "bin")))
+    except ObjectNotFound:
+        pass
+    why = unstored.get(target.image_id, "no candidates were stored")
+    return ViewCandidates.failed(target.image_id, target.source,
+                                 resume_hint(manifest, target, why))

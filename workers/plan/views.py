@@ -1,0 +1,142 @@
+"""The per-view steps of the job plan, shared by both executors: a view loaded or its
+failure recorded, its candidates computed, and the spin tracked.
+
+Each takes a ``load`` function, so the same step reads a local file (``prodseg run``)
+or an object in the job's store (a worker). A view that cannot be read or processed
+becomes a failed ``ViewCandidates`` naming it; the job goes on. Storage trouble
+(``TransientError``) is raised, for the task to retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from prodseg.errors import InputError, TransientError
+from prodseg.prompts import Prompt
+from prodseg.results import ImageResult
+from prodseg.workers.capture.order import detect_capture
+from prodseg.workers.match.bank import PrototypeBank
+from prodseg.workers.match.candidates import ViewCandidates
+from prodseg.workers.match.instances import MaskShape
+from prodseg.workers.plan.job_plan import JobPlan
+
+if TYPE_CHECKING:
+    from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
+
+log = logging.getLogger(__name__)
+
+Loader = Callable[[], np.ndarray]
+"""Reads and decodes one view: ``(H, W, 3)`` uint8 RGB; raises ``InputError`` (or
+``KeyError`` for a missing object) naming it."""
+
+
+def load_view(load: Loader, source: str) -> tuple[np.ndarray | None, str | None]:
+    """The view's pixels, or None and why (naming ``source``)."""
+    try:
+        return load(), None
+    except TransientError:
+        raise
+    except InputError as exc:
+        return None, str(exc)
+    except KeyError:
+        return None, f"{source}: not found"
+
+
+def view_candidates(pipeline: ProductSegmentationPipeline, fixed: PrototypeBank,
+                    image_id: str, source: str, image: np.ndarray | None,
+                    error: str | None, tokens: np.ndarray | None = None) -> ViewCandidates:
+    """The view's candidates (``ProductSegmentationPipeline.view_candidates``), or a
+    failed view: unreadable (``error``), or a model failure, which must not end the job.
+
+    Args:
+        tokens: the image's whole-image patch grid when computed in a batch.
+    """
+    if image is None:
+        return ViewCandidates.failed(image_id, source, error or f"{source}: unreadable")
+    try:
+        return pipeline.view_candidates(image, fixed, image_id, source, tokens)
+    except TransientError:
+        raise
+    except Exception as exc:
+        log.exception("processing %s failed", source)
+        return ViewCandidates.failed(image_id, source, f"{source}: {type(exc).__name__}: {exc}")
+
+
+@dataclass
+class Tracked:
+    """What the track step found.
+
+    Attributes:
+        results: target index -> result, for the views whose tracked mask was accepted.
+        images: target index -> its pixels, for writing those results' outputs.
+    """
+
+    results: dict[int, ImageResult] = field(default_factory=dict)
+    images: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+def may_be_spin(plan: JobPlan, reference: str, targets: Sequence[str]) -> bool:
+    """Whether the capture can be a spin by its setting and file names (before reading
+    any image: only a spin is tracked)."""
+    if plan.capture != "auto":
+        return plan.capture == "spin"
+    paths = [Path(reference), *map(Path, targets)]
+    return detect_capture(paths, [(1, 1)] * len(paths)) == "spin"
+
+
+def track_spin(pipeline: ProductSegmentationPipeline, plan: JobPlan, prompt: Prompt,
+               fixed: PrototypeBank, shape: MaskShape,
+               reference: tuple[str, np.ndarray],
+               targets: Sequence[tuple[str, str, Loader]]) -> Tracked:
+    """The track step: the product followed around the spin from the click.
+
+    Args:
+        pipeline: the job's models.
+        plan: the job's plan (``plan.tracks``).
+        prompt: the click, in the reference's pixels.
+        fixed: the references; tracked masks are verified against its prototypes.
+        shape: the reference mask's shape.
+        reference: its source and pixels.
+        targets: ``(image id, source, load)`` of each target.
+
+    Returns:
+        Nothing tracked unless the capture is a spin (by ``plan.capture_of``, with every
+        view decoded); unreadable views are left to the candidates step, which reports
+        them.
+    """
+    from prodseg.workers.capture.spin import (
+        Frame,
+        build_tracker,
+        spin_sequence,
+        tracked_results,
+    )
+
+    ref_source, ref_image = reference
+    if not may_be_spin(plan, ref_source, [s for _, s, _ in targets]):
+        return Tracked()
+    frames, sizes = [], []
+    for index in spin_sequence(ref_source, [s for _, s, _ in targets]):
+        if index < 0:
+            frames.append(Frame(-1, "", ref_source, ref_image))
+            continue
+        image_id, source, load = targets[index]
+        image, _ = load_view(load, source)
+        if image is not None:
+            frames.append(Frame(index, image_id, source, image))
+    by_index = {f.index: f.image for f in frames}
+    for index, (_, source, _) in enumerate(targets):
+        image = by_index.get(index)
+        sizes.append((source, (0, 0) if image is None else (image.shape[1], image.shape[0])))
+    ref_size = (ref_image.shape[1], ref_image.shape[0])
+    if plan.capture_of((ref_source, ref_size), sizes) != "spin":
+        return Tracked()
+    s = pipeline.settings
+    results = tracked_results(s, pipeline.embedder, build_tracker(s), prompt,
+                              np.stack(fixed.prototypes), frames, pipeline.segmenter, shape)
+    return Tracked(results, {k: by_index[k] for k in results})
