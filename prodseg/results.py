@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 Status = Literal["ok", "error"]
-FoundBy = Literal["grid", "guided", "guided+grid", "tracked"]
+FoundBy = Literal["grid", "guided", "guided+grid", "tracked", "reference", "not here"]
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,9 @@ class ImageResult:
         num_proposals: how many proposals were compared with the reference.
         found_by: how the candidates were found: ``"grid"`` (SAM2 prompted over the whole
             grid), ``"guided"`` (at the reference's similarity peaks), ``"guided+grid"``
-            (the peaks found no match, so the full grid was run too) or ``"tracked"`` (the
-            spin tracker's verified mask).
+            (the peaks found no match, so the full grid was run too), ``"tracked"`` (the
+            spin tracker's verified mask), ``"reference"`` (a view the job prompts: its
+            prompt's mask) or ``"not here"`` (a view the job forces to no match).
         runner_up_score: the best score of a proposal that overlaps the best match less
             than half (-1 if none); tells an unambiguous match (not exported).
     """

@@ -45,6 +45,7 @@ from prodseg.tasks.names import (
     REFERENCE_TASK,
 )
 from prodseg.tasks.progress import JobStatus, ProgressBoard
+from prodseg.workers.plan.view_prompts import ViewPrompts, resolve_views
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -98,6 +99,7 @@ class JobClient:
         job: str | None = None,
         settings: Settings | None = None,
         distractor_points: Sequence[tuple[float, float]] = (),
+        views: ViewPrompts | None = None,
     ) -> str:
         """Upload local images, write the manifest, enqueue the reference task.
 
@@ -111,6 +113,9 @@ class JobClient:
             settings: this job's settings (the client's by default).
             distractor_points: clicks on lookalikes on the reference ("not this"), in its
                 pixels; every view is then scored against the product minus them.
+            views: prompts on other views (more references), views that are not the
+                product and lookalikes on views, keyed by an image's path, file name or
+                id (``workers.plan.view_prompts``).
 
         Returns:
             The job id.
@@ -120,7 +125,7 @@ class JobClient:
                 prompt, before anything is enqueued.
         """
         job = self.prepare(images, reference, prompt, on_upload, job, settings,
-                           distractor_points)
+                           distractor_points, views)
         self.enqueue(job)
         return job
 
@@ -133,6 +138,7 @@ class JobClient:
         job: str | None = None,
         settings: Settings | None = None,
         distractor_points: Sequence[tuple[float, float]] = (),
+        views: ViewPrompts | None = None,
     ) -> str:
         """Everything ``submit`` does but enqueueing: check, upload, write the manifest.
 
@@ -160,8 +166,15 @@ class JobClient:
             Prompt.from_point(x, y).validate(ref_image.shape[1], ref_image.shape[0],
                                              f"{ref_source} (lookalike)")
 
-        job = validate_job_id(job) if job is not None else new_job_id()
         ids = make_image_ids([ref_source, *targets])
+        named = resolve_views(views or ViewPrompts(), [ref_source, *targets], ids,
+                              input_identity)
+        for image_id, source in zip(ids[1:], targets, strict=True):
+            if image_id in named.references or image_id in named.lookalikes:
+                pixels = decode_image(read_input_bytes(source, self.settings), source,
+                                      settings.max_image_pixels)
+                named.validate(image_id, pixels.shape[1], pixels.shape[0], source)
+        job = validate_job_id(job) if job is not None else new_job_id()
         entries = []
         for image_id, source in zip(ids, [ref_source, *targets], strict=True):
             entries.append(place_input(self.store, job, image_id, source, settings))
@@ -171,6 +184,7 @@ class JobClient:
             job=job, reference=entries[0], prompt=prompt.to_json(), images=entries[1:],
             settings=recorded(settings),
             distractors=[[float(x), float(y)] for x, y in distractor_points],
+            views=named.to_json() if not named.empty else {},
         )
         manifest.save(self.store)
         return job

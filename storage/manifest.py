@@ -92,6 +92,9 @@ class JobManifest:
             machine-local ones).
         created: ISO-8601 UTC time of submission.
         distractors: ``[x, y]`` clicks on lookalikes on the reference image ("not this").
+        views: prompts on target views, by image id (``workers.plan.view_prompts``
+            ``ViewPrompts.to_json``): more references, views that are not the product,
+            lookalikes on views.
     """
 
     job: str
@@ -103,6 +106,7 @@ class JobManifest:
         default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     )
     distractors: list[list[float]] = field(default_factory=list)
+    views: dict[str, Any] = field(default_factory=dict)
 
     @property
     def layout(self) -> JobLayout:
@@ -132,6 +136,7 @@ class JobManifest:
             settings=doc["settings"],
             created=doc["created"],
             distractors=[[float(x), float(y)] for x, y in doc.get("distractors") or []],
+            views=dict(doc.get("views") or {}),
         )
 
     def save(self, store: ObjectStore) -> None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prodseg.errors import InputError
+from prodseg.producer.catalog.reviews import ReviewBook
 from prodseg.producer.client import JobClient, poll
 from prodseg.prompts import Prompt
 from prodseg.settings import Settings, load_settings
@@ -261,17 +262,26 @@ class CatalogClient:
 
     # -- follow -----------------------------------------------------------------------------
 
+    def current_jobs(self, catalog: str) -> dict[str, str]:
+        """The job standing for each product: its newest re-run (``catalog review``), else
+        its own."""
+        reruns = {p: r.runs[-1].job for p, r in ReviewBook(self.store, catalog).all().items()
+                  if r.runs}
+        return {p.product: reruns.get(p.product, p.job) for p in self.products(catalog)}
+
     def status(self, catalog: str) -> CatalogStatus:
         """Counts per state and images finished, from Redis and, where Redis forgot a
-        job, from storage."""
+        job, from storage. A product re-run after review counts with its newest run."""
         products = self.products(catalog)
         listed = self.enqueued(catalog)
+        current = self.current_jobs(catalog)
         enqueued = [p for p in products if p.product in listed]
-        progress = self.jobs.board.read_many([p.job for p in enqueued])
+        progress = self.jobs.board.read_many([current[p.product] for p in enqueued])
         jobs: dict[str, JobStatus | None] = {p.product: None for p in products}
         for product, prog in zip(enqueued, progress, strict=True):
             known = prog.state != "unknown"
-            jobs[product.product] = prog if known else self.jobs.status(product.job)
+            job = current[product.product]
+            jobs[product.product] = prog if known else self.jobs.status(job)
         refused = {p: why for p, why in self.refused(catalog).items() if p not in listed}
         counts: Counter[str] = Counter()
         for product in products:

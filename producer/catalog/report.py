@@ -8,10 +8,12 @@ the catalog's jobs from storage and writes ``catalogs/<id>/report.csv`` and ``re
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from prodseg.producer.catalog.client import CatalogClient, catalog_key
+from prodseg.producer.catalog.reviews import ProductReview, ReviewBook
 from prodseg.storage.base import ObjectNotFound
 from prodseg.storage.exports.catalog_report import (
     ProductRow,
@@ -23,18 +25,25 @@ from prodseg.storage.exports.catalog_report import (
 from prodseg.storage.manifest import get_json, job_layout
 
 
-def report_rows(client: CatalogClient, catalog: str,
-                rules: ReviewRules) -> tuple[list[ProductRow], dict[tuple[str, str], bytes]]:
-    """One row per product (catalog order) and the thumbnails the page shows."""
+def report_rows(client: CatalogClient, catalog: str, rules: ReviewRules,
+                thumbnails_too: bool = True,
+                ) -> tuple[list[ProductRow], dict[tuple[str, str], bytes]]:
+    """One row per product (catalog order) and the thumbnails the page shows.
+
+    A product re-run after review is reported with its newest run, and with who reviewed
+    it and when.
+    """
     status = client.status(catalog)
+    reviews = ReviewBook(client.store, catalog).all()
     rows: list[ProductRow] = []
     thumbnails: dict[tuple[str, str], bytes] = {}
     for product in client.products(catalog):
         job = status.jobs[product.product]
         if job is None:
             state = "refused" if product.product in status.refused else "waiting"
-            rows.append(product_row(product.product, "", state, None, rules,
-                                    status.refused.get(product.product, "")))
+            rows.append(_reviewed(product_row(product.product, "", state, None, rules,
+                                              status.refused.get(product.product, "")),
+                                  reviews.get(product.product)))
             continue
         doc: dict[str, Any] | None = None
         if job.state == "done":
@@ -42,13 +51,22 @@ def report_rows(client: CatalogClient, catalog: str,
                 doc = get_json(client.store, job_layout(job.job).results)
             except ObjectNotFound:
                 doc = None
-        row = product_row(product.product, job.job, job.state, doc, rules, job.message)
+        row = _reviewed(product_row(product.product, job.job, job.state, doc, rules,
+                                    job.message), reviews.get(product.product))
         rows.append(row)
-        for key in (row.reference_thumbnail, row.weakest_thumbnail):
+        for key in (row.reference_thumbnail, row.weakest_thumbnail) if thumbnails_too else ():
             if key:
                 with contextlib.suppress(ObjectNotFound):
                     thumbnails[(job.job, key)] = client.store.get(job_layout(job.job).key(key))
     return rows, thumbnails
+
+
+def _reviewed(row: ProductRow, review: ProductReview | None) -> ProductRow:
+    """``row`` with who reviewed the product, when, and how often it was re-run."""
+    if review is None or not review.reviewers:
+        return row
+    return replace(row, reviewed_by=", ".join(review.reviewers), reviewed_at=review.at,
+                   runs=len(review.runs))
 
 
 def write_report(client: CatalogClient, catalog: str, output: Path | None,

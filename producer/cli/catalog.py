@@ -183,6 +183,47 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    import getpass
+    import logging
+
+    from prodseg.producer.review.launch import review_server
+    from prodseg.storage.exports.catalog_report import ReviewRules
+
+    client = _client(args)
+    reviewer = args.reviewer or getpass.getuser()
+    rules = ReviewRules(args.min_matched, args.score_margin)
+    server, closing = review_server(client, args.catalog_id, reviewer, args.preview,
+                                    args.port, rules)
+    logging.getLogger("prodseg.producer.review").setLevel(logging.WARNING)
+    print(f"reviewing {args.catalog_id} as {reviewer}; open (Ctrl+C stops):", file=sys.stderr)
+    print(server.url, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if closing is not None:
+            closing.close()  # type: ignore[attr-defined]
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from prodseg.producer.catalog.export import describe, export_catalog
+    from prodseg.storage.exports.catalog_report import ReviewRules
+
+    client = _client(args)
+    rules = ReviewRules(args.min_matched, args.score_margin)
+    summary = export_catalog(client, args.catalog_id, args.format, args.output, rules,
+                             args.only_reviewed)
+    for product, why in summary.left_out.items():
+        print(f"prodseg: left out {product}: {why}", file=sys.stderr)
+    print(describe(summary, args.output, args.format))
+    for path in summary.files:
+        print(f"  {path}")
+    return EXIT_OK
+
+
 def cmd_lookup(args: argparse.Namespace) -> int:
     from prodseg.producer.catalog.lookup import lookup
 
@@ -246,9 +287,36 @@ def register(sub: SubParsers) -> None:
                         help="a box around the product")
     lookup.add_argument("-k", type=count_arg(1), default=5, metavar="K",
                         help="how many (default: %(default)s)")
+    review = commands.add_parser("review", help="a review page on 127.0.0.1: accept, reject, "
+                                 "click missed views, re-run products")
+    review.add_argument("catalog_id", type=catalog_id_arg, help="the id catalog submit printed")
+    review.add_argument("--port", type=count_arg(0), default=0,
+                        help="the port on 127.0.0.1 (default: a free one)")
+    review.add_argument("--reviewer", help="the name decisions are stored under "
+                        "(default: your user name)")
+    review.add_argument("--preview", choices=("worker", "local"), default="worker",
+                        help="where a click's mask is computed: on a worker through the "
+                        "interactive queue, or in this process (default: %(default)s)")
+
+    export = commands.add_parser("export", help="the accepted results as one dataset, one "
+                                 "class per product")
+    export.add_argument("catalog_id", type=catalog_id_arg, help="the id catalog submit printed")
+    export.add_argument("--format", choices=("coco", "yolo-seg"), required=True)
+    export.add_argument("--output", "-o", type=Path, required=True,
+                        help="a new or empty folder")
+    export.add_argument("--only-reviewed", action="store_true",
+                        help="only views a reviewer accepted (default: also every view of "
+                        "products nobody needed to look at)")
+    for cmd in (report, review, export):
+        cmd.add_argument("--min-matched", type=float, default=0.5, metavar="FRACTION",
+                         help="flag products with fewer matched views (default: %(default)s)")
+        cmd.add_argument("--score-margin", type=float, default=0.05, metavar="M",
+                         help="flag products whose weakest match is within M of the "
+                         "threshold (default: %(default)s)")
     for cmd, handler in ((submit, cmd_submit), (resume, cmd_resume), (status, cmd_status),
-                         (report, cmd_report), (lookup, cmd_lookup)):
+                         (report, cmd_report), (lookup, cmd_lookup), (review, cmd_review),
+                         (export, cmd_export)):
         cmd.set_defaults(handler=handler)
     lookup.set_defaults(extras=("catalog", "worker"))  # faiss, and the models that embed
-    for cmd in (status, report, lookup):
+    for cmd in (status, report, lookup, review, export):
         add_settings_flags(cmd, only=settings_with(CONNECTION) | {"model_cache_dir", "device"})

@@ -25,6 +25,7 @@ from prodseg.producer.cli.options import (
     lookalikes_from_args,
     prompt_from_args,
     settings_from_args,
+    views_from_args,
 )
 from prodseg.settings import CONNECTION, settings_with
 from prodseg.tasks.names import CANCELLED, DONE
@@ -75,7 +76,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     with tqdm(total=len(images) + 1, unit="img", desc="uploading", file=sys.stderr,
               disable=args.no_progress) as bar:
         job = client.submit(images, args.reference, prompt, on_upload=lambda _s: bar.update(1),
-                            distractor_points=lookalikes_from_args(args))
+                            distractor_points=lookalikes_from_args(args),
+                            views=views_from_args(args))
     if args.json and not args.watch:
         from prodseg.jsonio import dumps
 

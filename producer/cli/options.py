@@ -32,6 +32,7 @@ from prodseg.storage.images import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
     from prodseg.producer.client import JobClient
+    from prodseg.workers.plan.view_prompts import ViewPrompts
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
 """Exit codes: 0 done, 1 some images (or the job) failed, 2 nothing could start (usage,
@@ -257,18 +258,84 @@ def add_json_flag(parser: argparse.ArgumentParser, what: str) -> None:
                         help=f"print {what} as one line of JSON, for scripts")
 
 
+def parse_on_view(numbers: int, form: str) -> Callable[[str], tuple[str | None, tuple[float, ...]]]:
+    """An argparse type: ``[VIEW:]`` then ``numbers`` comma-separated finite numbers."""
+
+    def parse(text: str) -> tuple[str | None, tuple[float, ...]]:
+        view, _, values = text.rpartition(":")
+        return (view or None), _finite_numbers(values, numbers, form)
+
+    return parse
+
+
+def parse_view_prompt(text: str) -> tuple[str, tuple[float, ...]]:
+    """``VIEW:X,Y`` (a click) or ``VIEW:X0,Y0,X1,Y1`` (a box)."""
+    view, _, values = text.rpartition(":")
+    n = values.count(",") + 1
+    if not view or n not in (2, 4):
+        raise argparse.ArgumentTypeError(f"expected VIEW:X,Y or VIEW:X0,Y0,X1,Y1, got {text!r}")
+    return view, _finite_numbers(values, n, "X,Y" if n == 2 else "X0,Y0,X1,Y1")
+
+
 def add_lookalike_flag(parser: argparse.ArgumentParser) -> None:
-    """``--distractor-point X,Y`` (repeatable), for ``run`` and ``submit`` alike."""
+    """``--distractor-point [VIEW:]X,Y``, ``--ref VIEW:...``, ``--ref-neg VIEW:X,Y`` and
+    ``--not-here VIEW`` (each repeatable), for ``run`` and ``submit`` alike."""
     parser.add_argument(
-        "--distractor-point", type=parse_pair, action="append", metavar="X,Y", default=[],
-        help="a click on a lookalike on the reference image that is NOT the product; "
-        "matches must then look more like the product than like it (repeatable)",
+        "--distractor-point", type=parse_on_view(2, "[VIEW:]X,Y"), action="append",
+        metavar="[VIEW:]X,Y", default=[],
+        help="a click on a lookalike that is NOT the product, on the reference image or on "
+        "VIEW (a path, file name or image id); matches must then look more like the "
+        "product than like it (repeatable)",
+    )
+    parser.add_argument(
+        "--ref", type=parse_view_prompt, action="append", metavar="VIEW:X,Y", default=[],
+        help="a click on the product on another view (or VIEW:X0,Y0,X1,Y1, a box): VIEW "
+        "is segmented and becomes a reference too (repeatable)",
+    )
+    parser.add_argument(
+        "--ref-neg", type=parse_on_view(2, "VIEW:X,Y"), action="append", metavar="VIEW:X,Y",
+        default=[], help="a click on what is NOT the product on a --ref view (repeatable)",
+    )
+    parser.add_argument(
+        "--not-here", action="append", metavar="VIEW", default=[],
+        help="VIEW does not show the product: it gets no match (repeatable)",
     )
 
 
 def lookalikes_from_args(args: argparse.Namespace) -> list[tuple[float, float]]:
-    """The ``--distractor-point`` clicks given."""
-    return [(float(x), float(y)) for x, y in args.distractor_point]
+    """The ``--distractor-point`` clicks given on the reference."""
+    return [(float(v[0]), float(v[1])) for view, v in args.distractor_point if view is None]
+
+
+def views_from_args(args: argparse.Namespace) -> ViewPrompts:
+    """What ``--ref``, ``--ref-neg``, ``--not-here`` and ``--distractor-point VIEW:X,Y``
+    say about views other than the reference (keyed as typed; the job resolves them)."""
+    from prodseg.workers.plan.view_prompts import ViewPrompts
+
+    points: dict[str, list[tuple[float, float]]] = {}
+    labels: dict[str, list[int]] = {}
+    boxes: dict[str, tuple[float, float, float, float]] = {}
+    for view, values in args.ref:
+        if len(values) == 4:
+            if view in boxes:
+                raise InputError(f"--ref {view}: two boxes on one view; give one")
+            boxes[view] = (values[0], values[1], values[2], values[3])
+        else:
+            points.setdefault(view, []).append((values[0], values[1]))
+            labels.setdefault(view, []).append(1)
+    for view, values in args.ref_neg:
+        if view is None or (view not in points and view not in boxes):
+            raise InputError(f"--ref-neg {view or ''}:{values[0]:g},{values[1]:g}: give the "
+                             "view's --ref click or box first (VIEW:X,Y)")
+        points.setdefault(view, []).append((values[0], values[1]))
+        labels.setdefault(view, []).append(0)
+    references = {view: Prompt(tuple(points.get(view, [])), tuple(labels.get(view, [])),
+                               boxes.get(view)) for view in {*points, *boxes}}
+    lookalikes: dict[str, tuple[tuple[float, float], ...]] = {}
+    for view, v in args.distractor_point:
+        if view is not None:
+            lookalikes[view] = (*lookalikes.get(view, ()), (float(v[0]), float(v[1])))
+    return ViewPrompts(references, frozenset(args.not_here), lookalikes)
 
 
 def prompt_from_args(args: argparse.Namespace) -> Prompt:

@@ -21,6 +21,7 @@ from prodseg.producer.cli.options import (
     lookalikes_from_args,
     prompt_from_args,
     settings_from_args,
+    views_from_args,
 )
 
 
@@ -66,6 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = pipeline.run(
             images, args.reference, prompt=prompt, output_dir=args.output, on_image=advance,
             distractor_points=lookalikes_from_args(args), force=args.force,
+            views=views_from_args(args),
         )
     if args.json:
         from prodseg.jsonio import dumps

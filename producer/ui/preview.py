@@ -102,17 +102,28 @@ class RemotePreview:
             InputError: the worker could not segment (the message says why).
             TransientError: no worker answered within ``timeout_s``.
         """
+        start = time.perf_counter()
+        return self.stored(self._image_key(path), prompt, start)
+
+    def stored(self, key: str, prompt: Prompt, start: float | None = None,
+               settings: Settings | None = None) -> PreviewMask:
+        """The mask for ``prompt`` on an image already in the job store, under ``key``,
+        segmented with ``settings`` (the client's by default).
+
+        Raises:
+            InputError: the worker could not segment (the message says why).
+            TransientError: no worker answered within ``timeout_s``.
+        """
         from prodseg.settings import recorded
         from prodseg.storage.images import read_mask_png
         from prodseg.tasks.previews import wait_reply
 
-        start = time.perf_counter()
-        key = self._image_key(path)
+        start = time.perf_counter() if start is None else start
         self._n += 1
         self.client.app.send_task(
             PREVIEW_TASK, queue=INTERACTIVE_QUEUE,
             args=(self.session, self._n, key, prompt.to_json(),
-                  recorded(self.client.settings)))
+                  recorded(settings or self.client.settings)))
         try:
             reply = wait_reply(self.client.board.redis, self.session, self._n, self.timeout_s)
         except TimeoutError:

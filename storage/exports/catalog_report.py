@@ -19,7 +19,8 @@ from typing import Any
 from prodseg.storage.exports.markup import escape
 
 CSV_FIELDS = ("product", "job", "state", "views", "matched", "failed", "mean_score",
-              "lowest_score", "bank", "tracked", "review", "reasons")
+              "lowest_score", "bank", "tracked", "review", "reasons", "reviewed",
+              "reviewed_by", "reviewed_at", "runs")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,11 @@ class ProductRow:
         weakest_thumbnail: thumbnail of the matched photo with the lowest score.
         bank: the views that joined the prototype bank (besides the reference).
         tracked: the views whose mask the spin tracker gave.
+        reviewed_by: who reviewed the product in ``prodseg catalog review`` (comma
+            separated; empty: nobody).
+        reviewed_at: when it was last changed in review (ISO-8601 UTC).
+        runs: how many times it was re-run after review; ``job`` and the figures are
+            then the newest run's.
     """
 
     product: str
@@ -69,6 +75,9 @@ class ProductRow:
     weakest_thumbnail: str | None = None
     bank: tuple[str, ...] = ()
     tracked: tuple[str, ...] = ()
+    reviewed_by: str = ""
+    reviewed_at: str = ""
+    runs: int = 0
 
     @property
     def review(self) -> bool:
@@ -126,7 +135,9 @@ def report_csv(rows: Sequence[ProductRow]) -> bytes:
         writer.writerow([r.product, r.job, r.state, r.views, r.matched, r.failed,
                          _number(r.mean_score), _number(r.lowest_score),
                          " ".join(r.bank), " ".join(r.tracked),
-                         "yes" if r.review else "no", "; ".join(r.reasons)])
+                         "yes" if r.review else "no", "; ".join(r.reasons),
+                         "yes" if r.reviewed_by else "no", r.reviewed_by, r.reviewed_at,
+                         r.runs])
     return out.getvalue().encode("utf-8")
 
 
@@ -144,6 +155,7 @@ def report_html(catalog: str, rows: Sequence[ProductRow],
     return _PAGE.format(
         title=escape(f"prodseg catalog {catalog}"), catalog=escape(catalog), products=len(rows),
         flagged=flagged, done=sum(r.state == "done" for r in rows), rows=body,
+        reviewed=sum(bool(r.reviewed_by) for r in rows),
     ).encode("utf-8")
 
 
@@ -161,9 +173,17 @@ def _html_row(r: ProductRow, thumbnails: Mapping[tuple[str, str], bytes]) -> str
         f'<td data-v="{len(r.tracked)}" title="{escape(" ".join(r.tracked))}">'
         f"{len(r.tracked)}</td>",
         f"<td>{'<br>'.join(escape(x) for x in r.reasons)}</td>",
+        f"<td>{_reviewed(r)}</td>",
     ]
     kind = "review" if r.review else "ok"
     return f'<tr class="{kind}" data-review="{int(r.review)}">' + "".join(cells) + "</tr>"
+
+
+def _reviewed(r: ProductRow) -> str:
+    if not r.reviewed_by:
+        return ""
+    runs = f", re-run {r.runs}x" if r.runs else ""
+    return escape(f"{r.reviewed_by} at {r.reviewed_at}{runs}")
 
 
 def _img(thumbnails: Mapping[tuple[str, str], bytes], job: str, key: str | None) -> str:
@@ -194,12 +214,14 @@ img {{ max-height: 96px; max-width: 128px; }}
 </style></head>
 <body>
 <h1>Catalog {catalog}</h1>
-<p>{products} products, {done} done, <strong>{flagged} to review</strong>.
+<p>{products} products, {done} done, <strong>{flagged} to review</strong>, {reviewed}
+reviewed.
 Click a column to sort; <label><input type="checkbox" id="only"> only those to review</label>.</p>
 <table id="report"><thead><tr>
 <th>product</th><th>reference</th><th>weakest match</th><th>state</th><th>matched</th>
 <th>failed</th><th>mean score</th><th>lowest score</th><th title="views that joined the
 prototype bank">bank</th><th title="views the spin tracker gave">tracked</th><th>review</th>
+<th>reviewed</th>
 </tr></thead><tbody>
 {rows}
 </tbody></table>

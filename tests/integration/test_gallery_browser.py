@@ -16,8 +16,6 @@ import base64
 import contextlib
 import io
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,28 +24,19 @@ from typing import Any
 import pytest
 from PIL import Image
 from selenium.common.exceptions import TimeoutException
-from selenium.webdriver import Chrome, ChromeOptions
-from selenium.webdriver.chrome.service import Service
+from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.support.browser import WINDOW, chromium, console_errors, requested_urls
 from tests.support.environment import prodseg
 from tests.support.outcomes import artifacts_dir
 
 REPO = Path(__file__).resolve().parents[2]
-WINDOW = (1280, 1000)
 WAIT_S = 10.0
-CHROME_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    f"--window-size={WINDOW[0]},{WINDOW[1]}",
-)
-INSTALL_HINT = "apt-get install chromium chromium-driver"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -96,41 +85,10 @@ class Job:
         return [str(entry["image"]) for entry in ordered]
 
 
-def _chromium_paths() -> tuple[str, str]:
-    """Paths of the ``chromium`` browser and its ``chromedriver``.
-
-    Returns:
-        ``(browser, driver)``.
-
-    Raises:
-        pytest.skip.Exception: when either is missing (outside CI).
-        pytest.fail.Exception: when either is missing and ``CI`` is ``"true"``.
-    """
-    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if browser and driver:
-        return browser, driver
-    missing = " and ".join(n for n, p in (("chromium", browser), ("chromedriver", driver)) if not p)
-    message = f"{missing} not found: the gallery browser tests need `{INSTALL_HINT}`"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{message} (CI=true: not skipping)")
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Chrome]:
     """Headless Chromium with browser-console and network (performance) logging."""
-    browser_path, driver_path = _chromium_paths()
-    options = ChromeOptions()
-    options.binary_location = browser_path
-    for flag in CHROME_FLAGS:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    # An explicit driver path: Selenium Manager (which would download one) never runs.
-    driver = Chrome(options=options, service=Service(executable_path=driver_path))
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    yield from chromium()
 
 
 @pytest.fixture(scope="module")
@@ -170,19 +128,8 @@ def page(browser: Chrome, job: Job) -> Chrome:
     return browser
 
 
-def _console_errors(driver: Chrome) -> list[dict[str, Any]]:
-    """The browser-console entries at level SEVERE since the log was last read."""
-    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
-
-
-def _requested_urls(driver: Chrome) -> list[str]:
-    """URLs of every request the page started since the performance log was last read."""
-    urls = []
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
-            urls.append(str(message["params"]["request"]["url"]))
-    return urls
+_console_errors = console_errors
+_requested_urls = requested_urls
 
 
 def _cards(driver: WebDriver) -> list[WebElement]:

@@ -27,6 +27,7 @@ from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates, select_view
 from prodseg.workers.match.instances import mask_shape
 from prodseg.workers.plan.job_plan import JobPlan, resolve_in_order
+from prodseg.workers.plan.view_prompts import ViewPrompts, bank_record, fixed_bank, prompted_view
 from prodseg.workers.plan.views import Loader, load_view, track_spin, view_candidates
 
 if TYPE_CHECKING:
@@ -40,17 +41,17 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
                 store: ObjectStore | None, layout: JobLayout,
                 on_image: Callable[[ImageResult], None] | None,
                 distractor_points: Sequence[tuple[float, float]],
-                output_dir: Path | None) -> JobResult:
+                output_dir: Path | None, prompted: ViewPrompts | None = None) -> JobResult:
     """``ProductSegmentationPipeline.run`` once its inputs are checked and its output
     directory is held: the job plan's steps, in this process."""
     from prodseg.storage.exports import documents as exports
 
     s = pipeline.settings
     plan = JobPlan.of(s)
+    prompted = prompted or ViewPrompts()
     reference = pipeline.segment_reference(ref_image, prompt, ids[0], str(ref_path))
     negatives = pipeline.embed_distractors(ref_image, distractor_points, str(ref_path))
     shape = mask_shape(reference.mask)
-    fixed = plan.fixed_bank(reference.embedding, negatives)
     if store is not None:
         exports.write_reference_outputs(store, layout, ref_image, reference)
 
@@ -68,11 +69,26 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
         if on_image is not None:
             on_image(result)
 
+    # Views the job prompts are done first: their embeddings and lookalikes join the bank.
+    refs, more = [], []
+    for index, (image_id, source, load) in enumerate(views):
+        done = prompted_view(pipeline, prompted, image_id, source, load)
+        if done is not None:
+            result, pixels, embedding, lookalikes = done
+            if embedding is not None:
+                refs.append((image_id, embedding))
+            if lookalikes is not None:
+                more.append(lookalikes)
+            if result is not None:
+                finish(index, result, pixels)
+    fixed = fixed_bank(reference.embedding, plan.bank, refs, [negatives, *more])
+    views_left = [k for k in range(len(views)) if k not in found]
+
     if plan.tracks:
         tracked = track_spin(pipeline, plan, prompt, fixed, shape, (str(ref_path), ref_image),
-                             views)
-        for index, result in tracked.results.items():
-            finish(index, result, tracked.images[index])
+                             [views[k] for k in views_left])
+        for k, result in tracked.results.items():
+            finish(views_left[k], result, tracked.images[k])
     del ref_image
 
     kept: dict[int, KeptView] = {}  # with a growing bank: resolved below, in capture order
@@ -89,7 +105,7 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
 
     bank = fixed
     if kept:
-        bank = plan.fixed_bank(reference.embedding, negatives)
+        bank = fixed_bank(reference.embedding, plan.bank, refs, [negatives, *more])
         sizes = {k: v.size for k, v in kept.items()} | {
             k: (r.width, r.height) for k, r in found.items()}
         capture = plan.capture_of((str(ref_path), (reference.width, reference.height)),
@@ -112,7 +128,8 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
     meta["capture"] = plan.capture_of(
         (str(ref_path), (reference.width, reference.height)),
         [(r.source, (r.width, r.height)) for r in results])
-    record = plan.bank_record(bank, len(distractor_points))
+    record = bank_record(bank, plan.grows_bank,
+                         len(bank.negatives) if bank.negatives is not None else 0)
     if record is not None:
         meta["prototype_bank"] = record
     if store is not None:

@@ -40,6 +40,7 @@ from prodseg.workers.plan.steps import (
     resume_hint,
     store_result,
 )
+from prodseg.workers.plan.view_prompts import ViewPrompts, bank_record
 from prodseg.workers.plan.views import Loader, load_view, track_spin
 
 TRACKING = "tracking.json"
@@ -58,13 +59,17 @@ def track_step(store: ObjectStore, manifest: JobManifest,
     plan = JobPlan.of(s)
     fixed = load_fixed_bank(store, manifest, plan)
     reference = read_input(store, manifest.reference, s)
-    views = [(t.image_id, t.source, _loader(store, t, pipeline)) for t in manifest.images]
+    prompted = ViewPrompts.from_json(manifest.views)
+    left = [k for k, t in enumerate(manifest.images)  # prompted views: the candidates step's
+            if t.image_id not in prompted.references and t.image_id not in prompted.no_match]
+    views = [(manifest.images[k].image_id, manifest.images[k].source,
+              _loader(store, manifest.images[k], pipeline)) for k in left]
     tracked = track_spin(pipeline, plan, Prompt.from_json(manifest.prompt), fixed,
                          load_reference_shape(store, manifest),
                          (manifest.reference.source, reference), views)
-    for index in sorted(tracked.results):
-        store_result(store, manifest, index, tracked.results[index], tracked.images[index])
-    ids = [manifest.images[k].image_id for k in sorted(tracked.results)]
+    for k in sorted(tracked.results):
+        store_result(store, manifest, left[k], tracked.results[k], tracked.images[k])
+    ids = [manifest.images[left[k]].image_id for k in sorted(tracked.results)]
     put_json(store, state_key(manifest.job, TRACKING), {"tracked": ids})
     return ids
 
@@ -92,7 +97,10 @@ def resolve_step(store: ObjectStore, manifest: JobManifest,
     """
     s = pipeline.settings
     plan = JobPlan.of(s)
-    done = tracked_ids(store, manifest) or set()
+    prompted = ViewPrompts.from_json(manifest.views)
+    # Tracked views and the views the job prompts already have their results.
+    done = (tracked_ids(store, manifest) or set()) | set(prompted.references) \
+        | prompted.no_match
     ref = get_json(store, state_key(manifest.job, "reference.json"))["entry"]
     order = [k for k, t in enumerate(manifest.images) if t.image_id not in done]
     records = [_candidates_record(store, manifest, manifest.images[k]) for k in order]
@@ -120,7 +128,8 @@ def resolve_step(store: ObjectStore, manifest: JobManifest,
         if result.status == "ok":
             image = load_view(_loader(store, target, pipeline), target.source)[0]
         store_result(store, manifest, index, result, image)
-    record = plan.bank_record(bank, len(manifest.distractors))
+    record = bank_record(bank, plan.grows_bank,
+                         len(bank.negatives) if bank.negatives is not None else 0)
     if record is not None:
         put_json(store, state_key(manifest.job, BANK), record)
     return list(bank.sources)

@@ -28,6 +28,7 @@ from prodseg.workers.match.candidates import ViewCandidates, any_match, select_v
 from prodseg.workers.match.instances import MaskShape
 from prodseg.workers.ops.masks import area_filter, mask_to_box
 from prodseg.workers.plan.job_plan import JobPlan
+from prodseg.workers.plan.view_prompts import ViewPrompts, resolve_views
 from prodseg.workers.segment.guided import guided_prompts, similarity_map
 from prodseg.workers.segment.protocol import Proposals, Segmenter
 
@@ -215,6 +216,7 @@ class ProductSegmentationPipeline:
         on_image: Callable[[ImageResult], None] | None = None,
         distractor_points: Sequence[tuple[float, float]] = (),
         force: bool = False,
+        views: ViewPrompts | None = None,
     ) -> JobResult:
         """Segment the product on the reference and find it on every other image.
 
@@ -234,6 +236,9 @@ class ProductSegmentationPipeline:
             distractor_points: clicks on lookalikes on the reference image ("not this");
                 each is segmented and embedded as a negative.
             force: write into an ``output_dir`` that holds other files too.
+            views: prompts on other views (references too), views that are not the
+                product, lookalikes on views (``plan.view_prompts``); keyed by the
+                image's path, file name or id.
 
         Returns:
             The reference and one result per target image; an image that cannot be read
@@ -252,6 +257,8 @@ class ProductSegmentationPipeline:
         targets = [p for p in targets if os.path.realpath(p) != ref_key]
         targets = once_each(targets, os.path.realpath)
         ids = make_image_ids([str(ref_path), *map(str, targets)])
+        views = resolve_views(views or ViewPrompts(), [str(ref_path), *map(str, targets)],
+                              ids, os.path.realpath)
         ref_image = read_image_file(ref_path, self.settings.max_image_pixels,
                                     self.settings.max_image_bytes)
         prompt.validate(ref_image.shape[1], ref_image.shape[0], str(ref_path))
@@ -266,12 +273,12 @@ class ProductSegmentationPipeline:
 
         if output_dir is None:
             return execute_run(self, prompt, ref_path, ref_image, targets, ids, store,
-                               layout, on_image, distractor_points, None)
+                               layout, on_image, distractor_points, None, views)
         from prodseg.storage.output_dir import OutputDir
 
         with OutputDir(Path(output_dir), force=force) as out:
             return execute_run(self, prompt, ref_path, ref_image, targets, ids, out.store,
-                               layout, on_image, distractor_points, out.path)
+                               layout, on_image, distractor_points, out.path, views)
 
     def embed_distractors(self, image: np.ndarray, points: Sequence[tuple[float, float]],
                            source: str) -> np.ndarray | None:

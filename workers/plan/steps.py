@@ -15,7 +15,7 @@ import io
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,7 @@ from prodseg.workers.match.candidates import ViewCandidates, select_view
 from prodseg.workers.match.instances import MaskShape, mask_shape
 from prodseg.workers.plan.job_plan import JobPlan
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
+from prodseg.workers.plan.view_prompts import ViewPrompts, bank_record, fixed_bank, prompted_view
 from prodseg.workers.plan.views import load_view, view_candidates
 
 log = logging.getLogger(__name__)
@@ -99,10 +100,13 @@ def reference_step(
     negatives = pipeline.embed_distractors(image, points, ref.source)
     write_reference_outputs(store, layout, image, reference)
     meta = pipeline.describe()
-    if negatives is not None:
-        buffer = io.BytesIO()
-        np.save(buffer, np.asarray(negatives, dtype=np.float32), allow_pickle=False)
-        store.put(state_key(manifest.job, "negatives.npy"), buffer.getvalue())
+    fixed, more = _prompted_view_embeddings(store, manifest, pipeline)
+    stacked = [n for n in (negatives, *more) if n is not None]
+    if stacked:
+        _put_array(store, state_key(manifest.job, "negatives.npy"), np.concatenate(stacked))
+    if fixed:
+        _put_array(store, state_key(manifest.job, "prototypes.npy"),
+                   np.stack([e for _, e in fixed]))
     coco_image, coco_annotations = reference_coco(reference)
     put_json(store, state_key(manifest.job, "reference.json"), {
         "entry": reference_entry(reference, layout),
@@ -117,11 +121,59 @@ def load_fixed_bank(store: ObjectStore, manifest: JobManifest, plan: JobPlan) ->
     """The job's fixed bank (``JobPlan.fixed_bank``) as the reference step stored it: the
     reference embedding and, when the job marked lookalikes, theirs as negatives."""
     embedding = load_reference_embedding(store, manifest)
+    views = ViewPrompts.from_json(manifest.views)
     negatives = None
-    if manifest.distractors:
-        data = store.get(state_key(manifest.job, "negatives.npy"))
-        negatives = np.asarray(np.load(io.BytesIO(data), allow_pickle=False), dtype=np.float32)
-    return plan.fixed_bank(embedding, negatives)
+    if manifest.distractors or views.lookalikes:
+        negatives = _get_array(store, state_key(manifest.job, "negatives.npy"))
+    ids = [t.image_id for t in manifest.images if t.image_id in views.references]
+    prototypes = (list(_get_array(store, state_key(manifest.job, "prototypes.npy")))
+                  if ids else [])
+    return fixed_bank(embedding, plan.bank, list(zip(ids, prototypes, strict=True)),
+                      [negatives])
+
+
+def _put_array(store: ObjectStore, key: str, array: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array, dtype=np.float32), allow_pickle=False)
+    store.put(key, buffer.getvalue())
+
+
+def _get_array(store: ObjectStore, key: str) -> np.ndarray:
+    return np.asarray(np.load(io.BytesIO(store.get(key)), allow_pickle=False),
+                      dtype=np.float32)
+
+
+def _prompted_view_embeddings(
+    store: ObjectStore, manifest: JobManifest, pipeline: ProductSegmentationPipeline
+) -> tuple[list[tuple[str, np.ndarray]], list[np.ndarray]]:
+    """The reference views' embeddings (in target order) and the views' lookalikes, as
+    ``plan.local_run`` computes them before any view is matched."""
+    views = ViewPrompts.from_json(manifest.views)
+    fixed: list[tuple[str, np.ndarray]] = []
+    negatives: list[np.ndarray] = []
+    for target in manifest.images:
+        if target.image_id not in views.references and target.image_id not in views.lookalikes:
+            continue
+        done = prompted_view(pipeline, views, target.image_id, target.source,
+                             _input_loader(store, target, pipeline.settings))
+        assert done is not None
+        _, _, embedding, lookalikes = done
+        if embedding is not None:
+            fixed.append((target.image_id, embedding))
+        if lookalikes is not None:
+            negatives.append(lookalikes)
+    return fixed, negatives
+
+
+def _input_loader(store: ObjectStore, target: InputImage,
+                  settings: Settings) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        try:
+            return read_input(store, target, settings)
+        except KeyError as exc:
+            raise InputError(f"{target.source}: image not found in storage ({exc})") from None
+
+    return load
 
 
 def load_reference_embedding(store: ObjectStore, manifest: JobManifest) -> np.ndarray:
@@ -166,6 +218,13 @@ def match_step(
     """
     target = manifest.images[index]
     plan = JobPlan.of(pipeline.settings)
+    views = ViewPrompts.from_json(manifest.views)
+    if target.image_id in views.references or target.image_id in views.no_match:
+        # A view the job prompts is done here, with or without a growing bank.
+        done = prompted_view(pipeline, views, target.image_id, target.source,
+                             _input_loader(store, target, pipeline.settings))
+        assert done is not None and done[0] is not None
+        return store_result(store, manifest, index, done[0], done[1])
     image, error = load_view(lambda: read_input(store, target, pipeline.settings),
                              target.source)
     candidates = view_candidates(pipeline, fixed, target.image_id, target.source, image,
@@ -278,8 +337,9 @@ def finalize_step(store: ObjectStore, manifest: JobManifest, settings: Settings,
     try:
         meta["prototype_bank"] = get_json(store, state_key(manifest.job, "bank.json"))
     except ObjectNotFound:
-        bank = plan.bank_record(load_fixed_bank(store, manifest, plan),
-                                len(manifest.distractors))
+        fixed = load_fixed_bank(store, manifest, plan)
+        bank = bank_record(fixed, plan.grows_bank,
+                           len(fixed.negatives) if fixed.negatives is not None else 0)
         if bank is not None:
             meta["prototype_bank"] = bank
     document = assemble_results_document(ref["entry"], entries, meta)

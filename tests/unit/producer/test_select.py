@@ -23,7 +23,7 @@ from matplotlib.backend_bases import CloseEvent, Event, KeyEvent, MouseButton, M
 from PIL import Image
 
 from prodseg.producer.cli.main import build_parser
-from prodseg.producer.cli.options import prompt_from_args
+from prodseg.producer.cli.options import lookalikes_from_args, prompt_from_args
 from prodseg.producer.ui.select import Selector
 from prodseg.producer.ui.selection import PromptEditor, Selection, command_line
 from prodseg.prompts import Prompt
@@ -429,9 +429,9 @@ def test_lookalike_clicks_are_undoable_and_become_distractor_points(
     assert selection is not None and len(selection.distractors) == 1
     command = command_line(selection, ["a.jpg"], "out")
     args = parse(command)
-    assert np.allclose(args.distractor_point, selection.distractors, atol=0.05)
+    assert np.allclose(lookalikes_from_args(args), selection.distractors, atol=0.05)
     submitted = parse(command_line(selection, ["a.jpg"], None, submit=True))
-    assert np.allclose(submitted.distractor_point, selection.distractors, atol=0.05)
+    assert np.allclose(lookalikes_from_args(submitted), selection.distractors, atol=0.05)
 
 
 # ----- the prodseg select command ---------------------------------------------------------

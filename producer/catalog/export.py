@@ -1,0 +1,165 @@
+"""``prodseg catalog export``: the accepted results of a catalog as one training dataset.
+
+Which masks go in (``accepted_views``), per product, from its current job (the newest
+re-run after review, else its own):
+
+- a view a reviewer rejected on that job never does;
+- a view a reviewer accepted on that job does;
+- a view nobody decided on does only while nobody has decided anything on that job and
+  the review report does not flag the product (a product nobody needed to look at is
+  taken as it is), unless ``only_reviewed``;
+- the reference's own mask goes in with the first view of the product that does.
+
+The dataset has one class per exported product (catalog order), and its images are the
+product's photos as stored with its job (``storage.exports.dataset`` says how).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prodseg.errors import InputError
+from prodseg.jsonio import dump_bytes
+from prodseg.producer.catalog.client import CatalogClient
+from prodseg.producer.catalog.report import report_rows
+from prodseg.producer.catalog.reviews import ACCEPT, ProductReview, ReviewBook
+from prodseg.producer.inputs import is_s3, read_input_bytes
+from prodseg.storage.base import ObjectStore
+from prodseg.storage.exports.catalog_report import ReviewRules
+from prodseg.storage.exports.dataset import (
+    FORMATS,
+    DatasetImage,
+    coco_dataset,
+    coco_part,
+    dataset_image_file,
+    yolo_data_yaml,
+    yolo_label,
+)
+from prodseg.storage.images import decode_image, read_mask_png
+from prodseg.storage.local import LocalStore
+from prodseg.storage.manifest import InputImage, JobManifest, get_json, job_layout
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote.
+
+    Attributes:
+        classes: the exported products, one class each, in class order.
+        images: images written.
+        masks: masks (COCO annotations; YOLO lines may be more: one per polygon).
+        left_out: products with nothing accepted, and why.
+        files: the dataset's index files (``annotations.json`` or ``data.yaml``).
+    """
+
+    classes: list[str] = field(default_factory=list)
+    images: int = 0
+    masks: int = 0
+    left_out: dict[str, str] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+
+def accepted_views(doc: Mapping[str, Any], review: ProductReview | None, job: str,
+                   flagged: bool, only_reviewed: bool = False) -> list[str]:
+    """The image ids whose masks are exported, reference first (see the module's rules).
+
+    Args:
+        doc: the job's ``results.json`` document.
+        review: the product's review, if any.
+        job: the job ``doc`` belongs to.
+        flagged: whether the review report flags this result.
+        only_reviewed: take only what a reviewer accepted.
+    """
+    decided = {view: r.decision for view, r in (review.views if review else {}).items()
+               if r.job == job and r.decision}
+    implicit = not only_reviewed and not flagged and not decided
+    views = [e["image"] for e in doc.get("images", [])
+             if e.get("status") == "ok" and e.get("matches")
+             and (decided.get(e["image"]) == ACCEPT or (implicit and e["image"] not in decided))]
+    return [doc["reference"]["image"], *views] if views else []
+
+
+def export_catalog(client: CatalogClient, catalog: str, fmt: str, output: Path,
+                   rules: ReviewRules, only_reviewed: bool = False) -> ExportSummary:
+    """Write the dataset into ``output`` (a new or empty folder).
+
+    Raises:
+        InputError: an unknown format, or ``output`` is a file or a non-empty folder.
+    """
+    if fmt not in FORMATS:
+        raise InputError(f"unknown export format {fmt!r}; one of {', '.join(FORMATS)}")
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise InputError(f"{output}: not an empty folder; export into a new or empty one")
+    rows, _ = report_rows(client, catalog, rules, thumbnails_too=False)
+    reviews = ReviewBook(client.store, catalog).all()
+    out = LocalStore(output)
+    summary = ExportSummary()
+    entries: list[dict[str, object]] = []
+    annotations: list[dict[str, object]] = []
+    for row in rows:
+        if row.state != "done":
+            summary.left_out[row.product] = f"job {row.state}"
+            continue
+        doc = get_json(client.store, job_layout(row.job).results)
+        views = accepted_views(doc, reviews.get(row.product), row.job, row.review,
+                               only_reviewed)
+        if not views:
+            summary.left_out[row.product] = ("flagged for review and nothing accepted"
+                                             if row.review else "nothing accepted")
+            continue
+        label = len(summary.classes)
+        summary.classes.append(row.product)
+        manifest = JobManifest.load(client.store, row.job)
+        for view in views:
+            image = _dataset_image(client, manifest, doc, row.product, view, label, out)
+            summary.images += 1
+            summary.masks += len(image.masks)
+            if fmt == "coco":
+                entry, found = coco_part(summary.images, image)
+                entries.append(entry)
+                annotations.extend(found)
+            else:
+                stem = image.name.rsplit(".", 1)[0]
+                out.put(f"labels/{stem}.txt", yolo_label(image).encode("utf-8"))
+    if fmt == "coco":
+        out.put("annotations.json", dump_bytes(coco_dataset(summary.classes, entries,
+                                                            annotations), indent=None))
+        summary.files.append(str(output / "annotations.json"))
+    else:
+        out.put("data.yaml", yolo_data_yaml(summary.classes).encode("utf-8"))
+        summary.files.append(str(output / "data.yaml"))
+    return summary
+
+
+def _dataset_image(client: CatalogClient, manifest: JobManifest, doc: Mapping[str, Any],
+                   product: str, view: str, label: int, out: ObjectStore) -> DatasetImage:
+    """Read one view and its masks, store the image file, and describe it."""
+    layout = job_layout(manifest.job)
+    if view == doc["reference"]["image"]:
+        source: InputImage = manifest.reference
+        keys, scores = [doc["reference"]["mask"]], [1.0]
+    else:
+        source = manifest.target(view)
+        entry = next(e for e in doc["images"] if e["image"] == view)
+        keys = [m["mask"] for m in entry["matches"]]
+        scores = [float(m["score"]) for m in entry["matches"]]
+    settings = client.jobs.settings
+    data = (read_input_bytes(source.location, settings) if is_s3(source.location)
+            else client.store.get(source.location))
+    pixels = decode_image(data, source.source, settings.max_image_pixels)
+    masks = tuple(read_mask_png(client.store.get(layout.key(k))) > 0 for k in keys)
+    file_data, suffix = dataset_image_file(data, pixels)
+    name = f"{product}/{view}{suffix}"
+    out.put(f"images/{name}", file_data)
+    return DatasetImage(name, pixels.shape[1], pixels.shape[0], label, masks, tuple(scores))
+
+
+def describe(summary: ExportSummary, output: Path, fmt: str) -> str:
+    """One line saying what was exported."""
+    where = os.fspath(output)
+    return (f"{fmt}: {len(summary.classes)} products, {summary.images} images, "
+            f"{summary.masks} masks in {where}; {len(summary.left_out)} products left out")

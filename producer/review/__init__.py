@@ -1,0 +1,1 @@
+"""The catalog review page: a local web server, its page, re-runs with corrections."""

@@ -1,0 +1,244 @@
+"""The review page's web server: Tornado on 127.0.0.1, every request carrying a token.
+
+Tornado is the web framework Flower already brings into prodseg, so the page costs no
+new dependency; it is both the framework and the server, and its event loop runs in one
+thread beside the blocking work (storage, previews on a worker), which it hands to a
+thread pool.
+
+Rules every request passes before it is served:
+
+- the server listens on 127.0.0.1 only;
+- the ``Host`` header must name that address (or ``localhost``) and the server's port,
+  so a page elsewhere cannot reach it by pointing a name at 127.0.0.1;
+- the token, random per start, must come as ``?token=`` or the ``X-Prodseg-Token``
+  header (compared in constant time); without it: 403 and nothing else;
+- changes are POSTs with a JSON body and the token in the header, which a page on
+  another origin cannot send without a CORS grant, and none is ever given;
+- every answer forbids caching and framing, and the page's Content-Security-Policy
+  lets it load and fetch from its own origin only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+
+from prodseg.errors import InputError, TransientError
+from prodseg.jsonio import dumps
+from prodseg.producer.review.page import PAGE
+from prodseg.producer.review.session import ReviewSession
+
+log = logging.getLogger(__name__)
+HOST = "127.0.0.1"
+CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+       "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+       "frame-ancestors 'none'")
+_PRODUCT = r"([A-Za-z0-9_-][A-Za-z0-9._-]{0,127})"
+_VIEW = r"([^/]{1,160})"
+
+
+class _Handler(tornado.web.RequestHandler):
+    """Token, host and headers for every route; blocking work off the event loop."""
+
+    def initialize(self, server: ReviewServer) -> None:
+        self.server = server
+
+    def prepare(self) -> None:
+        host = self.request.host or ""
+        if host not in self.server.hosts:
+            raise tornado.web.HTTPError(403, reason="wrong host")
+        given = self.request.headers.get("X-Prodseg-Token") or self.get_query_argument(
+            "token", "")
+        if not hmac.compare_digest(given.encode(), self.server.token.encode()):
+            raise tornado.web.HTTPError(403, reason="no token")
+
+    def set_default_headers(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("Content-Security-Policy", CSP)
+        self.clear_header("Server")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(f"{status_code} {self._reason}\n")
+
+    def _request_summary(self) -> str:
+        """Tornado's summary of a request for its own log lines, without the query."""
+        return f"{self.request.method} {self.request.path}"
+
+    def check_xsrf_cookie(self) -> None:
+        """The token header stands in for Tornado's XSRF cookie."""
+        if "X-Prodseg-Token" not in self.request.headers:
+            raise tornado.web.HTTPError(403, reason="changes need the token header")
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in the server's thread pool; input errors become 400s."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.server.pool, fn, *args)
+        except InputError as error:
+            raise tornado.web.HTTPError(400, reason=_one_line(error)) from None
+        except (TransientError, TimeoutError) as error:
+            raise tornado.web.HTTPError(503, reason=_one_line(error)) from None
+
+    def body(self) -> dict[str, Any]:
+        """The request's JSON object."""
+        try:
+            doc = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise tornado.web.HTTPError(400, reason="the body is not JSON") from None
+        if not isinstance(doc, dict):
+            raise tornado.web.HTTPError(400, reason="the body is not a JSON object")
+        return doc
+
+    def send_json(self, doc: Any) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(dumps(doc))
+
+
+class PageHandler(_Handler):
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(PAGE.replace("{{catalog}}", self.server.session.catalog))
+
+
+class ProductsHandler(_Handler):
+    async def get(self) -> None:
+        self.send_json({"catalog": self.server.session.catalog,
+                        "reviewer": self.server.session.reviewer,
+                        "products": await self.run(self.server.session.products)})
+
+
+class ProductHandler(_Handler):
+    async def get(self, product: str) -> None:
+        self.send_json(await self.run(self.server.session.product, product))
+
+
+class ImageHandler(_Handler):
+    async def get(self, product: str, view: str, kind: str) -> None:
+        session = self.server.session
+        if kind == "image":
+            data = await self.run(session.image_jpeg, product, view)
+            self.set_header("Content-Type", "image/jpeg")
+        else:
+            data = await self.run(session.overlay_png, product, view)
+            self.set_header("Content-Type", "image/png")
+        self.finish(data)
+
+
+class ActionHandler(_Handler):
+    async def post(self, product: str, action: str) -> None:
+        session = self.server.session
+        if action == "change":
+            self.send_json(await self.run(session.change, product, self.body()))
+        elif action == "preview":
+            self.send_json(await self.run(self.server.previewing, product, self.body()))
+        else:
+            self.send_json(await self.run(session.rerun, product))
+
+
+class ReviewServer:
+    """The review page of one session, served on 127.0.0.1.
+
+    Args:
+        session: what the page shows and changes.
+        port: the port (0: a free one).
+        token: the token requests must carry (a random one by default).
+    """
+
+    def __init__(self, session: ReviewSession, port: int = 0, token: str | None = None) -> None:
+        self.session = session
+        self.token = token or secrets.token_urlsafe(24)
+        self.pool = ThreadPoolExecutor(4, thread_name_prefix="review")
+        self._preview_lock = threading.Lock()
+        sockets = tornado.netutil.bind_sockets(port, address=HOST)
+        self._sockets = sockets
+        self.port = int(sockets[0].getsockname()[1])
+        self.hosts = {f"{HOST}:{self.port}", f"localhost:{self.port}"}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The page's address, token included."""
+        return f"http://{HOST}:{self.port}/?token={self.token}"
+
+    def previewing(self, product: str, doc: dict[str, Any]) -> dict[str, Any]:
+        """One preview at a time: a worker's replies come back in order on one list."""
+        with self._preview_lock:
+            return self.session.preview(product, doc)
+
+    def application(self) -> tornado.web.Application:
+        """The routes."""
+        args = {"server": self}
+        return tornado.web.Application([
+            (r"/", PageHandler, args),
+            (r"/api/products", ProductsHandler, args),
+            (rf"/api/product/{_PRODUCT}", ProductHandler, args),
+            (rf"/api/product/{_PRODUCT}/view/{_VIEW}/(image|overlay)", ImageHandler, args),
+            (rf"/api/product/{_PRODUCT}/(change|preview|rerun)", ActionHandler, args),
+        ], xsrf_cookies=True, compress_response=False, log_function=self._log)
+
+    def serve_forever(self) -> None:
+        """Serve until the process is interrupted."""
+        asyncio.run(self._serve())
+
+    def start(self) -> None:
+        """Serve from a background thread (for tests and embedding)."""
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.run(self._serve(ready))
+
+        self._thread = threading.Thread(target=run, name="review-server", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+
+    def stop(self) -> None:
+        """Stop a server started with ``start``."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(10)
+        for sock in self._sockets:
+            sock.close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _serve(self, ready: threading.Event | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        server = tornado.httpserver.HTTPServer(self.application(), xheaders=False)
+        server.add_sockets(self._sockets)
+        if ready is not None:
+            ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            server.stop()
+
+    def _log(self, handler: tornado.web.RequestHandler) -> None:
+        """Access lines without the query string: it holds the token."""
+        request = handler.request
+        log.info("%d %s %s %.0f ms", handler.get_status(), request.method, request.path,
+                 1000 * request.request_time())
+
+    _stop: asyncio.Event | None = None
+
+
+def _one_line(error: BaseException) -> str:
+    """An error as one line of ASCII (what an HTTP reason phrase can hold)."""
+    text = " ".join(str(error).split())[:400]
+    return text.encode("ascii", "replace").decode("ascii")
