@@ -270,11 +270,6 @@ def register(sub: SubParsers) -> None:
     report.add_argument("catalog_id", type=catalog_id_arg, help="the id catalog submit printed")
     report.add_argument("--output", "-o", type=Path, metavar="DIR",
                         help="also write them into this folder")
-    report.add_argument("--min-matched", type=float, default=0.5, metavar="FRACTION",
-                        help="flag products with fewer matched views (default: %(default)s)")
-    report.add_argument("--score-margin", type=float, default=0.05, metavar="M",
-                        help="flag products whose weakest match is within M of the "
-                        "threshold (default: %(default)s)")
 
     lookup = commands.add_parser("lookup", help="which catalog product is this?")
     lookup.add_argument("catalog_id", type=catalog_id_arg, help="the id catalog submit printed")
@@ -287,12 +282,13 @@ def register(sub: SubParsers) -> None:
                         help="a box around the product")
     lookup.add_argument("-k", type=count_arg(1), default=5, metavar="K",
                         help="how many (default: %(default)s)")
+
     review = commands.add_parser("review", help="a review page on 127.0.0.1: accept, reject, "
                                  "click missed views, re-run products")
     review.add_argument("catalog_id", type=catalog_id_arg, help="the id catalog submit printed")
-    review.add_argument("--port", type=count_arg(0), default=0,
+    review.add_argument("--port", type=count_arg(0), default=0, metavar="PORT",
                         help="the port on 127.0.0.1 (default: a free one)")
-    review.add_argument("--reviewer", help="the name decisions are stored under "
+    review.add_argument("--reviewer", metavar="NAME", help="the name decisions are stored under "
                         "(default: your user name)")
     review.add_argument("--preview", choices=("worker", "local"), default="worker",
                         help="where a click's mask is computed: on a worker through the "
@@ -301,8 +297,9 @@ def register(sub: SubParsers) -> None:
     export = commands.add_parser("export", help="the accepted results as one dataset, one "
                                  "class per product")
     export.add_argument("catalog_id", type=catalog_id_arg, help="the id catalog submit printed")
-    export.add_argument("--format", choices=("coco", "yolo-seg"), required=True)
-    export.add_argument("--output", "-o", type=Path, required=True,
+    export.add_argument("--format", choices=("coco", "yolo-seg"), required=True,
+                        help="COCO instance segmentation, or YOLO segmentation labels")
+    export.add_argument("--output", "-o", type=Path, required=True, metavar="DIR",
                         help="a new or empty folder")
     export.add_argument("--only-reviewed", action="store_true",
                         help="only views a reviewer accepted (default: also every view of "
