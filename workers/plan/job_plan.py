@@ -22,7 +22,7 @@ tasks through ``plan.steps``):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from prodseg.workers.capture.order import detect_capture, visit_order
 from prodseg.workers.match.bank import BankParams, PrototypeBank
 from prodseg.workers.match.candidates import SelectParams, ViewCandidates, select_view
 from prodseg.workers.match.instances import MaskShape
+from prodseg.workers.ops.ffa import l2_normalize
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,26 @@ class JobPlan:
         return cls.of(load_settings(**{k: v for k, v in job_settings.items()
                                        if k in JOB_SETTINGS}))
 
-    def fixed_bank(self, reference: np.ndarray, negatives: np.ndarray | None) -> PrototypeBank:
-        """The bank before any view is matched: the reference embedding ``(D,)`` and the
-        lookalikes' ``(M, D)`` as negatives."""
-        return PrototypeBank(reference, self.bank, negatives)
+    def fixed_bank(self, reference: np.ndarray, negatives: Sequence[np.ndarray | None] = (),
+                   references: Sequence[tuple[str, np.ndarray]] = ()) -> PrototypeBank:
+        """The bank before any view is matched.
+
+        Args:
+            reference: ``(D,)`` the clicked reference's embedding.
+            negatives: ``(M, D)`` lookalike embeddings, one array per view clicked on (None
+                or empty for none); all become the bank's negatives.
+            references: ``(image id, (D,) embedding)`` of the views the job prompts as
+                references too: fixed prototypes, which a growing bank's ``bank_size``
+                does not count.
+        """
+        stacked = [np.asarray(n, dtype=np.float32) for n in negatives
+                   if n is not None and len(n)]
+        params = replace(self.bank, max_size=self.bank.max_size + len(references))
+        bank = PrototypeBank(reference, params, np.concatenate(stacked) if stacked else None)
+        for image_id, embedding in references:
+            bank.prototypes.append(l2_normalize(np.asarray(embedding, dtype=np.float32)))
+            bank.sources.append(image_id)
+        return bank
 
     def capture_of(self, reference: tuple[str, tuple[int, int]],
                    targets: Sequence[tuple[str, tuple[int, int]]]) -> str:
@@ -105,10 +122,11 @@ class JobPlan:
         return visit_order(capture, Path(reference), [Path(v) for v in sources],
                            lambda: best_scores)
 
-    def bank_record(self, bank: PrototypeBank, distractors: int) -> dict[str, object] | None:
+    def bank_record(self, bank: PrototypeBank) -> dict[str, object] | None:
         """What ``results.json`` says of the bank: its members and how many lookalikes;
-        None for a job with neither a growing bank nor lookalikes."""
-        if not self.grows_bank and distractors == 0:
+        None for the reference alone, not growing, without lookalikes."""
+        distractors = 0 if bank.negatives is None else len(bank.negatives)
+        if not self.grows_bank and distractors == 0 and len(bank.sources) == 1:
             return None
         return {"prototypes": list(bank.sources), "distractors": distractors}
 

@@ -27,7 +27,7 @@ from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates, select_view
 from prodseg.workers.match.instances import mask_shape
 from prodseg.workers.plan.job_plan import JobPlan, resolve_in_order
-from prodseg.workers.plan.view_prompts import ViewPrompts, bank_record, fixed_bank, prompted_view
+from prodseg.workers.plan.view_prompts import ViewPrompts, prompted_view
 from prodseg.workers.plan.views import Loader, load_view, track_spin, view_candidates
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
                 more.append(lookalikes)
             if result is not None:
                 finish(index, result, pixels)
-    fixed = fixed_bank(reference.embedding, plan.bank, refs, [negatives, *more])
+    fixed = plan.fixed_bank(reference.embedding, [negatives, *more], refs)
     views_left = [k for k in range(len(views)) if k not in found]
 
     if plan.tracks:
@@ -105,7 +105,7 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
 
     bank = fixed
     if kept:
-        bank = fixed_bank(reference.embedding, plan.bank, refs, [negatives, *more])
+        bank = plan.fixed_bank(reference.embedding, [negatives, *more], refs)
         sizes = {k: v.size for k, v in kept.items()} | {
             k: (r.width, r.height) for k, r in found.items()}
         capture = plan.capture_of((str(ref_path), (reference.width, reference.height)),
@@ -128,8 +128,7 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
     meta["capture"] = plan.capture_of(
         (str(ref_path), (reference.width, reference.height)),
         [(r.source, (r.width, r.height)) for r in results])
-    record = bank_record(bank, plan.grows_bank,
-                         len(bank.negatives) if bank.negatives is not None else 0)
+    record = plan.bank_record(bank)
     if record is not None:
         meta["prototype_bank"] = record
     if store is not None:

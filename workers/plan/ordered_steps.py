@@ -40,7 +40,7 @@ from prodseg.workers.plan.steps import (
     resume_hint,
     store_result,
 )
-from prodseg.workers.plan.view_prompts import ViewPrompts, bank_record
+from prodseg.workers.plan.view_prompts import ViewPrompts
 from prodseg.workers.plan.views import Loader, load_view, track_spin
 
 TRACKING = "tracking.json"
@@ -128,8 +128,7 @@ def resolve_step(store: ObjectStore, manifest: JobManifest,
         if result.status == "ok":
             image = load_view(_loader(store, target, pipeline), target.source)[0]
         store_result(store, manifest, index, result, image)
-    record = bank_record(bank, plan.grows_bank,
-                         len(bank.negatives) if bank.negatives is not None else 0)
+    record = plan.bank_record(bank)
     if record is not None:
         put_json(store, state_key(manifest.job, BANK), record)
     return list(bank.sources)

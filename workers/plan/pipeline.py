@@ -187,7 +187,7 @@ class ProductSegmentationPipeline:
     def match_image(self, image: np.ndarray, bank: PrototypeBank, image_id: str, source: str,
                     *, shape: MaskShape) -> ImageResult:
         """One target image matched against ``bank`` (a bank of one for the reference
-        alone: ``JobPlan.of(settings).fixed_bank(embedding, None)``).
+        alone: ``JobPlan.of(settings).fixed_bank(embedding)``).
 
         Args:
             image: ``(H, W, 3)`` uint8 RGB.

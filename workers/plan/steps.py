@@ -51,7 +51,7 @@ from prodseg.workers.match.candidates import ViewCandidates, select_view
 from prodseg.workers.match.instances import MaskShape, mask_shape
 from prodseg.workers.plan.job_plan import JobPlan
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
-from prodseg.workers.plan.view_prompts import ViewPrompts, bank_record, fixed_bank, prompted_view
+from prodseg.workers.plan.view_prompts import ViewPrompts, prompted_view
 from prodseg.workers.plan.views import load_view, view_candidates
 
 log = logging.getLogger(__name__)
@@ -128,8 +128,7 @@ def load_fixed_bank(store: ObjectStore, manifest: JobManifest, plan: JobPlan) ->
     ids = [t.image_id for t in manifest.images if t.image_id in views.references]
     prototypes = (list(_get_array(store, state_key(manifest.job, "prototypes.npy")))
                   if ids else [])
-    return fixed_bank(embedding, plan.bank, list(zip(ids, prototypes, strict=True)),
-                      [negatives])
+    return plan.fixed_bank(embedding, [negatives], list(zip(ids, prototypes, strict=True)))
 
 
 def _put_array(store: ObjectStore, key: str, array: np.ndarray) -> None:
@@ -338,8 +337,7 @@ def finalize_step(store: ObjectStore, manifest: JobManifest, settings: Settings,
         meta["prototype_bank"] = get_json(store, state_key(manifest.job, "bank.json"))
     except ObjectNotFound:
         fixed = load_fixed_bank(store, manifest, plan)
-        bank = bank_record(fixed, plan.grows_bank,
-                           len(fixed.negatives) if fixed.negatives is not None else 0)
+        bank = plan.bank_record(fixed)
         if bank is not None:
             meta["prototype_bank"] = bank
     document = assemble_results_document(ref["entry"], entries, meta)

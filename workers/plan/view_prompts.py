@@ -16,7 +16,7 @@ with such prompts computes the same in both modes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,8 +24,6 @@ import numpy as np
 from prodseg.errors import PromptError
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult, Match
-from prodseg.workers.match.bank import BankParams, PrototypeBank
-from prodseg.workers.ops.ffa import l2_normalize
 from prodseg.workers.ops.masks import mask_to_box
 
 if TYPE_CHECKING:
@@ -197,31 +195,3 @@ def view_negatives(pipeline: ProductSegmentationPipeline, image: np.ndarray,
                    points: Sequence[Point], source: str) -> np.ndarray | None:
     """``(M, D)`` embeddings of the lookalikes clicked on one view, or None."""
     return pipeline.embed_distractors(image, list(points), source)
-
-
-def fixed_bank(reference: np.ndarray, params: BankParams,
-               references: Sequence[tuple[str, np.ndarray]],
-               negatives: Sequence[np.ndarray | None]) -> PrototypeBank:
-    """The job's fixed bank (``JobPlan.fixed_bank``) with the reference views: the
-    reference, every reference view's embedding ``(D,)`` as a fixed prototype, and every
-    lookalike ``(M, D)`` as negatives.
-
-    A growing bank (``bank_size`` > 1) adds matches after these, up to its size counted
-    without them.
-    """
-    stacked = [np.asarray(n, dtype=np.float32) for n in negatives if n is not None and len(n)]
-    bank = PrototypeBank(reference, replace(params, max_size=params.max_size + len(references)),
-                         np.concatenate(stacked) if stacked else None)
-    for image_id, embedding in references:
-        bank.prototypes.append(l2_normalize(np.asarray(embedding, dtype=np.float32)))
-        bank.sources.append(image_id)
-    return bank
-
-
-def bank_record(bank: PrototypeBank, grows: bool, distractors: int) -> dict[str, object] | None:
-    """``JobPlan.bank_record``, counting every lookalike and shown for fixed references
-    too: the bank's members and how many lookalikes; None for a bank of the reference
-    alone that does not grow."""
-    if not grows and distractors == 0 and len(bank.sources) == 1:
-        return None
-    return {"prototypes": list(bank.sources), "distractors": distractors}

@@ -104,7 +104,7 @@ def test_a_growing_bank_carries_one_view_to_the_next_in_visit_order() -> None:
     shape = mask_shape(views[0].masks[0])
 
     def results(order: list[int]) -> dict[str, int]:
-        bank = plan.fixed_bank(reference, None)
+        bank = plan.fixed_bank(reference)
         found = resolve_in_order(lambda i: views[i], order, bank, select, shape)
         return {r.image_id: len(r.matches) for _, r in found}
 
@@ -132,4 +132,5 @@ def test_capture_and_visit_order_come_from_names_sizes_and_candidates() -> None:
 def test_the_bank_record_names_its_members(bank_size: int, distractors: int,
                                            expected: dict[str, object] | None) -> None:
     plan = JobPlan.of(load_settings(bank_size=bank_size))
-    assert plan.bank_record(plan.fixed_bank(_unit(1, 0), None), distractors) == expected
+    negatives = [np.stack([_unit(0, 1)] * distractors)] if distractors else []
+    assert plan.bank_record(plan.fixed_bank(_unit(1, 0), negatives)) == expected
