@@ -26,7 +26,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prodseg.errors import InputError
@@ -38,6 +38,7 @@ from prodseg.storage.base import ObjectNotFound
 from prodseg.storage.manifest import get_json, put_json, validate_job_id
 from prodseg.tasks.names import CANCELLED, DONE, ENDED, FAILED, QUEUED, RUNNING
 from prodseg.tasks.progress import JobStatus
+from prodseg.workers.plan.view_prompts import ViewPrompts
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class Product:
         prompt: ``Prompt.to_json()`` form.
         settings: per-product setting overrides.
         distractors: ``(x, y)`` clicks on lookalikes on the reference.
+        views: prompts on other views and views not the product (``ViewPrompts.to_json``).
     """
 
     product: str
@@ -79,13 +81,14 @@ class Product:
     prompt: dict[str, Any]
     settings: dict[str, Any]
     distractors: tuple[tuple[float, float], ...] = ()
+    views: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"product": self.product, "job": self.job, "line": self.line,
                 "images": list(self.images), "reference": self.reference,
                 "prompt": self.prompt, "settings": self.settings,
-                "distractors": [list(p) for p in self.distractors]}
+                "distractors": [list(p) for p in self.distractors], "views": self.views}
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Product:
@@ -93,7 +96,8 @@ class Product:
         return cls(str(doc["product"]), str(doc["job"]), int(doc["line"]),
                    tuple(doc["images"]), str(doc["reference"]), dict(doc["prompt"]),
                    dict(doc.get("settings") or {}),
-                   tuple((float(x), float(y)) for x, y in doc.get("distractors") or []))
+                   tuple((float(x), float(y)) for x, y in doc.get("distractors") or []),
+                   dict(doc.get("views") or {}))
 
 
 @dataclass(frozen=True)
@@ -224,7 +228,8 @@ class CatalogClient:
         try:
             return self.jobs.prepare(product.images, product.reference, prompt,
                                      job=product.job, settings=settings,
-                                     distractor_points=product.distractors)
+                                     distractor_points=product.distractors,
+                                     views=ViewPrompts.from_json(product.views))
         except InputError as exc:
             raise InputError(f"line {product.line} ({product.product}): {exc}") from None
 

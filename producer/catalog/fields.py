@@ -21,7 +21,7 @@ from prodseg.prompts import Prompt
 from prodseg.settings import MACHINE_SETTINGS, Settings, load_settings
 
 FIELDS = ("product_id", "images", "reference", "point", "neg_point", "box",
-          "distractor_point", "capture", "settings")
+          "distractor_point", "ref", "not_here", "capture", "settings")
 CAPTURES = ("auto", "spin", "unordered", "panorama")
 SETTING_PREFIX = "setting."
 PRODUCT_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
@@ -129,6 +129,45 @@ def lookalike_points(value: Any) -> list[tuple[float, float]]:
             raise ValueError(f"distractor_point ({x:g}, {y:g}) has a negative coordinate; "
                              "points are pixels from the reference's top-left corner")
     return found
+
+
+def reference_views(value: Any) -> dict[str, dict[str, Any]]:
+    """The ``ref`` column: more reference views, ``VIEW:X,Y`` (a click) or
+    ``VIEW:X0,Y0,X1,Y1`` (a box) each, ``;`` between them; a view named by its file name,
+    path or image id. Returns each view's prompt in ``Prompt.to_json`` form."""
+    items = value if isinstance(value, list) else str(value).split(";")
+    clicks: dict[str, list[tuple[float, float]]] = {}
+    boxes: dict[str, tuple[float, ...]] = {}
+    for item in (str(i).strip() for i in items):
+        if not item:
+            continue
+        view, _, values = item.rpartition(":")
+        n = values.count(",") + 1
+        if not view.strip() or n not in (2, 4):
+            raise ValueError(f"ref {item!r}: expected VIEW:X,Y or VIEW:X0,Y0,X1,Y1")
+        numbers_ = numbers(values, n, "ref", "X,Y" if n == 2 else "X0,Y0,X1,Y1")
+        if n == 4:
+            if view in boxes:
+                raise ValueError(f"ref {view!r}: two boxes on one view; give one")
+            boxes[view.strip()] = numbers_
+        else:
+            clicks.setdefault(view.strip(), []).append((numbers_[0], numbers_[1]))
+    prompts = {}
+    for view in {*clicks, *boxes}:
+        pos = clicks.get(view, [])
+        box = boxes.get(view)
+        prompt = Prompt(tuple(pos), (1,) * len(pos),
+                        None if box is None else (box[0], box[1], box[2], box[3]))
+        check_prompt(prompt)
+        prompts[view] = prompt.to_json()
+    return dict(sorted(prompts.items()))
+
+
+def views_not_here(value: Any) -> list[str]:
+    """The ``not_here`` column: views that do not show the product (forced to no match),
+    ``;`` between them."""
+    items = value if isinstance(value, list) else str(value).split(";")
+    return sorted({str(i).strip() for i in items if str(i).strip()})
 
 
 def product_settings(value: Any, given: Mapping[str, Any]) -> dict[str, Any]:

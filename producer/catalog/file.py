@@ -19,6 +19,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,10 @@ from prodseg.producer.catalog.fields import (
     product_settings,
     quoted,
     reference_location,
+    reference_views,
     setting_names_problem,
     unknown_columns,
+    views_not_here,
 )
 from prodseg.prompts import Prompt
 
@@ -64,6 +67,8 @@ class CatalogProduct:
         settings: validated setting overrides, JSON-ready, normalised by ``Settings`` (the
             ``capture`` column among them).
         distractors: ``(x, y)`` clicks on lookalikes on the reference (``distractor_point``).
+        views: prompts on other views (``ref``) and views that are not the product
+            (``not_here``), in ``ViewPrompts.to_json`` form; empty without them.
     """
 
     line: int
@@ -73,6 +78,7 @@ class CatalogProduct:
     prompt: Prompt
     settings: dict[str, Any]
     distractors: tuple[tuple[float, float], ...] = ()
+    views: dict[str, Any] = dataclass_field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The product without its line: what ``catalog_id`` hashes."""
@@ -81,6 +87,8 @@ class CatalogProduct:
                                "prompt": self.prompt.to_json(), "settings": self.settings}
         if self.distractors:
             doc["distractors"] = [list(p) for p in self.distractors]
+        if self.views:
+            doc["views"] = self.views
         return doc
 
 
@@ -321,6 +329,13 @@ def _product(line: int, record: Record, base: Path, errors: list[str]) -> Catalo
             prompt = Prompt(tuple(pos + neg), (1,) * len(pos) + (0,) * len(neg), box)
             _try(errors, check_prompt, prompt)
     lookalikes = field("distractor_point", lookalike_points) or []
+    refs = field("ref", reference_views) or {}
+    not_here = field("not_here", views_not_here) or []
+    both = sorted(set(refs) & set(not_here))
+    if both:
+        errors.append(f"view {quoted(both)} is both a reference (ref) and not_here")
+    views = {"references": refs, "no_match": not_here, "lookalikes": {}} \
+        if refs or not_here else {}
     given = {k[len(SETTING_PREFIX):]: v for k, v in record.items() if k.startswith(SETTING_PREFIX)}
     capture = field("capture", capture_mode)
     if capture is not None:
@@ -331,7 +346,7 @@ def _product(line: int, record: Record, base: Path, errors: list[str]) -> Catalo
     if errors or prompt is None:
         return None
     return CatalogProduct(line, pid, images, reference, prompt, settings or {},
-                          tuple(lookalikes))
+                          tuple(lookalikes), views)
 
 
 def _try(errors: list[str], fn: Callable[..., Any], *args: Any) -> Any:

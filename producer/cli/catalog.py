@@ -68,7 +68,7 @@ def _products(catalog_path: Path, skip_invalid: bool,
         images = expand_sources(p.images)
         products.append(Product(p.product_id, product_job(cid, p.product_id), p.line,
                                 tuple(images), p.reference, p.prompt.to_json(),
-                                {**flags, **p.settings}, p.distractors))
+                                {**flags, **p.settings}, p.distractors, p.views))
     return cid, products
 
 

@@ -126,21 +126,23 @@ def test_a_catalog_with_lookalikes_and_tracking_acts_like_run(cluster: Cluster) 
                      '{"bank_size": 4, "bank_add_threshold": 0.75, "bank_margin": 0.05, '
                      '"propagation": "track", "propagation_step_threshold": 0.7}'),
     }
-    rows = ["product_id,images,reference,point,distractor_point,capture,settings"]
+    rows = ["product_id,images,reference,point,distractor_point,not_here,capture,settings"]
     runs = {}
     for name, (unordered, views, flags, settings) in products.items():
         images, point, lookalike = _views(cluster.tmp / name, unordered, views)
         capture = "unordered" if unordered else "spin"
+        not_here = images[-1].name if unordered else ""  # a view forced to no match
         local = cluster.tmp / f"{name}-run"
         done = cluster.cli("run", "--images", _pattern(images), "--reference", str(images[0]),
                            "--ref-point", point, "--output", str(local), "--no-progress",
                            "--backend", "classic", "--distractor-point", lookalike,
-                           "--capture", capture, *flags)
+                           "--capture", capture, *flags,
+                           *(["--not-here", not_here] if not_here else []))
         assert done.returncode == 0, done.stderr
         runs[name] = local
         quoted = settings.replace('"', '""')
         rows.append(f'{name},{_pattern(images)},{images[0]},"{point}","{lookalike}",'
-                    f'{capture},"{quoted}"')
+                    f'{not_here},{capture},"{quoted}"')
     catalog_file = cluster.tmp / "catalog.csv"
     catalog_file.write_text("\n".join(rows) + "\n")
     done = cluster.cli("catalog", "submit", str(catalog_file), "--watch", "--no-progress",
@@ -163,6 +165,8 @@ def test_a_catalog_with_lookalikes_and_tracking_acts_like_run(cluster: Cluster) 
         (report / "report.csv").read_text().splitlines())}
     assert by_product["sku-track"]["tracked"] and not by_product["sku-track"]["bank"]
     assert by_product["sku-bank"]["bank"] and not by_product["sku-bank"]["tracked"]
+    bank_doc = json.loads((runs["sku-bank"] / "results.json").read_text())
+    assert not bank_doc["images"][-1]["matches"]  # not_here reached the job
     for name, local in runs.items():
         doc = json.loads((local / "results.json").read_text())
         tracked = [e["image"] for e in doc["images"] if e["found_by"] == "tracked"]

@@ -269,6 +269,34 @@ def test_lookalikes_and_capture_per_product(tmp_path: Path) -> None:
         "reference's top-left corner"]
 
 
+def test_more_reference_views_and_views_not_here_per_product(tmp_path: Path) -> None:
+    cat = read_catalog(write(tmp_path / "c.csv", (
+        "product_id,images,reference,point,ref,not_here\n"
+        'a,i,r.jpg,"1,1","v2.jpg:10,20;v2.jpg:30,40;v5.jpg:1,2,50,60","shelf_0.jpg; v9.jpg"\n'
+        'b,i,r.jpg,"1,1",v2.jpg:10,\n'
+        'c,i,r.jpg,"1,1",v2.jpg:10:20,v2.jpg:1:1\n'
+        'd,i,r.jpg,"1,1",v2.jpg:1:2,v2.jpg\n'
+    )))
+    (a,) = cat.products
+    assert a.views == {
+        "references": {"v2.jpg": {"points": [[10.0, 20.0], [30.0, 40.0]], "labels": [1, 1],
+                                  "box": None},
+                       "v5.jpg": {"points": [], "labels": [], "box": [1.0, 2.0, 50.0, 60.0]}},
+        "no_match": ["shelf_0.jpg", "v9.jpg"], "lookalikes": {}}
+    assert a.to_json()["views"] == a.views
+    msgs = problems(cat)
+    assert (3, "b", "ref 'v2.jpg:10': expected VIEW:X,Y or VIEW:X0,Y0,X1,Y1") in msgs
+    assert (4, "c", "ref 'v2.jpg:10:20': expected VIEW:X,Y or VIEW:X0,Y0,X1,Y1") in msgs
+    assert (5, "d", "ref 'v2.jpg:1:2': expected VIEW:X,Y or VIEW:X0,Y0,X1,Y1") in msgs
+
+
+def test_a_view_is_not_both_a_reference_and_not_here(tmp_path: Path) -> None:
+    cat = read_catalog(write(tmp_path / "c.csv", (
+        "product_id,images,reference,point,ref,not_here\n"
+        'a,i,r.jpg,"1,1","v2.jpg:10,20",v2.jpg\n')))
+    assert problems(cat) == [(2, "a", "view 'v2.jpg' is both a reference (ref) and not_here")]
+
+
 def test_machine_settings_are_refused(tmp_path: Path) -> None:
     row = {"product_id": "p", "images": "i", "reference": "r.jpg", "point": [1, 1],
            "settings": {"device": "cuda:1", "s3_bucket": "other"}}
@@ -290,8 +318,8 @@ def test_unknown_columns_and_keys(tmp_path: Path) -> None:
         read_catalog(path)
     assert str(err.value) == (
         f"{path}:1: unknown column 'refrence' (did you mean 'reference'?); the columns are "
-        "product_id, images, reference, point, neg_point, box, distractor_point, capture, "
-        "settings, setting.<name>, note, #...")
+        "product_id, images, reference, point, neg_point, box, distractor_point, ref, "
+        "not_here, capture, settings, setting.<name>, note, #...")
     path = write(tmp_path / "d.csv", "product_id,images,reference,point,setting.seeed\n")
     with pytest.raises(InputError, match=r"d.csv:1: column unknown setting 'seeed' \(did you "
                        r"mean 'seed'\?\)"):
@@ -301,7 +329,7 @@ def test_unknown_columns_and_keys(tmp_path: Path) -> None:
     assert problems(cat) == [
         (1, "p", "unknown key 'refrence', 'x' (did you mean 'reference'?); the keys are "
                  "product_id, images, reference, point, neg_point, box, distractor_point, "
-                 "capture, settings, note, #..."),
+                 "ref, not_here, capture, settings, note, #..."),
         (1, "p", "reference is missing"),
     ]
 
