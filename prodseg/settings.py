@@ -57,9 +57,8 @@ class Scope(enum.Flag):
     ``WORKER``:
 
     - ``JOB``: decides what a job computes. Recorded in ``results.json``, carried to the
-      workers in ``job.json``, a catalog column. The growing bank (``bank_*`` with
-      ``bank_size > 1``) and tracking (``propagation*``) act in ``prodseg run`` only for
-      now; ``submit`` warns when they are asked for.
+      workers in ``job.json``, a catalog column. Both executors act on every one of
+      them alike (``prodseg.workers.plan.job_plan``).
     - ``MACHINE``: of the process and the machine it runs on (devices, caches, batch
       sizes, limits). Never recorded or carried: each process reads its own.
     - ``SECRET``: machine-local and may hold a credential (a URL with a password). Never
@@ -133,6 +132,12 @@ class Settings(BaseSettings):
         "(intersection over the smaller area) is the same instance: parts and the whole "
         "of one product are one match, its mask the one closest to the reference mask's "
         "size and shape",
+    )
+    instance_similarity: float | None = setting(JOB,
+        None, ge=-1.0, le=1.0, description="a further match on a photo must look this much "
+        "like the photo's best match (cosine similarity of their embeddings): copies of "
+        "one product look alike, while another product that resembles one side of a "
+        "growing bank does not; unset: similarity_threshold; -1: keep every instance",
     )
 
     # --- proposals ---------------------------------------------------------------------

@@ -35,6 +35,7 @@ class SelectParams:
         nms_iou: mask IoU above which a weaker match is a duplicate.
         top_k: most matches kept per view.
         nested_containment: from which two proposals are one instance.
+        instance_similarity: the least likeness of a further instance to the best one.
     """
 
     threshold: float
@@ -42,6 +43,7 @@ class SelectParams:
     nms_iou: float
     top_k: int
     nested_containment: float
+    instance_similarity: float
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,8 @@ def select_view(candidates: ViewCandidates, bank: PrototypeBank, params: SelectP
     Args:
         candidates: the view's candidates (a failed view gives an error result).
         bank: the prototypes and lookalikes to score against.
-        params: threshold, lookalike margin, NMS, top-K and nesting.
+        params: threshold, lookalike margin, NMS, top-K, nesting and the likeness of
+            further instances to the best one.
         shape: the reference mask's shape: of proposals nested in one another, the one
             closest to it is kept.
     """
@@ -150,8 +153,9 @@ def select_view(candidates: ViewCandidates, bank: PrototypeBank, params: SelectP
     scores, ranked, threshold = score_proposals(c.embeddings, bank, params.threshold,
                                                 params.distractor_margin)
     chosen = MatchParams(threshold, params.nms_iou, params.top_k,
-                         params.nested_containment, shape)
-    for found in select_matches(c.masks, ranked, chosen):
+                         params.nested_containment, shape,
+                         instance_similarity=params.instance_similarity)
+    for found in select_matches(c.masks, ranked, chosen, c.embeddings):
         mask = c.masks[found.kept]
         result.matches.append(Match(mask=mask, bbox=mask_to_box(mask),
                                     score=float(scores[found.best]),

@@ -193,6 +193,35 @@ def suppress_duplicates(masks: np.ndarray, instances: list[Instance],
             for i in survivors]
 
 
+def alike_instances(embeddings: np.ndarray, instances: list[Instance],
+                    least_similarity: float) -> list[Instance]:
+    """The instances that look like the best one: copies of one product.
+
+    Several instances of the product in one photo share its appearance, lighting and
+    camera, so each looks like the best instance as much as it looks like the product.
+    A proposal that passes the threshold against the bank but not against the product as
+    this photo shows it is another product that resembles one side of it (a bank holds
+    every side; its back may resemble a neighbour's front). ``bench_instances.py``
+    measures the two on rendered shelves: a copy of the carton, or a lookalike in another
+    flavour, is 0.75-1.0 alike; the other products that a bank matched, 0.25 or less.
+
+    Args:
+        embeddings: ``(N, D)`` the proposals' embeddings.
+        instances: best first.
+        least_similarity: the least cosine similarity of a further instance's kept
+            proposal to the best instance's kept proposal.
+
+    Returns:
+        The best instance and the further ones alike enough, in order.
+    """
+    if len(instances) < 2:
+        return instances
+    kept = np.stack([embeddings[inst.kept] for inst in instances]).astype(np.float64)
+    kept /= np.maximum(np.linalg.norm(kept, axis=1, keepdims=True), 1e-12)
+    alike = kept[1:] @ kept[0] >= least_similarity
+    return [instances[0], *(inst for inst, a in zip(instances[1:], alike, strict=True) if a)]
+
+
 def interior_point(mask: np.ndarray) -> tuple[float, float]:
     """``(x, y)`` of the pixel of an ``(H, W)`` bool mask farthest from its outline: a
     prompt that lands on the mask even when it is not convex (the centroid may not)."""

@@ -1,5 +1,5 @@
 """Matching proposals to the reference: cosine similarity, threshold, one mask per
-instance (``prodseg.workers.match.instances``), NMS, top-K."""
+instance (``prodseg.workers.match.instances``), NMS, instances of one product, top-K."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 from prodseg.workers.match.instances import (
     Instance,
     MaskShape,
+    alike_instances,
     nested_instances,
     suppress_duplicates,
 )
@@ -47,6 +48,9 @@ class MatchParams:
             are one instance (``nested_containment`` setting).
         reference: the reference mask's shape: of an instance's proposals, the one
             closest to it is kept; None keeps the best-scoring one.
+        instance_similarity: the least cosine similarity of a further instance's
+            embedding to the best instance's: several instances in one photo are copies
+            of one product and look alike; None keeps every instance.
     """
 
     threshold: float
@@ -54,17 +58,21 @@ class MatchParams:
     top_k: int
     nested_containment: float = 0.8
     reference: MaskShape | None = None
+    instance_similarity: float | None = None
 
 
-def select_matches(masks: np.ndarray, similarities: np.ndarray,
-                   params: MatchParams) -> list[Instance]:
-    """Proposals that match, one per instance, de-duplicated, the best ``top_k``.
+def select_matches(masks: np.ndarray, similarities: np.ndarray, params: MatchParams,
+                   embeddings: np.ndarray | None = None) -> list[Instance]:
+    """Proposals that match, one per instance, de-duplicated, copies of the best one,
+    the best ``top_k``.
 
     Args:
         masks: ``(N, H, W)`` bool proposals.
         similarities: ``(N,)`` cosine similarity of each proposal to the reference (or
             whatever ranks them against ``params.threshold``).
-        params: threshold, nesting, NMS IoU and top-K.
+        params: threshold, nesting, NMS IoU, likeness of instances and top-K.
+        embeddings: ``(N, D)`` the proposals' embeddings, for
+            ``params.instance_similarity``.
 
     Returns:
         At most ``top_k`` instances, best first: each names the proposal kept as its mask,
@@ -72,4 +80,7 @@ def select_matches(masks: np.ndarray, similarities: np.ndarray,
     """
     instances = nested_instances(masks, similarities, params.threshold,
                                  params.nested_containment, params.reference)
-    return suppress_duplicates(masks, instances, params.nms_iou)[: params.top_k]
+    instances = suppress_duplicates(masks, instances, params.nms_iou)
+    if params.instance_similarity is not None and embeddings is not None:
+        instances = alike_instances(embeddings, instances, params.instance_similarity)
+    return instances[: params.top_k]

@@ -65,7 +65,9 @@ class JobPlan:
             capture=s.capture,
             bank=BankParams(s.bank_size, s.bank_add_threshold, s.bank_margin, s.bank_top_k),
             select=SelectParams(s.similarity_threshold, s.distractor_margin,
-                                s.nms_iou_threshold, s.top_k_matches, s.nested_containment),
+                                s.nms_iou_threshold, s.top_k_matches, s.nested_containment,
+                                s.similarity_threshold if s.instance_similarity is None
+                                else s.instance_similarity),
         )
 
     @classmethod

@@ -8,6 +8,7 @@ import pytest
 from prodseg.workers.match.instances import (
     Instance,
     MaskShape,
+    alike_instances,
     containment_row,
     interior_point,
     mask_shape,
@@ -156,3 +157,25 @@ def test_the_interior_point_lies_inside_a_mask_whose_centroid_does_not() -> None
     assert not ring[round(ys.mean()), round(xs.mean())]
     x, y = interior_point(ring)
     assert ring[int(y), int(x)]
+
+
+def test_further_instances_are_kept_only_when_they_look_like_the_best_one() -> None:
+    """A copy of the carton looks like it; another product that passes against one of a
+    bank's prototypes does not, and is dropped before top-K (so it takes no copy's place)."""
+    product, copy, other = rect(10, 10, 30, 50), rect(40, 10, 60, 50), rect(62, 10, 78, 50)
+    masks = np.stack([product, other, copy])
+    embeddings = np.array([[1.0, 0.0, 0.0], [0.1, 1.0, 0.0], [0.95, 0.05, 0.1]])
+    scores = np.array([0.9, 0.85, 0.7])
+    every = MatchParams(0.65, 0.5, 2, 0.8, CARTON)
+    assert [f.kept for f in select_matches(masks, scores, every, embeddings)] == [0, 1]
+    alike = MatchParams(0.65, 0.5, 2, 0.8, CARTON, instance_similarity=0.65)
+    assert [f.kept for f in select_matches(masks, scores, alike, embeddings)] == [0, 2]
+    assert [f.kept for f in select_matches(masks, scores, alike)] == [0, 1]  # no embeddings
+
+
+def test_likeness_is_to_the_best_instance_kept_mask_and_scale_free() -> None:
+    instances = [Instance(2, 0, 1), Instance(1, 1, 0), Instance(3, 3, 0)]
+    embeddings = np.array([[0.0, 1.0], [5.0, 0.2], [2.0, 0.0], [0.0, 3.0]])
+    assert alike_instances(embeddings, instances, 0.9) == instances[:2]
+    assert alike_instances(embeddings, instances, -1.0) == instances
+    assert alike_instances(embeddings, instances[:1], 1.0) == instances[:1]

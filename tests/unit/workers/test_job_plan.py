@@ -94,7 +94,7 @@ def test_candidates_round_trip_exactly_and_deterministically() -> None:
 def test_a_growing_bank_carries_one_view_to_the_next_in_visit_order() -> None:
     """Views a -> b -> c, each a step further from the reference: c matches only once
     b's match joined the bank, and only when b is visited first."""
-    select = SelectParams(0.8, 0.05, 0.5, 1, 0.8)
+    select = SelectParams(0.8, 0.05, 0.5, 1, 0.8, 0.8)
     plan = JobPlan.of(load_settings(bank_size=4, bank_add_threshold=0.85, bank_margin=0.0,
                                     similarity_threshold=0.8))
     reference = _unit(1, 0, 0)

@@ -130,3 +130,32 @@ def test_a_tracked_part_is_replaced_by_its_whole(spin: tuple[SpinSet, Path]) -> 
     (match,) = tracked.matches
     assert mask_iou(match.mask, scene.views[3].mask) >= 0.9 and match.absorbed == 1
     assert by_id["view_001"].found_by == "tracked" and by_id["view_001"].matches[0].absorbed == 0
+
+
+def test_a_bank_does_not_add_other_products_beside_the_one_instance(
+        tmp_path: Path) -> None:
+    """Seed 3 between other products: once the bank holds the carton's sides, two shelf
+    neighbours pass the threshold against one of them (0.66-0.70) on the views where the
+    carton itself is matched (0.78-0.87). They look nothing like the carton on the same
+    photo, so each of those views keeps one match; with the rule off they kept three."""
+    scene = render_spin_set(n_views=12, height=240, width=320, n_distractor_only=2, seed=3)
+    write_sample_set(tmp_path, scene)
+    images = sorted((tmp_path / "images").glob("*.jpg"))
+    bank = {"capture": "spin", "bank_size": 8, "bank_add_threshold": 0.75,
+            "bank_margin": 0.05}
+
+    def on_product(**settings: object) -> dict[str, int]:
+        result = classic_pipeline(**bank, **settings).run(
+            images, tmp_path / "images" / "view_000.jpg",
+            reference_point=scene.reference_point)
+        counts = {}
+        for r in result:
+            truth = scene.views[int(r.image_id[-3:])].mask if "view" in r.image_id else None
+            if r.matches and truth is not None and mask_iou(r.matches[0].mask, truth) >= 0.5:
+                counts[r.image_id] = len(r.matches)
+        return counts
+
+    kept = on_product()
+    assert len(kept) >= 6 and set(kept.values()) == {1}, kept
+    every = on_product(instance_similarity=-1.0)
+    assert every.keys() == kept.keys() and max(every.values()) == 3, every
