@@ -204,19 +204,20 @@ def _tail(path: Path, size: int = 4000) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Write the fault and bad-input table the tests recorded, and say if the README's differs."""
+    """Write the fault and bad-input table the tests recorded, and say if docs/reliability.md's
+    differs."""
     from tests.support import outcomes
 
     rows = outcomes.recorded()
     if not rows:
         return
     path = outcomes.write_artifact(rows)
-    readme = (outcomes.REPO / "README.md").read_text(encoding="utf-8")
-    missing = [case for (_, case) in rows if f"| {case} |" not in readme]
-    note = f"; {len(missing)} not yet in README.md" if missing else ""
+    page = outcomes.PAGE.read_text(encoding="utf-8")
+    missing = [case for (_, case) in rows if f"| {case} |" not in page]
+    note = f"; {len(missing)} not yet in docs/reliability.md" if missing else ""
     terminalreporter.write_line(
         f"reliability table: {len(rows)} cases tried -> {path}{note}"
-        + (" (python -m tests.support.outcomes README.md)" if missing else "")
+        + (" (python -m tests.support.outcomes docs/reliability.md)" if missing else "")
     )
 
 

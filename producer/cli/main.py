@@ -3,14 +3,16 @@
 Each module of ``producer.cli`` registers its commands with ``register(sub)``, which
 sets the handler that runs it and the extras it needs: ``run`` (in this process),
 ``windows`` (``select``, ``view``), ``jobs`` (the distributed mode), ``catalog``,
-``models``, ``sample`` and ``completion``. ``-v`` and ``-q`` are taken anywhere on the
-line: every parser of the tree has them.
+``models``, ``monitor``, ``sample`` and ``completion``. ``-v`` and ``-q`` are taken anywhere
+on the line: every parser of the tree has them. Output into a pipe that closes early
+(``prodseg models list | head -1``) ends the command quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -18,10 +20,21 @@ from typing import Any, NoReturn
 from prodseg import __version__
 from prodseg.errors import ProdsegError
 from prodseg.extras import missing_extra, require
-from prodseg.producer.cli import catalog, completion, jobs, models, run, sample, windows
+from prodseg.producer.cli import (
+    catalog,
+    completion,
+    jobs,
+    models,
+    monitor,
+    run,
+    sample,
+    windows,
+)
 from prodseg.producer.cli.options import EXIT_USAGE
 
-COMMAND_GROUPS = (run, windows, jobs, catalog, models, sample, completion)
+COMMAND_GROUPS = (run, windows, jobs, catalog, models, monitor, sample, completion)
+EXIT_PIPE_CLOSED = 141
+"""The exit code when stdout's reader went away: a shell's for a command that SIGPIPE ended."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -62,7 +75,27 @@ def log_level(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``prodseg`` console script; returns the exit code."""
+    """Entry point of the ``prodseg`` console script; returns the exit code.
+
+    When the reader of stdout goes away (``| head -1``), the rest of the output is
+    dropped and the command ends with :data:`EXIT_PIPE_CLOSED`, without a traceback.
+    SIGPIPE itself stays ignored, as Python sets it: a broker or S3 connection that
+    closes must raise an error, not end the process.
+    """
+    try:
+        try:
+            return _main(argv)
+        finally:  # also after --help or a usage error (SystemExit)
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout once more on exit; point it at /dev/null for that.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_PIPE_CLOSED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=log_level(args), format="%(levelname)s %(name)s: %(message)s")

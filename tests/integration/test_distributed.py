@@ -665,8 +665,9 @@ def _get(url: str, auth: str | None) -> tuple[int, object]:
 
 def test_flower_sees_workers_and_tasks(cluster: Cluster) -> None:
     port = free_port()
-    cluster.start([sys.executable, "-m", "celery", "-A", "prodseg.tasks.app", "flower",
-                   f"--port={port}", "--address=127.0.0.1", "--basic-auth=ops:s3cret"],
+    # The documented launcher (docs/distributed.md): it runs celery ... flower.
+    cluster.start([sys.executable, "-m", "prodseg", "monitor", "--port", str(port),
+                   "--address", "127.0.0.1", "--basic-auth", "ops:s3cret"],
                   "flower.log", "Visit me at")
     cluster.worker("w1", PRODSEG_BACKEND="classic")
     images, ref, point = render(cluster, views=3, shelf=0, size="320x240")

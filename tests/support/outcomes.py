@@ -1,11 +1,11 @@
-"""The README's fault and bad-input table, written by the tests that try each case.
+"""The fault and bad-input table of ``docs/reliability.md``, written by the tests that try it.
 
 A test that tries a fault or a bad input calls :func:`record` with what it observed (the
 error message it got, the job's end state, the counts it checked), *after* its
 assertions passed. At the end of the session ``tests/conftest.py`` writes every recorded
 row to ``test-artifacts/reliability.md`` (merged with the rows of earlier runs, so a
-partial run updates only its own rows); ``python -m tests.support.outcomes README.md`` copies
-that table into the README between its two markers. So the table shows what the tests
+partial run updates only its own rows); ``python -m tests.support.outcomes docs/reliability.md``
+copies that table into that page between its two markers. So the table shows what the tests
 saw, not what someone remembered.
 """
 
@@ -18,7 +18,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-BEGIN = "<!-- reliability-table: begin (python -m tests.support.outcomes README.md) -->"
+PAGE = REPO / "docs" / "reliability.md"
+"""The page that shows the table."""
+BEGIN = "<!-- reliability-table: begin (python -m tests.support.outcomes docs/reliability.md) -->"
 END = "<!-- reliability-table: end -->"
 KINDS = ("fault", "bad input", "security")
 
@@ -98,28 +100,28 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def update_readme(readme: Path, generated: str) -> str:
-    """``readme``'s text with the block between :data:`BEGIN` and :data:`END` replaced."""
-    text = readme.read_text(encoding="utf-8")
+def update_page(page: Path, generated: str) -> str:
+    """``page``'s text with the block between :data:`BEGIN` and :data:`END` replaced."""
+    text = page.read_text(encoding="utf-8")
     pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
     if not pattern.search(text):
-        raise SystemExit(f"{readme}: no '{BEGIN}' ... '{END}' block to replace")
+        raise SystemExit(f"{page}: no '{BEGIN}' ... '{END}' block to replace")
     return pattern.sub(lambda _: f"{BEGIN}\n{generated}{END}", text)
 
 
 def main(argv: list[str]) -> int:
-    """``python -m tests.support.outcomes README.md``: copy the last run's table into the README."""
+    """``python -m tests.support.outcomes docs/reliability.md``: copy the last run's table
+    into that page (any page holding the two markers)."""
     if len(argv) != 1:
-        print("usage: python -m tests.support.outcomes README.md", file=sys.stderr)
+        print("usage: python -m tests.support.outcomes docs/reliability.md", file=sys.stderr)
         return 2
     source = artifacts_dir() / "reliability.md"
     if not source.is_file():
         print(f"{source}: not found; run the tests first (scripts/test.sh)", file=sys.stderr)
         return 1
-    readme = Path(argv[0])
-    readme.write_text(update_readme(readme, source.read_text(encoding="utf-8")),
-                      encoding="utf-8")
-    print(f"{readme}: table updated from {source}")
+    page = Path(argv[0])
+    page.write_text(update_page(page, source.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"{page}: table updated from {source}")
     return 0
 
 

@@ -77,11 +77,11 @@ def test_package_inits_import_nothing_of_their_own() -> None:
     assert not busy
 
 
-def test_the_readme_layout_names_every_module() -> None:
-    """The README's Layout tree lists each module once, under its folder."""
+def test_the_design_page_layout_names_every_module() -> None:
+    """The Layout tree of docs/design.md lists each module once, under its folder."""
     from tests.support.imports import REPO
 
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "design.md").read_text(encoding="utf-8")
     tree = text.split("## Layout", 1)[1].split("```", 2)[1]
     listed: set[str] = set()
     folders: list[tuple[int, str]] = []
@@ -98,8 +98,8 @@ def test_the_readme_layout_names_every_module() -> None:
             listed.add(path)
     wanted = {str(path.relative_to(REPO)) for path in modules().values()
               if path.name != "__init__.py"}
-    assert wanted - listed == set(), "not in the README's Layout"
-    assert listed - wanted == set(), "in the README's Layout but not in the tree"
+    assert wanted - listed == set(), "not in the Layout of docs/design.md"
+    assert listed - wanted == set(), "in the Layout of docs/design.md but not in the tree"
 
 
 def test_json_is_written_through_jsonio_only() -> None:

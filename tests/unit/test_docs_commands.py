@@ -1,56 +1,36 @@
-"""Every ``prodseg`` command the README shows parses with the real parser, so that none
-goes stale when a flag is renamed; ``--help`` of each command shown runs."""
+"""Every ``prodseg`` command the documentation shows parses with the real parser, so that
+none goes stale when a flag is renamed; ``tests/integration/test_docs_commands_run.py``
+then runs them. Commands are the lines of ``bash`` blocks (``tests/support/doc_commands``)."""
 
 from __future__ import annotations
 
-import re
 import shlex
 
 import pytest
 
 from prodseg.producer.cli.main import build_parser
-from tests.support.imports import REPO
+from tests.support.doc_commands import commands, documents, prodseg_words, untagged_command_lines
 
-DOCS = [REPO / "README.md", REPO / "docker" / "README.md"]
-
-
-def _lines(text: str) -> list[str]:
-    """Command lines of the fenced blocks (not python or csv); inline spans name commands
-    in passing (`prodseg run`) and are not whole command lines."""
-    out, fence, block = [], None, []
-    for line in text.splitlines():
-        if line.startswith("```"):
-            if fence is None:
-                fence, block = line[3:].strip(), []
-            else:
-                if fence not in ("python", "csv"):
-                    out += "\n".join(block).replace("\\\n", " ").splitlines()
-                fence = None
-        elif fence is not None:
-            block.append(line)
-    return out
-
-
-def shown_commands() -> list[tuple[str, str]]:
-    """``(file, command line)`` for each whole ``prodseg ...`` command the docs show;
-    a line with ``...`` or ``[`` is a pattern, not a command."""
-    found = []
-    for doc in DOCS:
-        for line in _lines(doc.read_text(encoding="utf-8")):
-            line = re.split(r" #| > | \| | && ", line)[0].strip().removeprefix("$ ")
-            if line.startswith("prodseg ") and not re.search(r"\.\.\.|…|\[|<", line):
-                found.append((doc.name, line))
-    return found
-
-
-COMMANDS = shown_commands()
+SHOWN = [(c.doc, words) for c in commands() if (words := prodseg_words(c)) is not None]
 
 
 def test_the_docs_show_commands() -> None:
-    assert len(COMMANDS) >= 10
+    assert len(SHOWN) >= 25
+    assert {doc for doc, _ in SHOWN} >= {"README.md", "docs/user-guide.md",
+                                          "docs/distributed.md", "docs/catalogs.md"}
 
 
-@pytest.mark.parametrize(("doc", "line"), COMMANDS, ids=[c for _, c in COMMANDS])
+def test_every_page_is_read() -> None:
+    pages = {c.doc for c in commands()} | {str(p) for p in documents()}
+    assert {"README.md", "docker/README.md", "docs/reliability.md"} <= pages
+    assert any(p.endswith("docs/performance.md") for p in pages)
+
+
+def test_no_command_hides_in_a_block_that_is_not_bash() -> None:
+    assert untagged_command_lines() == []
+
+
+@pytest.mark.parametrize(("doc", "line"), SHOWN, ids=[f"{d}: {c}" for d, c in SHOWN])
 def test_each_command_shown_parses(doc: str, line: str) -> None:
     words = shlex.split(line)[1:]
     try:

@@ -28,6 +28,8 @@ def _without(modules: list[str], argv: list[str]) -> subprocess.CompletedProcess
     (["matplotlib"], ["select", "-i", "a.jpg", "--submit"], "gui"),
     (["torch"], ["select", "-i", "a.jpg", "-o", "out"], "worker"),
     (["faiss"], ["catalog", "lookup", "cat-1", "a.jpg", "--point", "1,1"], "catalog"),
+    # Flower: without the extra Celery itself would say "No such command 'flower'".
+    (["flower"], ["monitor", "--broker-url", "redis://127.0.0.1:1/0"], "monitor"),
 ])
 def test_the_missing_extra_is_named_in_one_line(blocked: list[str], argv: list[str],
                                                 extra: str) -> None:

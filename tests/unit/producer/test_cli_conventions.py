@@ -10,14 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from prodseg import __version__
-from prodseg.producer.cli.main import build_parser, log_level, main
+from prodseg.producer.cli.main import EXIT_PIPE_CLOSED, build_parser, log_level, main
 from prodseg.settings import CONNECTION, WORKER, Settings, setting_flag, settings_with
 from tests.support.environment import prodseg
 
@@ -85,6 +87,24 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.strip() == f"prodseg {__version__}"
+
+
+@pytest.mark.parametrize(("argv", "code"), [
+    (["models", "list"], EXIT_PIPE_CLOSED),
+    (["completion", "bash"], EXIT_PIPE_CLOSED),
+    (["--help"], 0),  # argparse drops what it cannot write, and exits 0 itself
+])
+def test_a_pipe_closed_early_ends_the_command_quietly(argv: list[str], code: int) -> None:
+    """``prodseg models list | head -1``: the reader is gone; no BrokenPipe traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has already gone, as head does after its line
+    try:
+        done = subprocess.run([sys.executable, "-m", "prodseg", *argv], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == code
 
 
 def test_models_list_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
