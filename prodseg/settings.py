@@ -133,6 +133,11 @@ class Settings(BaseSettings):
         "of one product are one match, its mask the one closest to the reference mask's "
         "size and shape",
     )
+    reference_neighbours: bool = setting(JOB,
+        True, description="what the reference photo shows besides the product (shelf "
+        "neighbours) is not the product: a proposal at least as like one of them as like "
+        "the product is no match (costs one grid of proposals on the reference photo)",
+    )
     instance_similarity: float | None = setting(JOB,
         None, ge=-1.0, le=1.0, description="a further match on a photo must look this much "
         "like the photo's best match (cosine similarity of their embeddings): copies of "

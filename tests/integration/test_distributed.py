@@ -90,7 +90,9 @@ def test_a_lookalike_acts_alike_in_both_modes(cluster: Cluster) -> None:
     fetched = submit_watch_fetch(cluster, images[0].parent, images[0], f"{x},{y}", *flags)
     assert_same_outputs(local, fetched)
     results = json.loads((fetched / "results.json").read_text())
-    assert results["prototype_bank"] == {"prototypes": ["reference"], "distractors": 1}
+    bank = results["prototype_bank"]
+    assert bank["prototypes"] == ["reference"] and bank["distractors"] == 1
+    assert bank["neighbours"] > 0  # the shelf around the carton on the reference photo
     for entry in results["images"]:
         for match in entry["matches"]:
             mask = np.array(Image.open(fetched / match["mask"])) > 0

@@ -13,6 +13,10 @@ resemble a lookalike the person marked as "not this".
 Negatives (``--distractor-point``) are embeddings of lookalikes. With negatives the
 score of a proposal is a margin: its similarity to the bank minus its similarity to the
 nearest negative.
+
+Neighbours (``prodseg.workers.match.neighbours``) are what the reference photo shows
+besides the product. They change no score: a proposal at least as like a neighbour as
+like the bank is that neighbour, and no match.
 """
 
 from __future__ import annotations
@@ -51,11 +55,14 @@ class PrototypeBank:
         reference: ``(D,)`` the reference's FFA embedding.
         params: bank parameters.
         negatives: ``(M, D)`` embeddings of lookalikes (may be empty).
+        neighbours: ``(K, D)`` embeddings of the reference photo's other objects (may be
+            empty).
     """
 
     reference: np.ndarray
     params: BankParams = field(default_factory=BankParams)
     negatives: np.ndarray | None = None
+    neighbours: np.ndarray | None = None
     prototypes: list[np.ndarray] = field(init=False)
     sources: list[str] = field(init=False)
 
@@ -64,6 +71,8 @@ class PrototypeBank:
         self.sources = ["reference"]
         if self.negatives is not None and len(self.negatives) == 0:
             self.negatives = None
+        if self.neighbours is not None and len(self.neighbours) == 0:
+            self.neighbours = None
 
     def bank_similarity(self, embeddings: np.ndarray) -> np.ndarray:
         """``(N,)`` similarity of each of ``embeddings`` (``(N, D)``) to the bank:
@@ -79,6 +88,14 @@ class PrototypeBank:
             return np.zeros(len(embeddings), dtype=np.float32)
         sims = l2_normalize(embeddings) @ l2_normalize(self.negatives).T  # (N, M)
         return sims.max(axis=1).astype(np.float32)
+
+    def neighbour_vetoed(self, embeddings: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+        """``(N,)`` bool: which of ``embeddings`` (``(N, D)``, bank similarity
+        ``similarity``) look at least as much like a neighbour as like the bank."""
+        if self.neighbours is None:
+            return np.zeros(len(embeddings), dtype=bool)
+        nearest = (l2_normalize(embeddings) @ l2_normalize(self.neighbours).T).max(axis=1)
+        return np.asarray(nearest >= similarity)
 
     def scores(self, embeddings: np.ndarray) -> np.ndarray:
         """``(N,)`` the match score of each proposal: its bank similarity, minus its
@@ -137,13 +154,14 @@ def score_proposals(embeddings: np.ndarray, bank: PrototypeBank,
         ``scores`` ``(N,)`` reported per match: cosine similarity to the bank, or with
         negatives the margin over them; ``ranked`` ``(N,)``, the values selection compares
         with the returned threshold (with negatives: the margin, and -inf for proposals
-        under ``threshold`` of similarity to the bank).
+        under ``threshold`` of similarity to the bank; -inf for a neighbour).
     """
     similarity = bank.bank_similarity(embeddings)
+    vetoed = bank.neighbour_vetoed(embeddings, similarity)
     if bank.negatives is None:
-        return similarity, similarity, threshold
+        return similarity, np.where(vetoed, -np.inf, similarity).astype(np.float32), threshold
     margin = (similarity - bank.negative_similarity(embeddings)).astype(np.float32)
-    ranked = np.where(similarity >= threshold, margin, -np.inf).astype(np.float32)
+    ranked = np.where((similarity >= threshold) & ~vetoed, margin, -np.inf).astype(np.float32)
     return margin, ranked, distractor_margin
 
 

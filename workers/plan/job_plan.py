@@ -44,6 +44,8 @@ class JobPlan:
     Attributes:
         grows_bank: views are resolved in capture order, growing the prototype bank.
         tracks: a spin is tracked before its views are matched.
+        neighbours: the reference step also embeds the reference photo's other objects,
+            which the fixed bank holds as neighbours.
         capture: the capture setting (``auto`` is resolved by ``capture_of``).
         bank: when a match joins the bank, and how the bank scores.
         select: threshold, lookalike margin, NMS, top-K and nesting.
@@ -51,6 +53,7 @@ class JobPlan:
 
     grows_bank: bool
     tracks: bool
+    neighbours: bool
     capture: str
     bank: BankParams
     select: SelectParams
@@ -62,6 +65,7 @@ class JobPlan:
         return cls(
             grows_bank=s.bank_size > 1,
             tracks=s.propagation == "track",
+            neighbours=s.reference_neighbours,
             capture=s.capture,
             bank=BankParams(s.bank_size, s.bank_add_threshold, s.bank_margin, s.bank_top_k),
             select=SelectParams(s.similarity_threshold, s.distractor_margin,
@@ -79,7 +83,8 @@ class JobPlan:
                                        if k in JOB_SETTINGS}))
 
     def fixed_bank(self, reference: np.ndarray, negatives: Sequence[np.ndarray | None] = (),
-                   references: Sequence[tuple[str, np.ndarray]] = ()) -> PrototypeBank:
+                   references: Sequence[tuple[str, np.ndarray]] = (),
+                   neighbours: np.ndarray | None = None) -> PrototypeBank:
         """The bank before any view is matched.
 
         Args:
@@ -89,11 +94,14 @@ class JobPlan:
             references: ``(image id, (D,) embedding)`` of the views the job prompts as
                 references too: fixed prototypes, which a growing bank's ``bank_size``
                 does not count.
+            neighbours: ``(K, D)`` the reference photo's other objects
+                (``ProductSegmentationPipeline.reference_neighbours``), or None.
         """
         stacked = [np.asarray(n, dtype=np.float32) for n in negatives
                    if n is not None and len(n)]
         params = replace(self.bank, max_size=self.bank.max_size + len(references))
-        bank = PrototypeBank(reference, params, np.concatenate(stacked) if stacked else None)
+        bank = PrototypeBank(reference, params, np.concatenate(stacked) if stacked else None,
+                             neighbours)
         for image_id, embedding in references:
             bank.prototypes.append(l2_normalize(np.asarray(embedding, dtype=np.float32)))
             bank.sources.append(image_id)
@@ -130,7 +138,9 @@ class JobPlan:
         distractors = 0 if bank.negatives is None else len(bank.negatives)
         if not self.grows_bank and distractors == 0 and len(bank.sources) == 1:
             return None
-        return {"prototypes": list(bank.sources), "distractors": distractors}
+        neighbours = 0 if bank.neighbours is None else len(bank.neighbours)
+        return {"prototypes": list(bank.sources), "distractors": distractors,
+                "neighbours": neighbours}
 
 
 def resolve_in_order(view: Callable[[int], ViewCandidates], order: Sequence[int],

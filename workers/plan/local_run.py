@@ -51,6 +51,7 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
     prompted = prompted or ViewPrompts()
     reference = pipeline.segment_reference(ref_image, prompt, ids[0], str(ref_path))
     negatives = pipeline.embed_distractors(ref_image, distractor_points, str(ref_path))
+    neighbours = pipeline.reference_neighbours(ref_image, reference)
     shape = mask_shape(reference.mask)
     if store is not None:
         exports.write_reference_outputs(store, layout, ref_image, reference)
@@ -81,7 +82,7 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
                 more.append(lookalikes)
             if result is not None:
                 finish(index, result, pixels)
-    fixed = plan.fixed_bank(reference.embedding, [negatives, *more], refs)
+    fixed = plan.fixed_bank(reference.embedding, [negatives, *more], refs, neighbours)
     views_left = [k for k in range(len(views)) if k not in found]
 
     if plan.tracks:
@@ -105,7 +106,7 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
 
     bank = fixed
     if kept:
-        bank = plan.fixed_bank(reference.embedding, [negatives, *more], refs)
+        bank = plan.fixed_bank(reference.embedding, [negatives, *more], refs, neighbours)
         sizes = {k: v.size for k, v in kept.items()} | {
             k: (r.width, r.height) for k, r in found.items()}
         capture = plan.capture_of((str(ref_path), (reference.width, reference.height)),

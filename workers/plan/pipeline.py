@@ -26,6 +26,7 @@ from prodseg.workers.embed.ffa_embedder import FFAEmbedder
 from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates, any_match, select_view
 from prodseg.workers.match.instances import MaskShape
+from prodseg.workers.match.neighbours import reference_neighbours
 from prodseg.workers.ops.masks import area_filter, mask_to_box
 from prodseg.workers.plan.job_plan import JobPlan
 from prodseg.workers.plan.view_prompts import ViewPrompts, resolve_views
@@ -279,6 +280,23 @@ class ProductSegmentationPipeline:
         with OutputDir(Path(output_dir), force=force) as out:
             return execute_run(self, prompt, ref_path, ref_image, targets, ids, out.store,
                                layout, on_image, distractor_points, out.path, views)
+
+    def reference_neighbours(self, image: np.ndarray,
+                             reference: ReferenceResult) -> np.ndarray | None:
+        """``(K, D)`` embeddings of what the reference photo shows besides the product
+        (``prodseg.workers.match.neighbours``), from a full grid of proposals on it; None
+        when ``reference_neighbours`` is off."""
+        s = self.settings
+        if not JobPlan.of(s).neighbours:
+            return None
+        candidates = self._embedded(image, self.segmenter.propose(image), None,
+                                    reference.image_id, reference.source, "grid")
+        neighbours = reference_neighbours(candidates.masks, candidates.embeddings,
+                                          reference.mask, reference.embedding,
+                                          s.similarity_threshold)
+        log.info("%s: %d other objects besides the product (neighbours)", reference.source,
+                 len(neighbours))
+        return neighbours
 
     def embed_distractors(self, image: np.ndarray, points: Sequence[tuple[float, float]],
                            source: str) -> np.ndarray | None:

@@ -98,6 +98,9 @@ def reference_step(
                                            ref.image_id, ref.source)
     points = [(x, y) for x, y in manifest.distractors]
     negatives = pipeline.embed_distractors(image, points, ref.source)
+    neighbours = pipeline.reference_neighbours(image, reference)
+    if neighbours is not None:
+        _put_array(store, state_key(manifest.job, "neighbours.npy"), neighbours)
     write_reference_outputs(store, layout, image, reference)
     meta = pipeline.describe()
     fixed, more = _prompted_view_embeddings(store, manifest, pipeline)
@@ -119,7 +122,8 @@ def reference_step(
 
 def load_fixed_bank(store: ObjectStore, manifest: JobManifest, plan: JobPlan) -> PrototypeBank:
     """The job's fixed bank (``JobPlan.fixed_bank``) as the reference step stored it: the
-    reference embedding and, when the job marked lookalikes, theirs as negatives."""
+    reference embedding, the reference views', the lookalikes' as negatives and the
+    reference photo's neighbours."""
     embedding = load_reference_embedding(store, manifest)
     views = ViewPrompts.from_json(manifest.views)
     negatives = None
@@ -128,7 +132,11 @@ def load_fixed_bank(store: ObjectStore, manifest: JobManifest, plan: JobPlan) ->
     ids = [t.image_id for t in manifest.images if t.image_id in views.references]
     prototypes = (list(_get_array(store, state_key(manifest.job, "prototypes.npy")))
                   if ids else [])
-    return plan.fixed_bank(embedding, [negatives], list(zip(ids, prototypes, strict=True)))
+    stored = state_key(manifest.job, "neighbours.npy")  # absent for a job stored before them
+    neighbours = (_get_array(store, stored) if plan.neighbours and store.exists(stored)
+                  else None)
+    return plan.fixed_bank(embedding, [negatives], list(zip(ids, prototypes, strict=True)),
+                           neighbours)
 
 
 def _put_array(store: ObjectStore, key: str, array: np.ndarray) -> None:

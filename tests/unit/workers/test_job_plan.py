@@ -127,10 +127,11 @@ def test_capture_and_visit_order_come_from_names_sizes_and_candidates() -> None:
 
 
 @pytest.mark.parametrize("bank_size, distractors, expected", [
-    (1, 0, None), (1, 1, {"prototypes": ["reference"], "distractors": 1}),
-    (4, 0, {"prototypes": ["reference"], "distractors": 0})])
+    (1, 0, None), (1, 1, {"prototypes": ["reference"], "distractors": 1, "neighbours": 2}),
+    (4, 0, {"prototypes": ["reference"], "distractors": 0, "neighbours": 2})])
 def test_the_bank_record_names_its_members(bank_size: int, distractors: int,
                                            expected: dict[str, object] | None) -> None:
     plan = JobPlan.of(load_settings(bank_size=bank_size))
     negatives = [np.stack([_unit(0, 1)] * distractors)] if distractors else []
-    assert plan.bank_record(plan.fixed_bank(_unit(1, 0), negatives)) == expected
+    neighbours = np.stack([_unit(0, 1), _unit(1, 1)])
+    assert plan.bank_record(plan.fixed_bank(_unit(1, 0), negatives, (), neighbours)) == expected

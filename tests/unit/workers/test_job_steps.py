@@ -148,11 +148,12 @@ def test_a_growing_bank_stores_candidates_then_resolves_them_in_capture_order(
     assert _outputs(store) == first
     doc = finalize_step(store, manifest, pipe.settings)
     assert doc["capture"] == "spin"
-    assert doc["prototype_bank"] == {"prototypes": members, "distractors": 0}
+    assert doc["prototype_bank"]["prototypes"] == members
+    assert doc["prototype_bank"]["distractors"] == 0
     local = pipe.run([tmp_path / "sample" / "images" / f"{v}.jpg" for v in views],
                      tmp_path / "sample" / "images" / "view_000.jpg",
                      prompt=Prompt.from_json(manifest.prompt))
-    assert local.meta["prototype_bank"]["prototypes"] == members
+    assert local.meta["prototype_bank"] == doc["prototype_bank"]
     for entry, result in zip(doc["images"], local.images, strict=True):
         assert [m["bbox"] for m in entry["matches"]] == [list(m.bbox) for m in result.matches]
 

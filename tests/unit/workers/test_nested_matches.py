@@ -137,12 +137,13 @@ def test_a_bank_does_not_add_other_products_beside_the_one_instance(
     """Seed 3 between other products: once the bank holds the carton's sides, two shelf
     neighbours pass the threshold against one of them (0.66-0.70) on the views where the
     carton itself is matched (0.78-0.87). They look nothing like the carton on the same
-    photo, so each of those views keeps one match; with the rule off they kept three."""
+    photo, so each of those views keeps one match; with the rule off they kept three.
+    (The reference photo's neighbours, off here, would veto them as well.)"""
     scene = render_spin_set(n_views=12, height=240, width=320, n_distractor_only=2, seed=3)
     write_sample_set(tmp_path, scene)
     images = sorted((tmp_path / "images").glob("*.jpg"))
     bank = {"capture": "spin", "bank_size": 8, "bank_add_threshold": 0.75,
-            "bank_margin": 0.05}
+            "bank_margin": 0.05, "reference_neighbours": False}
 
     def on_product(**settings: object) -> dict[str, int]:
         result = classic_pipeline(**bank, **settings).run(
