@@ -93,12 +93,14 @@ def cell_extrema(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ``lo == (i, j)`` read from.
     """
     # Written into preallocated outputs (no concatenated copies): a memory-bound pass.
-    across_hi, across_lo = logits.clone(), logits.clone()
+    across_hi, across_lo = torch.empty_like(logits), torch.empty_like(logits)
     torch.maximum(logits[:, :, :-1], logits[:, :, 1:], out=across_hi[:, :, :-1])
     torch.minimum(logits[:, :, :-1], logits[:, :, 1:], out=across_lo[:, :, :-1])
-    high, low = across_hi.clone(), across_lo.clone()
+    across_hi[:, :, -1] = across_lo[:, :, -1] = logits[:, :, -1]
+    high, low = torch.empty_like(logits), torch.empty_like(logits)
     torch.maximum(across_hi[:, :-1], across_hi[:, 1:], out=high[:, :-1])
     torch.minimum(across_lo[:, :-1], across_lo[:, 1:], out=low[:, :-1])
+    high[:, -1], low[:, -1] = across_hi[:, -1], across_lo[:, -1]
     return low, high
 
 
@@ -223,24 +225,26 @@ def tight_area_bounds(logits: torch.Tensor, thresholds: tuple[float, ...], rows:
     if n_all == 0 or not thresholds:
         return lower, upper
     row_lines, col_lines = cell_lines(rows), cell_lines(cols)
+    least, most = min(thresholds), max(thresholds)
     for start in range(0, n_all, _MIXED_CHUNK):
         part = logits[start : start + _MIXED_CHUNK].float().contiguous()
         n = part.shape[0]
-        margin = _MARGIN * (1.0 + part.abs().flatten(1).amax(1))  # (n,)
+        lo_value, hi_value = torch.aminmax(part.flatten(1), dim=1)
+        margin = _MARGIN * (1.0 + torch.maximum(lo_value.abs(), hi_value.abs()))  # (n,)
         m = margin[:, None, None]
         low, high = cell_extrema(part)
-        # Cells whose range meets [min level, max level] (within the margin): every cell
-        # a level crosses, and the few between close levels. Interpolated once for all.
-        crossed = (high > min(thresholds) - m) & (low <= max(thresholds) + m)
+        # Cells whose range meets [least, most] (within the margin): every cell a level
+        # crosses, and the few between close levels; their pixels are interpolated once.
+        # Any other cell lies wholly above every level or wholly below.
+        crossed = (high > least - m) & (low <= most + m)
+        base = _count_cells(low > most + m, rows, cols)  # surely above every level
         owner, values = _mixed_pixels(part, crossed, row_lines, col_lines)
         cut = margin.index_select(0, owner)[:, None]  # (K, 1)
         for k, t in enumerate(thresholds):
-            base = _count_cells((low > t + m) & ~crossed, rows, cols)  # surely whole
-            sure = (values > t + cut).float().sum(1)
-            maybe = (values > t - cut).float().sum(1)
-            zero = torch.zeros(n, dtype=torch.float64, device=logits.device)
-            lower[k, start : start + n] = base + zero.index_add(0, owner, sure.double()).long()
-            upper[k, start : start + n] = base + zero.index_add(0, owner, maybe.double()).long()
+            for bound, level in ((lower, values > t + cut), (upper, values > t - cut)):
+                per_cell = level.sum(1)
+                bound[k, start : start + n] = base + torch.zeros_like(base).index_add_(
+                    0, owner, per_cell)
     return lower, upper
 
 
