@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 _CHUNK = 256  # masks per step in the exact box search: bounds temporary memory
-_MIXED_CHUNK = 16  # masks per step of the tight bounds: bounds the gathered pixels' memory
+_MIXED_CHUNK = 64  # masks per step of the tight bounds: bounds the gathered pixels' memory
 _MARGIN = 1e-5  # relative to the largest logit magnitude; rounding is about 1e-7 of it
 
 
@@ -146,11 +146,13 @@ class CellLines:
             lines (padded to ``P``, the most lines any cell has).
         valid: ``(in, P)`` bool, which of the ``P`` entries are real lines.
         nxt: ``(in,)`` int64, the second source index of the cell (``i + 1``, clamped).
+        complete: every entry is a real line (an integer scale: no padding).
     """
 
     frac: torch.Tensor
     valid: torch.Tensor
     nxt: torch.Tensor
+    complete: bool
 
 
 def cell_lines(taps: Taps) -> CellLines:
@@ -163,7 +165,7 @@ def cell_lines(taps: Taps) -> CellLines:
     index = (start[:, None] + k[None, :]).clamp(max=max(0, taps.frac.shape[0] - 1))
     frac = torch.where(valid, taps.frac[index], torch.zeros((), device=taps.frac.device))
     nxt = (torch.arange(n_in, device=taps.lo.device) + 1).clamp(max=n_in - 1)
-    return CellLines(frac, valid, nxt)
+    return CellLines(frac, valid, nxt, bool(valid.all()))
 
 
 def _count_cells(cells: torch.Tensor, rows: Taps, cols: Taps) -> torch.Tensor:
@@ -195,13 +197,16 @@ def _mixed_pixels(logits: torch.Tensor, cells: torch.Tensor, rows: CellLines,
     a, b = corner.index_select(0, flat)[:, None], corner.index_select(0, right)[:, None]
     c = corner.index_select(0, down)[:, None]
     d = corner.index_select(0, down + (right - flat))[:, None]
+    # Within rounding of PyTorch's kernel (the margin of the caller covers it).
     g = cols.frac.index_select(0, j)  # (K, Q)
-    top = a * (1 - g) + b * g
-    bottom = c * (1 - g) + d * g
+    top = torch.lerp(a, b, g)
+    bottom = torch.lerp(c, d, g)
     f = rows.frac.index_select(0, i)[:, :, None]  # (K, P, 1)
-    values = top[:, None, :] * (1 - f) + bottom[:, None, :] * f
-    valid = rows.valid.index_select(0, i)[:, :, None] & cols.valid.index_select(0, j)[:, None, :]
-    values = values.masked_fill_(~valid, float("-inf"))
+    values = torch.lerp(top[:, None, :], bottom[:, None, :], f)
+    if not (rows.complete and cols.complete):
+        valid = rows.valid.index_select(0, i)[:, :, None] & cols.valid.index_select(
+            0, j)[:, None, :]
+        values = values.masked_fill_(~valid, float("-inf"))
     return n, values.flatten(1)
 
 
@@ -229,20 +234,18 @@ def tight_area_bounds(logits: torch.Tensor, thresholds: tuple[float, ...], rows:
     for start in range(0, n_all, _MIXED_CHUNK):
         part = logits[start : start + _MIXED_CHUNK].float().contiguous()
         n = part.shape[0]
-        lo_value, hi_value = torch.aminmax(part.flatten(1), dim=1)
-        margin = _MARGIN * (1.0 + torch.maximum(lo_value.abs(), hi_value.abs()))  # (n,)
-        m = margin[:, None, None]
+        lo_value, hi_value = torch.aminmax(part)
+        margin = _MARGIN * (1.0 + max(abs(float(lo_value)), abs(float(hi_value))))
         low, high = cell_extrema(part)
         # Cells whose range meets [least, most] (within the margin): every cell a level
         # crosses, and the few between close levels; their pixels are interpolated once.
         # Any other cell lies wholly above every level or wholly below.
-        crossed = (high > least - m) & (low <= most + m)
-        base = _count_cells(low > most + m, rows, cols)  # surely above every level
+        crossed = (high > least - margin) & (low <= most + margin)
+        base = _count_cells(low > most + margin, rows, cols)  # surely above every level
         owner, values = _mixed_pixels(part, crossed, row_lines, col_lines)
-        cut = margin.index_select(0, owner)[:, None]  # (K, 1)
         for k, t in enumerate(thresholds):
-            for bound, level in ((lower, values > t + cut), (upper, values > t - cut)):
-                per_cell = level.sum(1)
+            for bound, level in ((lower, t + margin), (upper, t - margin)):
+                per_cell = (values > level).sum(1)
                 bound[k, start : start + n] = base + torch.zeros_like(base).index_add_(
                     0, owner, per_cell)
     return lower, upper
