@@ -223,12 +223,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         metavar="1..64", help="prompts per timed decoder call; the figure is "
                         "scaled to 64 (--tiny decodes 8)")
     parser.add_argument("--views", type=int, default=9, help="views (one is the reference)")
-    parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--compile", nargs="+", choices=["off", "on"], default=["off", "on"])
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
-    parser.add_argument("--budget-s", type=float, default=420.0,
-                        help="modes not started by then are skipped")
+    parser.add_argument("--budget-s", type=float, default=330.0,
+                        help="modes not started by then are skipped (one mode with compiling "
+                        "takes a few minutes: 330 s keeps the whole run near 8 minutes)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)

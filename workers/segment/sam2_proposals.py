@@ -134,8 +134,9 @@ def stability_keep(logits: torch.Tensor, params: ProposalParams,
                    size: tuple[int, int]) -> torch.Tensor:
     """Which candidates reach ``stability_score_thresh`` at full resolution.
 
-    Decided from area bounds (``sam2_lowres.tight_area_bounds``: exact but for the few pixels within
-    rounding of a level) where they settle it; the rare rest are upsampled and counted.
+    Decided from area bounds (``sam2_lowres.tight_area_bounds``, which leave open only the
+    few pixels within rounding of a level) where they settle it; the rare rest are
+    upsampled and counted.
 
     Args:
         logits: ``(N, h, w)``.
