@@ -12,7 +12,11 @@ Times: ``encoder`` and ``decoder`` are the SAM2 image encoder's and mask decoder
 forward passes; ``other`` is everything else the generator does (filters, boxes, NMS,
 upsampling, run-length encoding for the official one). Thresholds default to zero, as
 in the issue's measurement: with random weights the design table's thresholds drop
-every candidate, which would leave the generators nothing to do.
+every candidate, which would leave the generators nothing to do. The filtered regime
+of the equivalence test (random-weight logits lie within about +/-0.3):
+
+    python benchmarks/bench_proposals.py --only official-grid ours-grid \
+        --mask-threshold 0.25 --stability-score-offset 0.01 --stability-score-thresh 0.5
 """
 
 from __future__ import annotations
@@ -66,11 +70,15 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
     params = ProposalParams(points_per_side=args.points_per_side,
                             pred_iou_thresh=args.pred_iou_thresh,
                             stability_score_thresh=args.stability_score_thresh,
+                            stability_score_offset=args.stability_score_offset,
+                            mask_threshold=args.mask_threshold,
                             points_per_batch=args.points_per_batch)
     row: dict[str, Any] = {"config": name, "image": f"{width}x{height}", "device": str(device),
                            "sam2": args.sam2, "points_per_side": args.points_per_side,
                            "pred_iou_thresh": args.pred_iou_thresh,
-                           "stability_score_thresh": args.stability_score_thresh}
+                           "stability_score_thresh": args.stability_score_thresh,
+                           "stability_score_offset": args.stability_score_offset,
+                           "mask_threshold": args.mask_threshold}
     sam = build_sam2_model(args.sam2, "random", Path("/nonexistent"), str(device), 0)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -154,7 +162,9 @@ def official_grid(sam: Any, image: Any, params: Any) -> dict[str, Any]:
             sam, points_per_side=params.points_per_side,
             points_per_batch=params.points_per_batch,
             pred_iou_thresh=params.pred_iou_thresh,
-            stability_score_thresh=params.stability_score_thresh, output_mode="binary_mask")
+            stability_score_thresh=params.stability_score_thresh,
+            stability_score_offset=params.stability_score_offset,
+            mask_threshold=params.mask_threshold, output_mode="binary_mask")
     spent = {"encoder": 0.0, "decoder": 0.0}
 
     def timed(fn: Any, part: str) -> Any:
@@ -214,6 +224,8 @@ def main() -> None:
     parser.add_argument("--points-per-batch", type=int, default=64)
     parser.add_argument("--pred-iou-thresh", type=float, default=0.0)
     parser.add_argument("--stability-score-thresh", type=float, default=0.0)
+    parser.add_argument("--stability-score-offset", type=float, default=1.0)
+    parser.add_argument("--mask-threshold", type=float, default=0.0)
     parser.add_argument("--guided-points", type=int, default=8)
     parser.add_argument("--embed-proposals", type=int, default=32,
                         help="proposals embedded by the embed-* configurations")

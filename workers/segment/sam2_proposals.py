@@ -31,10 +31,10 @@ from prodseg.workers.models.builders import autocast_for
 from prodseg.workers.segment.protocol import Proposals
 from prodseg.workers.segment.sam2_decoder import decode_points
 from prodseg.workers.segment.sam2_lowres import (
-    area_bounds,
     bilinear_taps,
     exact_areas,
     exact_boxes,
+    tight_area_bounds,
     upsample,
 )
 
@@ -134,7 +134,9 @@ def stability_keep(logits: torch.Tensor, params: ProposalParams,
                    size: tuple[int, int]) -> torch.Tensor:
     """Which candidates reach ``stability_score_thresh`` at full resolution.
 
-    Decided from area bounds where they settle it; the rest are upsampled and counted.
+    Decided from area bounds (``sam2_lowres.tight_area_bounds``, which leave open only the
+    few pixels within rounding of a level) where they settle it; the rare rest are
+    upsampled and counted.
 
     Args:
         logits: ``(N, h, w)``.
@@ -150,7 +152,7 @@ def stability_keep(logits: torch.Tensor, params: ProposalParams,
               params.mask_threshold - params.stability_score_offset)
     rows = bilinear_taps(h, size[0], logits.device)
     cols = bilinear_taps(w, size[1], logits.device)
-    (inter_lo, union_lo), (inter_hi, union_hi) = area_bounds(logits, levels, rows, cols)
+    (inter_lo, union_lo), (inter_hi, union_hi) = tight_area_bounds(logits, levels, rows, cols)
     one = torch.ones_like(union_hi)
     sure_pass = (union_hi > 0) & (inter_lo.float() / union_hi.clamp(min=1).float() >= thresh)
     sure_fail = (union_hi == 0) | (
