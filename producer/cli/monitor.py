@@ -16,11 +16,8 @@ from prodseg.producer.cli.options import SubParsers, add_settings_flags, setting
 
 def flower_argv(args: argparse.Namespace) -> list[str]:
     """The command line that starts Flower for ``args``."""
-    argv = [sys.executable, "-m", "celery", "-A", "prodseg.tasks.app", "flower",
+    return [sys.executable, "-m", "celery", "-A", "prodseg.tasks.app", "flower",
             f"--port={args.port}", f"--address={args.address}"]
-    if args.basic_auth:
-        argv.append(f"--basic-auth={args.basic_auth}")
-    return argv
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
@@ -28,6 +25,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     for name, value in vars(args).items():
         if name.startswith("setting_") and value is not None:
             os.environ["PRODSEG_" + name.removeprefix("setting_").upper()] = str(value)
+    if args.basic_auth:  # Flower reads it from there: no password in its command line
+        os.environ["FLOWER_BASIC_AUTH"] = args.basic_auth
     settings_from_args(args)  # a bad setting stops here, in one line
     argv = flower_argv(args)
     sys.stdout.flush()
@@ -47,6 +46,7 @@ def register(sub: SubParsers) -> None:
     cmd.add_argument("--address", default="127.0.0.1", metavar="HOST",
                      help="the address to listen on (default: %(default)s)")
     cmd.add_argument("--basic-auth", metavar="USER:PASSWORD",
-                     help="ask for this user and password (several: comma-separated)")
+                     help="ask for this user and password (several: comma-separated); "
+                     "FLOWER_BASIC_AUTH does the same and keeps it off the command line")
     add_settings_flags(cmd, only={"broker_url"})  # Flower reads the broker, nothing else
     cmd.set_defaults(handler=cmd_monitor, extras=("monitor",))

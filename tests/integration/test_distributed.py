@@ -671,6 +671,8 @@ def test_flower_sees_workers_and_tasks(cluster: Cluster) -> None:
     cluster.start([sys.executable, "-m", "prodseg", "monitor", "--port", str(port),
                    "--address", "127.0.0.1", "--basic-auth", "ops:s3cret"],
                   "flower.log", "Visit me at")
+    flower = Path(f"/proc/{cluster.procs[-1].pid}/cmdline").read_bytes()
+    assert b"s3cret" not in flower and b"flower" in flower  # the password is in its env only
     cluster.worker("w1", PRODSEG_BACKEND="classic")
     images, ref, point = render(cluster, views=3, shelf=0, size="320x240")
     submit_watch_fetch(cluster, images, ref, point, "--backend", "classic")
