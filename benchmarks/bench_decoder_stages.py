@@ -21,26 +21,31 @@ STAGES = ("transformer", "heads", "up_conv1", "up_ln_gelu", "up_conv2_gelu", "up
 
 
 def flops_per_prompt(n: int, c: int, heads: int, head_dim: int, tokens: int, c1: int,
-                     c2: int, masks: int) -> dict[str, float]:
+                     c2: int, masks: int, ranks: tuple[int, int]) -> dict[str, float]:
     """Multiply-adds x 2 of each stage for one prompt over ``n`` image tokens of width ``c``.
 
-    The transformer's per-prompt work is seven ``(n, c) x (c, heads * tokens)`` products
-    (token->image and image->token attention of the second block and the final attention,
-    projections folded) plus the first block's logits against the shared image queries.
+    The transformer (sam2_two_way, two blocks): eleven products of a shared head-major
+    image projection with the prompt's T token vectors (n x heads*head_dim x T), the two
+    explicit rank-(heads*T) updates for the LayerNorm statistics (n x heads*T x c), and
+    the factored keys' thin products (n x heads*T x K) three times with the first block's
+    rank K1 and twice with both blocks' K2. The first upscaling convolution takes the
+    factored keys: n x K2 x 4*c1.
     """
-    ht = heads * tokens
-    return {"transformer": 2 * n * c * ht * 7 + 2 * n * ht * head_dim,
-            "up_conv1": 2 * n * c * 4 * c1, "up_conv2_gelu": 2 * 4 * n * c1 * 4 * c2,
-            "up_hyper_mm": 2 * masks * 16 * n * c2}
+    ht, ci = heads * tokens, heads * head_dim
+    k1, k2 = ranks
+    transformer = 11 * n * ci * tokens + 2 * n * ht * c + 3 * n * ht * k1 + 2 * n * ht * k2
+    return {"transformer": 2 * transformer, "up_conv1": 2 * n * k2 * 4 * c1,
+            "up_conv2_gelu": 2 * 4 * n * c1 * 4 * c2, "up_hyper_mm": 2 * masks * 16 * n * c2}
 
 
 def staged_decode(model: Any, embed: Any, high_res: list[Any], sparse: Any, dense: Any,
-                  spent: dict[str, float]) -> Any:
+                  spent: dict[str, float], chunk: int) -> Any:
     """``decode_points``'s low-resolution logits, each stage timed into ``spent``."""
     import torch
     import torch.nn.functional as F
 
     from prodseg.workers.segment import sam2_decoder as d
+    from prodseg.workers.segment import sam2_two_way as tw
 
     dec = model.sam_mask_decoder
     pe_img = model.sam_prompt_encoder.get_dense_pe()
@@ -52,8 +57,9 @@ def staged_decode(model: Any, embed: Any, high_res: list[Any], sparse: Any, dens
     if s:
         parts.insert(0, dec.obj_score_token.weight)
     out_tokens = torch.cat(parts, 0)
-    shared = d._shared_first_block(dec.transformer, keys0, pe)
+    shared = tw.shared_image(dec.transformer, keys0, pe)
     w1, f1, w2, f0 = d._upscale_params(dec, high_res, (h, w))
+    shared1 = shared.base_final @ w1
     _, ln1, act1, _, act2 = dec.output_upscaling
     c1, c2 = w1.shape[1] // 4, w2.shape[1] // 4
     low = embed.new_zeros(sparse.shape[0], dec.num_mask_tokens - 1, 4 * h, 4 * w)
@@ -64,22 +70,24 @@ def staged_decode(model: Any, embed: Any, high_res: list[Any], sparse: Any, dens
         spent[stage] += time.perf_counter() - t
         return out
 
-    for c0 in range(0, sparse.shape[0], 8):
-        sp = sparse[c0 : c0 + 8]
+    for c0 in range(0, sparse.shape[0], chunk):
+        sp = sparse[c0 : c0 + chunk]
         tokens = torch.cat((out_tokens.expand(sp.shape[0], -1, -1), sp), 1)
-        hs, keys = timed("transformer", lambda tokens=tokens: d._two_way_transformer(
+        hs, keys = timed("transformer", lambda tokens=tokens: tw.two_way_transformer(
             dec.transformer, keys0, pe, shared, tokens))
         mto = hs[:, s + 1 : s + 1 + dec.num_mask_tokens]
         hyper = timed("heads", lambda mto=mto: torch.stack(
             [dec.output_hypernetworks_mlps[i](mto[:, i]) for i in range(1, dec.num_mask_tokens)],
             1))
+        rw1 = timed("up_conv1", lambda keys=keys: keys.R @ w1)
         for j in range(sp.shape[0]):
-            k, hy, out = keys[j], hyper[j], low[c0 + j]
+            r, lt, rw, hy, out = keys.r[j], keys.Lt[j], rw1[j], hyper[j], low[c0 + j]
             for i0 in range(0, h, 16):
                 ti, a = min(16, h - i0), i0 * w
                 n = ti * w
-                y = timed("up_conv1", lambda k=k, a=a, n=n: torch.addmm(
-                    f1[a : a + n], k[a : a + n], w1).view(4 * n, c1))
+                y = timed("up_conv1", lambda r=r, lt=lt, rw=rw, a=a, n=n: torch.addcmul(
+                    f1[a : a + n], r[a : a + n, None], shared1[a : a + n]).addmm_(
+                    lt[:, a : a + n].t(), rw).view(4 * n, c1))
                 y = timed("up_ln_gelu", lambda y=y: act1(
                     F.layer_norm(y, (c1,), ln1.weight, ln1.bias, ln1.eps)))
                 z = timed("up_conv2_gelu", lambda y=y, a=a, n=n: act2(
@@ -97,6 +105,7 @@ def main() -> None:
     parser.add_argument("--sam2", default="hiera_tiny")
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--chunk", type=int, default=4, help="prompts per transformer pass")
     parser.add_argument("--repeats", type=int, default=2, help="the last one is reported")
     args = parser.parse_args()
 
@@ -126,13 +135,15 @@ def main() -> None:
 
     for _ in range(args.repeats):
         spent: dict[str, float] = defaultdict(float)
-        low, tokens, (c1, c2) = staged_decode(sam, embed, high_res, sparse, dense, spent)
-    same = torch.equal(low, decode_points(sam, embed, high_res, sparse, dense)[0])
+        low, tokens, (c1, c2) = staged_decode(sam, embed, high_res, sparse, dense, spent,
+                                              args.chunk)
+    same = torch.equal(low, decode_points(sam, embed, high_res, sparse, dense, chunk=args.chunk)[0])
     dec = sam.sam_mask_decoder
     n, c = embed.shape[-2] * embed.shape[-1], embed.shape[1]
     i2t = dec.transformer.layers[0].cross_attn_image_to_token
+    rank1 = i2t.num_heads * tokens + 2  # per block: the update, the mean and the bias
     work = flops_per_prompt(n, c, i2t.num_heads, i2t.internal_dim // i2t.num_heads, tokens,
-                            c1, c2, dec.num_mask_tokens - 1)
+                            c1, c2, dec.num_mask_tokens - 1, (rank1, 2 * rank1))
     count = len(grid)
     print(f"{args.sam2}, {count} prompts, {torch.get_num_threads()} threads; staged masks equal "
           f"decode_points: {same}")

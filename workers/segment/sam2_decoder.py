@@ -6,21 +6,19 @@
                            multimask_output=True, repeat_image=True, high_res_features)
 
 (equal to about 1e-6, tested against the stock module), in fp32, with the same weights,
-but about three times faster per prompt on a CPU, by exact algebra:
+but several times faster per prompt on a CPU, by exact algebra:
 
 * The image side of the first two-way block is the same for every prompt: its
   projections (k/v for token->image, q for image->token) are computed once; nothing is
   ``repeat_interleave``'d, and the dense no-mask embedding and positional encoding are
   added once.
-* Attention against per-prompt image tokens (later blocks, final attention) folds the
-  projections into the few token-side vectors: with T tokens and H heads, the image-sized
-  products are ``N x C x (H*T)`` instead of ``N x C x internal_dim``, and projected image
-  keys, values and queries are never built. A key bias term, constant over the softmax
-  axis, is dropped; an output bias is spread as ``b_o / H`` over the value rows (each
-  head's softmax sums to 1).
+* After that, a prompt's image keys are the shared keys, row-scaled, plus a low-rank
+  term (``sam2_two_way``): every projection of them is a shared product made once per
+  image plus a thin per-prompt one, and only the LayerNorm statistics need the keys built.
 * The two ``ConvTranspose2d(k=2, s=2)`` layers are per-pixel linear maps (no overlap):
   they run as matrix products in a sub-pixel-last layout, in tiles that stay in cache,
-  and the pixel shuffle is applied once to the final masks.
+  and the pixel shuffle is applied once to the final masks. The first one takes the
+  factored keys, so its per-prompt product is N x K x 4*c1 with K < C.
 
 Other inputs (several images, mask prompts) and decoders of another structure go to the
 stock module. On a GPU the stock module's batched kernels are the better choice; the
@@ -35,147 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-
-# ----------------------------------------------------------------------------- helpers
-def _heads_weight(w: Tensor, heads: int) -> Tensor:
-    """Linear weight (Ci, Cin) -> per-head (H, dh, Cin)."""
-    return w.reshape(heads, w.shape[0] // heads, w.shape[1])
-
-
-def _self_attention_block(blk: Any, queries: Tensor, query_pe: Tensor) -> Tensor:
-    """Token self-attention + norm1 of a TwoWayAttentionBlock. queries (B,T,C) -> (B,T,C)."""
-    if blk.skip_first_layer_pe:
-        queries = blk.self_attn(q=queries, k=queries, v=queries)
-    else:
-        q = queries + query_pe
-        queries = queries + blk.self_attn(q=q, k=q, v=queries)
-    return blk.norm1(queries)
-
-
-def _token_to_shared_image(attn: Any, q_tok: Tensor, k: Tensor, v: Tensor) -> Tensor:
-    """Token->image attention against image tokens shared by all prompts.
-
-    q_tok (B,T,C) token queries (pe added); k = k_proj(keys+pe), v = v_proj(keys), both (N,Ci),
-    computed once per image. All B*T queries attend in one SDPA call. Returns (B,T,C).
-    """
-    B, T, _ = q_tok.shape
-    H = attn.num_heads
-    q = attn.q_proj(q_tok).reshape(B * T, H, -1).transpose(0, 1)  # (H, B*T, dh)
-    k = k.reshape(-1, H, q.shape[-1]).transpose(0, 1)  # (H, N, dh)
-    v = v.reshape(-1, H, q.shape[-1]).transpose(0, 1)  # (H, N, dh)
-    o = F.scaled_dot_product_attention(q, k, v)  # (H, B*T, dh)
-    return attn.out_proj(o.transpose(0, 1).reshape(B, T, -1))
-
-
-def _token_to_image_folded(attn: Any, q_tok: Tensor, x_img: Tensor, v_img: Tensor) -> Tensor:
-    """Token->image attention against per-prompt image tokens, projections folded.
-
-    q_tok (B,T,C); x_img (B,N,C) = keys + pe; v_img (B,N,C) = keys. Returns (B,T,C).
-    score[b,n,h,t] = x_bn . (W_k,h^T q_bht * scale)  (+ q.b_k, constant over n -> dropped)
-    out[b,t,h]     = (softmax_n(score)^T @ v_img) @ W_v,h^T + b_v,h   (softmax sums to 1)
-    """
-    B, T, C = q_tok.shape
-    H = attn.num_heads
-    dh = attn.internal_dim // H
-    q = attn.q_proj(q_tok).reshape(B, T, H, dh) * dh**-0.5
-    wk = _heads_weight(attn.k_proj.weight, H)  # (H, dh, C)
-    qf = torch.einsum("bthd,hdc->bhtc", q, wk).reshape(B, H * T, C)
-    p = torch.softmax(torch.bmm(x_img, qf.transpose(1, 2)), dim=1)  # (B, N, H*T)
-    o = torch.bmm(p.transpose(1, 2), v_img).reshape(B, H, T, C)  # attention-pooled raw keys
-    wv = _heads_weight(attn.v_proj.weight, H)  # (H, dh, C)
-    o = torch.einsum("bhtc,hdc->bthd", o, wv).reshape(B, T, H * dh) + attn.v_proj.bias
-    return attn.out_proj(o)
-
-
-def _image_to_token_update(attn: Any, s_logits: Tensor, queries: Tensor, base: Tensor) -> Tensor:
-    """Finish image->token attention given its logits and add the residual.
-
-    s_logits (B,N,H,T) attention logits of image rows over tokens; queries (B,T,C) (values);
-    base: residual, (N,C) shared or (B,N,C) per prompt (then updated in place).
-    Returns base + out_proj(attention) (B,N,C) = base + softmax_t(s) (B,N,H*T) @ M (B,H*T,C)
-    with M[h,t] = v_proj(queries)[t,h] @ W_o[:, h]^T + b_o / H  (out_proj folded into the
-    values; each head's softmax sums to 1, so b_o/H on every row of M adds b_o exactly once).
-    """
-    B, N, H, T = s_logits.shape
-    a = torch.softmax(s_logits, dim=-1).reshape(B, N, H * T)
-    v = attn.v_proj(queries).reshape(B, T, H, -1)  # (B,T,H,dh)
-    wo = attn.out_proj.weight.reshape(-1, H, v.shape[-1])  # (C, H, dh)
-    m = torch.einsum("bthd,chd->bhtc", v, wo).reshape(B, H * T, -1) + attn.out_proj.bias / H
-    if base.dim() == 3:
-        return base.baddbmm_(a, m)
-    return torch.baddbmm(base, a, m)
-
-
-def _image_to_token_logits_shared(attn: Any, q_img_proj: Tensor, k_tok: Tensor) -> Tensor:
-    """Logits (B,N,H,T) of shared image queries (q_img_proj = q_proj(keys+pe), (N,Ci)) over
-    per-prompt token keys k_tok (B,T,C) (pe added)."""
-    B, T, _ = k_tok.shape
-    H = attn.num_heads
-    dh = attn.internal_dim // H
-    k = attn.k_proj(k_tok).reshape(B, T, H, dh) * dh**-0.5
-    q = q_img_proj.reshape(-1, H, dh)
-    return torch.einsum("nhd,bthd->bnht", q, k)
-
-
-def _image_to_token_logits_folded(attn: Any, x_img: Tensor, k_tok: Tensor) -> Tensor:
-    """Logits (B,N,H,T) of per-prompt image rows x_img (B,N,C) (= keys+pe) over tokens, with
-    q_proj folded into the token keys: x.(W_q,h^T k) + b_q,h.k."""
-    B, T, C = k_tok.shape
-    N = x_img.shape[1]
-    H = attn.num_heads
-    dh = attn.internal_dim // H
-    k = attn.k_proj(k_tok).reshape(B, T, H, dh) * dh**-0.5
-    wq = _heads_weight(attn.q_proj.weight, H)  # (H, dh, C)
-    kf = torch.einsum("bthd,hdc->bcht", k, wq).reshape(B, C, H * T)
-    kb = torch.einsum("bthd,hd->bht", k, attn.q_proj.bias.reshape(H, dh)).reshape(B, 1, H * T)
-    return torch.baddbmm(kb, x_img, kf).reshape(B, N, H, T)
-
-
-# ----------------------------------------------------------------------------- transformer
-def _shared_first_block(tf: Any, keys0: Tensor, pe: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Prompt-independent projections of the first block's image side, each (N,Ci):
-    k_proj(keys0+pe), v_proj(keys0) for token->image; q_proj(keys0+pe) for image->token."""
-    blk = tf.layers[0]
-    x0 = keys0 + pe
-    t2i, i2t = blk.cross_attn_token_to_image, blk.cross_attn_image_to_token
-    return t2i.k_proj(x0), t2i.v_proj(keys0), i2t.q_proj(x0)
-
-
-def _two_way_transformer(tf: Any, keys0: Tensor, pe: Tensor, shared: tuple[Tensor, Tensor, Tensor],
-                         tokens: Tensor) -> tuple[Tensor, Tensor]:
-    """TwoWayTransformer with a shared initial image.
-
-    keys0 (N,C) image embedding + dense embedding (same for all prompts), pe (N,C),
-    shared = _shared_first_block(...), tokens (B,T,C). Returns (queries (B,T,C), keys (B,N,C)).
-    """
-    queries, query_pe = tokens, tokens
-    keys = None  # per-prompt keys (B,N,C) once they diverge
-    for blk in tf.layers:
-        queries = _self_attention_block(blk, queries, query_pe)
-        if keys is None:  # image side identical for all prompts
-            out = _token_to_shared_image(blk.cross_attn_token_to_image, queries + query_pe,
-                                         shared[0], shared[1])
-        else:
-            x = keys + pe
-            out = _token_to_image_folded(blk.cross_attn_token_to_image, queries + query_pe, x, keys)
-        queries = blk.norm2(queries + out)
-        queries = blk.norm3(queries + blk.mlp(queries))
-
-        a = blk.cross_attn_image_to_token
-        if keys is None:
-            s = _image_to_token_logits_shared(a, shared[2], queries + query_pe)
-            base = keys0
-        else:
-            s = _image_to_token_logits_folded(a, x, queries + query_pe)
-            base = keys
-        keys = blk.norm4(_image_to_token_update(a, s, queries, base))
-
-    B = tokens.shape[0]
-    if keys is None:  # depth 0 (not used by SAM 2, kept for completeness)
-        keys = keys0.expand(B, -1, -1)
-    out = _token_to_image_folded(tf.final_attn_token_to_image, queries + query_pe, keys + pe, keys)
-    queries = tf.norm_final_attn(queries + out)
-    return queries, keys
+from prodseg.workers.segment.sam2_two_way import shared_image, two_way_transformer
 
 
 # ----------------------------------------------------------------------------- upscaling
@@ -218,24 +76,29 @@ def _upscale_params(dec: Any, hr: list[Tensor] | None, hw: tuple[int, int]
     return w1, f1.contiguous(), w2, f0.contiguous()
 
 
-def _upscale_and_masks(dec: Any, keys: Tensor, hyper: Tensor, hw: tuple[int, int],
-                       up: tuple[Tensor, Tensor, Tensor, Tensor], out: Tensor,
-                       rows: int = 16) -> None:
+def _upscale_and_masks(dec: Any, keys: tuple[Tensor, Tensor, Tensor], hyper: Tensor,
+                       hw: tuple[int, int], up: tuple[Tensor, Tensor, Tensor, Tensor],
+                       out: Tensor, rows: int = 16) -> None:
     """output_upscaling + hypernetwork product for ONE prompt, in tiles of `rows` feature-map
     rows so that the intermediates stay in cache.
 
-    keys (N,C) transformer image output; hyper (K,C/8) mask-token hypernetwork outputs;
-    up = _upscale_params(...); out (K,4h,4w) is written in place.
+    keys: the prompt's transformer output keys through the first convolution, factored
+    (see sam2_two_way): (r (N,), Lt (K,N), RW1 (K, 4*c1)) with keys @ w1 =
+    r * shared1 + Lt^T @ RW1, shared1 = up[0] = (keys0 * g) @ w1 (N, 4*c1);
+    hyper (K',C/8) mask-token hypernetwork outputs; up = _upscale_params(...) with w1
+    replaced by shared1; out (K',4h,4w) is written in place.
     """
     _, ln1, act1, _, act2 = dec.output_upscaling
-    w1, f1, w2, f0 = up
+    shared1, f1, w2, f0 = up
+    r, lt, rw1 = keys
     h, w = hw
     K = hyper.shape[0]
-    c1, c2 = w1.shape[1] // 4, w2.shape[1] // 4
+    c1, c2 = shared1.shape[1] // 4, w2.shape[1] // 4
     for i0 in range(0, h, rows):
         ti = min(rows, h - i0)
         a, n = i0 * w, ti * w  # first pixel, number of pixels in the tile
-        y = torch.addmm(f1[a:a + n], keys[a:a + n], w1).view(4 * n, c1)  # rows (i,j,di,dj)
+        y = torch.addcmul(f1[a:a + n], r[a:a + n, None], shared1[a:a + n])
+        y = y.addmm_(lt[:, a:a + n].t(), rw1).view(4 * n, c1)  # rows (i,j,di,dj)
         y = act1(F.layer_norm(y, (c1,), ln1.weight, ln1.bias, ln1.eps))
         z = act2(torch.addmm(f0[4 * a:4 * (a + n)], y, w2).view(16 * n, c2))  # (i,j,di,dj,ei,ej)
         m = torch.mm(hyper, z.t()).view(K, ti, w, 2, 2, 2, 2)
@@ -279,7 +142,7 @@ def _dense_is_shared(dense: Tensor) -> bool:
 
 @torch.inference_mode()
 def decode_points(model: Any, image_embed: Tensor, high_res_feats: list[Tensor], sparse: Tensor,
-                  dense: Tensor, chunk: int = 8,
+                  dense: Tensor, chunk: int = 4,
                   skip_below: float | None = None) -> tuple[Tensor, Tensor]:
     """Multimask decoding of B prompts on one image.
 
@@ -318,15 +181,17 @@ def decode_points(model: Any, image_embed: Tensor, high_res_feats: list[Tensor],
         parts.insert(0, dec.obj_score_token.weight)
     out_tokens = torch.cat(parts, 0)
 
-    shared = _shared_first_block(dec.transformer, keys0, pe)
-    up = _upscale_params(dec, hr, (h, w))
+    shared = shared_image(dec.transformer, keys0, pe)
+    w1, f1, w2, f0 = _upscale_params(dec, hr, (h, w))
+    up = (shared.base_final @ w1, f1, w2, f0)
     B = sparse.shape[0]
     low = image_embed.new_zeros(B, dec.num_mask_tokens - 1, 4 * h, 4 * w)
     ious = []
     for c0 in range(0, B, chunk):
         sp = sparse[c0:c0 + chunk]
         tokens = torch.cat((out_tokens.expand(sp.shape[0], -1, -1), sp), 1)
-        hs, keys = _two_way_transformer(dec.transformer, keys0, pe, shared, tokens)
+        hs, keys = two_way_transformer(dec.transformer, keys0, pe, shared, tokens)
+        rw1 = keys.R @ w1  # (b, K, 4*c1)
         mask_tokens_out = hs[:, s + 1: s + 1 + dec.num_mask_tokens]
         # multimask output: only mask tokens 1.. are needed
         hyper = torch.stack([dec.output_hypernetworks_mlps[i](mask_tokens_out[:, i])
@@ -334,6 +199,7 @@ def decode_points(model: Any, image_embed: Tensor, high_res_feats: list[Tensor],
         iou = dec.iou_prediction_head(hs[:, s])[:, 1:]
         for j in range(sp.shape[0]):
             if skip_below is None or bool((iou[j] > skip_below).any()):
-                _upscale_and_masks(dec, keys[j], hyper[j], (h, w), up, low[c0 + j])
+                _upscale_and_masks(dec, (keys.r[j], keys.Lt[j], rw1[j]), hyper[j], (h, w), up,
+                                   low[c0 + j])
         ious.append(iou)
     return low, torch.cat(ious)
