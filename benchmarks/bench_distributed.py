@@ -32,6 +32,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,8 @@ WARM_UP: dict[str, Any] = {"proposals": "guided", "reference_neighbours": False}
 whatever the job's settings): SAM2, DINOv2 and, with tracking, SAM2's video predictor."""
 
 Counts = dict[str, int]
-"""Matches per image id: what both paths must agree on."""
+"""A count per key: matches per image id (what both paths must agree on), or targets
+per way their candidates were found."""
 
 
 def configurations(workers: list[int], threads: list[int] | None) -> list[tuple[int, int]]:
@@ -69,12 +71,15 @@ def configurations(workers: list[int], threads: list[int] | None) -> list[tuple[
 
 
 def in_process(pipeline: Any, images: list[Path], point: tuple[int, int],
-               out: Path) -> tuple[float, Counts]:
-    """Wall seconds of one `prodseg run` job (outputs written), and its match counts."""
+               out: Path) -> tuple[float, Counts, Counts]:
+    """Wall seconds of one `prodseg run` job (outputs written), its match counts, and
+    how many targets each way found its candidates (a guided view can fall back to the
+    grid, a tracked view can be lost)."""
     start = time.perf_counter()
     result = pipeline.run(images, images[0], reference_point=point, output_dir=out)
     seconds = time.perf_counter() - start
-    return seconds, {r.image_id: len(r.matches) for r in result.images}
+    return (seconds, {r.image_id: len(r.matches) for r in result.images},
+            dict(Counter(r.found_by for r in result.images)))
 
 
 def distributed(client: Any, settings: Any, images: list[Path],
@@ -114,13 +119,13 @@ def table(doc: dict[str, Any]) -> str:
     configs = [label(c["workers"], c["threads"]) for c in doc["configurations"]]
     head = ["mode", "in-process s/image", f"distributed s/image ({configs[0]})",
             "overhead s", "overhead %"]
-    head += [f"distributed s/image ({c})" for c in configs[1:]]
+    head += [f"distributed s/image ({c})" for c in configs[1:]] + ["targets found by"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in doc["modes"]:
         dist = [f"{d['s_per_image']:.3f}" for d in row["distributed"]]
         cells = [row["mode"], f"{row['in_process_s_per_image']:.3f}", dist[0],
                  f"{row['overhead_s_per_image']:+.3f}", f"{row['overhead_pct']:+.1f}",
-                 *dist[1:]]
+                 *dist[1:], ", ".join(f"{k} {v}" for k, v in sorted(row["found_by"].items()))]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -172,7 +177,7 @@ def main() -> None:
         segmenter, embedder, described = build_backends(load_settings())  # built once
         ProductSegmentationPipeline(load_settings(**warm), segmenter, embedder).run(
             images[:2], images[0], reference_point=point)
-        local: dict[str, tuple[float, Counts]] = {}
+        local: dict[str, tuple[float, Counts, Counts]] = {}
         for mode in modes:
             pipeline = ProductSegmentationPipeline(settings[mode], segmenter, embedder)
             local[mode] = in_process(pipeline, images, point, tmp / "local" / mode)
@@ -196,6 +201,7 @@ def main() -> None:
             over = dist[0]["s_per_image"] - local_s
             rows.append({"mode": mode, "settings": MODES[mode],
                          "in_process_s_per_image": round(local_s, 4), "distributed": dist,
+                         "found_by": local[mode][2],
                          "overhead_s_per_image": round(over, 4),
                          "overhead_pct": round(100 * over / local_s, 1)})
         doc = {"backend": args.backend, "models": described, "image": args.size,

@@ -45,9 +45,10 @@ def test_distributed_benchmark_reports_every_mode(tmp_path: Path,
             assert d["same_match_counts"], (row["mode"], d)
         assert math.isfinite(row["overhead_s_per_image"])
         assert math.isfinite(row["overhead_pct"])
+        assert sum(row["found_by"].values()) == doc["images"] - 1  # every target
     table = [line.split("|")[1:-1] for line in done.stdout.splitlines()
              if line.startswith("| ")]
-    assert len(table[0]) == 6 and "1 worker x 1 thread" in table[0][2]
+    assert len(table[0]) == 7 and "1 worker x 1 thread" in table[0][2]
     assert "2 workers x 1 thread" in table[0][5]
     assert [cells[0].strip() for cells in table[1:]] == list(MODES)
     assert all(float(cell) > 0 for cells in table[1:] for cell in (cells[1], cells[2], cells[5]))
