@@ -89,7 +89,7 @@ def distributed_runner(tmp: Path, workers: int) -> tuple[Runner, Callable[[], No
     """A runner that submits each job to ``workers`` worker processes (classic backend)
     and reads the fetched outputs; and the function that stops the processes."""
     sys.path.insert(0, str(Path(__file__).parent))
-    from bench_distributed import CLASSIC_ENV, LocalServices
+    from local_services import CLASSIC_ENV, LocalServices
 
     tmp.mkdir(parents=True, exist_ok=True)
     services = LocalServices(tmp, {**os.environ, **CLASSIC_ENV})

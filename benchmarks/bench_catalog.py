@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_distributed import CLASSIC_ENV, LocalServices
+from local_services import CLASSIC_ENV, LocalServices
 
 
 def enqueue_rate(tasks: int, batched: bool) -> dict[str, float]:

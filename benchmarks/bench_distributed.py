@@ -1,12 +1,27 @@
-"""In-process `prodseg run` against the distributed path, on the same images, in one run.
+"""In-process `prodseg run` against the distributed path, per matching mode, in one run.
 
 Starts its own redis-server and S3 endpoint (moto's server mode) on loopback, and real
-`prodseg worker` processes. Prints images/s for the in-process pipeline and for the
-distributed path with one and with two worker processes, and the distributed overhead
-per image (broker, storage, uploads and bookkeeping): distributed seconds per image
-minus in-process seconds per image, with models already built on both sides.
+`prodseg worker` processes (``local_services``). For each matching mode it times, on the
+same rendered spin set, the in-process pipeline (`prodseg run`'s code path) and the
+distributed path, with models already built on both sides, and prints seconds per image
+(the reference included: every image is worked on) and the distributed overhead per
+image (uploads, broker round trips, storage and bookkeeping): distributed seconds per
+image minus in-process seconds per image. Uploads count: the clock starts at submission.
 
-    python benchmarks/bench_distributed.py --views 12 --points-per-side 8
+Modes (``--modes``): ``grid`` (SAM2's full prompt grid on every target), ``guided``
+(prompts at the peaks of the reference's similarity map; the grid where they find no
+match), ``guided-bank`` (guided, with a growing prototype bank) and ``tracking`` (SAM2's
+video predictor follows the click around the spin; views it loses get the grid).
+
+Worker configurations (``--workers``, ``--threads``): each entry of ``--workers`` is a
+number of worker processes (one child each); ``--threads`` gives each process's torch
+threads (OMP_NUM_THREADS), one value for all or one per entry, by default the cores
+divided among the processes. ``--workers 1 2 --threads 2 1`` compares 1 worker x 2
+threads with 2 workers x 1 thread. The in-process run takes the first configuration's
+threads, and the overhead columns compare it with that configuration.
+
+    python benchmarks/bench_distributed.py --views 8 --points-per-side 8 --size 640x480
+    python benchmarks/bench_distributed.py --backend classic --workers 1 2 --threads 2 1
 """
 
 from __future__ import annotations
@@ -15,97 +30,121 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
+
+from local_services import LocalServices
 
 SMALL = {"PRODSEG_SAM2_CHECKPOINT": "hiera_tiny",
          "PRODSEG_DINOV2_MODEL": "vit_small_patch14_dinov2", "PRODSEG_WEIGHTS": "random"}
 
+MODES: dict[str, dict[str, Any]] = {
+    "grid": {"proposals": "grid"},
+    "guided": {"proposals": "guided"},
+    "guided-bank": {"proposals": "guided", "bank_size": 8, "bank_add_threshold": 0.75,
+                    "bank_margin": 0.05},
+    "tracking": {"propagation": "track"},
+}
+"""Each mode's job settings (``prodseg.settings``), on top of the environment's."""
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+WARM_UP: dict[str, Any] = {"proposals": "guided", "reference_neighbours": False}
+"""A cheap job that builds every model the modes use (the models are kept per process
+whatever the job's settings): SAM2, DINOv2 and, with tracking, SAM2's video predictor."""
 
-
-def wait_for(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in log.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"process did not start:\n{log.read_text()[-2000:]}")
-        time.sleep(0.1)
-
-
-# Workers with the fast deterministic backend, one thread each, and dummy credentials
-# for the local S3 server.
-CLASSIC_ENV = {"PRODSEG_BACKEND": "classic", "AWS_ACCESS_KEY_ID": "bench",
-               "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-               "PRODSEG_S3_BUCKET": "bench", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+Counts = dict[str, int]
+"""A count per key: matches per image id (what both paths must agree on), or targets
+per way their candidates were found."""
 
 
-class LocalServices:
-    """redis-server, moto's S3 server and `prodseg worker` processes on loopback.
+def configurations(workers: list[int], threads: list[int] | None) -> list[tuple[int, int]]:
+    """``(worker processes, threads each)`` per entry of ``--workers``."""
+    if threads is None:
+        threads = [max(1, (os.cpu_count() or 1) // w) for w in workers]
+    elif len(threads) == 1:
+        threads = threads * len(workers)
+    elif len(threads) != len(workers):
+        raise SystemExit("--threads takes one value, or one per --workers entry")
+    return list(zip(workers, threads, strict=True))
 
-    Args:
-        tmp: where their logs go.
-        env: the environment they run with; ``start_broker_and_store`` adds the broker
-            URL and S3 endpoint to it (and to this process's environment).
-    """
 
-    def __init__(self, tmp: Path, env: dict[str, str]) -> None:
-        self.tmp = tmp
-        self.env = env
-        self.procs: list[subprocess.Popen[bytes]] = []
+def in_process(pipeline: Any, images: list[Path], point: tuple[int, int],
+               out: Path) -> tuple[float, Counts, Counts]:
+    """Wall seconds of one `prodseg run` job (outputs written), its match counts, and
+    how many targets each way found its candidates (a guided view can fall back to the
+    grid, a tracked view can be lost)."""
+    start = time.perf_counter()
+    result = pipeline.run(images, images[0], reference_point=point, output_dir=out)
+    seconds = time.perf_counter() - start
+    return (seconds, {r.image_id: len(r.matches) for r in result.images},
+            dict(Counter(r.found_by for r in result.images)))
 
-    def start(self, argv: list[str], name: str, ready: str) -> subprocess.Popen[bytes]:
-        """Start a process; return once its log shows ``ready``."""
-        log = self.tmp / f"{name}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=self.env,
-                                    start_new_session=True)
-        self.procs.append(proc)
-        wait_for(log, ready, proc)
-        return proc
 
-    def start_broker_and_store(self) -> None:
-        redis_port, s3_port = free_port(), free_port()
-        self.start([shutil.which("redis-server") or "redis-server", "--port", str(redis_port),
-                    "--save", "", "--appendonly", "no"], "redis", "Ready to accept")
-        self.start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                    str(s3_port)], "moto", "Running on")
-        self.env["PRODSEG_BROKER_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-        self.env["PRODSEG_S3_ENDPOINT_URL"] = f"http://127.0.0.1:{s3_port}"
-        os.environ.update(self.env)
-        from prodseg.settings import load_settings
-        from prodseg.storage.s3 import S3Store
+def distributed(client: Any, settings: Any, images: list[Path],
+                point: tuple[int, int]) -> tuple[float, Counts]:
+    """Wall seconds of one distributed job from submission to its end, and its counts."""
+    from prodseg.prompts import Prompt
 
-        S3Store.from_settings(load_settings()).ensure_bucket()  # PRODSEG_S3_BUCKET
+    start = time.perf_counter()
+    job = client.submit(images, images[0], Prompt.from_point(*point), settings=settings)
+    status = client.watch(job, interval=0.05)
+    seconds = time.perf_counter() - start
+    if status.state != "done":
+        raise RuntimeError(f"job {job} ended {status.state}: {status.message}")
+    doc = json.loads(client.store.get(f"jobs/{job}/results.json"))
+    return seconds, {e["image"]: len(e["matches"]) for e in doc["images"]}
 
-    def worker(self, name: str) -> subprocess.Popen[bytes]:
-        return self.start([sys.executable, "-m", "prodseg", "worker", "--name",
-                           f"{name}@bench", "--loglevel", "info"], name, "ready.")
 
-    def stop(self, first: int = 0) -> None:
-        """Stop the processes started from the ``first``-th on (all by default)."""
-        for proc in self.procs[first:]:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=60)
-        del self.procs[first:]
+def warm_workers(client: Any, settings: Any, images: list[Path], point: tuple[int, int],
+                 workers: int) -> None:
+    """One warm-up job per worker process, all submitted at once: with one task in hand
+    at a time, each idle worker takes a reference task of its own."""
+    from prodseg.prompts import Prompt
+
+    jobs = [client.submit(images[:2], images[0], Prompt.from_point(*point), settings=settings)
+            for _ in range(workers)]
+    for job in jobs:
+        client.watch(job, interval=0.05)
+
+
+def label(workers: int, threads: int) -> str:
+    return (f"{workers} worker{'s' if workers > 1 else ''} x "
+            f"{threads} thread{'s' if threads > 1 else ''}")
+
+
+def table(doc: dict[str, Any]) -> str:
+    """The figures as a Markdown table: one row per mode."""
+    configs = [label(c["workers"], c["threads"]) for c in doc["configurations"]]
+    head = ["mode", "in-process s/image", f"distributed s/image ({configs[0]})",
+            "overhead s", "overhead %"]
+    head += [f"distributed s/image ({c})" for c in configs[1:]] + ["targets found by"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in doc["modes"]:
+        dist = [f"{d['s_per_image']:.3f}" for d in row["distributed"]]
+        cells = [row["mode"], f"{row['in_process_s_per_image']:.3f}", dist[0],
+                 f"{row['overhead_s_per_image']:+.3f}", f"{row['overhead_pct']:+.1f}",
+                 *dist[1:], ", ".join(f"{k} {v}" for k, v in sorted(row["found_by"].items()))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--views", type=int, default=12)
+    parser.add_argument("--views", type=int, default=8, help="views rendered (1 is the reference)")
     parser.add_argument("--size", default="640x480")
     parser.add_argument("--points-per-side", type=int, default=8)
     parser.add_argument("--backend", choices=["sam2-dinov2", "classic"], default="sam2-dinov2")
+    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
+    parser.add_argument("--workers", type=int, nargs="+", default=[1],
+                        help="worker processes, one configuration per entry (e.g. 1 2)")
+    parser.add_argument("--threads", type=int, nargs="+",
+                        help="threads per worker process: one, or one per --workers entry")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
+    configs = configurations(args.workers, args.threads)
+    modes = list(dict.fromkeys(args.modes))  # each once, in the order given
 
     tmp = Path(tempfile.mkdtemp(prefix="prodseg-bench-"))
     env = {**os.environ, **SMALL, "PRODSEG_BACKEND": args.backend,
@@ -117,58 +156,68 @@ def main() -> None:
     try:
         services.start_broker_and_store()
 
+        import torch
+
         from prodseg.producer.client import JobClient
         from prodseg.producer.samples.scene import render_spin_set, write_sample_set
         from prodseg.settings import load_settings
+        from prodseg.workers.models.factory import build_backends
         from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 
-        settings = load_settings()
         width, height = (int(v) for v in args.size.split("x"))
         spin = render_spin_set(n_views=args.views, height=height, width=width,
                                n_distractor_only=0, seed=0)
         write_sample_set(tmp / "sample", spin)
         images = sorted((tmp / "sample" / "images").glob("*.jpg"))
-        ref, point = images[0], spin.reference_point
-        n = len(images)  # the reference plus the targets: every image is worked on
+        point, n = spin.reference_point, len(images)
+        warm = {**WARM_UP, "propagation": "track" if "tracking" in modes else "off"}
+        settings = {mode: load_settings(**MODES[mode]) for mode in modes}
 
-        from prodseg.prompts import Prompt
+        torch.set_num_threads(configs[0][1])
+        segmenter, embedder, described = build_backends(load_settings())  # built once
+        ProductSegmentationPipeline(load_settings(**warm), segmenter, embedder).run(
+            images[:2], images[0], reference_point=point)
+        local: dict[str, tuple[float, Counts, Counts]] = {}
+        for mode in modes:
+            pipeline = ProductSegmentationPipeline(settings[mode], segmenter, embedder)
+            local[mode] = in_process(pipeline, images, point, tmp / "local" / mode)
 
-        pipeline = ProductSegmentationPipeline(settings)
-        pipeline.run(images[:2], ref, reference_point=point)  # builds and warms the models
-        t0 = time.perf_counter()
-        pipeline.run(images, ref, reference_point=point, output_dir=tmp / "local")
-        local_s = (time.perf_counter() - t0) / n
-        rows = [{"mode": "in-process", "workers": 0, "images": n,
-                 "s_per_image": round(local_s, 3), "images_per_s": round(1 / local_s, 3)}]
-
-        client = JobClient(settings)
-        for workers in (1, 2):
-            # The cores are shared between the worker processes, as on a real machine.
-            env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+        client = JobClient(load_settings())
+        remote: dict[str, list[tuple[float, Counts]]] = {mode: [] for mode in modes}
+        for c, (workers, threads) in enumerate(configs):
             for w in range(workers):
-                services.worker(f"b{workers}{w}")
-            for _ in range(workers):  # warm-up: every worker builds its models
-                client.watch(client.submit(images[:2], ref, Prompt.from_point(*point)))
-            t0 = time.perf_counter()
-            job = client.submit(images, ref, Prompt.from_point(*point))
-            client.watch(job, interval=0.05)
-            dist_s = (time.perf_counter() - t0) / n
-            rows.append({"mode": "distributed", "workers": workers, "images": n,
-                         "s_per_image": round(dist_s, 3), "images_per_s": round(1 / dist_s, 3),
-                         "overhead_s_per_image": round(dist_s - local_s, 3) if workers == 1
-                         else None,
-                         "overhead_pct": round(100 * (dist_s - local_s) / local_s, 1)
-                         if workers == 1 else None})
+                services.worker(f"c{c}w{w}", threads)
+            warm_workers(client, load_settings(**warm), images, point, workers)
+            for mode in modes:
+                remote[mode].append(distributed(client, settings[mode], images, point))
             services.stop(first=2)  # the workers; redis and S3 stay
-        print(f"{'mode':<12}{'workers':>8}{'s/image':>10}{'images/s':>10}{'overhead':>10}")
-        for r in rows:
-            over = r.get("overhead_pct")
-            print(f"{r['mode']:<12}{r['workers']:>8}{r['s_per_image']:>10}"
-                  f"{r['images_per_s']:>10}{'' if over is None else f'{over}%':>10}")
-        for r in rows:
-            print(json.dumps({**r, "backend": args.backend, "image": args.size,
-                              "points_per_side": args.points_per_side,
-                              "cpus": os.cpu_count()}))
+
+        rows = []
+        for mode in modes:
+            local_s = local[mode][0] / n
+            dist = [{"workers": w, "threads": t, "s_per_image": round(s / n, 4),
+                     "same_match_counts": counts == local[mode][1]}
+                    for (w, t), (s, counts) in zip(configs, remote[mode], strict=True)]
+            over = dist[0]["s_per_image"] - local_s
+            rows.append({"mode": mode, "settings": MODES[mode],
+                         "in_process_s_per_image": round(local_s, 4), "distributed": dist,
+                         "found_by": local[mode][2],
+                         "overhead_s_per_image": round(over, 4),
+                         "overhead_pct": round(100 * over / local_s, 1)})
+        doc = {"backend": args.backend, "models": described, "image": args.size,
+               "points_per_side": args.points_per_side, "views": args.views, "images": n,
+               "cpus": os.cpu_count(), "in_process_threads": configs[0][1],
+               "configurations": [{"workers": w, "threads": t} for w, t in configs],
+               "modes": rows}
+        print(table(doc))
+        for row in rows:
+            for d in row["distributed"]:
+                if not d["same_match_counts"]:
+                    print(f"warning: {row['mode']}, {label(d['workers'], d['threads'])}: "
+                          "match counts differ from in-process")
+        print(json.dumps(doc))
+        if args.json:
+            args.json.write_text(json.dumps(doc, indent=2) + "\n")
     finally:
         services.stop()
         shutil.rmtree(tmp, ignore_errors=True)

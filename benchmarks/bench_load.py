@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_distributed import CLASSIC_ENV, LocalServices
+from local_services import CLASSIC_ENV, LocalServices
 
 
 def main() -> None:

@@ -1,0 +1,93 @@
+"""redis-server, moto's S3 server and `prodseg worker` processes on loopback, for the
+benchmarks of the distributed path (``bench_distributed``, ``bench_load``,
+``bench_catalog``, ``bench_capture --distributed``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# Workers with the fast deterministic backend, one thread each, and dummy credentials
+# for the local S3 server.
+CLASSIC_ENV = {"PRODSEG_BACKEND": "classic", "AWS_ACCESS_KEY_ID": "bench",
+               "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+               "PRODSEG_S3_BUCKET": "bench", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"process did not start:\n{log.read_text()[-2000:]}")
+        time.sleep(0.1)
+
+
+class LocalServices:
+    """redis-server, moto's S3 server and `prodseg worker` processes on loopback.
+
+    Args:
+        tmp: where their logs go.
+        env: the environment they run with; ``start_broker_and_store`` adds the broker
+            URL and S3 endpoint to it (and to this process's environment).
+    """
+
+    def __init__(self, tmp: Path, env: dict[str, str]) -> None:
+        self.tmp = tmp
+        self.env = env
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, argv: list[str], name: str, ready: str,
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start a process (with ``env`` or the services' environment); return once its
+        log shows ``ready``."""
+        log = self.tmp / f"{name}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                    env=self.env if env is None else env,
+                                    start_new_session=True)
+        self.procs.append(proc)
+        wait_for(log, ready, proc)
+        return proc
+
+    def start_broker_and_store(self) -> None:
+        redis_port, s3_port = free_port(), free_port()
+        self.start([shutil.which("redis-server") or "redis-server", "--port", str(redis_port),
+                    "--save", "", "--appendonly", "no"], "redis", "Ready to accept")
+        self.start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
+                    str(s3_port)], "moto", "Running on")
+        self.env["PRODSEG_BROKER_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        self.env["PRODSEG_S3_ENDPOINT_URL"] = f"http://127.0.0.1:{s3_port}"
+        os.environ.update(self.env)
+        from prodseg.settings import load_settings
+        from prodseg.storage.s3 import S3Store
+
+        S3Store.from_settings(load_settings()).ensure_bucket()  # PRODSEG_S3_BUCKET
+
+    def worker(self, name: str, threads: int | None = None) -> subprocess.Popen[bytes]:
+        """A `prodseg worker` process (one child); ``threads`` sets its torch and BLAS
+        threads (OMP_NUM_THREADS, MKL_NUM_THREADS), else the services' environment does."""
+        env = dict(self.env)
+        if threads is not None:
+            env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+        return self.start([sys.executable, "-m", "prodseg", "worker", "--name",
+                           f"{name}@bench", "--loglevel", "info"], name, "ready.", env)
+
+    def stop(self, first: int = 0) -> None:
+        """Stop the processes started from the ``first``-th on (all by default)."""
+        for proc in self.procs[first:]:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=60)
+        del self.procs[first:]
