@@ -12,11 +12,13 @@ Times: ``encoder`` and ``decoder`` are the SAM2 image encoder's and mask decoder
 forward passes; ``other`` is everything else the generator does (filters, boxes, NMS,
 upsampling, run-length encoding for the official one). Thresholds default to zero, as
 in the issue's measurement: with random weights the design table's thresholds drop
-every candidate, which would leave the generators nothing to do. The filtered regime
-of the equivalence test (random-weight logits lie within about +/-0.3):
+every candidate, which would leave the generators nothing to do. The grid
+configurations run in each of ``--regimes``: ``zero`` (every threshold at zero, where
+SAM2's generator run-length encodes every candidate) and ``filtered`` (the equivalence
+test's stability filter, which keeps few candidates: random-weight logits lie within
+about +/-0.3); ``given`` takes the threshold options as they are:
 
-    python benchmarks/bench_proposals.py --only official-grid ours-grid \
-        --mask-threshold 0.25 --stability-score-offset 0.01 --stability-score-thresh 0.5
+    python benchmarks/bench_proposals.py --only official-grid ours-grid   # both regimes
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 CONFIGS = ("official-grid", "ours-grid", "ours-guided", "embed-full", "embed-crop")
+GRID_CONFIGS = ("official-grid", "ours-grid")
+REGIMES: dict[str, dict[str, float]] = {
+    "zero": {"mask_threshold": 0.0, "stability_score_offset": 1.0,
+             "stability_score_thresh": 0.0, "pred_iou_thresh": 0.0},
+    "filtered": {"mask_threshold": 0.25, "stability_score_offset": 0.01,
+                 "stability_score_thresh": 0.5, "pred_iou_thresh": 0.0},
+}
 
 
 def machine() -> str:
@@ -64,6 +73,8 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
     from prodseg.workers.segment.sam2_proposals import ProposalGenerator, ProposalParams
 
     torch.set_grad_enabled(False)
+    for key, value in REGIMES.get(args.regime, {}).items():
+        setattr(args, key, value)
     device = resolve_device(args.device)
     height, width = (int(v) for v in args.size.split("x")[::-1])
     image, truth = scene(height, width)
@@ -73,7 +84,8 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
                             stability_score_offset=args.stability_score_offset,
                             mask_threshold=args.mask_threshold,
                             points_per_batch=args.points_per_batch)
-    row: dict[str, Any] = {"config": name, "image": f"{width}x{height}", "device": str(device),
+    row: dict[str, Any] = {"config": name, "regime": args.regime,
+                           "image": f"{width}x{height}", "device": str(device),
                            "sam2": args.sam2, "points_per_side": args.points_per_side,
                            "pred_iou_thresh": args.pred_iou_thresh,
                            "stability_score_thresh": args.stability_score_thresh,
@@ -195,7 +207,7 @@ def official_grid(sam: Any, image: Any, params: Any) -> dict[str, Any]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = f"{'config':<14}{'s/image':>9}{'encoder':>9}{'decoder':>9}{'other':>9}" \
+    head = f"{'config':<24}{'s/image':>9}{'encoder':>9}{'decoder':>9}{'other':>9}" \
            f"{'other%':>8}{'prompts':>8}{'props':>7}{'ms/prop':>9}{'RSS MiB':>9}{'GPU MiB':>9}"
     lines = [head, "-" * len(head)]
     def cell(r: dict[str, Any], key: str, fmt: str = "{:.2f}") -> str:
@@ -205,8 +217,9 @@ def table(rows: list[dict[str, Any]]) -> str:
         def f(key: str, fmt: str = "{:.2f}", r: dict[str, Any] = r) -> str:
             return cell(r, key, fmt)
         share = f"{100 * r['non_model_share']:.1f}" if "non_model_share" in r else "-"
+        label = f"{r['config']} ({r['regime']})"
         lines.append(
-            f"{r['config']:<14}{f('seconds'):>9}{f('encoder_s'):>9}{f('decoder_s'):>9}"
+            f"{label:<24}{f('seconds'):>9}{f('encoder_s'):>9}{f('decoder_s'):>9}"
             f"{f('other_s'):>9}{share:>8}{f('prompts', '{}'):>8}{f('proposals', '{}'):>7}"
             f"{f('per_proposal_ms', '{:.1f}'):>9}{f('peak_rss_mib', '{}'):>9}"
             f"{f('peak_gpu_mib', '{}'):>9}")
@@ -229,28 +242,36 @@ def main() -> None:
     parser.add_argument("--guided-points", type=int, default=8)
     parser.add_argument("--embed-proposals", type=int, default=32,
                         help="proposals embedded by the embed-* configurations")
+    parser.add_argument("--regimes", nargs="+", choices=[*REGIMES, "given"],
+                        default=list(REGIMES), help="threshold regimes of the grid configs")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--regime", default="given", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child:
         print(json.dumps(run_one(args.child, args)), flush=True)
         return
     rows = []
-    for name in args.only:
-        cmd = [sys.executable, __file__, *sys.argv[1:], "--child", name]
-        print(f"running {name} ...", file=sys.stderr, flush=True)
+    runs = [(name, regime) for name in args.only
+            for regime in (args.regimes if name in GRID_CONFIGS else args.regimes[:1])]
+    for name, regime in runs:
+        cmd = [sys.executable, __file__, *sys.argv[1:], "--child", name, "--regime", regime]
+        print(f"running {name} ({regime}) ...", file=sys.stderr, flush=True)
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print(f"machine: {machine()}")
     print(table(rows))
-    by = {r["config"]: r for r in rows}
-    if "official-grid" in by and "ours-grid" in by:
-        ratio = by["official-grid"]["seconds"] / by["ours-grid"]["seconds"]
-        print(f"ours-grid is {ratio:.1f}x faster than official-grid end to end; "
-              f"its non-model share is {100 * by['ours-grid']['non_model_share']:.1f}%")
+    by = {(r["config"], r["regime"]): r for r in rows}
+    for regime in args.regimes:
+        official, ours = by.get(("official-grid", regime)), by.get(("ours-grid", regime))
+        if official and ours:
+            print(f"{regime}: ours-grid is {official['seconds'] / ours['seconds']:.1f}x faster "
+                  f"than official-grid end to end ({official['proposals']} and "
+                  f"{ours['proposals']} proposals); its non-model share is "
+                  f"{100 * ours['non_model_share']:.1f}%")
     for r in rows:
         print(json.dumps(r))
 

@@ -18,6 +18,7 @@ from tests.support.imports import cycles, graph, heavy_at_import, heavy_imports,
 TORCH_MODULES = {
     "prodseg.workers.segment.sam2_decoder",
     "prodseg.workers.segment.sam2_two_way",
+    "prodseg.workers.segment.lanes",
     "prodseg.workers.segment.sam2_image",
     "prodseg.workers.segment.sam2_lowres",
     "prodseg.workers.segment.sam2_proposals",

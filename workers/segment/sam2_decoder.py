@@ -27,12 +27,14 @@ proposal generator uses this path on the CPU only.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from prodseg.workers.segment.lanes import cpu_lanes, in_lanes
 from prodseg.workers.segment.sam2_two_way import shared_image, two_way_transformer
 
 
@@ -186,20 +188,36 @@ def decode_points(model: Any, image_embed: Tensor, high_res_feats: list[Tensor],
     up = (shared.base_final @ w1, f1, w2, f0)
     B = sparse.shape[0]
     low = image_embed.new_zeros(B, dec.num_mask_tokens - 1, 4 * h, 4 * w)
-    ious = []
-    for c0 in range(0, B, chunk):
-        sp = sparse[c0:c0 + chunk]
-        tokens = torch.cat((out_tokens.expand(sp.shape[0], -1, -1), sp), 1)
-        hs, keys = two_way_transformer(dec.transformer, keys0, pe, shared, tokens)
-        rw1 = keys.R @ w1  # (b, K, 4*c1)
-        mask_tokens_out = hs[:, s + 1: s + 1 + dec.num_mask_tokens]
-        # multimask output: only mask tokens 1.. are needed
-        hyper = torch.stack([dec.output_hypernetworks_mlps[i](mask_tokens_out[:, i])
-                             for i in range(1, dec.num_mask_tokens)], 1)  # (b, K, C/8)
-        iou = dec.iou_prediction_head(hs[:, s])[:, 1:]
-        for j in range(sp.shape[0]):
-            if skip_below is None or bool((iou[j] > skip_below).any()):
-                _upscale_and_masks(dec, (keys.r[j], keys.Lt[j], rw1[j]), hyper[j], (h, w), up,
-                                   low[c0 + j])
-        ious.append(iou)
-    return low, torch.cat(ious)
+
+    @torch.inference_mode()
+    def decode_span(lo: int, hi: int) -> Tensor:
+        """Prompts lo..hi into ``low``; returns their predicted IoUs (hi-lo, 3)."""
+        ious = []
+        for c0 in range(lo, hi, chunk):
+            sp = sparse[c0:min(c0 + chunk, hi)]
+            tokens = torch.cat((out_tokens.expand(sp.shape[0], -1, -1), sp), 1)
+            hs, keys = two_way_transformer(dec.transformer, keys0, pe, shared, tokens)
+            rw1 = keys.R @ w1  # (b, K, 4*c1)
+            mask_tokens_out = hs[:, s + 1: s + 1 + dec.num_mask_tokens]
+            # multimask output: only mask tokens 1.. are needed
+            hyper = torch.stack([dec.output_hypernetworks_mlps[i](mask_tokens_out[:, i])
+                                 for i in range(1, dec.num_mask_tokens)], 1)  # (b, K, C/8)
+            iou = dec.iou_prediction_head(hs[:, s])[:, 1:]
+            for j in range(sp.shape[0]):
+                if skip_below is None or bool((iou[j] > skip_below).any()):
+                    _upscale_and_masks(dec, (keys.r[j], keys.Lt[j], rw1[j]), hyper[j], (h, w),
+                                       up, low[c0 + j])
+            ious.append(iou)
+        return torch.cat(ious) if ious else image_embed.new_zeros(0, dec.num_mask_tokens - 1)
+
+    spans = prompt_spans(B, chunk, cpu_lanes(low.device, B))
+    return low, torch.cat(in_lanes(lambda span: decode_span(*span), spans, len(spans)))
+
+
+def prompt_spans(count: int, chunk: int, lanes: int) -> list[tuple[int, int]]:
+    """``count`` prompts split into at most ``lanes`` contiguous spans of whole chunks
+    (``lanes.in_lanes`` runs one span per core)."""
+    chunks = max(1, -(-count // chunk))
+    lanes = max(1, min(lanes, chunks))
+    bounds = [min(count, chunk * (chunks * i // lanes)) for i in range(lanes + 1)]
+    return [(lo, hi) for lo, hi in pairwise(bounds) if hi > lo] or [(0, 0)]

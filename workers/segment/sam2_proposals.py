@@ -28,6 +28,7 @@ import torch
 from torchvision.ops import batched_nms
 
 from prodseg.workers.models.builders import autocast_for
+from prodseg.workers.segment.lanes import cpu_lanes, in_lanes
 from prodseg.workers.segment.protocol import Proposals
 from prodseg.workers.segment.sam2_decoder import decode_points
 from prodseg.workers.segment.sam2_lowres import (
@@ -350,13 +351,31 @@ class ProposalGenerator:
         timing = Timing(prompts=len(coords))
         self.set_image(image, timing)
         start = time.perf_counter()
-        kept: list[Candidates] = []
         step = max(1, self.params.points_per_batch)
-        for begin in range(0, len(coords), step):
-            with self._timed(timing, "decoder"):
-                cands = self.decode(coords[begin : begin + step], labels[begin : begin + step])
-            timing.candidates += len(cands.scores)
-            kept.append(filter_candidates(cands, self.params, size))
+        batches = [slice(begin, begin + step) for begin in range(0, len(coords), step)]
+        lanes = cpu_lanes(self.device, len(batches))
+        if lanes == 1:
+            kept: list[Candidates] = []
+            for batch in batches:
+                with self._timed(timing, "decoder"):
+                    cands = self.decode(coords[batch], labels[batch])
+                timing.candidates += len(cands.scores)
+                kept.append(filter_candidates(cands, self.params, size))
+        else:  # the CPU's cores take a batch each: decoder and filters, one thread each
+            def decode_and_filter(batch: slice) -> tuple[Candidates, int, float, float]:
+                t0 = time.perf_counter()
+                cands = self.decode(coords[batch], labels[batch])
+                t1 = time.perf_counter()
+                return (filter_candidates(cands, self.params, size), len(cands.scores),
+                        t1 - t0, time.perf_counter() - t1)
+
+            done = in_lanes(decode_and_filter, batches, lanes)
+            kept = [d[0] for d in done]
+            timing.candidates += sum(d[1] for d in done)
+            decoding, filtering = sum(d[2] for d in done), sum(d[3] for d in done)
+            # the wall time of the lanes, shared out as their threads spent it
+            wall = time.perf_counter() - start
+            timing.decoder += wall * decoding / max(decoding + filtering, 1e-9)
         survivors = deduplicate(Candidates.cat(kept, self.device), self.params, size)
         proposals = to_proposals(survivors, self.params, size)
         self._sync()
