@@ -114,8 +114,9 @@ def main() -> None:
 
     from prodseg.producer.samples.scene import render_spin_set
     from prodseg.workers.models.builders import build_sam2_model
+    from prodseg.workers.segment.sam2_candidates import ProposalParams, point_grid
     from prodseg.workers.segment.sam2_decoder import decode_points
-    from prodseg.workers.segment.sam2_proposals import ProposalGenerator, ProposalParams, point_grid
+    from prodseg.workers.segment.sam2_proposals import ProposalGenerator
 
     torch.set_grad_enabled(False)
     if args.threads:

@@ -96,7 +96,8 @@ def model_figures(args: argparse.Namespace, settings: Any, images: list[Any],
 
     from prodseg.workers.models.builders import autocast_for, build_sam2_model, resolve_device
     from prodseg.workers.models.factory import build_backends
-    from prodseg.workers.segment.sam2_proposals import ProposalGenerator, ProposalParams, point_grid
+    from prodseg.workers.segment.sam2_candidates import ProposalParams, point_grid
+    from prodseg.workers.segment.sam2_proposals import ProposalGenerator
 
     device = resolve_device(settings.device)
     s = settings

@@ -70,7 +70,8 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from prodseg.workers.models.builders import build_sam2_model, resolve_device
-    from prodseg.workers.segment.sam2_proposals import ProposalGenerator, ProposalParams
+    from prodseg.workers.segment.sam2_candidates import ProposalParams
+    from prodseg.workers.segment.sam2_proposals import ProposalGenerator
 
     torch.set_grad_enabled(False)
     for key, value in REGIMES.get(args.regime, {}).items():

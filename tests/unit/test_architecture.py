@@ -22,6 +22,7 @@ TORCH_MODULES = {
     "prodseg.workers.segment.sam2_image",
     "prodseg.workers.segment.sam2_lowres",
     "prodseg.workers.segment.sam2_proposals",
+    "prodseg.workers.segment.sam2_candidates",
     "prodseg.workers.embed.dinov2",
     "prodseg.workers.capture.sam2_video",
     "prodseg.workers.models.builders",

@@ -38,8 +38,8 @@ def build_backends(settings: Settings) -> tuple[Segmenter, FFAEmbedder, dict[str
             build_sam2_model,
             resolve_device,
         )
+        from prodseg.workers.segment.sam2_candidates import ProposalParams
         from prodseg.workers.segment.sam2_image import Sam2Segmenter
-        from prodseg.workers.segment.sam2_proposals import ProposalParams
 
         device = resolve_device(s.device)
         sam = build_sam2_model(s.sam2_checkpoint, s.weights, s.model_cache_dir, str(device),

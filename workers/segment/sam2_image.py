@@ -10,7 +10,8 @@ import torch
 from prodseg.prompts import Prompt
 from prodseg.workers.models.builders import autocast_for
 from prodseg.workers.segment.protocol import Proposals, SegmentedMask, from_candidates
-from prodseg.workers.segment.sam2_proposals import ProposalGenerator, ProposalParams, Timing
+from prodseg.workers.segment.sam2_candidates import ProposalParams
+from prodseg.workers.segment.sam2_proposals import ProposalGenerator, Timing
 
 __all__ = ["ProposalParams", "Sam2Segmenter"]
 

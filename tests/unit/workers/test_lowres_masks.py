@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from prodseg.workers.segment.sam2_candidates import ProposalParams, stability_keep
 from prodseg.workers.segment.sam2_lowres import (
     area_bounds,
     bilinear_taps,
@@ -15,7 +16,6 @@ from prodseg.workers.segment.sam2_lowres import (
     mask_boxes,
     upsample,
 )
-from prodseg.workers.segment.sam2_proposals import ProposalParams, stability_keep
 
 SIZES = [(256, 256, 768, 1024), (256, 256, 480, 640), (64, 64, 100, 37), (32, 48, 1000, 300),
          (16, 16, 8, 12)]

@@ -18,8 +18,8 @@ from prodseg.workers.embed.dinov2 import DinoV2Backbone
 from prodseg.workers.embed.ffa_embedder import FFAEmbedder
 from prodseg.workers.models.builders import build_dinov2_model, build_sam2_model
 from prodseg.workers.models.weights import weight_file
+from prodseg.workers.segment.sam2_candidates import ProposalParams
 from prodseg.workers.segment.sam2_image import Sam2Segmenter
-from prodseg.workers.segment.sam2_proposals import ProposalParams
 
 pytestmark = pytest.mark.slow
 

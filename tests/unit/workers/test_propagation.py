@@ -33,8 +33,8 @@ from prodseg.workers.classic.tracker import ContourTracker
 from prodseg.workers.embed.ffa_embedder import FFAEmbedder
 from prodseg.workers.models.builders import build_sam2_model
 from prodseg.workers.ops.masks import mask_iou
+from prodseg.workers.segment.sam2_candidates import ProposalParams
 from prodseg.workers.segment.sam2_image import Sam2Segmenter
-from prodseg.workers.segment.sam2_proposals import ProposalParams
 
 THRESHOLD = 0.75
 

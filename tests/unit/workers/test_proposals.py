@@ -18,7 +18,8 @@ import torch
 
 from prodseg.producer.samples.scene import render_spin_set
 from prodseg.workers.models.builders import build_sam2_model
-from prodseg.workers.segment.sam2_proposals import ProposalGenerator, ProposalParams, point_grid
+from prodseg.workers.segment.sam2_candidates import ProposalParams, point_grid
+from prodseg.workers.segment.sam2_proposals import ProposalGenerator
 
 pytestmark = pytest.mark.slow
 
