@@ -22,6 +22,9 @@ threads, and the overhead columns compare it with that configuration.
 
     python benchmarks/bench_distributed.py --views 8 --points-per-side 8 --size 640x480
     python benchmarks/bench_distributed.py --backend classic --workers 1 2 --threads 2 1
+
+``--set NAME=VALUE`` adds job settings to every mode: with random weights a guided view
+finds no match and also runs the grid, unless ``similarity_threshold`` lets it match.
 """
 
 from __future__ import annotations
@@ -141,8 +144,11 @@ def main() -> None:
                         help="worker processes, one configuration per entry (e.g. 1 2)")
     parser.add_argument("--threads", type=int, nargs="+",
                         help="threads per worker process: one, or one per --workers entry")
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="job settings for every mode, e.g. similarity_threshold=0")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
+    extra = dict(item.split("=", 1) for item in args.set)
     configs = configurations(args.workers, args.threads)
     modes = list(dict.fromkeys(args.modes))  # each once, in the order given
 
@@ -171,7 +177,7 @@ def main() -> None:
         images = sorted((tmp / "sample" / "images").glob("*.jpg"))
         point, n = spin.reference_point, len(images)
         warm = {**WARM_UP, "propagation": "track" if "tracking" in modes else "off"}
-        settings = {mode: load_settings(**MODES[mode]) for mode in modes}
+        settings = {mode: load_settings(**{**MODES[mode], **extra}) for mode in modes}
 
         torch.set_num_threads(configs[0][1])
         segmenter, embedder, described = build_backends(load_settings())  # built once
@@ -199,7 +205,7 @@ def main() -> None:
                      "same_match_counts": counts == local[mode][1]}
                     for (w, t), (s, counts) in zip(configs, remote[mode], strict=True)]
             over = dist[0]["s_per_image"] - local_s
-            rows.append({"mode": mode, "settings": MODES[mode],
+            rows.append({"mode": mode, "settings": {**MODES[mode], **extra},
                          "in_process_s_per_image": round(local_s, 4), "distributed": dist,
                          "found_by": local[mode][2],
                          "overhead_s_per_image": round(over, 4),
