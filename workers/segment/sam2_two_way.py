@@ -43,11 +43,6 @@ class FactoredKeys:
     Lt: Tensor
     R: Tensor
 
-    def project(self, shared: Tensor, weight: Tensor) -> Tensor:
-        """keys @ weight for ``shared`` = (keys0 * g) @ weight (N,W): returns (B,N,W)."""
-        low = torch.bmm(self.Lt.transpose(1, 2), self.R @ weight)
-        return low.addcmul_(self.r.unsqueeze(-1), shared)
-
     def after_norm(self, a_t: Tensor, m: Tensor, mean: Tensor, inv_std: Tensor,
                    norm: Any) -> FactoredKeys:
         """The keys of LayerNorm(keys + A @ M): a_t (B,H*T,N) = A^T, m (B,H*T,C), mean and
