@@ -143,16 +143,15 @@ class CellLines:
 
     Attributes:
         frac: ``(in, P)`` float32, the bilinear weight ``frac`` of each of the cell's output
-            lines (padded to ``P``, the most lines any cell has).
+            lines (padded to ``P``, the most lines any cell has, with NaN: a padding
+            entry then interpolates to NaN, which is above no level).
         valid: ``(in, P)`` bool, which of the ``P`` entries are real lines.
         nxt: ``(in,)`` int64, the second source index of the cell (``i + 1``, clamped).
-        complete: every entry is a real line (an integer scale: no padding).
     """
 
     frac: torch.Tensor
     valid: torch.Tensor
     nxt: torch.Tensor
-    complete: bool
 
 
 def cell_lines(taps: Taps) -> CellLines:
@@ -163,9 +162,10 @@ def cell_lines(taps: Taps) -> CellLines:
     k = torch.arange(width, device=taps.lo.device)
     valid = k[None, :] < taps.count[:, None]
     index = (start[:, None] + k[None, :]).clamp(max=max(0, taps.frac.shape[0] - 1))
-    frac = torch.where(valid, taps.frac[index], torch.zeros((), device=taps.frac.device))
+    frac = torch.where(valid, taps.frac[index],
+                       torch.full((), float("nan"), device=taps.frac.device))
     nxt = (torch.arange(n_in, device=taps.lo.device) + 1).clamp(max=n_in - 1)
-    return CellLines(frac, valid, nxt, bool(valid.all()))
+    return CellLines(frac, valid, nxt)
 
 
 def _count_cells(cells: torch.Tensor, rows: Taps, cols: Taps) -> torch.Tensor:
@@ -185,7 +185,7 @@ def _mixed_pixels(logits: torch.Tensor, cells: torch.Tensor, rows: CellLines,
     Returns:
         ``(mask, values)``: ``(K,)`` int64 mask index of each flagged cell and
         ``(K, P * Q)`` float32 values of its pixels (``P`` rows by ``Q`` columns; padding
-        entries, where a cell has fewer lines, are ``-inf``).
+        entries, where a cell has fewer lines, are NaN, so no comparison counts them).
     """
     _, h, w = logits.shape
     flat = torch.nonzero(cells.reshape(-1)).flatten()
@@ -202,11 +202,7 @@ def _mixed_pixels(logits: torch.Tensor, cells: torch.Tensor, rows: CellLines,
     top = torch.lerp(a, b, g)
     bottom = torch.lerp(c, d, g)
     f = rows.frac.index_select(0, i)[:, :, None]  # (K, P, 1)
-    values = torch.lerp(top[:, None, :], bottom[:, None, :], f)
-    if not (rows.complete and cols.complete):
-        valid = rows.valid.index_select(0, i)[:, :, None] & cols.valid.index_select(
-            0, j)[:, None, :]
-        values = values.masked_fill_(~valid, float("-inf"))
+    values = torch.lerp(top[:, None, :], bottom[:, None, :], f)  # NaN where padded
     return n, values.flatten(1)
 
 
@@ -245,7 +241,8 @@ def tight_area_bounds(logits: torch.Tensor, thresholds: tuple[float, ...], rows:
         owner, values = _mixed_pixels(part, crossed, row_lines, col_lines)
         for k, t in enumerate(thresholds):
             for bound, level in ((lower, t + margin), (upper, t - margin)):
-                per_cell = (values > level).sum(1)
+                # bools summed as bytes: a bool tensor's sum() first copies it to int64
+                per_cell = (values > level).view(torch.uint8).sum(1, dtype=torch.int32).long()
                 bound[k, start : start + n] = base + torch.zeros_like(base).index_add_(
                     0, owner, per_cell)
     return lower, upper
