@@ -115,6 +115,13 @@ def test_exports_load_in_pycocotools_and_ultralytics_from_anywhere(cluster: Clus
             polygon = np.asarray(segment) * [w, h]
             assert (polygon_covers(polygon, h, w) == mask).all(), name
 
+    # A fetched job's coco.json names the photos relative to itself too.
+    fetched = cluster.tmp / "fetched"
+    done = cluster.cli("fetch", f"{catalog}-milk", "--output", str(fetched))
+    assert done.returncode == 0, done.stderr
+    names = [e["file_name"] for e in json.loads((fetched / "coco.json").read_text())["images"]]
+    assert names and all(n.startswith("../milk/images/") for n in names), names
+
     # milk drops out (every matched view rejected); tea keeps class 1, category 2.
     _decide(cluster, catalog, "milk", f"{catalog}-milk",
             {e["image"]: "reject" for e in milk["images"] if e["matches"]})
