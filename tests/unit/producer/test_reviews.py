@@ -244,3 +244,28 @@ def test_dataset_images_are_kept_as_stored_unless_turned_by_exif() -> None:
     data, suffix = dataset_image_file(out.getvalue(), turned)
     assert suffix == ".jpg" and data != out.getvalue()
     assert Image.open(io.BytesIO(data)).size == (20, 30)
+
+
+def test_the_api_takes_only_what_the_page_can_do() -> None:
+    """A decision on the reference, on a view the job lacks or a click outside the photo
+    would be stored and then block the re-run: each is refused with its reason."""
+    from prodseg.producer.catalog.reviews import Change
+    from prodseg.producer.review.session import check_on_results
+
+    doc = {"reference": {"image": "ref", "width": 40, "height": 30},
+           "images": [{"image": "v0", "status": "ok", "width": 40, "height": 30},
+                      {"image": "v1", "status": "error"}]}
+    refused = [(Change("ref", "reject", JOB), "is the reference"),
+               (Change("ref", "accept", JOB), "is the reference"),
+               (Change("ref", "lookalike", JOB, 1, 1), "is the reference"),
+               (Change("v9", "accept", JOB), "no readable view 'v9'"),
+               (Change("v1", "reject", JOB), "no readable view 'v1'"),
+               (Change("v0", "point", JOB, 40, 5), "outside v0, 40x30"),
+               (Change("v0", "lookalike", JOB, 3, 30.5), "outside v0, 40x30")]
+    for change, reason in refused:
+        with pytest.raises(InputError, match=reason):
+            check_on_results(change, doc)
+    for change in (Change("v0", "accept", JOB), Change("v0", "point", JOB, 39.5, 29),
+                   Change("ref", "clear", JOB), Change("ref", "undecide", JOB),
+                   Change("v9", "undo", JOB)):
+        check_on_results(change, doc)
