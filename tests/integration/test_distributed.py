@@ -668,9 +668,12 @@ def _get(url: str, auth: str | None) -> tuple[int, object]:
 def test_flower_sees_workers_and_tasks(cluster: Cluster) -> None:
     port = free_port()
     # The documented launcher (docs/distributed.md): it runs celery ... flower.
-    cluster.start([sys.executable, "-m", "prodseg", "monitor", "--port", str(port),
-                   "--address", "127.0.0.1", "--basic-auth", "ops:s3cret"],
-                  "flower.log", "Visit me at")
+    users = cluster.tmp / "flower-users.txt"
+    users.write_text("# who may look\nops:s3cret\n")
+    argv = [sys.executable, "-m", "prodseg", "monitor", "--port", str(port), "--address",
+            "127.0.0.1", "--basic-auth-file", str(users)]
+    assert b"s3cret" not in "\0".join(argv).encode()  # from its start, not once Flower runs
+    cluster.start(argv, "flower.log", "Visit me at")
     flower = Path(f"/proc/{cluster.procs[-1].pid}/cmdline").read_bytes()
     assert b"s3cret" not in flower and b"flower" in flower  # the password is in its env only
     cluster.worker("w1", PRODSEG_BACKEND="classic")
