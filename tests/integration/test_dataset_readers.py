@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from tests.support.cluster import Cluster
+from tests.support.outcomes import record
 from tests.support.ultralytics_env import read_with_ultralytics
 
 pytestmark = pytest.mark.integration
@@ -141,3 +142,5 @@ def test_exports_load_in_pycocotools_and_ultralytics_from_anywhere(cluster: Clus
                           str(cluster.tmp / "none"))
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "nothing to export" in refused.stderr and not (cluster.tmp / "none").exists()
+    record("bad input", "a catalog export with nothing accepted",
+           f"refused in one line, exit 2, no folder written: {refused.stderr.strip()!r}")

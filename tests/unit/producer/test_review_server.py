@@ -15,6 +15,7 @@ from prodseg.errors import InputError
 from prodseg.producer.review.server import MAX_BODY_BYTES, ReviewServer
 from prodseg.producer.review.session import clicks_of
 from prodseg.storage.base import ObjectNotFound
+from tests.support.outcomes import record
 
 TOKEN = "t0ken-for-the-test"
 
@@ -156,7 +157,12 @@ def test_the_token_is_checked_before_a_byte_of_the_body_is_read(server) -> None:
     srv, session = server
     head = (f"POST /api/product/milk/change HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {90 * 2**20}\r\n")
-    assert _raw(srv, head + "\r\n").startswith(b"HTTP/1.1 403")
+    answer = _raw(srv, head + "\r\n")
+    assert answer.startswith(b"HTTP/1.1 403")
+    status_line = answer.splitlines()[0].decode()
+    record("security", "a review-page POST announcing a 90 MB body, without the token",
+           f"answered {status_line!r} on its headers, before any "
+           "of the body was read; with the token, a body over 64 KiB is refused unread")
     # With the token, a body over the cap is refused unread: the connection is closed.
     answer = _raw(srv, head + f"X-Prodseg-Token: {TOKEN}\r\n\r\n")
     assert not answer.startswith(b"HTTP/1.1 200") and b"waits for the body" not in answer

@@ -14,6 +14,7 @@ from prodseg.storage.exports.catalog_report import (
     report_csv,
     report_html,
 )
+from tests.support.outcomes import record
 
 
 def _doc(scores: list[float | None], failed: int = 0, threshold: float = 0.7) -> dict[str, Any]:
@@ -86,3 +87,7 @@ def test_csv_cells_never_start_a_formula() -> None:
     assert table["mean_score"] == "-0.2500"
     assert not any(v.startswith(("=", "+", "-", "@", "\t", "\r")) for k, v in table.items()
                    if k != "mean_score")
+    record("security", "report.csv cells starting = + - @, tab or CR (a reviewer named "
+           "=HYPERLINK(...), a product id starting -)",
+           f"written as text with a leading quote: {table['reviewed_by'][:12]!r}..., "
+           f"{table['product']!r}; a negative score stays the number {table['mean_score']}")
