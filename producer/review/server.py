@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
+import tornado.http1connection
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
@@ -81,8 +82,9 @@ class _Handler(tornado.web.RequestHandler):
         if self.request.method == "POST" and origin is not None \
                 and origin not in self.server.origins:
             raise tornado.web.HTTPError(403, reason="another origin")
-        if self.request.connection is not None:  # a longer body is refused unread
-            self.request.connection.set_max_body_size(MAX_BODY_BYTES)
+        connection = self.request.connection
+        if isinstance(connection, tornado.http1connection.HTTP1Connection):
+            connection.set_max_body_size(MAX_BODY_BYTES)  # a longer body is refused unread
 
     def data_received(self, chunk: bytes) -> None:
         self._received += len(chunk)
@@ -114,7 +116,7 @@ class _Handler(tornado.web.RequestHandler):
                 log.warning("%d %s: %s", value.status_code, self._request_summary(),
                             value.get_message())
             return
-        log.error("uncaught error in %s", self._request_summary(), exc_info=(typ, value, tb))
+        log.error("uncaught error in %s", self._request_summary(), exc_info=value)
 
     def check_xsrf_cookie(self) -> None:
         """The token header stands in for Tornado's XSRF cookie."""
