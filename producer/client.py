@@ -27,8 +27,9 @@ from prodseg.producer.inputs import (
 from prodseg.prompts import Prompt
 from prodseg.settings import Settings
 from prodseg.storage.base import ObjectNotFound, ObjectStore
+from prodseg.storage.exports.coco import relocated_coco
 from prodseg.storage.images import decode_image
-from prodseg.storage.layout import RESULTS, make_image_ids, once_each
+from prodseg.storage.layout import COCO, RESULTS, make_image_ids, once_each
 from prodseg.storage.manifest import (
     JOBS_PREFIX,
     JobManifest,
@@ -272,8 +273,11 @@ class JobClient:
         written = []
         with OutputDir(Path(output_dir), force=force) as out:
             for relative in relative_keys:
+                data = self.store.get(layout.key(relative))
+                if relative == COCO:  # the photos' paths, relative to the copy
+                    data = relocated_coco(data, out.path)
                 try:
-                    out.store.put(relative, self.store.get(layout.key(relative)))
+                    out.store.put(relative, data)
                 except OSError as error:  # e.g. a file where a folder of the layout goes
                     raise InputError(f"{out.path / relative}: cannot be written "
                                      f"({error.strerror or error})") from None

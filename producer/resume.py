@@ -21,6 +21,7 @@ from prodseg.tasks.names import (
     REFERENCE_TASK,
     RESOLVE_TASK,
     TRACK_TASK,
+    task_label,
 )
 
 if TYPE_CHECKING:
@@ -101,8 +102,9 @@ def resume_job(client: JobClient, job: str) -> ResumeReport:
     from prodseg.tasks.app import publishing
 
     with publishing(client.app) as producer:
-        for index, _ in missing:
-            client.app.send_task(MATCH_TASK, args=(job, index), producer=producer)
+        for index, image_id in missing:
+            client.app.send_task(MATCH_TASK, args=(job, index), producer=producer,
+                                 shadow=task_label(MATCH_TASK, job, image_id))
     return ResumeReport(job, total, len(finished), tuple(i for _, i in missing), "targets")
 
 

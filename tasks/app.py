@@ -13,6 +13,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from celery import Celery
+from celery.signals import before_task_publish
 from kombu import Queue
 
 from prodseg.settings import Settings, load_settings
@@ -20,11 +21,13 @@ from prodseg.tasks.names import (
     BATCH_QUEUE,
     FINALIZE_TASK,
     INTERACTIVE_QUEUE,
+    JOB_STEPS,
     MATCH_TASK,
     PREVIEW_TASK,
     REFERENCE_TASK,
     RESOLVE_TASK,
     TRACK_TASK,
+    task_label,
 )
 
 PUBLISH_BATCH = 500  # Redis commands per pipelined round trip when enqueueing many tasks
@@ -44,6 +47,18 @@ def publishing(app: Celery) -> Iterator[Any]:
         batch = getattr(producer, "batch", None)
         with batch(max_size=PUBLISH_BATCH) if batch is not None else nullcontext():
             yield producer
+
+
+@before_task_publish.connect
+def _label_job_steps(sender: str | None = None, headers: dict[str, Any] | None = None,
+                     body: Any = None, **_: Any) -> None:
+    """Give a job step's message a name that says its job (``task_label``), unless the
+    sender named it already (a match task names its photo too)."""
+    if sender not in JOB_STEPS or headers is None or headers.get("shadow"):
+        return
+    args = body[0] if isinstance(body, list | tuple) and body else None
+    if isinstance(args, list | tuple) and args and isinstance(args[0], str):
+        headers["shadow"] = task_label(sender, args[0])
 
 
 def make_app(settings: Settings | None = None) -> Celery:

@@ -32,6 +32,7 @@ from prodseg.tasks.names import (
     REFERENCE_TASK,
     RESOLVE_TASK,
     TRACK_TASK,
+    task_label,
 )
 from prodseg.tasks.progress import ProgressBoard
 
@@ -167,9 +168,11 @@ def _after_views(job: str) -> None:
 
 
 def _enqueue_views(job: str, indices: list[int]) -> None:
+    images = _manifest(job).images
     with publishing(app) as producer:
         for index in indices:
-            match.apply_async((job, index), producer=producer)
+            match.apply_async((job, index), producer=producer,
+                              shadow=task_label(MATCH_TASK, job, images[index].image_id))
 
 
 class JobEndTask(Task):

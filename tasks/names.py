@@ -16,6 +16,16 @@ TRACK_TASK: Final = "prodseg.track"
 RESOLVE_TASK: Final = "prodseg.resolve"
 PREVIEW_TASK: Final = "prodseg.preview"
 
+JOB_STEPS: Final = (REFERENCE_TASK, TRACK_TASK, MATCH_TASK, RESOLVE_TASK, FINALIZE_TASK)
+"""The tasks whose first argument is a job id."""
+
+
+def task_label(task: str, job: str, image: str | None = None) -> str:
+    """What a task is for, as Flower and the worker's log lines name it (Celery's
+    ``shadow`` name): ``prodseg.match <job> <image id>``, ``prodseg.finalize <job>``."""
+    return f"{task} {job}" if image is None else f"{task} {job} {image}"
+
+
 INTERACTIVE_QUEUE: Final = "interactive"
 """Reference tasks and previews: a person waits for them."""
 BATCH_QUEUE: Final = "batch"

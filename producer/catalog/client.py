@@ -21,15 +21,17 @@ twice, with identical outputs counted once.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from prodseg.errors import InputError
+from prodseg.jsonio import dumps
 from prodseg.producer.catalog.reviews import ReviewBook
 from prodseg.producer.client import JobClient, poll
 from prodseg.prompts import Prompt
@@ -310,6 +312,39 @@ class CatalogClient:
         """
         return poll(lambda: self.status(catalog), lambda s: s.complete, on_change, interval,
                     timeout, f"catalog {catalog}")
+
+
+def resubmit_conflict(stored: Sequence[Product], given: Sequence[Product]) -> str | None:
+    """Why a catalog submitted again cannot go on as it started (pure).
+
+    The catalog id follows the file's products, not the setting flags given to
+    ``submit``; so a second submit with other flags would go on at the settings the
+    first one stored. It is refused instead.
+
+    Args:
+        stored: the products the first submit stored.
+        given: the products this submit would store.
+
+    Returns:
+        What differs, for one product, in one line; None when nothing does.
+    """
+    before = {p.product: p for p in stored}
+    for product in given:
+        old = before.get(product.product)
+        if old is None:
+            continue
+        then, now = dict(old.settings), jsonable(product.settings)
+        changed = sorted(k for k in then.keys() | now.keys() if then.get(k) != now.get(k))
+        if changed:
+            said = ", ".join(f"{k} {then.get(k, 'unset')} then, {now.get(k, 'unset')} now"
+                             for k in changed)
+            return f"{product.product}: {said}"
+    return None
+
+
+def jsonable(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` as storing it and reading it back gives it."""
+    return dict(json.loads(dumps(doc)))
 
 
 def _take(items: Iterator[Product], n: int) -> list[Product]:

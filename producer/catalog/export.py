@@ -4,14 +4,18 @@ Which masks go in (``accepted_views``), per product, from its current job (the n
 re-run after review, else its own):
 
 - a view a reviewer rejected on that job never does;
-- a view a reviewer accepted on that job does;
+- a view a reviewer accepted on that job does, as a background image when it has no
+  match (the reviewer agreed the product is not there);
+- an accept made on an earlier run of the product stands for the newest run where that
+  view's result is unchanged (the same boxes), so a re-run does not undo it;
 - a view nobody decided on does only while nobody has decided anything on that job and
   the review report does not flag the product (a product nobody needed to look at is
   taken as it is), unless ``only_reviewed``;
 - the reference's own mask goes in with the first view of the product that does.
 
-The dataset has one class per exported product (catalog order), and its images are the
-product's photos as stored with its job (``storage.exports.dataset`` says how).
+A product keeps its class across exports (``producer.catalog.classes``), and the images
+are the product's photos as stored with its job (``storage.exports.dataset`` says how).
+An export with nothing in it is refused and writes nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 from prodseg.errors import InputError
 from prodseg.jsonio import dump_bytes
+from prodseg.producer.catalog.classes import store_classes, stored_classes, with_new_classes
 from prodseg.producer.catalog.client import CatalogClient
 from prodseg.producer.catalog.report import report_rows
 from prodseg.producer.catalog.reviews import ACCEPT, ProductReview, ReviewBook
@@ -49,7 +54,8 @@ class ExportSummary:
     """What an export wrote.
 
     Attributes:
-        classes: the exported products, one class each, in class order.
+        classes: the catalog's classes, in class order: every product ever exported.
+        products: the products this export holds.
         images: images written.
         masks: masks (COCO annotations; YOLO lines may be more: one per polygon).
         left_out: products with nothing accepted, and why.
@@ -57,6 +63,7 @@ class ExportSummary:
     """
 
     classes: list[str] = field(default_factory=list)
+    products: list[str] = field(default_factory=list)
     images: int = 0
     masks: int = 0
     left_out: dict[str, str] = field(default_factory=dict)
@@ -64,8 +71,9 @@ class ExportSummary:
 
 
 def accepted_views(doc: Mapping[str, Any], review: ProductReview | None, job: str,
-                   flagged: bool, only_reviewed: bool = False) -> list[str]:
-    """The image ids whose masks are exported, reference first (see the module's rules).
+                   flagged: bool, only_reviewed: bool = False,
+                   carried: frozenset[str] = frozenset()) -> list[str]:
+    """The image ids exported, reference first (see the module's rules).
 
     Args:
         doc: the job's ``results.json`` document.
@@ -73,14 +81,49 @@ def accepted_views(doc: Mapping[str, Any], review: ProductReview | None, job: st
         job: the job ``doc`` belongs to.
         flagged: whether the review report flags this result.
         only_reviewed: take only what a reviewer accepted.
+        carried: views accepted on an earlier run whose result ``job`` did not change
+            (``carried_accepts``).
     """
     decided = {view: r.decision for view, r in (review.views if review else {}).items()
                if r.job == job and r.decision}
+    decided.update({view: ACCEPT for view in carried if view not in decided})
     implicit = not only_reviewed and not flagged and not decided
     views = [e["image"] for e in doc.get("images", [])
-             if e.get("status") == "ok" and e.get("matches")
-             and (decided.get(e["image"]) == ACCEPT or (implicit and e["image"] not in decided))]
+             if e.get("status") == "ok"
+             and (decided.get(e["image"]) == ACCEPT
+                  or (implicit and e.get("matches") and e["image"] not in decided))]
     return [doc["reference"]["image"], *views] if views else []
+
+
+def carried_accepts(review: ProductReview | None, job: str, doc: Mapping[str, Any],
+                    earlier: Mapping[str, Mapping[str, Any]]) -> frozenset[str]:
+    """Views accepted on an earlier run of the product whose result ``job`` kept (pure).
+
+    Args:
+        review: the product's review, if any.
+        job: the product's current job; ``doc`` its ``results.json``.
+        doc: the current job's results.
+        earlier: ``results.json`` of the earlier jobs the accepts were made on, by job.
+
+    Returns:
+        The views whose status and match boxes are the same in both jobs.
+    """
+    now = {e["image"]: e for e in doc.get("images", [])}
+    kept = set()
+    for view, decision in (review.views if review else {}).items():
+        if decision.decision != ACCEPT or decision.job == job or decision.job not in earlier:
+            continue
+        before = {e["image"]: e for e in earlier[decision.job].get("images", [])}
+        if view in now and view in before and _same_result(before[view], now[view]):
+            kept.add(view)
+    return frozenset(kept)
+
+
+def _same_result(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """One view's result entries say the same: status and the boxes of the matches."""
+    return (a.get("status") == b.get("status")
+            and [m["bbox"] for m in a.get("matches") or []]
+            == [m["bbox"] for m in b.get("matches") or []])
 
 
 def export_catalog(client: CatalogClient, catalog: str, fmt: str, output: Path,
@@ -88,7 +131,8 @@ def export_catalog(client: CatalogClient, catalog: str, fmt: str, output: Path,
     """Write the dataset into ``output`` (a new or empty folder).
 
     Raises:
-        InputError: an unknown format, or ``output`` is a file or a non-empty folder.
+        InputError: an unknown format, ``output`` is a file or a non-empty folder, or no
+            product has anything to export (then nothing is written).
     """
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}; one of {', '.join(FORMATS)}")
@@ -96,26 +140,35 @@ def export_catalog(client: CatalogClient, catalog: str, fmt: str, output: Path,
         raise InputError(f"{output}: not an empty folder; export into a new or empty one")
     rows, _ = report_rows(client, catalog, rules, thumbnails_too=False)
     reviews = ReviewBook(client.store, catalog).all()
-    out = LocalStore(output)
     summary = ExportSummary()
-    entries: list[dict[str, object]] = []
-    annotations: list[dict[str, object]] = []
+    chosen: list[tuple[str, str, dict[str, Any], list[str]]] = []
     for row in rows:
         if row.state != "done":
             summary.left_out[row.product] = f"job {row.state}"
             continue
         doc = get_json(client.store, job_layout(row.job).results)
-        views = accepted_views(doc, reviews.get(row.product), row.job, row.review,
-                               only_reviewed)
+        review = reviews.get(row.product)
+        views = accepted_views(doc, review, row.job, row.review, only_reviewed,
+                               _carried(client.store, review, row.job, doc))
         if not views:
             summary.left_out[row.product] = ("flagged for review and nothing accepted"
                                              if row.review else "nothing accepted")
             continue
-        label = len(summary.classes)
-        summary.classes.append(row.product)
-        manifest = JobManifest.load(client.store, row.job)
+        chosen.append((row.product, row.job, doc, views))
+    if not chosen:
+        raise InputError(f"catalog {catalog}: nothing to export (no product has a finished "
+                         "job with accepted results); nothing written")
+    summary.classes = with_new_classes(stored_classes(client.store, catalog),
+                                       [product for product, *_ in chosen])
+    out = LocalStore(output)
+    entries: list[dict[str, object]] = []
+    annotations: list[dict[str, object]] = []
+    for product, job, doc, views in chosen:
+        summary.products.append(product)
+        label = summary.classes.index(product)
+        manifest = JobManifest.load(client.store, job)
         for view in views:
-            image = _dataset_image(client, manifest, doc, row.product, view, label, out)
+            image = _dataset_image(client, manifest, doc, product, view, label, out)
             summary.images += 1
             summary.masks += len(image.masks)
             if fmt == "coco":
@@ -125,6 +178,7 @@ def export_catalog(client: CatalogClient, catalog: str, fmt: str, output: Path,
             else:
                 stem = image.name.rsplit(".", 1)[0]
                 out.put(f"labels/{stem}.txt", yolo_label(image).encode("utf-8"))
+    store_classes(client.store, catalog, summary.classes)
     if fmt == "coco":
         out.put("annotations.json", dump_bytes(coco_dataset(summary.classes, entries,
                                                             annotations), indent=None))
@@ -133,6 +187,16 @@ def export_catalog(client: CatalogClient, catalog: str, fmt: str, output: Path,
         out.put("data.yaml", yolo_data_yaml(summary.classes).encode("utf-8"))
         summary.files.append(str(output / "data.yaml"))
     return summary
+
+
+def _carried(store: ObjectStore, review: ProductReview | None, job: str,
+             doc: Mapping[str, Any]) -> frozenset[str]:
+    """``carried_accepts``, reading the results of the earlier jobs accepts were made on."""
+    jobs = {r.job for r in (review.views.values() if review else ())
+            if r.decision == ACCEPT and r.job != job}
+    earlier = {j: get_json(store, job_layout(j).results) for j in sorted(jobs)
+               if store.exists(job_layout(j).results)}
+    return carried_accepts(review, job, doc, earlier)
 
 
 def _dataset_image(client: CatalogClient, manifest: JobManifest, doc: Mapping[str, Any],
@@ -161,5 +225,6 @@ def _dataset_image(client: CatalogClient, manifest: JobManifest, doc: Mapping[st
 def describe(summary: ExportSummary, output: Path, fmt: str) -> str:
     """One line saying what was exported."""
     where = os.fspath(output)
-    return (f"{fmt}: {len(summary.classes)} products, {summary.images} images, "
-            f"{summary.masks} masks in {where}; {len(summary.left_out)} products left out")
+    return (f"{fmt}: {len(summary.products)} products, {summary.images} images, "
+            f"{summary.masks} masks in {where}; {len(summary.left_out)} products left out; "
+            f"{len(summary.classes)} classes")

@@ -9,7 +9,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from prodseg.errors import InputError
-from prodseg.producer.catalog.client import CatalogClient, CatalogStatus, Product, product_job
+from prodseg.producer.catalog.client import (
+    CatalogClient,
+    CatalogStatus,
+    Product,
+    product_job,
+    resubmit_conflict,
+)
 from prodseg.producer.cli.options import (
     EXIT_OK,
     EXIT_SOME_FAILED,
@@ -95,6 +101,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if client.create(products, cid, str(args.catalog)):
         todo = products
     else:
+        conflict = resubmit_conflict(client.products(cid), products)
+        if conflict is not None:
+            raise InputError(f"catalog {cid} was submitted before, differently ({conflict}); "
+                             f"'prodseg catalog resume {cid}' goes on as it started, and "
+                             "other settings go in the file's settings column (a new "
+                             "catalog)")
         print(f"prodseg: catalog {cid} was submitted before: going on where it stopped",
               file=sys.stderr)
         todo, resumed = client.resume(cid)

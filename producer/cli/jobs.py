@@ -24,6 +24,7 @@ from prodseg.producer.cli.options import (
     job_id_arg,
     lookalikes_from_args,
     prompt_from_args,
+    reference_from_refs,
     settings_from_args,
     views_from_args,
 )
@@ -70,9 +71,10 @@ def _describe(status: JobStatus) -> str:
 def cmd_submit(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    prompt = prompt_from_args(args)
     client = _client(args)
     images = expand_sources(args.images)
+    reference_from_refs(args, [str(i) for i in images])
+    prompt = prompt_from_args(args)
     with tqdm(total=len(images) + 1, unit="img", desc="uploading", file=sys.stderr,
               disable=args.no_progress) as bar:
         job = client.submit(images, args.reference, prompt, on_upload=lambda _s: bar.update(1),

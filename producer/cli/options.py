@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import glob
 import math
+import os
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
@@ -231,8 +232,9 @@ def add_prompt_flags(parser: argparse.ArgumentParser) -> None:
         "--images", "-i", nargs="+", required=True, metavar="IMAGE",
         help="image files, directories or glob patterns",
     )
-    parser.add_argument("--reference", "-r", required=True, metavar="IMAGE",
-                        help="the image you clicked on")
+    parser.add_argument("--reference", "-r", metavar="IMAGE",
+                        help="the image you clicked on (default: the first --ref VIEW, "
+                        "whose clicks are then the reference's)")
     parser.add_argument(
         "--ref-point", type=parse_pair, action="append", metavar="X,Y",
         help="a click on the product, in the reference's pixels (repeatable)",
@@ -336,6 +338,42 @@ def views_from_args(args: argparse.Namespace) -> ViewPrompts:
         if view is not None:
             lookalikes[view] = (*lookalikes.get(view, ()), (float(v[0]), float(v[1])))
     return ViewPrompts(references, frozenset(args.not_here), lookalikes)
+
+
+def reference_from_refs(args: argparse.Namespace, images: Sequence[str]) -> None:
+    """Without ``--reference``, the first ``--ref VIEW:...`` names the reference: every
+    ``--ref`` and ``--ref-neg`` on VIEW becomes the reference's prompt, and VIEW, found
+    among ``images`` by path, file name or image id, the reference image (in place).
+
+    Raises:
+        InputError: no ``--reference`` and no ``--ref``; reference clicks without a
+            reference; or VIEW is none of ``images`` (or several).
+    """
+    if args.reference is not None:
+        return
+    if not args.ref:
+        raise InputError("give --reference IMAGE with --ref-point X,Y (or --ref-bbox), or "
+                         "--ref VIEW:X,Y: the first --ref view is then the reference")
+    if args.ref_point or args.ref_neg_point or args.ref_bbox is not None:
+        raise InputError("--ref-point, --ref-neg-point and --ref-bbox are on --reference: "
+                         "give --reference IMAGE too, or put the clicks in --ref VIEW:X,Y")
+    view = args.ref[0][0]
+    found = [i for i in images if view in (i, os.path.basename(i),
+                                           os.path.splitext(os.path.basename(i))[0])
+             or (os.path.exists(view) and os.path.exists(i) and os.path.samefile(view, i))]
+    if len(set(found)) != 1:
+        raise InputError(f"--ref {view}: {'no' if not found else 'more than one'} image of "
+                         "--images is that view; name it by its path")
+    args.reference = found[0]
+    mine = [values for v, values in args.ref if v == view]
+    args.ref = [(v, values) for v, values in args.ref if v != view]
+    args.ref_point = [(values[0], values[1]) for values in mine if len(values) == 2]
+    boxes = [tuple(values) for values in mine if len(values) == 4]
+    if len(boxes) > 1:
+        raise InputError(f"--ref {view}: two boxes on one view; give one")
+    args.ref_bbox = boxes[0] if boxes else None
+    args.ref_neg_point = [(values[0], values[1]) for v, values in args.ref_neg if v == view]
+    args.ref_neg = [(v, values) for v, values in args.ref_neg if v != view]
 
 
 def prompt_from_args(args: argparse.Namespace) -> Prompt:

@@ -20,6 +20,7 @@ from prodseg.producer.cli.options import (
     expand_images,
     lookalikes_from_args,
     prompt_from_args,
+    reference_from_refs,
     settings_from_args,
     views_from_args,
 )
@@ -50,10 +51,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from prodseg.producer.cli.report import print_summary, progress_bar, summary_document
 
     settings = settings_from_args(args)
-    prompt = prompt_from_args(args)
     images = expand_images(args.images)
     if not images:
         raise InputError(f"no images found in {' '.join(args.images)}")
+    reference_from_refs(args, [str(p) for p in images])
+    prompt = prompt_from_args(args)
     from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 
     pipeline = ProductSegmentationPipeline(settings)

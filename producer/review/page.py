@@ -121,7 +121,14 @@ missed, shift+click a lookalike; accept or reject each view; then re-run the pro
     state.open = product; renderProducts(); say("loading " + product + " ...");
     return api("/api/product/" + encodeURIComponent(product)).then(function (d) {
       state.detail = d; renderProduct(); follow();
-    }).catch(fail);
+    }).catch(function (e) {
+      if (state.open !== product) { return; }
+      // Nothing of the product shown before stays on screen, nor its buttons.
+      if (state.poll) { clearTimeout(state.poll); state.poll = null; }
+      state.detail = null; $("head").textContent = ""; $("views").textContent = "";
+      var h = el("h2", "", product); h.id = "refused"; $("head").appendChild(h);
+      fail(e);
+    });
   }
   function follow() {
     if (state.poll) { clearTimeout(state.poll); state.poll = null; }
@@ -219,6 +226,13 @@ missed, shift+click a lookalike; accept or reject each view; then re-run the pro
     });
     card.appendChild(stage);
     card.appendChild(info);
+    if (v.reference && (dec.decision || dec.points.length || dec.lookalikes.length)) {
+      // Stored before the server refused such changes: the card can still clear them.
+      var clear = el("button", "clear", "clear");
+      clear.addEventListener("click", function () {
+        change(v.image, { action: "clear" }).catch(fail); });
+      var refbar = el("div", "actions"); refbar.appendChild(clear); card.appendChild(refbar);
+    }
     if (!v.reference) {
       var bar = el("div", "actions");
       [["accept", "accept"], ["reject", "reject: not the product"], ["undo", "undo click"],

@@ -12,10 +12,15 @@ Rules every request passes before it is served:
   so a page elsewhere cannot reach it by pointing a name at 127.0.0.1;
 - the token, random per start, must come as ``?token=`` or the ``X-Prodseg-Token``
   header (compared in constant time); without it: 403 and nothing else;
+- the token is checked when the headers arrive, before any body is read, and a body
+  may hold at most ``MAX_BODY_BYTES`` (a click or a decision is a few hundred bytes);
 - changes are POSTs with a JSON body and the token in the header, which a page on
-  another origin cannot send without a CORS grant, and none is ever given;
-- every answer forbids caching and framing, and the page's Content-Security-Policy
-  lets it load and fetch from its own origin only.
+  another origin cannot send without a CORS grant, and none is ever given; a POST whose
+  ``Origin`` is not the page's own is refused too;
+- every answer, a 404 for an unknown path included, forbids caching and framing and
+  names no server, and the page's Content-Security-Policy lets it load and fetch from
+  its own origin only;
+- no log line holds the token: access lines and errors name the path, never the query.
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
 from typing import Any
 
+import tornado.http1connection
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
@@ -38,21 +45,30 @@ from prodseg.errors import InputError, TransientError
 from prodseg.jsonio import dumps
 from prodseg.producer.review.page import PAGE
 from prodseg.producer.review.session import ReviewSession
+from prodseg.storage.base import ObjectNotFound
 
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
        "frame-ancestors 'none'")
+MAX_BODY_BYTES = 64 * 1024
 _PRODUCT = r"([A-Za-z0-9_-][A-Za-z0-9._-]{0,127})"
 _VIEW = r"([^/]{1,160})"
 
 
+@tornado.web.stream_request_body
 class _Handler(tornado.web.RequestHandler):
-    """Token, host and headers for every route; blocking work off the event loop."""
+    """Token, host and headers for every route; blocking work off the event loop.
+
+    The body streams in (``data_received``) only after ``prepare`` let the request in, so
+    nobody without the token makes the server read a byte of one.
+    """
 
     def initialize(self, server: ReviewServer) -> None:
         self.server = server
+        self._chunks: list[bytes] = []
+        self._received = 0
 
     def prepare(self) -> None:
         host = self.request.host or ""
@@ -62,6 +78,19 @@ class _Handler(tornado.web.RequestHandler):
             "token", "")
         if not hmac.compare_digest(given.encode(), self.server.token.encode()):
             raise tornado.web.HTTPError(403, reason="no token")
+        origin = self.request.headers.get("Origin")
+        if self.request.method == "POST" and origin is not None \
+                and origin not in self.server.origins:
+            raise tornado.web.HTTPError(403, reason="another origin")
+        connection = self.request.connection
+        if isinstance(connection, tornado.http1connection.HTTP1Connection):
+            connection.set_max_body_size(MAX_BODY_BYTES)  # a longer body is refused unread
+
+    def data_received(self, chunk: bytes) -> None:
+        self._received += len(chunk)
+        if self._received > MAX_BODY_BYTES:  # a body sent without a Content-Length
+            raise tornado.web.HTTPError(413, reason="the body is too large")
+        self._chunks.append(chunk)
 
     def set_default_headers(self) -> None:
         self.set_header("Cache-Control", "no-store")
@@ -79,6 +108,16 @@ class _Handler(tornado.web.RequestHandler):
         """Tornado's summary of a request for its own log lines, without the query."""
         return f"{self.request.method} {self.request.path}"
 
+    def log_exception(self, typ: type[BaseException] | None, value: BaseException | None,
+                      tb: TracebackType | None) -> None:
+        """Tornado's error lines, less the request's repr (its URI holds the token)."""
+        if isinstance(value, tornado.web.HTTPError):
+            if value.log_message:
+                log.warning("%d %s: %s", value.status_code, self._request_summary(),
+                            value.get_message())
+            return
+        log.error("uncaught error in %s", self._request_summary(), exc_info=value)
+
     def check_xsrf_cookie(self) -> None:
         """The token header stands in for Tornado's XSRF cookie."""
         if "X-Prodseg-Token" not in self.request.headers:
@@ -93,11 +132,14 @@ class _Handler(tornado.web.RequestHandler):
             raise tornado.web.HTTPError(400, reason=_one_line(error)) from None
         except (TransientError, TimeoutError) as error:
             raise tornado.web.HTTPError(503, reason=_one_line(error)) from None
+        except ObjectNotFound as error:
+            log.warning("%s: missing in storage: %s", self._request_summary(), error)
+            raise tornado.web.HTTPError(404, reason="not in storage") from None
 
     def body(self) -> dict[str, Any]:
         """The request's JSON object."""
         try:
-            doc = json.loads(self.request.body or b"{}")
+            doc = json.loads(b"".join(self._chunks) or b"{}")
         except ValueError:
             raise tornado.web.HTTPError(400, reason="the body is not JSON") from None
         if not isinstance(doc, dict):
@@ -107,6 +149,14 @@ class _Handler(tornado.web.RequestHandler):
     def send_json(self, doc: Any) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(dumps(doc))
+
+
+class NotFoundHandler(_Handler):
+    """Any other path: the same checks first, then a plain 404."""
+
+    def prepare(self) -> None:
+        super().prepare()
+        raise tornado.web.HTTPError(404, reason="not found")
 
 
 class PageHandler(_Handler):
@@ -168,6 +218,7 @@ class ReviewServer:
         self._sockets = sockets
         self.port = int(sockets[0].getsockname()[1])
         self.hosts = {f"{HOST}:{self.port}", f"localhost:{self.port}"}
+        self.origins = {f"http://{host}" for host in self.hosts}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -190,7 +241,8 @@ class ReviewServer:
             (rf"/api/product/{_PRODUCT}", ProductHandler, args),
             (rf"/api/product/{_PRODUCT}/view/{_VIEW}/(image|overlay)", ImageHandler, args),
             (rf"/api/product/{_PRODUCT}/(change|preview|rerun)", ActionHandler, args),
-        ], xsrf_cookies=True, compress_response=False, log_function=self._log)
+        ], xsrf_cookies=True, compress_response=False, log_function=self._log,
+            default_handler_class=NotFoundHandler, default_handler_args=args)
 
     def serve_forever(self) -> None:
         """Serve until the process is interrupted."""
@@ -220,7 +272,8 @@ class ReviewServer:
     async def _serve(self, ready: threading.Event | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        server = tornado.httpserver.HTTPServer(self.application(), xheaders=False)
+        server = tornado.httpserver.HTTPServer(self.application(), xheaders=False,
+                                               max_body_size=MAX_BODY_BYTES)
         server.add_sockets(self._sockets)
         if ready is not None:
             ready.set()

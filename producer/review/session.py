@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import numpy as np
 from prodseg.errors import InputError
 from prodseg.producer.catalog.client import CatalogClient
 from prodseg.producer.catalog.report import report_rows
-from prodseg.producer.catalog.reviews import Change, ProductReview, ReviewBook
+from prodseg.producer.catalog.reviews import MAX_CLICKS, Change, ProductReview, ReviewBook
 from prodseg.producer.inputs import is_s3, read_input_bytes
 from prodseg.prompts import Prompt
 from prodseg.settings import Settings, load_settings
@@ -146,12 +147,14 @@ class ReviewSession:
                              f"{doc.get('job')!r}, now {job}); reload it")
         change = Change(str(doc.get("view")), str(doc.get("action")), job, _num(doc.get("x")),
                         _num(doc.get("y")), str(doc.get("kind") or "point"))
+        change.check()
+        check_on_results(change, _results(self.client, job))
         return self.book.change(product, change, self.reviewer).to_json()
 
     def preview(self, product: str, doc: dict[str, Any]) -> dict[str, Any]:
         """The segmenter's mask for the clicks on one view, as a PNG data URL overlay."""
         view = str(doc.get("view"))
-        points = [(float(x), float(y)) for x, y in doc.get("points") or []]
+        points = clicks_of(doc.get("points"))
         if not points:
             raise InputError("a preview needs at least one click on the product")
         job, viewed = self._view(product, view)
@@ -232,6 +235,58 @@ def _viewed(client: CatalogClient, job: str, view: str) -> Viewed:
         if entry["image"] == view and entry["status"] == "ok":
             return Viewed(manifest.target(view), entry, False)
     raise InputError(f"job {job} has no readable view {view!r}")
+
+
+def check_on_results(change: Change, doc: dict[str, Any]) -> None:
+    """Refuse what the page cannot do, so nothing stored can block a re-run (pure).
+
+    Clearing (``undecide``, ``clear``, ``undo``) is always allowed. Anything else needs
+    a readable view of the job, not its reference (the product, by the reviewer's own
+    click); a click must fall inside the photo.
+
+    Args:
+        change: the change, already ``check``-ed.
+        doc: the job's ``results.json``.
+
+    Raises:
+        InputError: naming the view and what is wrong.
+    """
+    if change.action in ("undecide", "clear", "undo"):
+        return
+    ref = doc["reference"]
+    sizes = {ref["image"]: (ref["width"], ref["height"])}
+    sizes.update({e["image"]: (e.get("width"), e.get("height")) for e in doc["images"]
+                  if e.get("status") == "ok"})
+    if change.view not in sizes:
+        raise InputError(f"the job has no readable view {change.view!r}")
+    if change.view == ref["image"]:
+        raise InputError(f"{change.view} is the reference, the product itself: it takes no "
+                         f"{change.action}")
+    if change.action in ("point", "lookalike"):
+        width, height = sizes[change.view]
+        x, y = change.x or 0.0, change.y or 0.0
+        if not (0 <= x < width and 0 <= y < height):
+            raise InputError(f"the click ({x:g}, {y:g}) is outside {change.view}, "
+                             f"{width}x{height}")
+
+
+def clicks_of(value: Any) -> list[tuple[float, float]]:
+    """A request's ``points``: ``[[x, y], ...]`` of finite numbers, at most ``MAX_CLICKS``.
+
+    Raises:
+        InputError: anything else (then the page's request is a 400, never a 500).
+    """
+    def number(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+    if value is None:
+        return []
+    if not (isinstance(value, list) and len(value) <= MAX_CLICKS and all(
+            isinstance(p, list) and len(p) == 2 and number(p[0]) and number(p[1])
+            for p in value)):
+        raise InputError(f"points must be a list of at most {MAX_CLICKS} [x, y] pairs of "
+                         "numbers")
+    return [(float(x), float(y)) for x, y in value]
 
 
 def _row_json(r: ProductRow) -> dict[str, Any]:

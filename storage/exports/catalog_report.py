@@ -127,18 +127,37 @@ def product_row(product: str, job: str, state: str, doc: Mapping[str, Any] | Non
 
 
 def report_csv(rows: Sequence[ProductRow]) -> bytes:
-    """The rows as UTF-8 CSV with a header (``CSV_FIELDS``); scores to 4 decimals."""
+    """The rows as UTF-8 CSV with a header (``CSV_FIELDS``); scores to 4 decimals.
+
+    Text cells go through ``spreadsheet_text``, so none is read as a formula. Lines end
+    in CRLF (RFC 4180), so a cell holding a carriage return is quoted, not split.
+    """
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_FIELDS)
     for r in rows:
-        writer.writerow([r.product, r.job, r.state, r.views, r.matched, r.failed,
-                         _number(r.mean_score), _number(r.lowest_score),
-                         " ".join(r.bank), " ".join(r.tracked),
-                         "yes" if r.review else "no", "; ".join(r.reasons),
-                         "yes" if r.reviewed_by else "no", r.reviewed_by, r.reviewed_at,
-                         r.runs])
+        text = [spreadsheet_text(v) for v in (
+            r.product, r.job, r.state, " ".join(r.bank), " ".join(r.tracked),
+            "; ".join(r.reasons), r.reviewed_by, r.reviewed_at)]
+        product, job, state, bank, tracked, reasons, reviewed_by, reviewed_at = text
+        writer.writerow([product, job, state, r.views, r.matched, r.failed,
+                         _number(r.mean_score), _number(r.lowest_score), bank, tracked,
+                         "yes" if r.review else "no", reasons,
+                         "yes" if r.reviewed_by else "no", reviewed_by, reviewed_at, r.runs])
     return out.getvalue().encode("utf-8")
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: str) -> str:
+    """A text cell no spreadsheet reads as a formula (OWASP's CSV injection advice).
+
+    A cell starting with ``= + - @``, a tab or a carriage return gets a leading ``'``,
+    which spreadsheets show as text and do not evaluate. Numbers are written apart from
+    text, so a negative score stays a number.
+    """
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
 
 
 def report_html(catalog: str, rows: Sequence[ProductRow],

@@ -12,6 +12,12 @@ Two layers, so that both modes build the same document:
   and store the JSON-ready result, so the finaliser never has to load masks again.
 - ``assemble_coco(images, annotations)`` numbers the annotations and wraps them.
 
+``file_name`` is where the image is, relative to the folder the COCO file is in
+(``relative_file_names``), so the document loads from any working directory: ``prodseg
+run`` writes it so, and ``prodseg fetch`` rewrites the stored document (which names the
+photos as the submitter gave them) for the folder it fetches into. ``s3://`` sources stay
+URLs.
+
 COCO image ids are positions in the job, from 1: the reference is 1, the i-th target
 image (0-based, input order) is ``i + 2`` (see ``coco_image_id``). Target images whose
 status is ``"error"`` are left out (they have no pixels to annotate).
@@ -19,14 +25,17 @@ status is ``"error"`` are left out (they have no pixels to annotate).
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
 import prodseg
+from prodseg.jsonio import dump_bytes
 from prodseg.results import ImageResult, ReferenceResult
 
 CATEGORY = {"id": 1, "name": "product"}
@@ -78,6 +87,8 @@ def coco_annotations_for(
         ValueError: a mask is not 2-D or is empty, a score is not finite, or masks and
             scores differ in number.
     """
+    from pycocotools import mask as mask_utils  # on use: fetch needs none of it
+
     if len(masks) != len(scores):
         raise ValueError(f"{len(masks)} masks but {len(scores)} scores")
     annotations = []
@@ -170,3 +181,30 @@ def coco_document(reference: ReferenceResult, images: Sequence[ImageResult]) -> 
             entries.append(entry)
             annotations += found
     return assemble_coco(entries, annotations)
+
+
+def coco_file_name(source: str, folder: str | os.PathLike[str]) -> str:
+    """An image's ``file_name`` in a COCO file in ``folder``: the path relative to it.
+
+    Args:
+        source: the image as the user named it (relative to the working directory, or
+            absolute), or a URL, which is kept as it is.
+        folder: the folder holding the COCO file.
+    """
+    if "://" in source:
+        return source
+    relative = os.path.relpath(os.path.abspath(source), os.path.abspath(folder))
+    return PurePath(relative).as_posix()
+
+
+def relative_file_names(doc: Mapping[str, Any],
+                        folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """``doc`` with every image's ``file_name`` relative to ``folder`` (``coco_file_name``)."""
+    images = [{**e, "file_name": coco_file_name(str(e["file_name"]), folder)}
+              for e in doc.get("images", [])]
+    return {**doc, "images": images}
+
+
+def relocated_coco(data: bytes, folder: str | os.PathLike[str]) -> bytes:
+    """A stored ``coco.json`` rewritten for a copy of it in ``folder`` (``prodseg fetch``)."""
+    return dump_bytes(relative_file_names(json.loads(data), folder), indent=None)

@@ -4,9 +4,14 @@ Pure functions from images and their masks to the files of a dataset:
 
 - COCO: ``annotations.json``, one category per product (ids from 1 in the order given),
   masks as compressed RLE, boxes ``[x, y, w, h]``;
-- YOLO segmentation (Ultralytics' format): ``labels/<name>.txt`` with one line per
-  polygon, ``<class> x1 y1 x2 y2 ...`` normalised to 0..1, class indices from 0, and
-  ``data.yaml`` naming the classes.
+- YOLO segmentation (Ultralytics' format): ``labels/<name>.txt`` with one line per mask,
+  ``<class> x1 y1 x2 y2 ...`` normalised to 0..1 (the mask's parts and holes in one
+  polygon, ``storage.exports.outline``), and ``data.yaml`` naming the classes. So both
+  formats hold the same instances: one per mask. An image with no mask is a background
+  image (an empty label file; a COCO image without annotations).
+
+Class ``k`` (COCO category ``k + 1``) is ``classes[k]``, the catalog's stored class map.
+Image paths are relative to the index file, so a dataset loads from wherever it is.
 
 ``producer.catalog.export`` decides which results go in and writes the files.
 """
@@ -23,6 +28,7 @@ from PIL import Image
 import prodseg
 from prodseg.jsonio import dumps
 from prodseg.storage.exports.coco import coco_annotations_for, coco_image_entry
+from prodseg.storage.exports.outline import mask_outline
 from prodseg.storage.images import encode_jpeg
 
 FORMATS = ("coco", "yolo-seg")
@@ -38,7 +44,8 @@ class DatasetImage:
         width: image width in pixels.
         height: image height in pixels.
         label: the product's class, an index into the dataset's classes.
-        masks: ``(H, W)`` bool masks of the product, each non-empty.
+        masks: ``(H, W)`` bool masks of the product, each non-empty; none for a view a
+            reviewer accepted as not showing the product.
         scores: one score per mask (1.0 for a reference's own mask).
     """
 
@@ -81,39 +88,33 @@ def coco_dataset(classes: Sequence[str], entries: Sequence[dict[str, object]],
     }
 
 
-def mask_polygons(mask: np.ndarray, min_area: float = 4.0) -> list[np.ndarray]:
-    """The outer contours of a mask's regions, as polygons.
-
-    Args:
-        mask: ``(H, W)`` bool.
-        min_area: regions whose polygon encloses fewer pixels are left out.
-
-    Returns:
-        ``(N, 2)`` float arrays of ``(x, y)`` pixel corners, N >= 3, one per region.
-    """
-    import cv2  # on use: the client imports this module for COCO too
-
-    found, _ = cv2.findContours(np.asarray(mask, dtype=np.uint8), cv2.RETR_EXTERNAL,
-                                cv2.CHAIN_APPROX_SIMPLE)
-    return [c.reshape(-1, 2).astype(np.float64) for c in found
-            if len(c) >= 3 and cv2.contourArea(c) >= min_area]
-
-
 def yolo_label(image: DatasetImage) -> str:
-    """The image's YOLO segmentation label file: one line per polygon of each mask."""
+    """The image's YOLO segmentation label file: one line per mask (empty: background)."""
     lines = []
     for mask in image.masks:
-        for polygon in mask_polygons(mask):
-            xy = polygon / np.array([image.width, image.height], dtype=np.float64)
-            coords = " ".join(f"{v:.6f}" for v in np.clip(xy, 0.0, 1.0).ravel())
-            lines.append(f"{image.label} {coords}")
+        polygon = mask_outline(mask)
+        if polygon is None:
+            raise ValueError(f"{image.name}: an empty mask")
+        xy = polygon / np.array([image.width, image.height], dtype=np.float64)
+        coords = " ".join(f"{v:.6f}" for v in xy.ravel())
+        lines.append(f"{image.label} {coords}")
     return "".join(line + "\n" for line in lines)
 
 
 def yolo_data_yaml(classes: Sequence[str]) -> str:
-    """``data.yaml``: where the images are and the class names (quoted, in class order)."""
+    """``data.yaml``: the images and the class names (quoted, in class order).
+
+    It names no ``path``: readers then take the images relative to the file itself, so the
+    dataset loads from any working directory (Ultralytics reads ``path: .`` as the
+    working directory).
+
+    Raises:
+        ValueError: no classes (Ultralytics refuses ``nc: 0``).
+    """
+    if not classes:
+        raise ValueError("a dataset needs at least one class")
     names = "".join(f"  {k}: {dumps(name)}\n" for k, name in enumerate(classes))
-    return f"path: .\ntrain: images\nval: images\nnc: {len(classes)}\nnames:\n{names}"
+    return f"train: images\nval: images\nnc: {len(classes)}\nnames:\n{names}"
 
 
 def dataset_image_file(data: bytes, pixels: np.ndarray) -> tuple[bytes, str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
@@ -23,11 +24,12 @@ import prodseg
 from prodseg.jsonio import dump_bytes
 from prodseg.results import ImageResult, Match, ReferenceResult
 from prodseg.storage.base import ObjectStore
-from prodseg.storage.exports.coco import coco_document
+from prodseg.storage.exports.coco import coco_document, relative_file_names
 from prodseg.storage.exports.gallery import contact_sheet, gallery_html
 from prodseg.storage.exports.thumbnails import load_thumbnails, overlay_thumbnail
 from prodseg.storage.images import check_image_and_mask, cutout_png, mask_png
 from prodseg.storage.layout import JobLayout
+from prodseg.storage.local import LocalStore
 
 RESERVED_RESULT_KEYS = frozenset({"prodseg_version", "reference", "images", "summary"})
 
@@ -225,7 +227,10 @@ def write_job_documents(
         The ``results.json`` document written.
     """
     document = results_document(reference, results, layout, meta)
-    write_documents(store, layout, document, coco_document(reference, results))
+    coco = coco_document(reference, results)
+    if isinstance(store, LocalStore):  # the photos' paths, relative to coco.json
+        coco = relative_file_names(coco, store.root / PurePath(layout.coco).parent)
+    write_documents(store, layout, document, coco)
     return document
 
 

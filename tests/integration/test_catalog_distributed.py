@@ -159,6 +159,12 @@ def test_killed_producer_resumes_without_duplicates(cluster: Cluster) -> None:
     assert again.returncode == 0 and "submitted before" in again.stderr
     assert again.stdout.strip() == catalog
     _assert_every_output_once(cluster, catalog, products, views)
+    # Other settings would silently go on at the old ones: refused in one line instead.
+    other = cluster.cli("catalog", "submit", str(path), "--no-progress", "--backend",
+                        "classic", "--similarity-threshold", "0.6")
+    assert other.returncode == 2 and other.stdout == "", other.stdout
+    assert other.stderr.count("\n") == 1 and "similarity_threshold" in other.stderr
+    _assert_every_output_once(cluster, catalog, products, views)
 
 
 def test_a_refused_product_is_reported_and_resumed_once_fixed(cluster: Cluster) -> None:

@@ -668,14 +668,18 @@ def _get(url: str, auth: str | None) -> tuple[int, object]:
 def test_flower_sees_workers_and_tasks(cluster: Cluster) -> None:
     port = free_port()
     # The documented launcher (docs/distributed.md): it runs celery ... flower.
-    cluster.start([sys.executable, "-m", "prodseg", "monitor", "--port", str(port),
-                   "--address", "127.0.0.1", "--basic-auth", "ops:s3cret"],
-                  "flower.log", "Visit me at")
+    users = cluster.tmp / "flower-users.txt"
+    users.write_text("# who may look\nops:s3cret\n")
+    argv = [sys.executable, "-m", "prodseg", "monitor", "--port", str(port), "--address",
+            "127.0.0.1", "--basic-auth-file", str(users)]
+    assert b"s3cret" not in "\0".join(argv).encode()  # from its start, not once Flower runs
+    cluster.start(argv, "flower.log", "Visit me at")
     flower = Path(f"/proc/{cluster.procs[-1].pid}/cmdline").read_bytes()
     assert b"s3cret" not in flower and b"flower" in flower  # the password is in its env only
     cluster.worker("w1", PRODSEG_BACKEND="classic")
     images, ref, point = render(cluster, views=3, shelf=0, size="320x240")
-    submit_watch_fetch(cluster, images, ref, point, "--backend", "classic")
+    fetched = submit_watch_fetch(cluster, images, ref, point, "--backend", "classic")
+    job = (fetched / ".job").read_text()
     base = f"http://127.0.0.1:{port}"
     assert _get(f"{base}/api/workers", None)[0] == 401
     deadline = time.monotonic() + 30
@@ -690,5 +694,9 @@ def test_flower_sees_workers_and_tasks(cluster: Cluster) -> None:
                       if t.get("state") == "SUCCESS"]
         time.sleep(0.5)
     assert "w1@test" in names
-    assert sorted(set(done_tasks)) == ["prodseg.finalize", "prodseg.match", "prodseg.reference"]
-    assert done_tasks.count("prodseg.match") == 2
+    # Each task says which job, and a match which photo, in Flower's own task list.
+    targets = sorted(e["image"] for e in json.loads((fetched / "results.json").read_text())[
+        "images"])
+    assert sorted(done_tasks) == sorted([f"prodseg.finalize {job}", f"prodseg.reference {job}",
+                                         *(f"prodseg.match {job} {t}" for t in targets)])
+    assert len(targets) == 2

@@ -41,7 +41,7 @@ NOT_RUN: dict[str, str] = {
     "prodseg view results/sample": _WINDOW,
     "prodseg worker": "serves until stopped; the worker the other commands use here is "
     "this command, started by the cluster (python -m prodseg worker --name ...)",
-    "prodseg monitor --port 5555 --address 127.0.0.1 --basic-auth USER:PASSWORD":
+    "prodseg monitor --port 5555 --address 127.0.0.1 --basic-auth-file flower-users.txt":
     "serves until stopped; tests/integration/test_distributed.py::"
     "test_flower_sees_workers_and_tasks starts Flower with it",
     "cd docker": _DOCKER,

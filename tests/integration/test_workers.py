@@ -41,16 +41,18 @@ def test_worker_logs_in_celerys_format_with_task_ids(cluster: Cluster) -> None:
         return log.read_text(errors="replace")
 
     wait_for(lambda: " succeeded in " in text(), 60, "the reference task's last line")
-    received = re.search(STAMP + r"INFO/MainProcess\] Task prodseg\.reference"
-                         r"\[([0-9a-f-]{36})\] received$", text(), re.M)
+    # The task's name says its job (Celery's shadow name); its own lines name the task.
+    received = re.search(STAMP + r"INFO/MainProcess\] Task prodseg\.reference "
+                         + re.escape(job) + r"\[([0-9a-f-]{36})\] received$", text(), re.M)
     assert received, text()
     task_id = received.group(1)
     own = re.search(STAMP + r"WARNING/(ForkPoolWorker-\d+)\] prodseg\.reference\["
                     + task_id + rf"\]: job {job} failed: .*reference image not found",
                     text(), re.M)
     assert own, text()
-    assert re.search(STAMP + r"INFO/ForkPoolWorker-\d+\] Task prodseg\.reference\["
-                     + task_id + r"\] succeeded in ", text(), re.M), text()
+    assert re.search(STAMP + r"INFO/ForkPoolWorker-\d+\] Task prodseg\.reference "
+                     + re.escape(job) + r"\[" + task_id + r"\] succeeded in ", text(),
+                     re.M), text()
     bare = re.findall(r"^(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: .*$", text(), re.M)
     assert bare == [], bare  # nothing in the CLI's "LEVEL logger: message" format
     stamped = re.findall("^" + STAMP, text(), re.M)

@@ -58,3 +58,10 @@ def assert_same_outputs(local: Path, fetched: Path) -> None:
     assert ra.get("capture") == rb.get("capture")
     assert ra.get("prototype_bank") == rb.get("prototype_bank")
     assert rb["job"] == (fetched / ".job").read_text()
+    # Each coco.json names the photos relative to itself: the same photos from both.
+    for out in (local, fetched):
+        names = [e["file_name"] for e in json.loads((out / "coco.json").read_text())["images"]]
+        assert all((out / n).resolve().is_file() for n in names), (out, names)
+    ca, cb = (json.loads((d / "coco.json").read_text()) for d in (local, fetched))
+    assert [(local / e["file_name"]).resolve() for e in ca["images"]] == [
+        (fetched / e["file_name"]).resolve() for e in cb["images"]]

@@ -516,3 +516,20 @@ def test_reading_a_catalog_never_imports_torch(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[3])
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_catalog_submitted_again_with_other_settings_is_refused() -> None:
+    """The id follows the file, not the flags: other flags must not go on at the old ones."""
+    from prodseg.producer.catalog.client import Product, resubmit_conflict
+
+    def product(settings: dict[str, object]) -> Product:
+        return Product("milk", "cat-1-milk", 2, ("/a.jpg",), "/a.jpg", {}, settings)
+
+    stored = [product({"backend": "classic", "similarity_threshold": 0.7})]
+    assert resubmit_conflict(stored, [product({"backend": "classic",
+                                               "similarity_threshold": 0.7})]) is None
+    conflict = resubmit_conflict(stored, [product({"backend": "classic",
+                                                   "similarity_threshold": 0.6})])
+    assert conflict == "milk: similarity_threshold 0.7 then, 0.6 now"
+    conflict = resubmit_conflict(stored, [product({"similarity_threshold": 0.7})])
+    assert conflict == "milk: backend classic then, unset now"

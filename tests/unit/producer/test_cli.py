@@ -120,3 +120,34 @@ def test_models_list_shows_the_cache(tmp_path: Path) -> None:
     done = prodseg("models", "list", "--cache-dir", str(tmp_path))
     assert done.returncode == 0
     assert "hiera_large" in done.stdout and "missing" in done.stdout
+
+
+def test_refs_alone_name_the_reference(tmp_path: Path) -> None:
+    """Two ``--ref VIEW:X,Y`` and no ``--reference``: the first is the reference."""
+    shoot = tmp_path / "shoot"
+    assert prodseg("sample", "-o", str(shoot), "--views", "3", "--shelf-only", "0",
+                   "--size", "160x120").returncode == 0
+    doc = json.loads((shoot / "sample.json").read_text())
+    x, y = doc["reference_point"]
+    mask = np.asarray(Image.open(shoot / doc["views"][2]["mask"])) > 0
+    ys, xs = np.nonzero(mask)
+    row = int(np.median(ys))
+    x2, y2 = int(np.median(xs[ys == row])), row
+    out = tmp_path / "out"
+    done = prodseg("run", "--images", str(shoot / "images"), "--ref", f"view_000.jpg:{x},{y}",
+                   "--ref", f"view_002:{x2},{y2}", "--output", str(out), "--no-progress",
+                   "--backend", "classic")
+    assert done.returncode == 0, done.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["reference"]["image"] == "view_000"
+    assert results["reference"]["prompt"]["points"] == [[x, y]]
+    found = {e["image"]: e["found_by"] for e in results["images"]}
+    assert found["view_002"] == "reference", found
+    # Clicks for a reference nobody named, or a --ref view that is not an image: one line.
+    for argv, problem in ((["--ref-point", "1,1"], "give --reference IMAGE"),
+                          (["--ref", "view_009:1,1"], "--ref view_009: no image"),
+                          (["--ref", "view_000:1,1", "--ref-point", "2,2"], "give --reference")):
+        done = prodseg("run", "--images", str(shoot / "images"), *argv, "--output",
+                       str(tmp_path / "x"), "--backend", "classic")
+        assert done.returncode == 2 and problem in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr

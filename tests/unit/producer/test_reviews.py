@@ -3,6 +3,7 @@ export takes, and the dataset files (COCO loaded by pycocotools, YOLO polygons).
 
 from __future__ import annotations
 
+import copy
 import threading
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from prodseg.errors import InputError
 from prodseg.producer.catalog.client import catalog_key
-from prodseg.producer.catalog.export import accepted_views
+from prodseg.producer.catalog.export import accepted_views, carried_accepts
 from prodseg.producer.catalog.reviews import (
     Change,
     ProductReview,
@@ -25,7 +26,6 @@ from prodseg.storage.exports.dataset import (
     coco_dataset,
     coco_part,
     dataset_image_file,
-    mask_polygons,
     yolo_data_yaml,
     yolo_label,
 )
@@ -158,6 +158,21 @@ def test_which_views_an_export_takes() -> None:
     assert accepted_views(doc, r, JOB + "-r1", flagged=False) == ["ref", "v0", "v1", "v2"]
 
 
+def test_accepted_no_match_views_go_in_and_accepts_outlive_a_rerun_that_kept_them() -> None:
+    doc = _doc()
+    r = _do(ProductReview("milk"), "v3", "accept")  # no match, and rightly so
+    assert accepted_views(doc, r, JOB, flagged=True) == ["ref", "v3"]
+    r = _do(r, "v1", "accept")
+    r = _do(r, "v2", "accept")
+    rerun = copy.deepcopy(doc)
+    rerun["images"][2]["matches"] = [{"bbox": [1, 1, 3, 3], "score": 0.8, "mask": "m"}]
+    carried = carried_accepts(r, JOB + "-r1", rerun, {JOB: doc})
+    assert carried == {"v1", "v3"}  # v2 changed: its accept does not speak for it
+    assert accepted_views(rerun, r, JOB + "-r1", flagged=True, carried=carried) == [
+        "ref", "v1", "v3"]
+    assert accepted_views(rerun, r, JOB + "-r1", flagged=True) == []
+
+
 def _square(h: int, w: int, box: tuple[int, int, int, int]) -> np.ndarray:
     mask = np.zeros((h, w), bool)
     x0, y0, x1, y1 = box
@@ -201,11 +216,13 @@ def test_yolo_labels_are_normalised_polygons_of_the_product_class() -> None:
     numbers = line.split()
     assert numbers[0] == "3"
     xy = np.array([float(v) for v in numbers[1:]]).reshape(-1, 2)
-    assert xy[:, 0].min() == pytest.approx(10 / 40) and xy[:, 0].max() == pytest.approx(29 / 40)
-    assert xy[:, 1].min() == pytest.approx(5 / 20) and xy[:, 1].max() == pytest.approx(14 / 20)
+    # Pixel corners: the box x 10..30, y 5..15 (its pixels 10..29 and 5..14).
+    assert xy[:, 0].min() == pytest.approx(10 / 40) and xy[:, 0].max() == pytest.approx(30 / 40)
+    assert xy[:, 1].min() == pytest.approx(5 / 20) and xy[:, 1].max() == pytest.approx(15 / 20)
     two = _square(20, 40, (0, 0, 5, 5)) | _square(20, 40, (20, 10, 30, 20))
-    assert len(mask_polygons(two)) == 2
-    assert mask_polygons(_square(20, 40, (0, 0, 1, 1))) == []  # a speck is no polygon
+    speck = _square(20, 40, (0, 0, 1, 1))
+    both = DatasetImage("tea/v2.jpg", 40, 20, 0, (two, speck), (0.9, 0.8))
+    assert len(yolo_label(both).splitlines()) == 2  # one line per mask, a speck too
     yaml = yolo_data_yaml(["milk", 'odd "name"'])
     assert "nc: 2" in yaml and '  1: "odd \\"name\\""' in yaml
 
@@ -227,3 +244,28 @@ def test_dataset_images_are_kept_as_stored_unless_turned_by_exif() -> None:
     data, suffix = dataset_image_file(out.getvalue(), turned)
     assert suffix == ".jpg" and data != out.getvalue()
     assert Image.open(io.BytesIO(data)).size == (20, 30)
+
+
+def test_the_api_takes_only_what_the_page_can_do() -> None:
+    """A decision on the reference, on a view the job lacks or a click outside the photo
+    would be stored and then block the re-run: each is refused with its reason."""
+    from prodseg.producer.catalog.reviews import Change
+    from prodseg.producer.review.session import check_on_results
+
+    doc = {"reference": {"image": "ref", "width": 40, "height": 30},
+           "images": [{"image": "v0", "status": "ok", "width": 40, "height": 30},
+                      {"image": "v1", "status": "error"}]}
+    refused = [(Change("ref", "reject", JOB), "is the reference"),
+               (Change("ref", "accept", JOB), "is the reference"),
+               (Change("ref", "lookalike", JOB, 1, 1), "is the reference"),
+               (Change("v9", "accept", JOB), "no readable view 'v9'"),
+               (Change("v1", "reject", JOB), "no readable view 'v1'"),
+               (Change("v0", "point", JOB, 40, 5), "outside v0, 40x30"),
+               (Change("v0", "lookalike", JOB, 3, 30.5), "outside v0, 40x30")]
+    for change, reason in refused:
+        with pytest.raises(InputError, match=reason):
+            check_on_results(change, doc)
+    for change in (Change("v0", "accept", JOB), Change("v0", "point", JOB, 39.5, 29),
+                   Change("ref", "clear", JOB), Change("ref", "undecide", JOB),
+                   Change("v9", "undo", JOB)):
+        check_on_results(change, doc)

@@ -14,6 +14,7 @@ from prodseg.storage.exports.catalog_report import (
     report_csv,
     report_html,
 )
+from tests.support.outcomes import record
 
 
 def _doc(scores: list[float | None], failed: int = 0, threshold: float = 0.7) -> dict[str, Any]:
@@ -69,3 +70,24 @@ def test_html_is_self_contained_escaped_and_marks_reviews() -> None:
     assert 'src="data:image/jpeg;base64,/9hqcGVn"' in page
     assert 'class="review" data-review="1"' in page and "1 to review" in page
     assert "http://" not in page and "https://" not in page
+
+
+def test_csv_cells_never_start_a_formula() -> None:
+    """OWASP's CSV injection: a reviewer name or an id starting ``= + - @`` (or a tab or a
+    carriage return) is written with a leading ``'``; negative numbers stay numbers."""
+    base = product_row("-milk", "cat-1--milk", "done", _doc([0.9]), ReviewRules())
+    cells = {"reviewed_by": '=HYPERLINK("http://x.test","click")', "reviewed_at": "@SUM(A1)",
+             "bank": ("+v1", "\tv2"), "tracked": ("\rv3",)}
+    row = ProductRow(**{**base.__dict__, **cells, "mean_score": -0.25})
+    (table,) = csv.DictReader(io.StringIO(report_csv([row]).decode(), newline=""))
+    assert table["product"] == "'-milk" and table["job"] == "cat-1--milk"
+    assert table["reviewed_by"] == "'" + cells["reviewed_by"]
+    assert table["reviewed_at"] == "'@SUM(A1)"
+    assert table["bank"] == "'+v1 \tv2" and table["tracked"] == "'\rv3"
+    assert table["mean_score"] == "-0.2500"
+    assert not any(v.startswith(("=", "+", "-", "@", "\t", "\r")) for k, v in table.items()
+                   if k != "mean_score")
+    record("security", "report.csv cells starting = + - @, tab or CR (a reviewer named "
+           "=HYPERLINK(...), a product id starting -)",
+           f"written as text with a leading quote: {table['reviewed_by'][:12]!r}..., "
+           f"{table['product']!r}; a negative score stays the number {table['mean_score']}")
