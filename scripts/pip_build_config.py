@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -67,7 +68,8 @@ def build_config(settings: dict[str, str], port: int, serve: Path) -> str:
             served[folder] = f"http://127.0.0.1:{port}/{name}/{folder.name}/"
         return served[folder.resolve()]
 
-    lines = ["[global]"]
+    # A random first line: the compose test looks for it in every image layer.
+    lines = [f"# build secret {secrets.token_hex(16)}", "[global]"]
     if "index-url" in settings:
         lines.append(f"index-url = {reachable(settings['index-url'])}")
     for key in LIST_KEYS:
