@@ -38,6 +38,13 @@ def compose_command() -> list[str]:
     return ["docker", "compose"]
 
 
+WORKER_SETTINGS = {"PRODSEG_WEIGHTS": "random", "PRODSEG_SAM2_CHECKPOINT": "hiera_tiny",
+                   "PRODSEG_DINOV2_MODEL": "vit_small_patch14_dinov2"}
+"""docker/.env settings for a host where no weights can be downloaded: the worker starts
+with the small architectures and seeded random weights (it refuses to start without
+weights otherwise); the jobs ask for the classic backend, which uses neither model."""
+
+
 def new_secrets() -> dict[str, str]:
     """Fresh random values for every secret variable of docker/.env.example."""
     return {"REDIS_PASSWORD": secrets.token_hex(16), "S3_ACCESS_KEY": secrets.token_hex(10),
@@ -58,7 +65,7 @@ class Stack:
         self.workdir.chmod(0o700)
         self.secrets = new_secrets()
         self.env_file = workdir / "stack.env"
-        lines = [f"{k}={v}" for k, v in self.secrets.items()]
+        lines = [f"{k}={v}" for k, v in {**self.secrets, **WORKER_SETTINGS}.items()]
         self.env_file.write_text("\n".join(lines) + "\n")
         self.env_file.chmod(0o600)
         self.files = ("compose.yaml", *overrides)
