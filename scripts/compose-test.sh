@@ -22,6 +22,7 @@ DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 STANDIN_PYTHON=prodseg-standin/python:3.11-bookworm
 mkdir -p "$WORK"
 chmod 0700 "$WORK"
+cd "$REPO"
 
 say() { printf '\n== %s\n' "$*"; }
 fail() { echo "compose-test.sh: $*" >&2; exit 2; }
@@ -87,8 +88,8 @@ fi
 
 # The host's pip configuration for the builds: its local indexes served on loopback.
 rm -rf "$WORK/pip"
-port=$("$PYTHON" -c "from tests.support.environment import free_port; print(free_port())")
-ca=$(cd "$REPO" && "$PYTHON" scripts/pip_build_config.py --port "$port" --out "$WORK/pip")
+port=$("$PYTHON" -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+ca=$("$PYTHON" scripts/pip_build_config.py --port "$port" --out "$WORK/pip")
 [ -f "$ca" ] || ca=/etc/ssl/certs/ca-certificates.crt
 "$PYTHON" -m http.server --bind 127.0.0.1 "$port" --directory "$WORK/pip/serve" \
     > "$WORK/pip-serve.log" 2>&1 &
@@ -96,7 +97,6 @@ server=$!
 trap 'kill "$server" 2> /dev/null || true' EXIT
 SECRETS=(--secret "id=pip.conf,src=$WORK/pip/pip.conf" --secret "id=pip-ca.crt,src=$ca")
 
-cd "$REPO"
 timed_build "$STANDIN_PYTHON" -f docker/standins/python.Dockerfile docker/standins
 for standin in valkey:prodseg-standin/valkey:9.1 seaweedfs:prodseg-standin/seaweedfs:4.48 \
                aws-cli:prodseg-standin/aws-cli:1.46; do

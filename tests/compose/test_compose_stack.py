@@ -108,6 +108,7 @@ def finish(stack: Stack, scene: tuple[Path, Path, str, Path], job: str) -> float
     out = stack.workdir / f"fetched-{job}"
     fetched = stack.client("fetch", job, "--output", str(out))
     assert fetched.returncode == 0, fetched.stderr
+    (out / ".job").write_text(job)  # what assert_same_outputs compares results.json with
     assert_same_outputs(scene[3], out)
     deliveries = stack.broker().hgetall(f"prodseg:job:{job}:deliveries")
     assert len(deliveries) == TARGETS
@@ -176,7 +177,7 @@ def test_a_worker_stopped_mid_job_finishes_its_target_and_loses_nothing(
     cost = took - undisturbed()
     figure(f"worker stop mid-job ({before[1]}/{TARGETS} done): `compose stop worker` took "
            f"{stop_took:.1f} s, {after[1]}/{TARGETS} done when it had stopped; job done after "
-           f"`start worker`, every target once; cost {cost:.1f} s over the undisturbed job "
+           f"`start worker`, every target once; cost {cost:+.1f} s over the undisturbed job "
            "(less the 5 s held stopped)")
     record("fault", "compose: `docker compose stop worker` mid-job, then `start worker`",
            f"warm shutdown in {stop_took:.1f} s with every started target finished; the job "
@@ -200,7 +201,7 @@ def test_a_broker_restarted_mid_job_loses_nothing(
     stack.wait_healthy(timeout=300)
     figure(f"broker restart mid-job ({before[1]}/{TARGETS} done): healthy again in "
            f"{restart_took:.1f} s; job done, equal to prodseg run, every target once; cost "
-           f"{cost:.1f} s over the undisturbed job")
+           f"{cost:+.1f} s over the undisturbed job")
     record("fault", "compose: `docker compose restart redis` (Valkey) mid-job",
            f"healthy again in {restart_took:.1f} s; counters and queue kept (append-only "
            f"file); the job completed {TARGETS}/{TARGETS}, equal to prodseg run, every target "
