@@ -24,6 +24,8 @@ RUN groupadd --system --gid 10001 prodseg \
 WORKDIR /opt/prodseg
 
 # Dependencies first (the client's and flower), at the tested versions.
+# The optional secrets pip.conf and pip-ca.crt: the build host's pip configuration (a local
+# index, a proxy's CA), mounted for the RUN only and never in a layer (docker/README.md).
 COPY pyproject.toml constraints.txt /opt/prodseg/
 RUN --mount=type=secret,id=pip.conf,target=/etc/pip.conf \
     --mount=type=secret,id=pip-ca.crt \
