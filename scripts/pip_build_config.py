@@ -55,26 +55,29 @@ def build_config(settings: dict[str, str], port: int, serve: Path) -> str:
     """pip.conf for the build: local places served from ``serve`` on 127.0.0.1:``port``."""
     served: dict[Path, str] = {}
 
-    def reachable(place: str) -> str:
+    def reachable(place: str, index: bool) -> str:
         folder = local_folder(place)
         if folder is None:
             return place
+        folder = folder.resolve()
         if folder not in served:
-            # The folder's parent is served, so that an index's relative links to
-            # ../../files/ (a `simple` folder beside a `files` one) still resolve.
+            # An index's parent is served, so that its relative links to ../../files/ (a
+            # `simple` folder beside a `files` one) still resolve; a find-links folder
+            # is served alone.
             name = str(len(served))
-            folder = folder.resolve()
-            (serve / name).symlink_to(folder.parent, target_is_directory=True)
-            served[folder] = f"http://127.0.0.1:{port}/{name}/{folder.name}/"
-        return served[folder.resolve()]
+            (serve / name).symlink_to(folder.parent if index else folder,
+                                      target_is_directory=True)
+            tail = f"{folder.name}/" if index else ""
+            served[folder] = f"http://127.0.0.1:{port}/{name}/{tail}"
+        return served[folder]
 
     # A random first line: the compose test looks for it in every image layer.
     lines = [f"# build secret {secrets.token_hex(16)}", "[global]"]
     if "index-url" in settings:
-        lines.append(f"index-url = {reachable(settings['index-url'])}")
+        lines.append(f"index-url = {reachable(settings['index-url'], index=True)}")
     for key in LIST_KEYS:
         if key in settings:
-            places = [reachable(p) for p in settings[key].split()]
+            places = [reachable(p, index=key != "find-links") for p in settings[key].split()]
             lines.append(f"{key} = {' '.join(places)}")
     if "cert" in settings:
         lines.append(f"cert = {CA_IN_BUILD}")

@@ -16,5 +16,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip = pytest.mark.skip(reason="starts the compose stack: pytest -m compose "
                                    "(scripts/compose-test.sh builds its images first)")
     for item in items:
-        if "compose" in item.keywords:
+        if item.get_closest_marker("compose") is not None:
             item.add_marker(skip)
