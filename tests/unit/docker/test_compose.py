@@ -646,6 +646,22 @@ def test_dockerfile_copies_what_pyproject_packages() -> None:
     assert "README.md" in copied  # pyproject's readme, needed to build the package
 
 
+@pytest.mark.parametrize("path", [DOCKERFILE, FLOWER_DOCKERFILE], ids=lambda p: p.name)
+def test_an_import_check_runs_outside_the_copied_sources(path: Path) -> None:
+    """``python -c "import prodseg..."`` puts the working directory first on sys.path: in
+    the folder the sources were copied to, their ``prodseg/`` (the shared vocabulary)
+    shadows the installed package and the check fails the build (flower.Dockerfile did)."""
+    workdir = "/"
+    for word, rest in dockerfile_instructions(path):
+        if word == "WORKDIR":
+            workdir = rest
+        if word == "RUN" and re.search(r"python3? -c [\"']import prodseg", rest):
+            before = re.split(r"python3? -c [\"']import prodseg", rest)[0]
+            moved = re.findall(r"\bcd (\S+)", before)
+            where = moved[-1] if moved else workdir
+            assert where != "/opt/prodseg", (path.name, rest)
+
+
 def test_dockerignore_keeps_environments_and_secrets_out_of_the_context() -> None:
     patterns = {line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip()}
     for needed in (".git", ".venv", "**/__pycache__", "outputs", ".env", "**/.env"):
