@@ -7,11 +7,13 @@ The worker image's health check. Healthy means both:
   (the image sets it); a worker process that died, even while the others are still
   finishing their tasks before the launcher exits, makes the check fail, and so does a
   missing file (no worker running);
-- the broker answers a Redis PING (``$PRODSEG_BROKER_URL``): a lost or mis-configured
-  broker connection.
+- the broker answers a Redis PING: a lost or mis-configured broker connection. The URL
+  is the worker's own setting ``broker_url``, read as the worker reads it
+  (``PRODSEG_BROKER_URL``, else the file ``prodseg_broker_url`` in
+  ``$PRODSEG_SECRETS_DIR``, where docker/compose.yaml keeps it, else the default).
 
-It imports neither Celery nor the settings, so it answers in well under a second. It
-prints one line per problem and exits 1 if there is any.
+It does not import Celery, so it answers in about a second. It prints one line per
+problem and exits 1 if there is any.
 """
 
 from __future__ import annotations
@@ -78,14 +80,25 @@ def broker_problems(url: str) -> list[str]:
     return []
 
 
+def configured_broker_url() -> tuple[str | None, list[str]]:
+    """The worker's broker URL, from its settings; or None and the problem with them."""
+    from prodseg.errors import SettingsError
+    from prodseg.settings import load_settings
+
+    try:
+        return load_settings().broker_url, []
+    except SettingsError as exc:
+        return None, [f"settings: {exc}"]
+
+
 def main() -> int:
     """Print each problem found; 0 if healthy, 1 if not."""
     problems = []
     path = os.environ.get(HEALTH_FILE_ENV)
     if path:
         problems += process_problems(Path(path))
-    problems += broker_problems(os.environ.get("PRODSEG_BROKER_URL",
-                                               "redis://localhost:6379/0"))
+    url, unusable = configured_broker_url()
+    problems += unusable if url is None else broker_problems(url)
     for problem in problems:
         print(f"unhealthy: {problem}", file=sys.stderr)
     return 1 if problems else 0

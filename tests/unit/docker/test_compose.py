@@ -251,17 +251,25 @@ def test_the_broker_is_valkey_durable_refusing_eviction_with_a_password(
     assert conf_path in health and "REDISCLI_AUTH" in health
 
 
-def test_no_password_is_on_a_command_line_or_in_an_environment(services: dict) -> None:
-    """``docker inspect`` shows every container's command, environment and health check:
-    the broker's password is only in the mounted config files."""
+SECRET_VARIABLES = ("REDIS_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY", "FLOWER_PASSWORD")
+"""The variables of docker/.env that hold a password or a key."""
+
+
+def test_no_secret_is_on_a_command_line_or_in_an_environment(services: dict) -> None:
+    """``docker inspect`` (and ``ps``) show every container's command, environment and
+    health check: passwords and keys are only in the mounted config files. Flower's
+    ``--basic_auth=USER:PASSWORD`` and the S3 keys in environments failed this."""
     for name, service in services.items():
         shown = [*command_of(service), *env_of(service).values(),
-                 *(service.get("healthcheck") or {}).get("test", [])]
-        assert not [s for s in shown if "REDIS_PASSWORD" in s], name
-    record("security", "the broker's password in docker/compose.yaml",
-           "only in mounted config files (valkey.conf; prodseg_broker_url read through "
-           "PRODSEG_SECRETS_DIR): no service's command, environment or health check "
-           "holds it, so docker inspect does not show it")
+                 *(service.get("healthcheck") or {}).get("test", []),
+                 *(service.get("entrypoint") or [])]
+        for variable in SECRET_VARIABLES:
+            assert not [s for s in shown if variable in s], (name, variable)
+    record("security", "passwords and keys in docker/compose.yaml",
+           f"{', '.join(SECRET_VARIABLES)} only in mounted config files (valkey.conf, "
+           "prodseg_broker_url, s3.json, an AWS credentials file, flowerconfig.py): no "
+           "service's command, environment or health check holds one, so neither ps nor "
+           "docker inspect shows it")
 
 
 def test_broker_url_points_at_the_redis_service_with_its_password(
@@ -286,15 +294,35 @@ def test_broker_url_points_at_the_redis_service_with_its_password(
 # --- compose: s3 ---------------------------------------------------------------------
 
 
-def test_s3_store_is_pinned_with_credentials_from_required_vars(services: dict) -> None:
+def s3_identities(compose: dict[str, Any], env: dict[str, str]) -> list[dict[str, Any]]:
+    """SeaweedFS's identities (the s3-identities config) as compose writes them."""
+    doc = json.loads(resolve(compose["configs"]["s3-identities"]["content"], env))
+    identities = doc["identities"]
+    assert isinstance(identities, list)
+    return identities
+
+
+def aws_credentials(compose: dict[str, Any], env: dict[str, str]) -> dict[str, str]:
+    """The [default] profile of the s3-credentials config, key -> value."""
+    text = resolve(compose["configs"]["s3-credentials"]["content"], env)
+    lines = text.splitlines()
+    assert lines[0].strip() == "[default]"
+    return {k.strip(): v.strip() for k, v in (line.split("=", 1) for line in lines[1:]
+                                              if line.strip())}
+
+
+def test_s3_store_is_pinned_with_credentials_from_required_vars(
+        compose: dict, services: dict) -> None:
     s3 = services["s3"]
     image = s3["image"]
     assert ":" in image and not image.endswith(":latest"), image
-    env = env_of(s3)
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        found = interpolated_vars(env[key])
-        assert len(found) == 1 and next(iter(found.values())).startswith(":?"), key
+    assert not [k for k in env_of(s3) if k.startswith("AWS_")]
+    content = compose["configs"]["s3-identities"]["content"]
+    found = interpolated_vars(content)
+    assert set(found) == {"S3_ACCESS_KEY", "S3_SECRET_KEY"}
+    assert all(mod.startswith(":?") for mod in found.values())
     assert "-s3" in command_of(s3)
+    assert f"-s3.config={config_mounts(s3)['s3-identities']}" in command_of(s3)
 
 
 def test_worker_s3_endpoint_is_the_s3_service_and_its_port(services: dict) -> None:
@@ -309,15 +337,22 @@ def test_worker_s3_endpoint_is_the_s3_service_and_its_port(services: dict) -> No
     assert f":{url.port}/" in health
 
 
-def test_worker_uses_the_same_s3_credentials_as_the_store(services: dict) -> None:
-    store = env_of(services["s3"])
+def test_worker_uses_the_same_s3_credentials_as_the_store(
+        compose: dict, services: dict, sample_env: dict[str, str]) -> None:
+    """The store's one identity has the keys of the credentials file that the worker and
+    create-bucket read (boto3 and the AWS CLI: AWS_SHARED_CREDENTIALS_FILE)."""
+    [identity] = s3_identities(compose, sample_env)
+    assert "Admin" in identity["actions"]
+    [keys] = identity["credentials"]
+    profile = aws_credentials(compose, sample_env)
+    assert profile == {"aws_access_key_id": keys["accessKey"],
+                       "aws_secret_access_key": keys["secretKey"]}
+    assert keys["accessKey"] == sample_env["S3_ACCESS_KEY"]
+    assert keys["secretKey"] == sample_env["S3_SECRET_KEY"]
     for name in ("worker", "create-bucket"):
         env = env_of(services[name])
-        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            assert set(interpolated_vars(env[key])) == set(interpolated_vars(store[key])), (
-                name,
-                key,
-            )
+        assert env["AWS_SHARED_CREDENTIALS_FILE"] == config_mounts(services[name])[
+            "s3-credentials"], name
 
 
 def test_create_bucket_targets_the_configured_bucket(services: dict) -> None:
@@ -426,20 +461,27 @@ def test_the_flower_image_is_the_client_and_flower_without_torch() -> None:
     assert users and users[-1] not in ("root", "0")
 
 
-def test_flower_has_basic_auth_from_required_vars(services: dict) -> None:
-    cmd = command_of(services["flower"])
+def test_flower_has_basic_auth_from_required_vars_in_its_config_file(
+        compose: dict, services: dict, sample_env: dict[str, str]) -> None:
+    """Flower reads ``basic_auth`` from the file ``--conf`` names (tornado executes it as
+    Python): the login is in no command line."""
+    flower = services["flower"]
+    cmd = command_of(flower)
     assert cmd[:4] == ["celery", "-A", "prodseg.tasks.app", "flower"]
-    auth = [c for c in cmd if re.match(r"--basic[_-]auth=", c)]
-    assert len(auth) == 1, cmd
-    value = auth[0].split("=", 1)[1]
-    found = interpolated_vars(value)
+    assert not [c for c in cmd if re.match(r"--basic[_-]auth", c)], cmd
+    assert f"--conf={config_mounts(flower)['flower-conf']}" in cmd
+    content = compose["configs"]["flower-conf"]["content"]
+    found = interpolated_vars(content)
     assert set(found) == {"FLOWER_USER", "FLOWER_PASSWORD"}
     assert all(mod.startswith(":?") for mod in found.values())
-    assert re.fullmatch(r"\$\{FLOWER_USER[^}]*\}:\$\{FLOWER_PASSWORD[^}]*\}", value)
+    options: dict[str, Any] = {}
+    exec(resolve(content, sample_env), {}, options)  # as tornado's parse_config_file does
+    assert options == {
+        "basic_auth": [f"{sample_env['FLOWER_USER']}:{sample_env['FLOWER_PASSWORD']}"]}
     assert "--port=5555" in cmd
     record("security", "Flower in docker/compose.yaml",
-           f"basic auth from required variables ({value}); compose will not start without "
-           "them")
+           "basic auth from required variables, in a mounted flowerconfig.py (--conf); "
+           "compose will not start without them")
 
 
 def test_only_redis_s3_and_flower_are_published_and_only_on_loopback(services: dict) -> None:
@@ -549,7 +591,8 @@ def test_the_worker_image_ships_the_tested_torch_which_covers_ampere_to_blackwel
     """The image installs torch from PyPI at the constraints.txt pin (what the tests ran
     with), not a base image's older build; torch >= 2.7 has Blackwell kernels."""
     instr = dockerfile_instructions()
-    assert [rest for word, rest in instr if word == "FROM"] == ["python:3.11-slim-bookworm"]
+    assert [rest for word, rest in instr if word == "FROM"] == ["${PYTHON_IMAGE}"]
+    assert ("ARG", "PYTHON_IMAGE=python:3.11-slim-bookworm") in instr
     runs = " ".join(rest for word, rest in instr if word == "RUN")
     assert "['optional-dependencies']['worker']" in runs
     pins = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text().splitlines()
@@ -601,6 +644,22 @@ def test_dockerfile_copies_what_pyproject_packages() -> None:
     for needed in ("prodseg", "workers", "tasks", "producer", "storage"):
         assert needed in copied, needed
     assert "README.md" in copied  # pyproject's readme, needed to build the package
+
+
+@pytest.mark.parametrize("path", [DOCKERFILE, FLOWER_DOCKERFILE], ids=lambda p: p.name)
+def test_an_import_check_runs_outside_the_copied_sources(path: Path) -> None:
+    """``python -c "import prodseg..."`` puts the working directory first on sys.path: in
+    the folder the sources were copied to, their ``prodseg/`` (the shared vocabulary)
+    shadows the installed package and the check fails the build (flower.Dockerfile did)."""
+    workdir = "/"
+    for word, rest in dockerfile_instructions(path):
+        if word == "WORKDIR":
+            workdir = rest
+        if word == "RUN" and re.search(r"python3? -c [\"']import prodseg", rest):
+            before = re.split(r"python3? -c [\"']import prodseg", rest)[0]
+            moved = re.findall(r"\bcd (\S+)", before)
+            where = moved[-1] if moved else workdir
+            assert where != "/opt/prodseg", (path.name, rest)
 
 
 def test_dockerignore_keeps_environments_and_secrets_out_of_the_context() -> None:
