@@ -24,7 +24,7 @@ the same click on view 0. Per configuration, over all seeds, it prints:
 - s/view: wall seconds per target view of the whole job (reference included).
 
 With ``--distributed`` every configuration runs as a distributed job instead, through
-real processes: a redis-server, moto's S3 server and ``--workers`` worker processes on
+real processes: a redis-server, SeaweedFS (S3) and ``--workers`` worker processes on
 loopback (``submit``, ``watch``, then the fetched outputs are scored). The table is then
 the same as in-process, since both modes execute one job plan.
 

@@ -1,6 +1,6 @@
 """A store catalog end to end, and how fast the producer enqueues.
 
-Starts its own redis-server and S3 endpoint (moto's server mode) on loopback. Then:
+Starts its own redis-server and S3 server (SeaweedFS) on loopback. Then:
 
 1. Enqueue rate: ``--enqueue-tasks`` match tasks sent through the project's Celery app
    with no worker listening, one by one and in pipelined batches (as a reference task

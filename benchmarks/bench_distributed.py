@@ -1,6 +1,6 @@
 """In-process `prodseg run` against the distributed path, per matching mode, in one run.
 
-Starts its own redis-server and S3 endpoint (moto's server mode) on loopback, and real
+Starts its own redis-server and S3 server (SeaweedFS) on loopback, and real
 `prodseg worker` processes (``local_services``). For each matching mode it times, on the
 same rendered spin set, the in-process pipeline (`prodseg run`'s code path) and the
 distributed path, with models already built on both sides, and prints seconds per image

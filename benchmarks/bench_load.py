@@ -1,6 +1,6 @@
 """A large job on several worker processes: throughput, Redis memory, redeliveries.
 
-Starts its own redis-server and S3 endpoint (moto's server mode) on loopback and real
+Starts its own redis-server and S3 server (SeaweedFS) on loopback and real
 `prodseg worker` processes with the fast deterministic backend, renders small photos,
 submits one job and waits for it. Prints images/s (from submission to the end, uploads
 included), Redis memory before the job and after it ended, how many keys the job left

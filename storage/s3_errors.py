@@ -81,7 +81,7 @@ def map_s3_error(
     if code in _NOT_FOUND:
         return ObjectNotFound(key or "", where)
     if code in _NO_BUCKET:
-        return InputError(f"bucket {bucket!r} does not exist at endpoint {endpoint}")
+        return missing_bucket(bucket, endpoint)
     if code in _DENIED or status == 403:
         return InputError(
             f"access denied: S3 {operation} of {where} at {endpoint} was refused ({code}); "
@@ -93,6 +93,17 @@ def map_s3_error(
     if code in _TRANSIENT or status >= 500 or status == 429:
         return TransientError(f"S3 {operation} of {where} at {endpoint} failed: {reason}")
     return InputError(f"S3 {operation} of {where} at {endpoint} failed: {reason}")
+
+
+def missing_bucket(bucket: str, endpoint: str) -> InputError:
+    """The error for a bucket that does not exist at ``endpoint``."""
+    return InputError(f"bucket {bucket!r} does not exist at endpoint {endpoint}")
+
+
+def is_missing_bucket_answer(error: ClientError) -> bool:
+    """Whether a HeadBucket failure says the bucket does not exist (HEAD answers carry no
+    body, so the code is the bare status)."""
+    return error_code(error) in ("404", "NoSuchBucket", "NotFound")
 
 
 def error_code(error: ClientError) -> str:

@@ -87,17 +87,22 @@ def count_arg(least: int) -> Callable[[str], int]:
 
 
 def job_client(args: argparse.Namespace) -> JobClient:
-    """The distributed-mode client of the settings given, once the broker has answered.
+    """The distributed-mode client of the settings given, once the broker and the bucket
+    have answered.
 
-    The check takes at most a few seconds, so an unreachable broker or a wrong password
-    is said before anything is uploaded or waited for.
+    The checks take at most a few seconds, so an unreachable broker, a wrong password or
+    a missing bucket is said before anything is uploaded or waited for (SeaweedFS would
+    create a misspelt bucket on the first upload).
     """
     from prodseg.producer.client import JobClient
+    from prodseg.storage.s3 import S3Store
     from prodseg.tasks.progress import ProgressBoard
 
     settings = settings_from_args(args)
     ProgressBoard.check(settings.broker_url)
-    return JobClient(settings)
+    store = S3Store.from_settings(settings)
+    store.check_bucket()
+    return JobClient(settings, store=store)
 
 
 def job_id_arg(text: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import time
 import uuid
@@ -12,39 +11,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import Cluster, render, wait_for
+from tests.support.cluster import Cluster, render
 from tests.support.environment import free_port
 from tests.support.outcomes import record
+from tests.support.servers import BROKER_KINDS, start_broker
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def password_redis(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """A redis-server on a free port that wants a password: (URL without it, password)."""
-    import redis
-
-    port, password = free_port(), "pw-" + uuid.uuid4().hex
-    server = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
-         "127.0.0.1", "--requirepass", password, "--save", "", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    client = redis.Redis.from_url(f"redis://:{password}@127.0.0.1:{port}/0")
-    wait_for(lambda: _pings(client), 30, "redis-server with a password")
+@pytest.fixture(params=BROKER_KINDS)
+def password_broker(request: pytest.FixtureRequest,
+                    tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+    """Each broker, Valkey and redis-server, on a free port wanting a password:
+    (kind, URL without the password, password)."""
+    password = "pw-" + uuid.uuid4().hex
+    server = start_broker(request.param, tmp_path, config={"requirepass": password})
     try:
-        yield f"redis://127.0.0.1:{port}/0", password
+        yield request.param, server.url, password
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def _pings(client: object) -> bool:
-    import redis
-
-    try:
-        return bool(client.ping())  # type: ignore[attr-defined]
-    except redis.exceptions.RedisError:
-        return False
+        server.stop()
 
 
 def _one_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -54,9 +39,9 @@ def _one_line(done: subprocess.CompletedProcess[str]) -> str:
     return line
 
 
-def test_unreachable_broker_and_wrong_password(password_redis: tuple[str, str],
+def test_unreachable_broker_and_wrong_password(password_broker: tuple[str, str, str],
                                                s3_endpoint: str, tmp_path: Path) -> None:
-    url, password = password_redis
+    kind, url, password = password_broker
     host = url.removeprefix("redis://")
     closed = f"redis://:{password}@127.0.0.1:{free_port()}/0"
     cases = {
@@ -87,6 +72,7 @@ def test_unreachable_broker_and_wrong_password(password_redis: tuple[str, str],
                     "no password": "wants a password"}[case]
         assert expected in line
         shown = re.sub(r"127\.0\.0\.1:\d+", "<host>", line.removeprefix("prodseg: error: "))
-        record("bad input", f"broker with {case} (status, submit, catalog submit)",
+        server = "broker" if case == "nothing listening" else kind
+        record("bad input", f"{server} with {case} (status, submit, catalog submit)",
                f"'{shown}', exit 2 in {seconds:.1f} s; submit and catalog submit uploaded "
                "nothing and printed no id; the password is not shown")

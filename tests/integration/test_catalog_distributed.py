@@ -1,5 +1,5 @@
 """Store catalogs with real processes: ``prodseg catalog submit/status/resume/report/lookup``
-against redis-server, moto's S3 server and ``prodseg worker`` processes."""
+against Valkey, SeaweedFS and ``prodseg worker`` processes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -65,13 +64,12 @@ def test_catalog_submit_with_back_pressure_status_report_and_lookup(cluster: Clu
     assert "--skip-invalid" in refused.stderr
     assert list(cluster.store.list("catalogs/")) == []
 
-    s3_secret = "s3-secret-" + uuid.uuid4().hex  # moto takes any key: plant one to look for
-    cluster.env["AWS_SECRET_ACCESS_KEY"] = s3_secret
+    s3_secret = cluster.env["AWS_SECRET_ACCESS_KEY"]  # SeaweedFS checks it: look for it
     for name in ("w1", "w2"):
         cluster.worker(name, PRODSEG_BACKEND="classic")
     import redis
 
-    r = redis.Redis.from_url(cluster.redis_url)
+    r = redis.Redis.from_url(cluster.broker_url)
     most: list[int] = [0]
     stop = threading.Event()
 

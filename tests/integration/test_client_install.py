@@ -3,7 +3,7 @@
 A fresh venv gets the wheel without extras (pinned by constraints.txt). It has no torch,
 cv2, sam2, matplotlib or faiss, and of ours only ``prodseg``. Its ``prodseg submit``,
 ``status``, ``watch``, ``fetch`` and ``catalog submit/status/report`` run against a real
-redis-server, moto's S3 server and a ``prodseg worker`` of the full environment; its
+Valkey, SeaweedFS and a ``prodseg worker`` of the full environment; its
 commands that need an extra say which one in one line.
 """
 

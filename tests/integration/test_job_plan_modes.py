@@ -1,5 +1,5 @@
 """One job plan, two executors: ``prodseg run`` and ``submit -> watch -> fetch`` (real
-redis-server, moto's S3 server, a real worker) write the same outputs with the growing
+Valkey, SeaweedFS, a real worker) write the same outputs with the growing
 bank, a lookalike and chained tracking, on a spin set and on an unordered set, with the
 classic backend and with hiera_t + ViT-S/14 on seeded weights."""
 

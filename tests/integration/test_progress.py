@@ -1,5 +1,6 @@
-"""Finish counting against a real redis-server: many workers finishing the same targets at
-once, each target delivered several times, as after crashes and redeliveries."""
+"""Finish counting against each real broker, Valkey and redis-server: many workers
+finishing the same targets at once, each target delivered several times, as after crashes
+and redeliveries."""
 
 from __future__ import annotations
 
@@ -30,11 +31,12 @@ def _snapshot(board: ProgressBoard, job: str) -> tuple[int, int, int]:
     return int(ok or 0) + int(error or 0), int(finished), int(total or 0)
 
 
-def test_concurrent_redeliveries_count_each_target_once(redis_url: str) -> None:
+def test_concurrent_redeliveries_count_each_target_once(each_broker_url: str) -> None:
     """8 threads finish every target of a job 3 times each, in random order, while a
     reader takes consistent snapshots: the counters never run ahead of or behind the
     finished set, never past the total, and exactly one call per job is told it was last."""
-    board = ProgressBoard.from_url(redis_url)
+    board = ProgressBoard.from_url(each_broker_url)
+    broker = "valkey" if "valkey_version" in board.redis.info("server") else "redis-server"
     rng = random.Random(15)
     stop = threading.Event()
     bad: list[tuple[str, tuple[int, int, int]]] = []
@@ -79,7 +81,7 @@ def test_concurrent_redeliveries_count_each_target_once(redis_url: str) -> None:
     assert board.target_finished(jobs[0], "view_000", ok=True) is False
     assert _snapshot(board, jobs[0]) == (TARGETS, TARGETS, TARGETS)
     record("fault", "the same targets finished concurrently and redelivered (8 threads, "
-           f"each target {DELIVERIES} times, real redis-server)",
+           f"each target {DELIVERIES} times, real {broker})",
            f"{len(calls)} calls over {JOBS} jobs of {TARGETS} targets while a reader took "
            "MULTI/EXEC snapshots: in every one ok + error equalled the finished count, "
            f"never past the total; each job ended {TARGETS - 2} ok, 2 failed, its last "

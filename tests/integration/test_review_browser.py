@@ -1,4 +1,4 @@
-"""The review loop in headless Chromium, against redis-server, moto's S3 server and a
+"""The review loop in headless Chromium, against Valkey, SeaweedFS and a
 ``prodseg worker``: a flagged product is opened, a wrong view rejected, the product clicked
 on a missed view (its mask previewed by the worker), and the product re-run. The new job
 used both corrections; the report shows the product as reviewed; the export holds the

@@ -1,5 +1,5 @@
 """Several references in one job act alike in both modes: ``prodseg run`` and ``submit ->
-watch -> fetch`` (real redis-server, moto's S3 server, a real worker) write the same
+watch -> fetch`` (real Valkey, SeaweedFS, a real worker) write the same
 outputs for a second reference, a view marked not here and a lookalike on a view, with a
 bank of one and with a growing bank."""
 

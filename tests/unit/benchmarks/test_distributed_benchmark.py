@@ -1,5 +1,5 @@
 """``benchmarks/bench_distributed.py`` runs end to end with the classic backend and tiny
-settings (a real redis-server, moto's S3 server and worker processes) and reports every
+settings (a real redis-server, SeaweedFS and worker processes) and reports every
 mode asked for, in its table and its JSON, with positive seconds per image for
 in-process and for each worker configuration. Speeds are not asserted."""
 
