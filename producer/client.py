@@ -26,7 +26,7 @@ from prodseg.producer.inputs import (
 )
 from prodseg.prompts import Prompt
 from prodseg.settings import Settings
-from prodseg.storage.base import ObjectNotFound, ObjectStore
+from prodseg.storage.base import ObjectStore
 from prodseg.storage.images import decode_image
 from prodseg.storage.layout import RESULTS, make_image_ids, once_each
 from prodseg.storage.manifest import (
@@ -35,7 +35,7 @@ from prodseg.storage.manifest import (
     get_json,
     is_output_key,
     job_layout,
-    state_key,
+    job_state,
 )
 from prodseg.tasks.names import (
     CANCELLED,
@@ -206,12 +206,11 @@ class JobClient:
         if progress.state != "unknown":
             return progress
         layout = job_layout(job)
-        try:
-            end = get_json(self.store, state_key(job, "end.json"))
-        except ObjectNotFound:
+        end = job_state(self.store, job).end()
+        if end is None:
             if not self.store.exists(layout.key("job.json")):
                 where = self.store.describe(JOBS_PREFIX.rstrip("/"))
-                raise InputError(f"no job {job!r} in {where}") from None
+                raise InputError(f"no job {job!r} in {where}")
             return JobStatus(job, QUEUED, 0, 0, 0)
         manifest = JobManifest.load(self.store, job)
         failed = 0
@@ -290,13 +289,12 @@ class JobClient:
         """
         from prodseg.producer.resume import resume_job
 
-        return resume_job(self, job)
+        return resume_job(self.store, self.board, self.app, job)
 
     def completed(self, job: str) -> bool:
         """The job ended as done and its results document is stored."""
-        try:
-            end = get_json(self.store, state_key(job, "end.json"))
-        except ObjectNotFound:
+        end = job_state(self.store, job).end()
+        if end is None:
             return False
         return bool(end.get("state") == DONE and self.store.exists(job_layout(job).results))
 
@@ -305,12 +303,9 @@ class JobClient:
         status = self.status(job)
         if status.ended:
             return status
-        from prodseg.storage.manifest import put_json
-
         self.board.cancel(job)
         if self.board.claim_end(job):
-            put_json(self.store, state_key(job, "end.json"),
-                     {"state": CANCELLED, "error": None})
+            job_state(self.store, job).put_end(CANCELLED)
             self.board.ended(job, CANCELLED)
         return self.status(job)
 

@@ -16,6 +16,11 @@ TRACK_TASK: Final = "prodseg.track"
 RESOLVE_TASK: Final = "prodseg.resolve"
 PREVIEW_TASK: Final = "prodseg.preview"
 
+STEP_TASKS: Final = {"reference": REFERENCE_TASK, "track": TRACK_TASK, "view": MATCH_TASK,
+                     "resolve": RESOLVE_TASK, "finalize": FINALIZE_TASK}
+"""The task that runs each step of the step list (``workers.plan.step_list``): a ``view``
+step's task takes ``(job, index)``, the others ``(job,)``."""
+
 INTERACTIVE_QUEUE: Final = "interactive"
 """Reference tasks and previews: a person waits for them."""
 BATCH_QUEUE: Final = "batch"
