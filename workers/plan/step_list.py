@@ -116,19 +116,19 @@ def _finalized(job: StoredJob, _: str) -> bool:
 STEPS: tuple[Step, ...] = (
     Step("reference", "job", "the reference image and its prompt; the prompted views",
          "reference/, the prompted views' outputs and records, negatives, prototypes, "
-         "neighbours; then reference.json",
+         "neighbours; then the reference's record",
          _always, lambda job, _: job.state.has(REFERENCE)),
     Step("track", "job", "the reference record; the spin's images",
-         "each tracked view's outputs and record; then tracking.json",
+         "each tracked view's outputs and record; then the track's record",
          lambda plan: plan.tracks, lambda job, _: job.state.tracked() is not None),
     Step("view", "view", "the fixed bank; the view's image",
          "the view's outputs and record, or with a growing bank its candidates and their "
          "record", _always, lambda job, image_id: job.view_record(image_id) is not None),
     Step("resolve", "job", "every view's candidates record",
-         "every resolved view's outputs and record; then bank.json",
+         "every resolved view's outputs and record; then the bank's record",
          lambda plan: plan.grows_bank, lambda job, _: job.state.has(BANK)),
     Step("finalize", "job", "every view's record",
-         "coco.json, the gallery, results.json; then end.json", _always, _finalized),
+         "coco.json, the gallery, results.json; then the job's end", _always, _finalized),
 )
 """The steps of every job, in order."""
 
