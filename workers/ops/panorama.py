@@ -1,7 +1,8 @@
 """Equirectangular panoramas: perspective tiles, projections between them, seam-safe boxes.
 
-A 360° camera writes a ``(H, W)`` equirectangular image (``W = 2 H``). Pixel coordinates
-are continuous with integers at pixel centres (as in ``cv2.remap``): column ``x`` in
+A 360° camera writes a ``(H, W)`` equirectangular image (``W ≈ 2 H``:
+``is_panorama_size``). Pixel coordinates are continuous with integers at pixel centres
+(as in ``cv2.remap``): column ``x`` in
 ``[-0.5, W - 0.5)`` is the longitude (yaw) ``θ = (x + 0.5) / W · 2π − π`` and row ``y`` in
 ``[-0.5, H - 0.5)`` the latitude (pitch) ``φ = π/2 − (y + 0.5) / H · π``. Yaw 0 is the
 image's middle, yaw grows to the right and the left/right edges meet at yaw ±180° (the
@@ -28,6 +29,17 @@ import numpy as np
 import numpy.typing as npt
 
 Shape = tuple[int, int]  # (H, W) of a panorama
+
+PANORAMA_RATIO = (1.98, 2.02)
+"""The width/height ratios of an equirectangular panorama: 2:1, give or take a pixel row
+or two that a camera or an editor added or cropped."""
+
+
+def is_panorama_size(width: int, height: int) -> bool:
+    """The one rule for "this image is an equirectangular panorama": its width over its
+    height lies in ``PANORAMA_RATIO``. The capture mode (``capture.order``), the tiled
+    segmenter (``segment.panorama``) and the seam (``ops.seam``) all ask it."""
+    return height > 0 and PANORAMA_RATIO[0] <= width / height <= PANORAMA_RATIO[1]
 
 
 @dataclass(frozen=True)
