@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from prodseg.errors import InputError
+from prodseg.job_spec import ViewPrompts, build_job_spec
 from prodseg.producer.inputs import (
     expand_inputs,
     input_identity,
@@ -28,7 +29,7 @@ from prodseg.prompts import Prompt
 from prodseg.settings import Settings
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.images import decode_image
-from prodseg.storage.layout import RESULTS, make_image_ids, once_each
+from prodseg.storage.layout import RESULTS
 from prodseg.storage.manifest import (
     JOBS_PREFIX,
     JobManifest,
@@ -45,7 +46,6 @@ from prodseg.tasks.names import (
     REFERENCE_TASK,
 )
 from prodseg.tasks.progress import JobStatus, ProgressBoard
-from prodseg.workers.plan.view_prompts import ViewPrompts, resolve_views
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -149,42 +149,24 @@ class JobClient:
         from prodseg.storage.manifest import new_job_id, validate_job_id
 
         settings = settings or self.settings
-        sources = expand_inputs(images, self.settings)
-        ref_source = str(reference)
-        ref_real = input_identity(ref_source)
-        targets = [s for s in sources if input_identity(s) != ref_real]
-        targets = once_each(targets, input_identity)
-        if not sources:
-            raise InputError("no images given: pass at least one image to search")
-        missing = [s for s in [ref_source, *targets] if not is_s3(s) and not Path(s).is_file()]
-        if missing:
-            raise InputError(f"{missing[0]}: file not found")
-        ref_image = decode_image(read_input_bytes(ref_source, self.settings), ref_source,
-                                 settings.max_image_pixels)
-        prompt.validate(ref_image.shape[1], ref_image.shape[0], ref_source)
-        for x, y in distractor_points:
-            Prompt.from_point(x, y).validate(ref_image.shape[1], ref_image.shape[0],
-                                             f"{ref_source} (lookalike)")
-
-        ids = make_image_ids([ref_source, *targets])
-        named = resolve_views(views or ViewPrompts(), [ref_source, *targets], ids,
-                              input_identity)
-        for image_id, source in zip(ids[1:], targets, strict=True):
-            if image_id in named.references or image_id in named.lookalikes:
-                pixels = decode_image(read_input_bytes(source, self.settings), source,
-                                      settings.max_image_pixels)
-                named.validate(image_id, pixels.shape[1], pixels.shape[0], source)
+        limit = settings.max_image_pixels
+        spec = build_job_spec(
+            expand_inputs(images, self.settings), str(reference), prompt,
+            identity=input_identity,
+            decode=lambda source: decode_image(read_input_bytes(source, self.settings),
+                                               source, limit),
+            distractors=distractor_points, views=views,
+            exists=lambda source: is_s3(source) or Path(source).is_file())
         job = validate_job_id(job) if job is not None else new_job_id()
         entries = []
-        for image_id, source in zip(ids, [ref_source, *targets], strict=True):
+        for image_id, source in zip(spec.ids, [spec.reference, *spec.targets], strict=True):
             entries.append(place_input(self.store, job, image_id, source, settings))
             if on_upload is not None:
                 on_upload(source)
         manifest = JobManifest(
-            job=job, reference=entries[0], prompt=prompt.to_json(), images=entries[1:],
-            settings=recorded(settings),
-            distractors=[[float(x), float(y)] for x, y in distractor_points],
-            views=named.to_json() if not named.empty else {},
+            job=job, reference=entries[0], prompt=spec.prompt.to_json(), images=entries[1:],
+            settings=recorded(settings), distractors=[list(p) for p in spec.distractors],
+            views=spec.views.to_json() if not spec.views.empty else {},
         )
         manifest.save(self.store)
         return job

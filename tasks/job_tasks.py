@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from typing import Any
 
 import redis
 from celery import Task
 from celery.utils.log import get_task_logger
 
-from prodseg.errors import InputError, TransientError
+from prodseg.errors import DeviceError, InputError, TransientError, as_device_error
 from prodseg.jsonio import dumps
 from prodseg.settings import JOB_SETTINGS, Settings, load_settings
 from prodseg.storage.base import ObjectStore
@@ -56,6 +57,7 @@ def _retry_policy() -> dict[str, Any]:
     s = _settings()
     return {
         "autoretry_for": RETRYABLE,
+        "dont_autoretry_for": (DeviceError,),  # the process is replaced instead (StepTask)
         "retry_backoff": 2,
         "retry_backoff_max": s.task_retry_backoff_max_s,
         "retry_jitter": True,
@@ -140,7 +142,30 @@ def _gave_up(task: str, exc: BaseException, retries: int) -> str:
     return (f"{task} gave up after {retries} retries: {type(exc).__name__}: {exc}")
 
 
-class MatchTask(Task):
+DEVICE_EXIT = 75
+"""The exit status of a worker process whose device failed (``EX_TEMPFAIL``)."""
+
+
+class StepTask(Task):
+    """A step's task. A failure of the device (``prodseg.errors.as_device_error``: out of
+    memory, a lost context) is never the photo's: the process exits at once, so the
+    pool starts a fresh one with a fresh device context, and the broker hands the
+    unacknowledged message (late acks, rejected when the worker is lost) to a worker
+    again."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            device = as_device_error(exc)
+            if device is None:
+                raise
+            log.error("%s%s: %s; this worker process exits and the task goes back to the "
+                      "queue", self.name, list(args), device)
+            os._exit(DEVICE_EXIT)
+
+
+class MatchTask(StepTask):
     """``prodseg.match``: a target whose retries run out is accounted for, not dropped."""
 
     def on_failure(self, exc: Exception, task_id: str, args: tuple[Any, ...],
@@ -191,7 +216,7 @@ def _advance(job: str, after: str) -> None:
             app.send_task(STEP_TASKS[step.name], args=(job, index), producer=producer)
 
 
-class JobEndTask(Task):
+class JobEndTask(StepTask):
     """The once-per-job steps (reference, track, resolve, finalize): out of retries, the
     job fails."""
 
@@ -221,6 +246,8 @@ def reference(self: Task, job: str) -> None:
         end_job(job, FAILED, str(exc))
         return
     except Exception as exc:  # without a reference the job cannot go on
+        if as_device_error(exc) is not None:
+            raise  # not the job's failure: StepTask replaces the process
         log.exception("job %s: reference failed", job)
         end_job(job, FAILED, f"reference: {type(exc).__name__}: {exc}")
         return

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from prodseg.prompts import Prompt
+from prodseg.job_spec import JobSpec
 from prodseg.results import ImageResult, JobResult
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.images import read_image_file
@@ -27,7 +27,7 @@ from prodseg.workers.match.candidates import ViewCandidates, select_view
 from prodseg.workers.match.instances import mask_shape
 from prodseg.workers.plan.job_plan import JobPlan, resolve_in_order
 from prodseg.workers.plan.step_list import steps_of
-from prodseg.workers.plan.view_prompts import ViewPrompts, prompted_view
+from prodseg.workers.plan.view_prompts import prompted_view
 from prodseg.workers.plan.views import Loader, load_view, track_spin, view_candidates
 
 if TYPE_CHECKING:
@@ -36,16 +36,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path: Path,
-                ref_image: np.ndarray, targets: list[Path], ids: list[str],
+def execute_run(pipeline: ProductSegmentationPipeline, spec: JobSpec, ref_image: np.ndarray,
                 store: ObjectStore | None, layout: JobLayout,
                 on_image: Callable[[ImageResult], None] | None,
-                distractor_points: Sequence[tuple[float, float]],
-                output_dir: Path | None, prompted: ViewPrompts | None = None) -> JobResult:
-    """``ProductSegmentationPipeline.run`` once its inputs are checked and its output
-    directory is held: the plan's steps (``step_list.steps_of``), in order, here."""
-    run = LocalJob(pipeline, prompt, ref_path, ref_image, targets, ids, store, layout,
-                   on_image, distractor_points, prompted or ViewPrompts())
+                output_dir: Path | None) -> JobResult:
+    """``ProductSegmentationPipeline.run`` once its spec is built and its output
+    directory is held: the plan's steps (``step_list.steps_of``), in order, here.
+
+    Args:
+        pipeline: the job's settings and models.
+        spec: the job (``prodseg.job_spec.build_job_spec``).
+        ref_image: the reference's ``(H, W, 3)`` uint8 pixels, decoded by the spec's check.
+        store: where outputs go (None: nowhere, results only).
+        layout: their keys in ``store``.
+        on_image: called with each view's result as it is done.
+        output_dir: the output directory, recorded in the result.
+    """
+    run = LocalJob(pipeline, spec, ref_image, store, layout, on_image)
     for step in steps_of(run.plan):
         getattr(run, step.name)()
     return JobResult(run.ref, run.results, run.meta, output_dir)
@@ -54,25 +61,22 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
 class LocalJob:
     """One job's steps in this process; what a step hands the next is kept in memory."""
 
-    def __init__(self, pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path: Path,
-                 ref_image: np.ndarray, targets: list[Path], ids: list[str],
-                 store: ObjectStore | None, layout: JobLayout,
-                 on_image: Callable[[ImageResult], None] | None,
-                 distractor_points: Sequence[tuple[float, float]],
-                 prompted: ViewPrompts) -> None:
+    def __init__(self, pipeline: ProductSegmentationPipeline, spec: JobSpec,
+                 ref_image: np.ndarray, store: ObjectStore | None, layout: JobLayout,
+                 on_image: Callable[[ImageResult], None] | None) -> None:
         s = pipeline.settings
-        self.pipeline, self.prompt, self.ref_path = pipeline, prompt, ref_path
+        self.pipeline, self.prompt, self.ref_path = pipeline, spec.prompt, Path(spec.reference)
         self.ref_image: np.ndarray | None = ref_image
         self.store, self.layout, self.on_image = store, layout, on_image
-        self.distractor_points, self.prompted = distractor_points, prompted
+        self.distractor_points, self.prompted = spec.distractors, spec.views
         self.plan = JobPlan.of(s)
-        self.ref_id = ids[0]
+        self.ref_id = spec.ids[0]
 
         def loader(path: Path) -> Loader:
             return lambda: read_image_file(path, s.max_image_pixels, s.max_image_bytes)
 
-        self.views = [(image_id, str(path), loader(path))
-                      for image_id, path in zip(ids[1:], targets, strict=True)]
+        self.views = [(image_id, source, loader(Path(source)))
+                      for image_id, source in zip(spec.ids[1:], spec.targets, strict=True)]
         self.found: dict[int, ImageResult] = {}
         self.kept: dict[int, KeptView] = {}  # with a growing bank: resolved in order
         self.results: list[ImageResult] = []

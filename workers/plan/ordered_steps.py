@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from prodseg.job_spec import ViewPrompts
 from prodseg.prompts import Prompt
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.job_state import BANK, REFERENCE
@@ -32,7 +33,6 @@ from prodseg.workers.plan.steps import (
     resume_hint,
     store_result,
 )
-from prodseg.workers.plan.view_prompts import ViewPrompts
 from prodseg.workers.plan.views import Loader, load_view, track_spin
 
 

@@ -19,12 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from prodseg.job_spec import ViewPrompts
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.job_state import BANK, REFERENCE, JobState, record_status
 from prodseg.storage.manifest import JobManifest
 from prodseg.tasks.names import DONE
 from prodseg.workers.plan.job_plan import JobPlan
-from prodseg.workers.plan.view_prompts import ViewPrompts
 
 Per = Literal["job", "view"]
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from prodseg.errors import InputError
+from prodseg.job_spec import ViewPrompts
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult, ReferenceResult
 from prodseg.settings import Settings
@@ -50,7 +51,7 @@ from prodseg.workers.match.candidates import ViewCandidates, select_view
 from prodseg.workers.match.instances import MaskShape, mask_shape
 from prodseg.workers.plan.job_plan import JobPlan
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
-from prodseg.workers.plan.view_prompts import ViewPrompts, prompted_view
+from prodseg.workers.plan.view_prompts import prompted_view
 from prodseg.workers.plan.views import load_view, view_candidates
 
 log = logging.getLogger(__name__)

@@ -3,8 +3,8 @@ failure recorded, its candidates computed, and the spin tracked.
 
 Each takes a ``load`` function, so the same step reads a local file (``prodseg run``)
 or an object in the job's store (a worker). A view that cannot be read or processed
-becomes a failed ``ViewCandidates`` naming it; the job goes on. Storage trouble
-(``TransientError``) is raised, for the task to retry.
+becomes a failed ``ViewCandidates`` naming it; the job goes on. Storage and device
+trouble (``TransientError``, ``DeviceError``) is raised, for the task to retry.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from prodseg.errors import InputError, TransientError
+from prodseg.errors import InputError, TransientError, as_device_error
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult
+from prodseg.storage.base import ObjectNotFound
 from prodseg.workers.capture.order import detect_capture
 from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 Loader = Callable[[], np.ndarray]
 """Reads and decodes one view: ``(H, W, 3)`` uint8 RGB; raises ``InputError`` (or
-``KeyError`` for a missing object) naming it."""
+``ObjectNotFound`` for a missing object) naming it."""
 
 
 def load_view(load: Loader, source: str) -> tuple[np.ndarray | None, str | None]:
@@ -44,7 +45,7 @@ def load_view(load: Loader, source: str) -> tuple[np.ndarray | None, str | None]
         raise
     except InputError as exc:
         return None, str(exc)
-    except KeyError:
+    except ObjectNotFound:
         return None, f"{source}: not found"
 
 
@@ -53,6 +54,8 @@ def view_candidates(pipeline: ProductSegmentationPipeline, fixed: PrototypeBank,
                     error: str | None, tokens: np.ndarray | None = None) -> ViewCandidates:
     """The view's candidates (``ProductSegmentationPipeline.view_candidates``), or a
     failed view: unreadable (``error``), or a model failure, which must not end the job.
+    A failure of the device (``prodseg.errors.as_device_error``) is no failure of the
+    view: it is raised as a ``DeviceError``, for the task to retry.
 
     Args:
         tokens: the image's whole-image patch grid when computed in a batch.
@@ -64,6 +67,9 @@ def view_candidates(pipeline: ProductSegmentationPipeline, fixed: PrototypeBank,
     except TransientError:
         raise
     except Exception as exc:
+        device = as_device_error(exc)
+        if device is not None:
+            raise device from exc
         log.exception("processing %s failed", source)
         return ViewCandidates.failed(image_id, source, f"{source}: {type(exc).__name__}: {exc}")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +171,41 @@ def test_the_track_step_records_the_tracked_views_and_leaves_the_rest(tmp_path: 
         record = manifest.state(store).image_record(image_id)
         assert record is not None
         assert record["entry"]["found_by"] == "tracked" and record["status"] == "ok"
+
+
+def test_errors_are_told_apart_by_kind(job) -> None:  # type: ignore[no-untyped-def]
+    """Only ``ObjectNotFound`` means "not stored" (a lookup bug's ``KeyError`` is raised);
+    a device failure is a ``DeviceError`` for the task to retry, never the view's
+    failure; any other model failure is the view's."""
+    from prodseg.errors import DeviceError, as_device_error
+    from prodseg.storage.base import ObjectNotFound
+    from prodseg.workers.plan.views import load_view, view_candidates
+
+    def raises(exc: Exception):  # type: ignore[no-untyped-def]
+        def load():  # type: ignore[no-untyped-def]
+            raise exc
+        return load
+
+    assert load_view(raises(ObjectNotFound("k")), "a.jpg") == (None, "a.jpg: not found")
+    with pytest.raises(KeyError):
+        load_view(raises(KeyError("image_id")), "a.jpg")
+
+    class OutOfMemoryError(RuntimeError):  # torch.cuda's, by name
+        pass
+
+    assert as_device_error(OutOfMemoryError("CUDA out of memory. Tried to allocate"))
+    assert as_device_error(RuntimeError("CUDA error: an illegal memory access was "
+                                        "encountered"))
+    assert as_device_error(RuntimeError("shape '[2, 3]' is invalid")) is None
+    assert as_device_error(ValueError("out of memory")) is None
+
+    store, manifest, _ = job
+    image = np.zeros((240, 400, 3), np.uint8)
+    pipe = pipeline(FlakySegmenter(OutOfMemoryError("CUDA out of memory")))
+    reference_step(store, manifest, pipe)
+    fixed = load_fixed_bank(store, manifest, JobPlan.of(pipe.settings))
+    with pytest.raises(DeviceError, match="OutOfMemoryError: CUDA out of memory"):
+        view_candidates(pipe, fixed, "view_002", "view_002.jpg", image, None)
+    broken = pipeline(FlakySegmenter(RuntimeError("proposals exploded")))
+    failed = view_candidates(broken, fixed, "view_002", "view_002.jpg", image, None)
+    assert failed.error == "view_002.jpg: RuntimeError: proposals exploded"
