@@ -34,7 +34,9 @@ TORCH_FREE_PACKAGES = ("prodseg.producer", "prodseg.storage", "prodseg.tasks",
 
 
 def test_no_import_cycles() -> None:
-    found = cycles(graph())
+    """Counting imports inside functions and under ``TYPE_CHECKING``: a cycle hidden
+    that way is a cycle of the design all the same."""
+    found = cycles(graph(typing_too=True))
     assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
 
 

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,22 +24,20 @@ from prodseg.storage.layout import JobLayout
 from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates, select_view
 from prodseg.workers.match.instances import mask_shape
+from prodseg.workers.plan.job_models import JobModels
 from prodseg.workers.plan.job_plan import JobPlan, resolve_in_order
 from prodseg.workers.plan.step_list import steps_of
 from prodseg.workers.plan.view_prompts import prompted_view
 from prodseg.workers.plan.views import Loader, load_view, track_spin, view_candidates
 
-if TYPE_CHECKING:
-    from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
-
 log = logging.getLogger(__name__)
 
 
-def execute_run(pipeline: ProductSegmentationPipeline, spec: JobSpec, ref_image: np.ndarray,
+def execute_run(pipeline: JobModels, spec: JobSpec, ref_image: np.ndarray,
                 store: ObjectStore | None, layout: JobLayout,
                 on_image: Callable[[ImageResult], None] | None,
                 output_dir: Path | None) -> JobResult:
-    """``ProductSegmentationPipeline.run`` once its spec is built and its output
+    """``JobModels.run`` once its spec is built and its output
     directory is held: the plan's steps (``step_list.steps_of``), in order, here.
 
     Args:
@@ -61,7 +58,7 @@ def execute_run(pipeline: ProductSegmentationPipeline, spec: JobSpec, ref_image:
 class LocalJob:
     """One job's steps in this process; what a step hands the next is kept in memory."""
 
-    def __init__(self, pipeline: ProductSegmentationPipeline, spec: JobSpec,
+    def __init__(self, pipeline: JobModels, spec: JobSpec,
                  ref_image: np.ndarray, store: ObjectStore | None, layout: JobLayout,
                  on_image: Callable[[ImageResult], None] | None) -> None:
         s = pipeline.settings
@@ -204,7 +201,7 @@ class KeptView:
     best_score: float
 
 
-def _candidates(pipeline: ProductSegmentationPipeline, fixed: PrototypeBank,
+def _candidates(pipeline: JobModels, fixed: PrototypeBank,
                 views: Sequence[tuple[str, str, Loader]], batch: Sequence[int]
                 ) -> Iterator[tuple[int, ViewCandidates, np.ndarray | None]]:
     """``(index, candidates, pixels or None)`` of a batch of views, whose whole-image
@@ -219,7 +216,7 @@ def _candidates(pipeline: ProductSegmentationPipeline, fixed: PrototypeBank,
                                      grid), image
 
 
-def _batch_tokens(pipeline: ProductSegmentationPipeline,
+def _batch_tokens(pipeline: JobModels,
                   images: list[np.ndarray]) -> list[np.ndarray | None]:
     """Whole-image patch grids computed as one batch, or None each (computed later)."""
     if len(images) < 2 or not pipeline.uses_image_tokens:

@@ -8,7 +8,6 @@ with such prompts computes the same in both modes.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,12 +15,10 @@ from prodseg.job_spec import Point, ViewPrompts
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult, Match
 from prodseg.workers.ops.masks import mask_to_box
-
-if TYPE_CHECKING:
-    from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
+from prodseg.workers.plan.job_models import JobModels
 
 
-def reference_view_result(pipeline: ProductSegmentationPipeline, image: np.ndarray,
+def reference_view_result(pipeline: JobModels, image: np.ndarray,
                           prompt: Prompt, image_id: str, source: str) -> ImageResult:
     """A view that is a reference: its prompt's mask as its one match (score 1).
 
@@ -44,7 +41,7 @@ def not_here_result(image_id: str, source: str, width: int, height: int) -> Imag
     return result
 
 
-def prompted_view(pipeline: ProductSegmentationPipeline, views: ViewPrompts, image_id: str,
+def prompted_view(pipeline: JobModels, views: ViewPrompts, image_id: str,
                   source: str, load: Callable[[], np.ndarray]
                   ) -> tuple[ImageResult | None, np.ndarray, np.ndarray | None,
                              np.ndarray | None] | None:
@@ -77,7 +74,7 @@ def prompted_view(pipeline: ProductSegmentationPipeline, views: ViewPrompts, ima
     return result, pixels, embedding, lookalikes
 
 
-def view_negatives(pipeline: ProductSegmentationPipeline, image: np.ndarray,
+def view_negatives(pipeline: JobModels, image: np.ndarray,
                    points: Sequence[Point], source: str) -> np.ndarray | None:
     """``(M, D)`` embeddings of the lookalikes clicked on one view, or None."""
     return pipeline.embed_distractors(image, list(points), source)

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,10 +24,8 @@ from prodseg.workers.capture.order import detect_capture
 from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates
 from prodseg.workers.match.instances import MaskShape
+from prodseg.workers.plan.job_models import JobModels
 from prodseg.workers.plan.job_plan import JobPlan
-
-if TYPE_CHECKING:
-    from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +46,10 @@ def load_view(load: Loader, source: str) -> tuple[np.ndarray | None, str | None]
         return None, f"{source}: not found"
 
 
-def view_candidates(pipeline: ProductSegmentationPipeline, fixed: PrototypeBank,
+def view_candidates(pipeline: JobModels, fixed: PrototypeBank,
                     image_id: str, source: str, image: np.ndarray | None,
                     error: str | None, tokens: np.ndarray | None = None) -> ViewCandidates:
-    """The view's candidates (``ProductSegmentationPipeline.view_candidates``), or a
+    """The view's candidates (``JobModels.view_candidates``), or a
     failed view: unreadable (``error``), or a model failure, which must not end the job.
     A failure of the device (``prodseg.errors.as_device_error``) is no failure of the
     view: it is raised as a ``DeviceError``, for the task to retry.
@@ -96,7 +93,7 @@ def may_be_spin(plan: JobPlan, reference: str, targets: Sequence[str]) -> bool:
     return detect_capture(paths, [(1, 1)] * len(paths)) == "spin"
 
 
-def track_spin(pipeline: ProductSegmentationPipeline, plan: JobPlan, prompt: Prompt,
+def track_spin(pipeline: JobModels, plan: JobPlan, prompt: Prompt,
                fixed: PrototypeBank, shape: MaskShape,
                reference: tuple[str, np.ndarray],
                targets: Sequence[tuple[str, str, Loader]]) -> Tracked:
