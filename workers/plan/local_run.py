@@ -37,7 +37,7 @@ def execute_run(pipeline: JobModels, spec: JobSpec, ref_image: np.ndarray,
                 store: ObjectStore | None, layout: JobLayout,
                 on_image: Callable[[ImageResult], None] | None,
                 output_dir: Path | None) -> JobResult:
-    """``JobModels.run`` once its spec is built and its output
+    """``ProductSegmentationPipeline.run`` once its spec is built and its output
     directory is held: the plan's steps (``step_list.steps_of``), in order, here.
 
     Args:
