@@ -9,8 +9,7 @@ finalize. Outputs go to the store as each view is done and ``results.json`` last
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +27,7 @@ from prodseg.workers.plan.job_models import JobModels
 from prodseg.workers.plan.job_plan import JobPlan, resolve_in_order
 from prodseg.workers.plan.step_list import steps_of
 from prodseg.workers.plan.view_prompts import prompted_view
-from prodseg.workers.plan.views import Loader, load_view, track_spin, view_candidates
-
-log = logging.getLogger(__name__)
+from prodseg.workers.plan.views import Loader, batch_candidates, load_view, track_spin
 
 
 def execute_run(pipeline: JobModels, spec: JobSpec, ref_image: np.ndarray,
@@ -140,8 +137,8 @@ class LocalJob:
         plan, fixed = self.plan, self.fixed
         for start in range(0, len(remaining), step):
             batch = remaining[start : start + step]
-            for index, candidates, image in _candidates(self.pipeline, fixed, self.views,
-                                                        batch):
+            for index, candidates, image in batch_candidates(self.pipeline, fixed,
+                                                             self.views, batch):
                 if plan.grows_bank:
                     self.kept[index] = KeptView(candidates.to_bytes(), candidates.size,
                                                 candidates.best_score(fixed, plan.select))
@@ -199,31 +196,3 @@ class KeptView:
     blob: bytes
     size: tuple[int, int]
     best_score: float
-
-
-def _candidates(pipeline: JobModels, fixed: PrototypeBank,
-                views: Sequence[tuple[str, str, Loader]], batch: Sequence[int]
-                ) -> Iterator[tuple[int, ViewCandidates, np.ndarray | None]]:
-    """``(index, candidates, pixels or None)`` of a batch of views, whose whole-image
-    DINOv2 passes run together when the settings use them (full embedding mode, guided
-    prompting) and the batch has several images."""
-    loaded = [(k, *load_view(views[k][2], views[k][1])) for k in batch]
-    tokens = iter(_batch_tokens(pipeline, [im for _, im, _ in loaded if im is not None]))
-    for index, image, error in loaded:
-        image_id, source, _ = views[index]
-        grid = next(tokens) if image is not None else None
-        yield index, view_candidates(pipeline, fixed, image_id, source, image, error,
-                                     grid), image
-
-
-def _batch_tokens(pipeline: JobModels,
-                  images: list[np.ndarray]) -> list[np.ndarray | None]:
-    """Whole-image patch grids computed as one batch, or None each (computed later)."""
-    if len(images) < 2 or not pipeline.uses_image_tokens:
-        return [None] * len(images)
-    embedder = pipeline.embedder
-    try:
-        return list(embedder.image_tokens_batch(images))
-    except Exception:  # e.g. out of memory: each image then tries on its own
-        log.exception("batched DINOv2 pass failed; embedding images one at a time")
-        return [None] * len(images)

@@ -10,7 +10,7 @@ trouble (``TransientError``, ``DeviceError``) is raised, for the task to retry.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +69,34 @@ def view_candidates(pipeline: JobModels, fixed: PrototypeBank,
             raise device from exc
         log.exception("processing %s failed", source)
         return ViewCandidates.failed(image_id, source, f"{source}: {type(exc).__name__}: {exc}")
+
+
+def batch_candidates(pipeline: JobModels, fixed: PrototypeBank,
+                views: Sequence[tuple[str, str, Loader]], batch: Sequence[int]
+                ) -> Iterator[tuple[int, ViewCandidates, np.ndarray | None]]:
+    """``(index, candidates, pixels or None)`` of a batch of views, whose whole-image
+    DINOv2 passes run together when the settings use them (full embedding mode, guided
+    prompting) and the batch has several images."""
+    loaded = [(k, *load_view(views[k][2], views[k][1])) for k in batch]
+    tokens = iter(_batch_tokens(pipeline, [im for _, im, _ in loaded if im is not None]))
+    for index, image, error in loaded:
+        image_id, source, _ = views[index]
+        grid = next(tokens) if image is not None else None
+        yield index, view_candidates(pipeline, fixed, image_id, source, image, error,
+                                     grid), image
+
+
+def _batch_tokens(pipeline: JobModels,
+                  images: list[np.ndarray]) -> list[np.ndarray | None]:
+    """Whole-image patch grids computed as one batch, or None each (computed later)."""
+    if len(images) < 2 or not pipeline.uses_image_tokens:
+        return [None] * len(images)
+    embedder = pipeline.embedder
+    try:
+        return list(embedder.image_tokens_batch(images))
+    except Exception:  # e.g. out of memory: each image then tries on its own
+        log.exception("batched DINOv2 pass failed; embedding images one at a time")
+        return [None] * len(images)
 
 
 @dataclass
