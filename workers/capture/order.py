@@ -5,7 +5,7 @@
   from it, alternating sides, wrapping around the circle.
 - ``unordered``: any photos. Views are visited most similar first (their best patch
   similarity to the reference).
-- ``panorama``: equirectangular 360° images (2:1, ``ops.panorama.is_panorama_size``).
+- ``panorama``: equirectangular 360° images (2:1, ``ops.equirectangular.is_panorama_size``).
 
 ``auto`` picks one: every target a panorama is a panorama set (the reference may be an ordinary
 photo), numbered files in one folder a spin set, anything else unordered.
@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from prodseg.workers.ops.panorama import is_panorama_size
+from prodseg.workers.ops.equirectangular import is_panorama_size
 
 CAPTURES = ("spin", "unordered", "panorama")
 _NUMBER = re.compile(r"(\d+)")

@@ -30,18 +30,6 @@ import numpy.typing as npt
 
 Shape = tuple[int, int]  # (H, W) of a panorama
 
-PANORAMA_RATIO = (1.98, 2.02)
-"""The width/height ratios of an equirectangular panorama: 2:1, give or take a pixel row
-or two that a camera or an editor added or cropped."""
-
-
-def is_panorama_size(width: int, height: int) -> bool:
-    """The one rule for "this image is an equirectangular panorama": its width over its
-    height lies in ``PANORAMA_RATIO``. The capture mode (``capture.order``), the tiled
-    segmenter (``segment.panorama``) and the seam (``ops.seam``) all ask it."""
-    return height > 0 and PANORAMA_RATIO[0] <= width / height <= PANORAMA_RATIO[1]
-
-
 @dataclass(frozen=True)
 class Tile:
     """A square perspective view of the panorama.

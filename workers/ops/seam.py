@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from prodseg.workers.ops.panorama import is_panorama_size
+from prodseg.workers.ops.equirectangular import is_panorama_size
 
 Shape = tuple[int, int]  # (H, W) of a panorama
 

@@ -15,13 +15,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from prodseg.prompts import Prompt
+from prodseg.workers.ops.equirectangular import is_panorama_size
 from prodseg.workers.ops.panorama import (
     Footprint,
     Shape,
     Tile,
     angles_to_vectors,
     angular_margin,
-    is_panorama_size,
     panorama_point_to_tile,
     pixel_to_angles,
     render_tile,
@@ -205,7 +205,7 @@ def _pixel_index(points: np.ndarray, shape: Shape) -> np.ndarray:
 
 def is_equirectangular(shape: tuple[int, ...]) -> bool:
     """Whether an image of this ``(H, W, ...)`` shape is a full panorama
-    (``ops.panorama.is_panorama_size``)."""
+    (``ops.equirectangular.is_panorama_size``)."""
     return len(shape) >= 2 and is_panorama_size(shape[1], shape[0])
 
 
