@@ -83,6 +83,7 @@ def check_outputs(catalog: str, products: int, views: int) -> tuple[int, dict[st
         The target images processed, and the jobs that failed with their reasons.
     """
     from prodseg.settings import load_settings
+    from prodseg.storage.manifest import job_state
     from prodseg.storage.s3 import S3Store
 
     store = S3Store.from_settings(load_settings())
@@ -90,7 +91,8 @@ def check_outputs(catalog: str, products: int, views: int) -> tuple[int, dict[st
     assert len(jobs) == products, (len(jobs), products)
     images, failed = 0, {}
     for job in jobs:
-        end = json.loads(store.get(f"jobs/{job}/_state/end.json"))
+        end = job_state(store, job).end()
+        assert end is not None, f"{job} has not ended"
         if end["state"] != "done":
             failed[job] = f"{end['state']}: {end.get('error')}"
             continue

@@ -3,7 +3,9 @@
 ``InputError`` is permanent: the input itself is wrong (a corrupt image, a click outside
 the picture, a bad setting). Retrying cannot help; the message names the file or the
 setting and says what is wrong. ``TransientError`` is infrastructure that may recover
-(a storage endpoint that did not answer); the distributed mode retries those.
+(a storage endpoint that did not answer, a device out of memory); the distributed mode
+retries those. ``as_device_error`` decides which failures of a model are the device's:
+those are transient, never a photo's permanent failure.
 """
 
 from __future__ import annotations
@@ -45,3 +47,32 @@ class WeightsError(InputError):
 
 class TransientError(ProdsegError):
     """Infrastructure that may recover on retry (storage, broker)."""
+
+
+class DeviceError(TransientError):
+    """The accelerator failed (out of memory, a lost or broken context): the work is
+    retried, elsewhere if need be, and the worker process that saw it is replaced."""
+
+
+DEVICE_FAILURES = ("out of memory", "cuda error", "cudnn_status", "cublas_status",
+                   "cudnn error", "device-side assert", "hip error", "nccl error",
+                   "an illegal memory access")
+"""Words in a ``RuntimeError``'s message that mark a failure of the device itself (as
+PyTorch and its CUDA and ROCm back ends word them), not of the data."""
+
+
+def as_device_error(exc: BaseException) -> DeviceError | None:
+    """``exc`` as a ``DeviceError`` when the device failed, else None.
+
+    A device failure is torch's ``OutOfMemoryError`` (matched by name: this module
+    imports no torch) or a ``RuntimeError`` whose message says the device failed
+    (``DEVICE_FAILURES``).
+    """
+    if isinstance(exc, DeviceError):
+        return exc
+    name = type(exc).__name__
+    message = str(exc).lower()
+    if name == "OutOfMemoryError" or (isinstance(exc, RuntimeError)
+                                      and any(w in message for w in DEVICE_FAILURES)):
+        return DeviceError(f"device failure: {name}: {exc}")
+    return None

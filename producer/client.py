@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from prodseg.errors import InputError
+from prodseg.job_spec import ViewPrompts, build_job_spec
 from prodseg.producer.inputs import (
     expand_inputs,
     input_identity,
@@ -26,17 +27,17 @@ from prodseg.producer.inputs import (
 )
 from prodseg.prompts import Prompt
 from prodseg.settings import Settings
-from prodseg.storage.base import ObjectNotFound, ObjectStore
+from prodseg.storage.base import ObjectStore
 from prodseg.storage.exports.coco import relocated_coco
 from prodseg.storage.images import decode_image
-from prodseg.storage.layout import COCO, RESULTS, make_image_ids, once_each
+from prodseg.storage.layout import COCO, RESULTS
 from prodseg.storage.manifest import (
     JOBS_PREFIX,
     JobManifest,
     get_json,
     is_output_key,
     job_layout,
-    state_key,
+    job_state,
 )
 from prodseg.tasks.names import (
     CANCELLED,
@@ -46,7 +47,6 @@ from prodseg.tasks.names import (
     REFERENCE_TASK,
 )
 from prodseg.tasks.progress import JobStatus, ProgressBoard
-from prodseg.workers.plan.view_prompts import ViewPrompts, resolve_views
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -150,42 +150,24 @@ class JobClient:
         from prodseg.storage.manifest import new_job_id, validate_job_id
 
         settings = settings or self.settings
-        sources = expand_inputs(images, self.settings)
-        ref_source = str(reference)
-        ref_real = input_identity(ref_source)
-        targets = [s for s in sources if input_identity(s) != ref_real]
-        targets = once_each(targets, input_identity)
-        if not sources:
-            raise InputError("no images given: pass at least one image to search")
-        missing = [s for s in [ref_source, *targets] if not is_s3(s) and not Path(s).is_file()]
-        if missing:
-            raise InputError(f"{missing[0]}: file not found")
-        ref_image = decode_image(read_input_bytes(ref_source, self.settings), ref_source,
-                                 settings.max_image_pixels)
-        prompt.validate(ref_image.shape[1], ref_image.shape[0], ref_source)
-        for x, y in distractor_points:
-            Prompt.from_point(x, y).validate(ref_image.shape[1], ref_image.shape[0],
-                                             f"{ref_source} (lookalike)")
-
-        ids = make_image_ids([ref_source, *targets])
-        named = resolve_views(views or ViewPrompts(), [ref_source, *targets], ids,
-                              input_identity)
-        for image_id, source in zip(ids[1:], targets, strict=True):
-            if image_id in named.references or image_id in named.lookalikes:
-                pixels = decode_image(read_input_bytes(source, self.settings), source,
-                                      settings.max_image_pixels)
-                named.validate(image_id, pixels.shape[1], pixels.shape[0], source)
+        limit = settings.max_image_pixels
+        spec = build_job_spec(
+            expand_inputs(images, self.settings), str(reference), prompt,
+            identity=input_identity,
+            decode=lambda source: decode_image(read_input_bytes(source, self.settings),
+                                               source, limit),
+            distractors=distractor_points, views=views,
+            exists=lambda source: is_s3(source) or Path(source).is_file())
         job = validate_job_id(job) if job is not None else new_job_id()
         entries = []
-        for image_id, source in zip(ids, [ref_source, *targets], strict=True):
+        for image_id, source in zip(spec.ids, [spec.reference, *spec.targets], strict=True):
             entries.append(place_input(self.store, job, image_id, source, settings))
             if on_upload is not None:
                 on_upload(source)
         manifest = JobManifest(
-            job=job, reference=entries[0], prompt=prompt.to_json(), images=entries[1:],
-            settings=recorded(settings),
-            distractors=[[float(x), float(y)] for x, y in distractor_points],
-            views=named.to_json() if not named.empty else {},
+            job=job, reference=entries[0], prompt=spec.prompt.to_json(), images=entries[1:],
+            settings=recorded(settings), distractors=[list(p) for p in spec.distractors],
+            views=spec.views.to_json() if not spec.views.empty else {},
         )
         manifest.save(self.store)
         return job
@@ -207,12 +189,11 @@ class JobClient:
         if progress.state != "unknown":
             return progress
         layout = job_layout(job)
-        try:
-            end = get_json(self.store, state_key(job, "end.json"))
-        except ObjectNotFound:
+        end = job_state(self.store, job).end()
+        if end is None:
             if not self.store.exists(layout.key("job.json")):
                 where = self.store.describe(JOBS_PREFIX.rstrip("/"))
-                raise InputError(f"no job {job!r} in {where}") from None
+                raise InputError(f"no job {job!r} in {where}")
             return JobStatus(job, QUEUED, 0, 0, 0)
         manifest = JobManifest.load(self.store, job)
         failed = 0
@@ -294,13 +275,12 @@ class JobClient:
         """
         from prodseg.producer.resume import resume_job
 
-        return resume_job(self, job)
+        return resume_job(self.store, self.board, self.app, job)
 
     def completed(self, job: str) -> bool:
         """The job ended as done and its results document is stored."""
-        try:
-            end = get_json(self.store, state_key(job, "end.json"))
-        except ObjectNotFound:
+        end = job_state(self.store, job).end()
+        if end is None:
             return False
         return bool(end.get("state") == DONE and self.store.exists(job_layout(job).results))
 
@@ -309,12 +289,9 @@ class JobClient:
         status = self.status(job)
         if status.ended:
             return status
-        from prodseg.storage.manifest import put_json
-
         self.board.cancel(job)
         if self.board.claim_end(job):
-            put_json(self.store, state_key(job, "end.json"),
-                     {"state": CANCELLED, "error": None})
+            job_state(self.store, job).put_end(CANCELLED)
             self.board.ended(job, CANCELLED)
         return self.status(job)
 

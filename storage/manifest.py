@@ -4,10 +4,7 @@ Storage is the source of truth for a job. Under ``jobs/<job>/`` it holds:
 
 - ``job.json``: the manifest, written once by ``prodseg submit`` (what to do);
 - ``inputs/``: the uploaded images (inputs given as ``s3://`` URLs stay where they are);
-- ``_state/``: what the workers did: ``reference.json`` (and ``negatives.npy``, the
-  lookalikes), ``tracking.json`` once a spin was tracked, ``candidates/<id>.bin`` and
-  ``.json`` per view when the bank grows, ``bank.json`` once it has, one
-  ``images/<id>.json`` per finished target, and ``end.json`` once the job has ended;
+- the job's bookkeeping, what the workers did (``storage.job_state`` names it);
 - everything else: exactly the output layout of ``prodseg run``.
 """
 
@@ -23,12 +20,12 @@ from typing import Any
 from prodseg.errors import InputError
 from prodseg.jsonio import dump_bytes
 from prodseg.storage.base import ObjectStore, validate_key
+from prodseg.storage.job_state import STATE, JobState
 from prodseg.storage.layout import JobLayout
 
 JOBS_PREFIX = "jobs/"
 MANIFEST = "job.json"
 INPUTS = "inputs/"
-STATE = "_state/"
 PRIVATE_PREFIXES = (MANIFEST, INPUTS, STATE)
 
 
@@ -113,6 +110,10 @@ class JobManifest:
         """The job's output layout."""
         return job_layout(self.job)
 
+    def state(self, store: ObjectStore) -> JobState:
+        """The job's bookkeeping in ``store``."""
+        return JobState(store, self.layout)
+
     def target(self, image_id: str) -> InputImage:
         """The target image with this id; KeyError naming it otherwise."""
         for image in self.images:
@@ -149,20 +150,9 @@ class JobManifest:
         return cls.from_bytes(store.get(job_layout(job).key(MANIFEST)))
 
 
-def state_key(job: str, name: str) -> str:
-    """Key of a bookkeeping object: ``reference.json``, ``end.json``, ``images/<id>.json``."""
-    return job_layout(job).key(STATE + name)
-
-
-def image_state_key(job: str, image_id: str) -> str:
-    """Key of one target's finished record."""
-    return state_key(job, f"images/{image_id}.json")
-
-
-def candidates_key(job: str, image_id: str, kind: str) -> str:
-    """Key of a view's stored candidates (``kind`` ``bin``) or of their record (``json``),
-    kept for the resolve step of a job whose bank grows."""
-    return state_key(job, f"candidates/{image_id}.{kind}")
+def job_state(store: ObjectStore, job: str) -> JobState:
+    """The bookkeeping of a job in the shared store."""
+    return JobState(store, job_layout(job))
 
 
 def input_key(job: str, image_id: str, suffix: str) -> str:

@@ -1,7 +1,7 @@
-"""The tasks, one per step of the job plan: reference; track (one per job, when the spin
-is tracked); match (one per view: its candidates, resolved at once unless the bank
-grows); resolve (one per job, when the bank grows); finalize. Thin: they call
-``prodseg.workers.plan.steps`` and ``ordered_steps``.
+"""The Celery executor of the step list (``workers.plan.step_list``): one task per step
+(``tasks.names.STEP_TASKS``): reference; track; match (the view step, one task per
+view); resolve; finalize. Thin: each runs its step (``workers.plan.steps``,
+``ordered_steps``), then enqueues the next step the job's plan takes (``_advance``).
 
 Arguments are job ids and indices only: images, masks and embeddings travel through
 storage, never through the broker. The last view to finish starts the next step.
@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from typing import Any
 
 import redis
 from celery import Task
 from celery.utils.log import get_task_logger
 
-from prodseg.errors import InputError, TransientError
+from prodseg.errors import DeviceError, InputError, TransientError, as_device_error
 from prodseg.jsonio import dumps
 from prodseg.settings import JOB_SETTINGS, Settings, load_settings
 from prodseg.storage.base import ObjectStore
-from prodseg.storage.manifest import JobManifest, put_json, state_key
+from prodseg.storage.manifest import JobManifest
 from prodseg.tasks.app import app, publishing
 from prodseg.tasks.names import (
     DONE,
@@ -31,6 +32,7 @@ from prodseg.tasks.names import (
     PREVIEW_TASK,
     REFERENCE_TASK,
     RESOLVE_TASK,
+    STEP_TASKS,
     TRACK_TASK,
     task_label,
 )
@@ -56,6 +58,7 @@ def _retry_policy() -> dict[str, Any]:
     s = _settings()
     return {
         "autoretry_for": RETRYABLE,
+        "dont_autoretry_for": (DeviceError,),  # the process is replaced instead (StepTask)
         "retry_backoff": 2,
         "retry_backoff_max": s.task_retry_backoff_max_s,
         "retry_jitter": True,
@@ -122,7 +125,7 @@ def _shape(job: str) -> Any:
 
 
 def end_job(job: str, state: str, message: str = "") -> None:
-    """Record a job's end, once: in Redis, then in storage (``_state/end.json``).
+    """Record a job's end, once: in Redis, then in storage (``JobState.end``).
 
     Redis first: a job that fails because storage is unreachable must still end.
     """
@@ -131,8 +134,7 @@ def end_job(job: str, state: str, message: str = "") -> None:
         return
     board.ended(job, state, message)
     try:
-        put_json(_store(), state_key(job, "end.json"),
-                 {"state": state, "error": message or None})
+        _manifest(job).state(_store()).put_end(state, message)
     except Exception:
         log.exception("job %s: could not store its end (%s)", job, state)
 
@@ -141,7 +143,30 @@ def _gave_up(task: str, exc: BaseException, retries: int) -> str:
     return (f"{task} gave up after {retries} retries: {type(exc).__name__}: {exc}")
 
 
-class MatchTask(Task):
+DEVICE_EXIT = 75
+"""The exit status of a worker process whose device failed (``EX_TEMPFAIL``)."""
+
+
+class StepTask(Task):
+    """A step's task. A failure of the device (``prodseg.errors.as_device_error``: out of
+    memory, a lost context) is never the photo's: the process exits at once, so the
+    pool starts a fresh one with a fresh device context, and the broker hands the
+    unacknowledged message (late acks, rejected when the worker is lost) to a worker
+    again."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            device = as_device_error(exc)
+            if device is None:
+                raise
+            log.error("%s%s: %s; this worker process exits and the task goes back to the "
+                      "queue", self.name, list(args), device)
+            os._exit(DEVICE_EXIT)
+
+
+class MatchTask(StepTask):
     """``prodseg.match``: a target whose retries run out is accounted for, not dropped."""
 
     def on_failure(self, exc: Exception, task_id: str, args: tuple[Any, ...],
@@ -160,22 +185,42 @@ class MatchTask(Task):
 
 
 def _after_views(job: str) -> None:
-    """Every view is done: resolve them in capture order if the bank grows, else finish."""
-    if _plan(job).grows_bank:
-        resolve.apply_async((job,))
-    else:
-        finalize.apply_async((job,))
+    """Every view is done: enqueue the step after the view step."""
+    _advance(job, "view")
 
 
-def _enqueue_views(job: str, indices: list[int]) -> None:
-    images = _manifest(job).images
+def _advance(job: str, after: str) -> None:
+    """Enqueue the step the job's plan takes after the step ``after``.
+
+    The view step is enqueued for the views storage says are not done; those that are
+    (tracked, prompted, or done before) are counted finished first, and with none left
+    the step after it is enqueued at once.
+    """
+    from prodseg.workers.plan.step_list import StoredJob, next_step, pending_views
+
+    step = next_step(_plan(job), after)
+    if step is None:
+        return
+    if step.per == "job":
+        app.send_task(STEP_TASKS[step.name], args=(job,))
+        return
+    stored = StoredJob.of(_store(), _manifest(job))
+    pending = pending_views(stored, step)
+    board = _board()
+    for image_id, ok in sorted(stored.finished_views().items()):
+        board.target_finished(job, image_id, ok=ok)
+    if not pending:
+        _advance(job, step.name)
+        return
+    task = STEP_TASKS[step.name]
+    images = stored.manifest.images
     with publishing(app) as producer:
-        for index in indices:
-            match.apply_async((job, index), producer=producer,
-                              shadow=task_label(MATCH_TASK, job, images[index].image_id))
+        for index in pending:
+            app.send_task(task, args=(job, index), producer=producer,
+                          shadow=task_label(task, job, images[index].image_id))
 
 
-class JobEndTask(Task):
+class JobEndTask(StepTask):
     """The once-per-job steps (reference, track, resolve, finalize): out of retries, the
     job fails."""
 
@@ -205,16 +250,13 @@ def reference(self: Task, job: str) -> None:
         end_job(job, FAILED, str(exc))
         return
     except Exception as exc:  # without a reference the job cannot go on
+        if as_device_error(exc) is not None:
+            raise  # not the job's failure: StepTask replaces the process
         log.exception("job %s: reference failed", job)
         end_job(job, FAILED, f"reference: {type(exc).__name__}: {exc}")
         return
     board.started(job, len(manifest.images))
-    if not manifest.images:
-        _after_views(job)
-    elif _plan(job).tracks:
-        track.apply_async((job,))
-    else:
-        _enqueue_views(job, list(range(len(manifest.images))))
+    _advance(job, "reference")
 
 
 @app.task(name=TRACK_TASK, bind=True, base=JobEndTask, **RETRY)
@@ -227,14 +269,8 @@ def track(self: Task, job: str) -> None:
     if board.is_cancelled(job):
         return
     manifest = _manifest(job)
-    tracked = set(track_step(_store(), manifest, _pipeline_for(manifest)))
-    last = False
-    for image_id in sorted(tracked):
-        last = board.target_finished(job, image_id, ok=True) or last
-    if last:
-        _after_views(job)
-    _enqueue_views(job, [k for k, t in enumerate(manifest.images)
-                         if t.image_id not in tracked])
+    track_step(_store(), manifest, _pipeline_for(manifest))
+    _advance(job, "track")
 
 
 @app.task(name=MATCH_TASK, bind=True, base=MatchTask, **RETRY)
@@ -275,7 +311,7 @@ def resolve(self: Task, job: str) -> None:
         return
     manifest = _manifest(job)
     resolve_step(_store(), manifest, _pipeline_for(manifest), board.unstored(job))
-    finalize.apply_async((job,))
+    _advance(job, "resolve")
 
 
 @app.task(name=FINALIZE_TASK, bind=True, base=JobEndTask, **RETRY)

@@ -16,7 +16,12 @@ TRACK_TASK: Final = "prodseg.track"
 RESOLVE_TASK: Final = "prodseg.resolve"
 PREVIEW_TASK: Final = "prodseg.preview"
 
-JOB_STEPS: Final = (REFERENCE_TASK, TRACK_TASK, MATCH_TASK, RESOLVE_TASK, FINALIZE_TASK)
+STEP_TASKS: Final = {"reference": REFERENCE_TASK, "track": TRACK_TASK, "view": MATCH_TASK,
+                     "resolve": RESOLVE_TASK, "finalize": FINALIZE_TASK}
+"""The task that runs each step of the step list (``workers.plan.step_list``): a ``view``
+step's task takes ``(job, index)``, the others ``(job,)``."""
+
+JOB_STEPS: Final = tuple(STEP_TASKS.values())
 """The tasks whose first argument is a job id."""
 
 

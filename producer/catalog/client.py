@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prodseg.errors import InputError
+from prodseg.job_spec import ViewPrompts
 from prodseg.jsonio import dumps
 from prodseg.producer.catalog.reviews import ReviewBook
 from prodseg.producer.client import JobClient, poll
@@ -40,7 +41,6 @@ from prodseg.storage.base import ObjectNotFound
 from prodseg.storage.manifest import get_json, put_json, validate_job_id
 from prodseg.tasks.names import CANCELLED, DONE, ENDED, FAILED, QUEUED, RUNNING
 from prodseg.tasks.progress import JobStatus
-from prodseg.workers.plan.view_prompts import ViewPrompts
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from prodseg.settings import (
 from prodseg.storage.images import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
+    from prodseg.job_spec import ViewPrompts
     from prodseg.producer.client import JobClient
-    from prodseg.workers.plan.view_prompts import ViewPrompts
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
 """Exit codes: 0 done, 1 some images (or the job) failed, 2 nothing could start (usage,
@@ -317,7 +317,7 @@ def lookalikes_from_args(args: argparse.Namespace) -> list[tuple[float, float]]:
 def views_from_args(args: argparse.Namespace) -> ViewPrompts:
     """What ``--ref``, ``--ref-neg``, ``--not-here`` and ``--distractor-point VIEW:X,Y``
     say about views other than the reference (keyed as typed; the job resolves them)."""
-    from prodseg.workers.plan.view_prompts import ViewPrompts
+    from prodseg.job_spec import ViewPrompts
 
     points: dict[str, list[tuple[float, float]]] = {}
     labels: dict[str, list[int]] = {}

@@ -19,12 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prodseg.errors import InputError
+from prodseg.job_spec import ViewPrompts
 from prodseg.producer.catalog.client import CatalogClient, product_job
 from prodseg.producer.catalog.reviews import REJECT, Point, ProductReview, ReviewBook, now
 from prodseg.prompts import Prompt
 from prodseg.settings import load_settings
 from prodseg.storage.manifest import InputImage, JobManifest
-from prodseg.workers.plan.view_prompts import ViewPrompts
 
 
 @dataclass(frozen=True)

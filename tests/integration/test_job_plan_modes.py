@@ -173,3 +173,30 @@ def test_a_catalog_with_lookalikes_and_tracking_acts_like_run(cluster: Cluster) 
         assert by_product[name]["tracked"].split() == tracked
         members = (doc.get("prototype_bank") or {}).get("prototypes", [])
         assert by_product[name]["bank"].split() == [m for m in members if m != "reference"]
+
+
+def test_a_panorama_a_row_off_two_to_one_is_tiled_in_both_modes(cluster: Cluster) -> None:
+    """2048x1025 passes the one panorama rule: both modes tile it, find the product
+    across the seam and record the capture as a panorama, with the same outputs."""
+    import numpy as np
+    from PIL import Image
+
+    from prodseg.producer.samples.panorama import render_panorama
+    from prodseg.workers.ops.masks import mask_iou
+
+    cluster.worker("w1", PRODSEG_BACKEND="classic")
+    scene = render_panorama(width=1024, product_yaw_deg=180.0, seed=0)
+    folder = cluster.tmp / "pano"
+    folder.mkdir()
+    Image.fromarray(scene.reference).save(folder / "a_product.png")
+    Image.fromarray(np.concatenate([scene.image, scene.image[-1:]])).save(folder / "b_aisle.png")
+    x, y = scene.reference_point
+    results, fetched = _both_modes(
+        cluster, "pano", [folder / "a_product.png", folder / "b_aisle.png"], f"{x},{y}",
+        ["--backend", "classic", "--panorama-tile-size", "320", "--dinov2-input-size", "1022"])
+    assert results["capture"] == "panorama"
+    (entry,) = results["images"]
+    assert entry["height"] == 513 and entry["matches"][0]["wrapped_bbox"][2] > 1024
+    mask = np.asarray(Image.open(fetched / entry["matches"][0]["mask"])) > 0
+    truth = np.concatenate([scene.mask, np.zeros_like(scene.mask[-1:])])
+    assert mask_iou(mask, truth) >= 0.92

@@ -2,8 +2,10 @@
 
 Read once per test session (cached): callers must not change what they get.
 Module names are the installed ones: ``workers/ops/masks.py`` is
-``prodseg.workers.ops.masks``. Imports under ``if TYPE_CHECKING:`` are left out (they
-never run); imports inside functions are kept, since they run when the function does.
+``prodseg.workers.ops.masks``. Imports inside functions are kept, since they run when
+the function does; imports under ``if TYPE_CHECKING:`` never run, so the torch checks
+leave them out, but they tie modules together all the same, so the cycle check counts
+them (``typing_too``).
 """
 
 from __future__ import annotations
@@ -30,15 +32,18 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def imported(path: Path, known: set[str], module_level_only: bool) -> set[str]:
-    """Modules ``path`` imports: prodseg's own (as in ``known``) and third-party tops."""
+def imported(path: Path, known: set[str], module_level_only: bool,
+             typing_too: bool = False) -> set[str]:
+    """Modules ``path`` imports: prodseg's own (as in ``known``) and third-party tops;
+    with ``typing_too``, those under ``if TYPE_CHECKING:`` too."""
     out: set[str] = set()
 
     def visit(node: ast.AST) -> None:
         for child in ast.iter_child_nodes(node):
             if module_level_only and isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
-            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+            if (not typing_too and isinstance(child, ast.If)
+                    and "TYPE_CHECKING" in ast.unparse(child.test)):
                 continue
             if isinstance(child, ast.Import):
                 out.update(alias.name for alias in child.names)
@@ -53,7 +58,7 @@ def imported(path: Path, known: set[str], module_level_only: bool) -> set[str]:
 
 
 @functools.cache
-def graph(module_level_only: bool = False) -> dict[str, set[str]]:
+def graph(module_level_only: bool = False, typing_too: bool = False) -> dict[str, set[str]]:
     """Module -> the prodseg modules it imports, parent packages included.
 
     Importing ``a.b.c`` runs ``a/b/__init__.py`` first, so each module also depends on
@@ -63,7 +68,7 @@ def graph(module_level_only: bool = False) -> dict[str, set[str]]:
     known = set(mods)
     edges: dict[str, set[str]] = {}
     for name, path in mods.items():
-        deps = {d for d in imported(path, known, module_level_only) if d in known}
+        deps = {d for d in imported(path, known, module_level_only, typing_too) if d in known}
         parent = name.rpartition(".")[0]
         if parent in known:
             deps.add(parent)

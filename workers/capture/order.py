@@ -5,22 +5,21 @@
   from it, alternating sides, wrapping around the circle.
 - ``unordered``: any photos. Views are visited most similar first (their best patch
   similarity to the reference).
-- ``panorama``: equirectangular 360° images (2:1).
+- ``panorama``: equirectangular 360° images (2:1, ``ops.equirectangular.is_panorama_size``).
 
-``auto`` picks one: every target 2:1 is a panorama set (the reference may be an ordinary
+``auto`` picks one: every target a panorama is a panorama set (the reference may be an ordinary
 photo), numbered files in one folder a spin set, anything else unordered.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from prodseg.workers.ops.equirectangular import is_panorama_size
+
 CAPTURES = ("spin", "unordered", "panorama")
-_PANORAMA_RATIO = (1.98, 2.02)
 _NUMBER = re.compile(r"(\d+)")
 
 
@@ -38,8 +37,7 @@ def detect_capture(paths: Sequence[Path], sizes: Sequence[tuple[int, int]]) -> s
         sizes: ``(width, height)`` of each, in the same order (of the targets alone for
             panoramas: the reference may be an ordinary photo of the product).
     """
-    if sizes and all(_PANORAMA_RATIO[0] <= w / max(h, 1) <= _PANORAMA_RATIO[1]
-                     for w, h in sizes):
+    if sizes and all(is_panorama_size(w, h) for w, h in sizes):
         return "panorama"
     folders = {p.parent for p in paths}
     if len(paths) >= 3 and len(folders) == 1 and all(_NUMBER.search(p.stem) for p in paths):
@@ -70,31 +68,6 @@ def spin_order(positions: Sequence[int], reference: int, length: int) -> list[in
 def similarity_order(similarities: Sequence[float]) -> list[int]:
     """Indices by decreasing similarity (ties in input order)."""
     return sorted(range(len(similarities)), key=lambda i: (-similarities[i], i))
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """``(width, height)`` from the file's header; ``(0, 0)`` when it cannot be read or is
-    no regular file (opening a pipe would wait for a writer forever)."""
-    from PIL import Image
-
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return (0, 0)
-        with Image.open(path) as image:
-            return image.size
-    except Exception:  # the image is reported when it is processed
-        return (0, 0)
-
-
-def resolve_capture(setting: str, reference: Path, targets: Sequence[Path]) -> str:
-    """The capture mode: ``setting`` itself, or the detected one for ``auto``."""
-    if setting != "auto":
-        return setting
-    sizes = [image_size(p) for p in targets]
-    if sizes and detect_capture(targets, sizes) == "panorama":
-        return "panorama"
-    paths = [reference, *targets]
-    return detect_capture(paths, [image_size(reference), *sizes])
 
 
 def visit_order(capture: str, reference: Path, targets: Sequence[Path],

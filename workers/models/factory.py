@@ -63,7 +63,8 @@ def build_backends(settings: Settings) -> tuple[Segmenter, FFAEmbedder, dict[str
             "device": str(device),
         }
     if s.capture in ("auto", "panorama"):
-        # 2:1 images are proposed on perspective tiles; other images pass straight through.
+        # Panoramas (is_panorama_size) are proposed on perspective tiles; other images
+        # pass straight through.
         from prodseg.workers.ops.panorama import tile_layout
         from prodseg.workers.segment.panorama import PanoramaSegmenter
 

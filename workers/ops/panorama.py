@@ -1,7 +1,8 @@
 """Equirectangular panoramas: perspective tiles, projections between them, seam-safe boxes.
 
-A 360° camera writes a ``(H, W)`` equirectangular image (``W = 2 H``). Pixel coordinates
-are continuous with integers at pixel centres (as in ``cv2.remap``): column ``x`` in
+A 360° camera writes a ``(H, W)`` equirectangular image (``W ≈ 2 H``:
+``is_panorama_size``). Pixel coordinates are continuous with integers at pixel centres
+(as in ``cv2.remap``): column ``x`` in
 ``[-0.5, W - 0.5)`` is the longitude (yaw) ``θ = (x + 0.5) / W · 2π − π`` and row ``y`` in
 ``[-0.5, H - 0.5)`` the latitude (pitch) ``φ = π/2 − (y + 0.5) / H · π``. Yaw 0 is the
 image's middle, yaw grows to the right and the left/right edges meet at yaw ±180° (the
@@ -28,7 +29,6 @@ import numpy as np
 import numpy.typing as npt
 
 Shape = tuple[int, int]  # (H, W) of a panorama
-
 
 @dataclass(frozen=True)
 class Tile:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from prodseg.workers.ops.equirectangular import is_panorama_size
+
 Shape = tuple[int, int]  # (H, W) of a panorama
 
 
@@ -136,9 +138,9 @@ def pixel_lists_to_masks(pixels: list[np.ndarray], shape: Shape) -> np.ndarray:
 
 def seam_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     """``wrapped_box`` of a panorama mask that crosses the seam; None for any other mask
-    (not a 2:1 image, or not crossing)."""
+    (not a panorama, ``is_panorama_size``, or not crossing)."""
     h, w = mask.shape[:2]
-    if w != 2 * h or not mask.any():
+    if not is_panorama_size(w, h) or not mask.any():
         return None
     box = wrapped_box(mask)
     return box if box[2] > w else None

@@ -1,24 +1,21 @@
-"""How ``prodseg run`` executes the job plan (``plan.job_plan``) in one process.
+"""The local executor of the step list (``plan.step_list``): ``prodseg run`` in one process.
 
-The reference first (its mask, embedding and lookalikes), then the spin tracked when
-tracking is on, then every other view's candidates, in batches whose whole-image DINOv2
-passes run together. Without a growing bank each view is resolved as soon as its
-candidates exist; with one, every view's candidates are kept (bit-packed) and resolved
-in capture order, each reading its image again only to write its cutouts. Outputs go to
-the store as each view is done and ``results.json`` last.
+It walks the plan's steps in order, one method per step: reference (the click, the
+lookalikes, the prompted views), track, view (candidates in batches whose whole-image
+DINOv2 passes run together; resolved at once unless the bank grows, else kept
+bit-packed), resolve (in capture order, each image read again only for its cutouts) and
+finalize. Outputs go to the store as each view is done and ``results.json`` last.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from prodseg.prompts import Prompt
+from prodseg.job_spec import JobSpec
 from prodseg.results import ImageResult, JobResult
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.images import read_image_file
@@ -26,115 +23,169 @@ from prodseg.storage.layout import JobLayout
 from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates, select_view
 from prodseg.workers.match.instances import mask_shape
+from prodseg.workers.plan.job_models import JobModels
 from prodseg.workers.plan.job_plan import JobPlan, resolve_in_order
-from prodseg.workers.plan.view_prompts import ViewPrompts, prompted_view
-from prodseg.workers.plan.views import Loader, load_view, track_spin, view_candidates
-
-if TYPE_CHECKING:
-    from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
-
-log = logging.getLogger(__name__)
+from prodseg.workers.plan.step_list import steps_of
+from prodseg.workers.plan.view_prompts import prompted_view
+from prodseg.workers.plan.views import Loader, batch_candidates, load_view, track_spin
 
 
-def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path: Path,
-                ref_image: np.ndarray, targets: list[Path], ids: list[str],
+def execute_run(pipeline: JobModels, spec: JobSpec, ref_image: np.ndarray,
                 store: ObjectStore | None, layout: JobLayout,
                 on_image: Callable[[ImageResult], None] | None,
-                distractor_points: Sequence[tuple[float, float]],
-                output_dir: Path | None, prompted: ViewPrompts | None = None) -> JobResult:
-    """``ProductSegmentationPipeline.run`` once its inputs are checked and its output
-    directory is held: the job plan's steps, in this process."""
-    from prodseg.storage.exports import documents as exports
+                output_dir: Path | None) -> JobResult:
+    """``ProductSegmentationPipeline.run`` once its spec is built and its output
+    directory is held: the plan's steps (``step_list.steps_of``), in order, here.
 
-    s = pipeline.settings
-    plan = JobPlan.of(s)
-    prompted = prompted or ViewPrompts()
-    reference = pipeline.segment_reference(ref_image, prompt, ids[0], str(ref_path))
-    negatives = pipeline.embed_distractors(ref_image, distractor_points, str(ref_path))
-    neighbours = pipeline.reference_neighbours(ref_image, reference)
-    shape = mask_shape(reference.mask)
-    if store is not None:
-        exports.write_reference_outputs(store, layout, ref_image, reference)
+    Args:
+        pipeline: the job's settings and models.
+        spec: the job (``prodseg.job_spec.build_job_spec``).
+        ref_image: the reference's ``(H, W, 3)`` uint8 pixels, decoded by the spec's check.
+        store: where outputs go (None: nowhere, results only).
+        layout: their keys in ``store``.
+        on_image: called with each view's result as it is done.
+        output_dir: the output directory, recorded in the result.
+    """
+    run = LocalJob(pipeline, spec, ref_image, store, layout, on_image)
+    for step in steps_of(run.plan):
+        getattr(run, step.name)()
+    return JobResult(run.ref, run.results, run.meta, output_dir)
 
-    def loader(path: Path) -> Loader:
-        return lambda: read_image_file(path, s.max_image_pixels, s.max_image_bytes)
 
-    views = [(image_id, str(path), loader(path))
-             for image_id, path in zip(ids[1:], targets, strict=True)]
-    found: dict[int, ImageResult] = {}
+class LocalJob:
+    """One job's steps in this process; what a step hands the next is kept in memory."""
 
-    def finish(index: int, result: ImageResult, image: np.ndarray | None) -> None:
-        if store is not None and image is not None:
-            exports.write_image_outputs(store, layout, image, result)
-        found[index] = result
-        if on_image is not None:
-            on_image(result)
+    def __init__(self, pipeline: JobModels, spec: JobSpec,
+                 ref_image: np.ndarray, store: ObjectStore | None, layout: JobLayout,
+                 on_image: Callable[[ImageResult], None] | None) -> None:
+        s = pipeline.settings
+        self.pipeline, self.prompt, self.ref_path = pipeline, spec.prompt, Path(spec.reference)
+        self.ref_image: np.ndarray | None = ref_image
+        self.store, self.layout, self.on_image = store, layout, on_image
+        self.distractor_points, self.prompted = spec.distractors, spec.views
+        self.plan = JobPlan.of(s)
+        self.ref_id = spec.ids[0]
 
-    # Views the job prompts are done first: their embeddings and lookalikes join the bank.
-    refs, more = [], []
-    for index, (image_id, source, load) in enumerate(views):
-        done = prompted_view(pipeline, prompted, image_id, source, load)
-        if done is not None:
-            result, pixels, embedding, lookalikes = done
-            if embedding is not None:
-                refs.append((image_id, embedding))
-            if lookalikes is not None:
-                more.append(lookalikes)
-            if result is not None:
-                finish(index, result, pixels)
-    fixed = plan.fixed_bank(reference.embedding, [negatives, *more], refs, neighbours)
-    views_left = [k for k in range(len(views)) if k not in found]
+        def loader(path: Path) -> Loader:
+            return lambda: read_image_file(path, s.max_image_pixels, s.max_image_bytes)
 
-    if plan.tracks:
-        tracked = track_spin(pipeline, plan, prompt, fixed, shape, (str(ref_path), ref_image),
-                             [views[k] for k in views_left])
+        self.views = [(image_id, source, loader(Path(source)))
+                      for image_id, source in zip(spec.ids[1:], spec.targets, strict=True)]
+        self.found: dict[int, ImageResult] = {}
+        self.kept: dict[int, KeptView] = {}  # with a growing bank: resolved in order
+        self.results: list[ImageResult] = []
+        self.meta: dict[str, object] = {}
+
+    def finish(self, index: int, result: ImageResult, image: np.ndarray | None) -> None:
+        """A view is done: its outputs written, its result kept and reported."""
+        if self.store is not None and image is not None:
+            from prodseg.storage.exports.documents import write_image_outputs
+
+            write_image_outputs(self.store, self.layout, image, result)
+        self.found[index] = result
+        if self.on_image is not None:
+            self.on_image(result)
+
+    def reference(self) -> None:
+        """The click, the lookalikes, the neighbours, and the views the job prompts
+        (finished here: their embeddings and lookalikes join the fixed bank)."""
+        pipeline, image, source = self.pipeline, self.ref_image, str(self.ref_path)
+        assert image is not None
+        self.ref = pipeline.segment_reference(image, self.prompt, self.ref_id, source)
+        negatives = pipeline.embed_distractors(image, self.distractor_points, source)
+        neighbours = pipeline.reference_neighbours(image, self.ref)
+        self.shape = mask_shape(self.ref.mask)
+        if self.store is not None:
+            from prodseg.storage.exports.documents import write_reference_outputs
+
+            write_reference_outputs(self.store, self.layout, image, self.ref)
+        refs, more = [], []
+        for index, (image_id, view_source, load) in enumerate(self.views):
+            done = prompted_view(pipeline, self.prompted, image_id, view_source, load)
+            if done is not None:
+                result, pixels, embedding, lookalikes = done
+                if embedding is not None:
+                    refs.append((image_id, embedding))
+                if lookalikes is not None:
+                    more.append(lookalikes)
+                if result is not None:
+                    self.finish(index, result, pixels)
+
+        def fixed_bank() -> PrototypeBank:
+            return self.plan.fixed_bank(self.ref.embedding, [negatives, *more], refs,
+                                        neighbours)
+
+        self.fixed_bank = fixed_bank
+        self.fixed = self.bank = fixed_bank()
+
+    def track(self) -> None:
+        """The spin followed from the click; each accepted view is done."""
+        assert self.ref_image is not None
+        left = [k for k in range(len(self.views)) if k not in self.found]
+        tracked = track_spin(self.pipeline, self.plan, self.prompt, self.fixed, self.shape,
+                             (str(self.ref_path), self.ref_image),
+                             [self.views[k] for k in left])
         for k, result in tracked.results.items():
-            finish(views_left[k], result, tracked.images[k])
-    del ref_image
+            self.finish(left[k], result, tracked.images[k])
 
-    kept: dict[int, KeptView] = {}  # with a growing bank: resolved below, in capture order
-    remaining = [k for k in range(len(views)) if k not in found]
-    step = max(1, s.image_batch_size)
-    for start in range(0, len(remaining), step):
-        batch = remaining[start : start + step]
-        for index, candidates, image in _candidates(pipeline, fixed, views, batch):
-            if plan.grows_bank:
-                kept[index] = KeptView(candidates.to_bytes(), candidates.size,
-                                       candidates.best_score(fixed, plan.select))
-            else:
-                finish(index, select_view(candidates, fixed, plan.select, shape), image)
+    def view(self) -> None:
+        """Every view not done yet: its candidates in batches, resolved at once unless the
+        bank grows (then kept, bit-packed, for the resolve step)."""
+        self.ref_image = None  # no later step reads it
+        remaining = [k for k in range(len(self.views)) if k not in self.found]
+        step = max(1, self.pipeline.settings.image_batch_size)
+        plan, fixed = self.plan, self.fixed
+        for start in range(0, len(remaining), step):
+            batch = remaining[start : start + step]
+            for index, candidates, image in batch_candidates(self.pipeline, fixed,
+                                                             self.views, batch):
+                if plan.grows_bank:
+                    self.kept[index] = KeptView(candidates.to_bytes(), candidates.size,
+                                                candidates.best_score(fixed, plan.select))
+                else:
+                    self.finish(index, select_view(candidates, fixed, plan.select,
+                                                   self.shape), image)
 
-    bank = fixed
-    if kept:
-        bank = plan.fixed_bank(reference.embedding, [negatives, *more], refs, neighbours)
+    def resolve(self) -> None:
+        """The kept views resolved in capture order, the bank growing as it goes."""
+        kept, views = self.kept, self.views
+        self.bank = self.fixed_bank()
         sizes = {k: v.size for k, v in kept.items()} | {
-            k: (r.width, r.height) for k, r in found.items()}
-        capture = plan.capture_of((str(ref_path), (reference.width, reference.height)),
-                                  [(views[k][1], sizes[k]) for k in range(len(views))])
+            k: (r.width, r.height) for k, r in self.found.items()}
+        capture = self.plan.capture_of(
+            (str(self.ref_path), (self.ref.width, self.ref.height)),
+            [(views[k][1], sizes[k]) for k in range(len(views))])
         order = list(kept)
-        ranked = plan.visit_order(capture, str(ref_path), [views[k][1] for k in order],
-                                  [kept[k].best_score for k in order])
+        ranked = self.plan.visit_order(capture, str(self.ref_path),
+                                       [views[k][1] for k in order],
+                                       [kept[k].best_score for k in order])
 
         def unpacked(position: int) -> ViewCandidates:
             return ViewCandidates.from_bytes(kept[order[position]].blob)
 
-        for position, result in resolve_in_order(unpacked, ranked, bank, plan.select, shape):
+        for position, result in resolve_in_order(unpacked, ranked, self.bank,
+                                                 self.plan.select, self.shape):
             index = order[position]
             image = None
-            if result.status == "ok" and store is not None:  # for the cutouts
+            if result.status == "ok" and self.store is not None:  # for the cutouts
                 image = load_view(views[index][2], views[index][1])[0]
-            finish(index, result, image)
-    results = [found[i] for i in range(len(views))]
-    meta = pipeline.describe()
-    meta["capture"] = plan.capture_of(
-        (str(ref_path), (reference.width, reference.height)),
-        [(r.source, (r.width, r.height)) for r in results])
-    record = plan.bank_record(bank)
-    if record is not None:
-        meta["prototype_bank"] = record
-    if store is not None:
-        exports.write_job_documents(store, layout, reference, results, meta)
-    return JobResult(reference, results, meta, output_dir)
+            self.finish(index, result, image)
+
+    def finalize(self) -> None:
+        """``results.json`` and the other documents, last."""
+        self.results = [self.found[i] for i in range(len(self.views))]
+        meta = self.pipeline.describe()
+        meta["capture"] = self.plan.capture_of(
+            (str(self.ref_path), (self.ref.width, self.ref.height)),
+            [(r.source, (r.width, r.height)) for r in self.results])
+        record = self.plan.bank_record(self.bank)
+        if record is not None:
+            meta["prototype_bank"] = record
+        self.meta = meta
+        if self.store is not None:
+            from prodseg.storage.exports.documents import write_job_documents
+
+            write_job_documents(self.store, self.layout, self.ref, self.results, meta)
 
 
 @dataclass(frozen=True)
@@ -145,31 +196,3 @@ class KeptView:
     blob: bytes
     size: tuple[int, int]
     best_score: float
-
-
-def _candidates(pipeline: ProductSegmentationPipeline, fixed: PrototypeBank,
-                views: Sequence[tuple[str, str, Loader]], batch: Sequence[int]
-                ) -> Iterator[tuple[int, ViewCandidates, np.ndarray | None]]:
-    """``(index, candidates, pixels or None)`` of a batch of views, whose whole-image
-    DINOv2 passes run together when the settings use them (full embedding mode, guided
-    prompting) and the batch has several images."""
-    loaded = [(k, *load_view(views[k][2], views[k][1])) for k in batch]
-    tokens = iter(_batch_tokens(pipeline, [im for _, im, _ in loaded if im is not None]))
-    for index, image, error in loaded:
-        image_id, source, _ = views[index]
-        grid = next(tokens) if image is not None else None
-        yield index, view_candidates(pipeline, fixed, image_id, source, image, error,
-                                     grid), image
-
-
-def _batch_tokens(pipeline: ProductSegmentationPipeline,
-                  images: list[np.ndarray]) -> list[np.ndarray | None]:
-    """Whole-image patch grids computed as one batch, or None each (computed later)."""
-    if len(images) < 2 or not pipeline.uses_image_tokens:
-        return [None] * len(images)
-    embedder = pipeline.embedder
-    try:
-        return list(embedder.image_tokens_batch(images))
-    except Exception:  # e.g. out of memory: each image then tries on its own
-        log.exception("batched DINOv2 pass failed; embedding images one at a time")
-        return [None] * len(images)

@@ -17,19 +17,12 @@ the same bytes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
+from prodseg.job_spec import ViewPrompts
 from prodseg.prompts import Prompt
-from prodseg.storage.base import ObjectNotFound, ObjectStore
-from prodseg.storage.manifest import (
-    InputImage,
-    JobManifest,
-    candidates_key,
-    get_json,
-    image_state_key,
-    put_json,
-    state_key,
-)
+from prodseg.storage.base import ObjectStore
+from prodseg.storage.job_state import BANK, REFERENCE
+from prodseg.storage.manifest import InputImage, JobManifest
 from prodseg.workers.match.candidates import ViewCandidates
 from prodseg.workers.plan.job_plan import JobPlan, resolve_in_order
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
@@ -40,17 +33,13 @@ from prodseg.workers.plan.steps import (
     resume_hint,
     store_result,
 )
-from prodseg.workers.plan.view_prompts import ViewPrompts
 from prodseg.workers.plan.views import Loader, load_view, track_spin
-
-TRACKING = "tracking.json"
-BANK = "bank.json"
 
 
 def track_step(store: ObjectStore, manifest: JobManifest,
                pipeline: ProductSegmentationPipeline) -> list[str]:
-    """Track the spin; write each tracked view's outputs and record, then
-    ``_state/tracking.json``.
+    """Track the spin; write each tracked view's outputs and record, then the track's
+    record (``JobState.tracked``).
 
     Returns:
         The ids of the tracked views (none unless the capture is a spin).
@@ -70,23 +59,15 @@ def track_step(store: ObjectStore, manifest: JobManifest,
     for k in sorted(tracked.results):
         store_result(store, manifest, left[k], tracked.results[k], tracked.images[k])
     ids = [manifest.images[left[k]].image_id for k in sorted(tracked.results)]
-    put_json(store, state_key(manifest.job, TRACKING), {"tracked": ids})
+    manifest.state(store).put_tracked(ids)
     return ids
-
-
-def tracked_ids(store: ObjectStore, manifest: JobManifest) -> set[str] | None:
-    """The views the track step finished, or None when it has not run."""
-    try:
-        return set(get_json(store, state_key(manifest.job, TRACKING))["tracked"])
-    except ObjectNotFound:
-        return None
 
 
 def resolve_step(store: ObjectStore, manifest: JobManifest,
                  pipeline: ProductSegmentationPipeline,
                  unstored: Mapping[str, str] | None = None) -> list[str]:
     """Grow the bank over the stored candidates in capture order; write every untracked
-    view's outputs and record, then ``_state/bank.json``.
+    view's outputs and record, then the bank's record.
 
     Args:
         unstored: image id -> why, for views whose candidates task gave up; they are
@@ -97,18 +78,19 @@ def resolve_step(store: ObjectStore, manifest: JobManifest,
     """
     s = pipeline.settings
     plan = JobPlan.of(s)
+    state = manifest.state(store)
     prompted = ViewPrompts.from_json(manifest.views)
     # Tracked views and the views the job prompts already have their results.
-    done = (tracked_ids(store, manifest) or set()) | set(prompted.references) \
-        | prompted.no_match
-    ref = get_json(store, state_key(manifest.job, "reference.json"))["entry"]
+    done = (state.tracked() or set()) | set(prompted.references) | prompted.no_match
+    ref = state.get_json(REFERENCE)["entry"]
     order = [k for k, t in enumerate(manifest.images) if t.image_id not in done]
-    records = [_candidates_record(store, manifest, manifest.images[k]) for k in order]
+    records = [state.candidates_record(manifest.images[k].image_id) for k in order]
     sizes = {t.image_id: (0, 0) for t in manifest.images}
     for record, k in zip(records, order, strict=True):
         sizes[manifest.images[k].image_id] = tuple(record["size"]) if record else (0, 0)
     for image_id in done:
-        entry = get_json(store, image_state_key(manifest.job, image_id))["entry"]
+        record = state.image_record(image_id)
+        entry = record["entry"] if record else {"width": 0, "height": 0}
         sizes[image_id] = (entry["width"], entry["height"])
     capture = plan.capture_of((ref["source"], (ref["width"], ref["height"])),
                               [(t.source, sizes[t.image_id]) for t in manifest.images])
@@ -130,7 +112,7 @@ def resolve_step(store: ObjectStore, manifest: JobManifest,
         store_result(store, manifest, index, result, image)
     record = plan.bank_record(bank)
     if record is not None:
-        put_json(store, state_key(manifest.job, BANK), record)
+        state.put_json(BANK, record)
     return list(bank.sources)
 
 
@@ -139,25 +121,12 @@ def _loader(store: ObjectStore, target: InputImage,
     return lambda: read_input(store, target, pipeline.settings)
 
 
-def _candidates_record(store: ObjectStore, manifest: JobManifest,
-                       target: InputImage) -> dict[str, Any] | None:
-    try:
-        record: dict[str, Any] = get_json(store, candidates_key(manifest.job, target.image_id,
-                                                                "json"))
-        return record
-    except ObjectNotFound:
-        return None
-
-
 def _stored_view(store: ObjectStore, manifest: JobManifest, target: InputImage,
                  unstored: Mapping[str, str]) -> ViewCandidates:
     """The view's stored candidates; without them (its task gave up), a failed view."""
-    try:
-        if store.exists(candidates_key(manifest.job, target.image_id, "json")):
-            return ViewCandidates.from_bytes(
-                store.get(candidates_key(manifest.job, target.image_id, "bin")))
-    except ObjectNotFound:
-        pass
+    blob = manifest.state(store).candidates(target.image_id)
+    if blob is not None:
+        return ViewCandidates.from_bytes(blob)
     why = unstored.get(target.image_id, "no candidates were stored")
     return ViewCandidates.failed(target.image_id, target.source,
                                  resume_hint(manifest, target, why))

@@ -8,6 +8,7 @@ what ``prodseg run`` drives. Its steps, ``segment_reference``, ``embed_distracto
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -16,12 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from prodseg.errors import InputError, PromptError
+from prodseg.job_spec import ViewPrompts, build_job_spec
 from prodseg.prompts import Prompt
 from prodseg.results import FoundBy, ImageResult, JobResult, ReferenceResult
 from prodseg.settings import Settings, load_settings
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.images import read_image_file
-from prodseg.storage.layout import JobLayout, make_image_ids, once_each
+from prodseg.storage.layout import JobLayout
 from prodseg.workers.embed.ffa_embedder import FFAEmbedder
 from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates, any_match, select_view
@@ -29,7 +31,6 @@ from prodseg.workers.match.instances import MaskShape
 from prodseg.workers.match.neighbours import reference_neighbours
 from prodseg.workers.ops.masks import area_filter, mask_to_box
 from prodseg.workers.plan.job_plan import JobPlan
-from prodseg.workers.plan.view_prompts import ViewPrompts, resolve_views
 from prodseg.workers.segment.guided import guided_prompts, similarity_map
 from prodseg.workers.segment.protocol import Proposals, Segmenter
 
@@ -250,36 +251,29 @@ class ProductSegmentationPipeline:
                 output directory; raised before any model is built.
         """
         prompt = _make_prompt(reference_point, reference_bbox, prompt)
-        if not image_paths:
-            raise InputError("no images given: pass at least one image to search")
-        ref_path = Path(reference_image)
-        ref_key = os.path.realpath(ref_path)
-        targets = [Path(p) for p in image_paths]
-        targets = [p for p in targets if os.path.realpath(p) != ref_key]
-        targets = once_each(targets, os.path.realpath)
-        ids = make_image_ids([str(ref_path), *map(str, targets)])
-        views = resolve_views(views or ViewPrompts(), [str(ref_path), *map(str, targets)],
-                              ids, os.path.realpath)
-        ref_image = read_image_file(ref_path, self.settings.max_image_pixels,
-                                    self.settings.max_image_bytes)
-        prompt.validate(ref_image.shape[1], ref_image.shape[0], str(ref_path))
-        for x, y in distractor_points:
-            Prompt.from_point(x, y).validate(ref_image.shape[1], ref_image.shape[0],
-                                             f"{ref_path} (lookalike)")
         if output_dir is not None and store is not None:
             raise InputError("give output_dir or store, not both")
+        s = self.settings
 
+        @functools.cache
+        def decode(source: str) -> np.ndarray:
+            return read_image_file(Path(source), s.max_image_pixels, s.max_image_bytes)
+
+        spec = build_job_spec([str(Path(p)) for p in image_paths], str(Path(reference_image)),
+                              prompt,
+                              identity=os.path.realpath, decode=decode,
+                              distractors=distractor_points, views=views)
+        ref_image = decode(spec.reference)
+        decode.cache_clear()  # the prompted views are read again when their step runs
         layout = layout or JobLayout()
         from prodseg.workers.plan.local_run import execute_run
 
         if output_dir is None:
-            return execute_run(self, prompt, ref_path, ref_image, targets, ids, store,
-                               layout, on_image, distractor_points, None, views)
+            return execute_run(self, spec, ref_image, store, layout, on_image, None)
         from prodseg.storage.output_dir import OutputDir
 
         with OutputDir(Path(output_dir), force=force) as out:
-            return execute_run(self, prompt, ref_path, ref_image, targets, ids, out.store,
-                               layout, on_image, distractor_points, out.path, views)
+            return execute_run(self, spec, ref_image, out.store, layout, on_image, out.path)
 
     def reference_neighbours(self, image: np.ndarray,
                              reference: ReferenceResult) -> np.ndarray | None:

@@ -11,7 +11,6 @@ are thin wrappers around these.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import socket
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from prodseg.errors import InputError
+from prodseg.job_spec import ViewPrompts
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult, ReferenceResult
 from prodseg.settings import Settings
@@ -36,22 +36,22 @@ from prodseg.storage.exports.documents import (
 )
 from prodseg.storage.factory import bucket_store
 from prodseg.storage.images import decode_image, read_mask_png
-from prodseg.storage.layout import JobLayout
-from prodseg.storage.manifest import (
-    InputImage,
-    JobManifest,
-    candidates_key,
-    get_json,
-    image_state_key,
-    put_json,
-    state_key,
+from prodseg.storage.job_state import (
+    BANK,
+    NEGATIVES,
+    NEIGHBOURS,
+    PROTOTYPES,
+    REFERENCE,
+    decode_array,
 )
+from prodseg.storage.layout import JobLayout
+from prodseg.storage.manifest import InputImage, JobManifest
 from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates, select_view
 from prodseg.workers.match.instances import MaskShape, mask_shape
 from prodseg.workers.plan.job_plan import JobPlan
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
-from prodseg.workers.plan.view_prompts import ViewPrompts, prompted_view
+from prodseg.workers.plan.view_prompts import prompted_view
 from prodseg.workers.plan.views import load_view, view_candidates
 
 log = logging.getLogger(__name__)
@@ -82,17 +82,22 @@ def read_input(store: ObjectStore, image: InputImage, settings: Settings) -> np.
 def reference_step(
     store: ObjectStore, manifest: JobManifest, pipeline: ProductSegmentationPipeline
 ) -> ReferenceResult:
-    """Segment and embed the reference; write ``reference/`` and its record.
+    """Segment and embed the reference and the views the job prompts; write
+    ``reference/``, each prompted view's outputs and record, then the reference's record.
+
+    A view prompted as a reference, or as not the product, is finished here: its models
+    run once, and its view step finds it done.
 
     Raises:
         InputError: the reference image is unreadable or the prompt is unusable; the job
             cannot go on.
     """
     layout = manifest.layout
+    state = manifest.state(store)
     ref = manifest.reference
     try:
         image = read_input(store, ref, pipeline.settings)
-    except KeyError as exc:
+    except ObjectNotFound as exc:
         raise InputError(f"{ref.source}: reference image not found in storage ({exc})") from None
     reference = pipeline.segment_reference(image, Prompt.from_json(manifest.prompt),
                                            ref.image_id, ref.source)
@@ -100,18 +105,17 @@ def reference_step(
     negatives = pipeline.embed_distractors(image, points, ref.source)
     neighbours = pipeline.reference_neighbours(image, reference)
     if neighbours is not None:
-        _put_array(store, state_key(manifest.job, "neighbours.npy"), neighbours)
+        state.put_array(NEIGHBOURS, neighbours)
     write_reference_outputs(store, layout, image, reference)
     meta = pipeline.describe()
-    fixed, more = _prompted_view_embeddings(store, manifest, pipeline)
+    fixed, more = _prompted_views(store, manifest, pipeline)
     stacked = [n for n in (negatives, *more) if n is not None]
     if stacked:
-        _put_array(store, state_key(manifest.job, "negatives.npy"), np.concatenate(stacked))
+        state.put_array(NEGATIVES, np.concatenate(stacked))
     if fixed:
-        _put_array(store, state_key(manifest.job, "prototypes.npy"),
-                   np.stack([e for _, e in fixed]))
+        state.put_array(PROTOTYPES, np.stack([e for _, e in fixed]))
     coco_image, coco_annotations = reference_coco(reference)
-    put_json(store, state_key(manifest.job, "reference.json"), {
+    state.put_json(REFERENCE, {
         "entry": reference_entry(reference, layout),
         "coco_image": coco_image,
         "coco_annotations": coco_annotations,
@@ -125,50 +129,43 @@ def load_fixed_bank(store: ObjectStore, manifest: JobManifest, plan: JobPlan) ->
     reference embedding, the reference views', the lookalikes' as negatives and the
     reference photo's neighbours."""
     embedding = load_reference_embedding(store, manifest)
+    state = manifest.state(store)
     views = ViewPrompts.from_json(manifest.views)
     negatives = None
     if manifest.distractors or views.lookalikes:
-        negatives = _get_array(store, state_key(manifest.job, "negatives.npy"))
+        negatives = state.get_array(NEGATIVES)
     ids = [t.image_id for t in manifest.images if t.image_id in views.references]
-    prototypes = (list(_get_array(store, state_key(manifest.job, "prototypes.npy")))
-                  if ids else [])
-    stored = state_key(manifest.job, "neighbours.npy")  # absent for a job stored before them
-    neighbours = (_get_array(store, stored) if plan.neighbours and store.exists(stored)
+    prototypes = list(state.get_array(PROTOTYPES)) if ids else []
+    # absent for a job stored before them
+    neighbours = (state.get_array(NEIGHBOURS) if plan.neighbours and state.has(NEIGHBOURS)
                   else None)
     return plan.fixed_bank(embedding, [negatives], list(zip(ids, prototypes, strict=True)),
                            neighbours)
 
 
-def _put_array(store: ObjectStore, key: str, array: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    np.save(buffer, np.asarray(array, dtype=np.float32), allow_pickle=False)
-    store.put(key, buffer.getvalue())
-
-
-def _get_array(store: ObjectStore, key: str) -> np.ndarray:
-    return np.asarray(np.load(io.BytesIO(store.get(key)), allow_pickle=False),
-                      dtype=np.float32)
-
-
-def _prompted_view_embeddings(
+def _prompted_views(
     store: ObjectStore, manifest: JobManifest, pipeline: ProductSegmentationPipeline
 ) -> tuple[list[tuple[str, np.ndarray]], list[np.ndarray]]:
     """The reference views' embeddings (in target order) and the views' lookalikes, as
-    ``plan.local_run`` computes them before any view is matched."""
+    ``plan.local_run`` computes them before any view is matched; each view prompted as a
+    reference or as not the product is stored as finished."""
     views = ViewPrompts.from_json(manifest.views)
     fixed: list[tuple[str, np.ndarray]] = []
     negatives: list[np.ndarray] = []
-    for target in manifest.images:
-        if target.image_id not in views.references and target.image_id not in views.lookalikes:
+    for index, target in enumerate(manifest.images):
+        if target.image_id not in views.references and target.image_id not in views.no_match \
+                and target.image_id not in views.lookalikes:
             continue
         done = prompted_view(pipeline, views, target.image_id, target.source,
                              _input_loader(store, target, pipeline.settings))
         assert done is not None
-        _, _, embedding, lookalikes = done
+        result, pixels, embedding, lookalikes = done
         if embedding is not None:
             fixed.append((target.image_id, embedding))
         if lookalikes is not None:
             negatives.append(lookalikes)
+        if result is not None:
+            store_result(store, manifest, index, result, pixels)
     return fixed, negatives
 
 
@@ -177,7 +174,7 @@ def _input_loader(store: ObjectStore, target: InputImage,
     def load() -> np.ndarray:
         try:
             return read_input(store, target, settings)
-        except KeyError as exc:
+        except ObjectNotFound as exc:
             raise InputError(f"{target.source}: image not found in storage ({exc})") from None
 
     return load
@@ -185,8 +182,7 @@ def _input_loader(store: ObjectStore, target: InputImage,
 
 def load_reference_embedding(store: ObjectStore, manifest: JobManifest) -> np.ndarray:
     """The reference's FFA embedding, ``(D,)`` float32, as the reference step stored it."""
-    data = store.get(manifest.layout.reference_embedding)
-    return np.asarray(np.load(io.BytesIO(data), allow_pickle=False), dtype=np.float32)
+    return decode_array(store.get(manifest.layout.reference_embedding))
 
 
 def load_reference_shape(store: ObjectStore, manifest: JobManifest) -> MaskShape:
@@ -227,7 +223,10 @@ def match_step(
     plan = JobPlan.of(pipeline.settings)
     views = ViewPrompts.from_json(manifest.views)
     if target.image_id in views.references or target.image_id in views.no_match:
-        # A view the job prompts is done here, with or without a growing bank.
+        # The reference step finished it; a redelivered message finds its record.
+        record = manifest.state(store).image_record(target.image_id)
+        if record is not None:
+            return record
         done = prompted_view(pipeline, views, target.image_id, target.source,
                              _input_loader(store, target, pipeline.settings))
         assert done is not None and done[0] is not None
@@ -251,21 +250,20 @@ def store_candidates(store: ObjectStore, manifest: JobManifest, candidates: View
         best_score: the view's best candidate against the fixed bank (orders an unordered
             capture); -inf without candidates.
     """
-    store.put(candidates_key(manifest.job, candidates.image_id, "bin"), candidates.to_bytes())
     record = {"status": "error" if candidates.error else "ok", "size": list(candidates.size),
               "best_score": best_score if np.isfinite(best_score) else None,
               "worker": worker_name()}
-    put_json(store, candidates_key(manifest.job, candidates.image_id, "json"), record)
+    manifest.state(store).put_candidates(candidates.image_id, candidates.to_bytes(), record)
     return record
 
 
 def store_result(store: ObjectStore, manifest: JobManifest, index: int, result: ImageResult,
                  image: np.ndarray | None) -> dict[str, Any]:
-    """Write a view's outputs, then its record ``_state/images/<id>.json``."""
+    """Write a view's outputs, then its record (``JobState.image_record``)."""
     write_image_outputs(store, manifest.layout, image if result.status == "ok" else None,
                         result)
     record = result_record(index, result, manifest.layout)
-    put_json(store, image_state_key(manifest.job, result.image_id), record)
+    manifest.state(store).put_image_record(result.image_id, record)
     return record
 
 
@@ -327,12 +325,14 @@ def finalize_step(store: ObjectStore, manifest: JobManifest, settings: Settings,
         The ``results.json`` document.
     """
     plan = JobPlan.of(settings)
-    ref = get_json(store, state_key(manifest.job, "reference.json"))
+    state = manifest.state(store)
+    ref = state.get_json(REFERENCE)
     records = []
     for index, target in enumerate(manifest.images):
-        try:
-            records.append(get_json(store, image_state_key(manifest.job, target.image_id)))
-        except ObjectNotFound:
+        record = state.image_record(target.image_id)
+        if record is not None:
+            records.append(record)
+        else:
             why = (unstored or {}).get(target.image_id, "no result was stored")
             records.append(result_record(index, failed_result(
                 target, resume_hint(manifest, target, why)), manifest.layout))
@@ -341,9 +341,10 @@ def finalize_step(store: ObjectStore, manifest: JobManifest, settings: Settings,
     meta["capture"] = plan.capture_of(
         (ref["entry"]["source"], (ref["entry"]["width"], ref["entry"]["height"])),
         [(e["source"], (e["width"], e["height"])) for e in entries])
-    try:
-        meta["prototype_bank"] = get_json(store, state_key(manifest.job, "bank.json"))
-    except ObjectNotFound:
+    grown = state.find_json(BANK)
+    if grown is not None:
+        meta["prototype_bank"] = grown
+    else:
         fixed = load_fixed_bank(store, manifest, plan)
         bank = plan.bank_record(fixed)
         if bank is not None:

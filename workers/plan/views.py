@@ -3,37 +3,35 @@ failure recorded, its candidates computed, and the spin tracked.
 
 Each takes a ``load`` function, so the same step reads a local file (``prodseg run``)
 or an object in the job's store (a worker). A view that cannot be read or processed
-becomes a failed ``ViewCandidates`` naming it; the job goes on. Storage trouble
-(``TransientError``) is raised, for the task to retry.
+becomes a failed ``ViewCandidates`` naming it; the job goes on. Storage and device
+trouble (``TransientError``, ``DeviceError``) is raised, for the task to retry.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from prodseg.errors import InputError, TransientError
+from prodseg.errors import InputError, TransientError, as_device_error
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult
+from prodseg.storage.base import ObjectNotFound
 from prodseg.workers.capture.order import detect_capture
 from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates
 from prodseg.workers.match.instances import MaskShape
+from prodseg.workers.plan.job_models import JobModels
 from prodseg.workers.plan.job_plan import JobPlan
-
-if TYPE_CHECKING:
-    from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 
 log = logging.getLogger(__name__)
 
 Loader = Callable[[], np.ndarray]
 """Reads and decodes one view: ``(H, W, 3)`` uint8 RGB; raises ``InputError`` (or
-``KeyError`` for a missing object) naming it."""
+``ObjectNotFound`` for a missing object) naming it."""
 
 
 def load_view(load: Loader, source: str) -> tuple[np.ndarray | None, str | None]:
@@ -44,15 +42,17 @@ def load_view(load: Loader, source: str) -> tuple[np.ndarray | None, str | None]
         raise
     except InputError as exc:
         return None, str(exc)
-    except KeyError:
+    except ObjectNotFound:
         return None, f"{source}: not found"
 
 
-def view_candidates(pipeline: ProductSegmentationPipeline, fixed: PrototypeBank,
+def view_candidates(pipeline: JobModels, fixed: PrototypeBank,
                     image_id: str, source: str, image: np.ndarray | None,
                     error: str | None, tokens: np.ndarray | None = None) -> ViewCandidates:
-    """The view's candidates (``ProductSegmentationPipeline.view_candidates``), or a
+    """The view's candidates (``JobModels.view_candidates``), or a
     failed view: unreadable (``error``), or a model failure, which must not end the job.
+    A failure of the device (``prodseg.errors.as_device_error``) is no failure of the
+    view: it is raised as a ``DeviceError``, for the task to retry.
 
     Args:
         tokens: the image's whole-image patch grid when computed in a batch.
@@ -64,8 +64,39 @@ def view_candidates(pipeline: ProductSegmentationPipeline, fixed: PrototypeBank,
     except TransientError:
         raise
     except Exception as exc:
+        device = as_device_error(exc)
+        if device is not None:
+            raise device from exc
         log.exception("processing %s failed", source)
         return ViewCandidates.failed(image_id, source, f"{source}: {type(exc).__name__}: {exc}")
+
+
+def batch_candidates(pipeline: JobModels, fixed: PrototypeBank,
+                views: Sequence[tuple[str, str, Loader]], batch: Sequence[int]
+                ) -> Iterator[tuple[int, ViewCandidates, np.ndarray | None]]:
+    """``(index, candidates, pixels or None)`` of a batch of views, whose whole-image
+    DINOv2 passes run together when the settings use them (full embedding mode, guided
+    prompting) and the batch has several images."""
+    loaded = [(k, *load_view(views[k][2], views[k][1])) for k in batch]
+    tokens = iter(_batch_tokens(pipeline, [im for _, im, _ in loaded if im is not None]))
+    for index, image, error in loaded:
+        image_id, source, _ = views[index]
+        grid = next(tokens) if image is not None else None
+        yield index, view_candidates(pipeline, fixed, image_id, source, image, error,
+                                     grid), image
+
+
+def _batch_tokens(pipeline: JobModels,
+                  images: list[np.ndarray]) -> list[np.ndarray | None]:
+    """Whole-image patch grids computed as one batch, or None each (computed later)."""
+    if len(images) < 2 or not pipeline.uses_image_tokens:
+        return [None] * len(images)
+    embedder = pipeline.embedder
+    try:
+        return list(embedder.image_tokens_batch(images))
+    except Exception:  # e.g. out of memory: each image then tries on its own
+        log.exception("batched DINOv2 pass failed; embedding images one at a time")
+        return [None] * len(images)
 
 
 @dataclass
@@ -90,7 +121,7 @@ def may_be_spin(plan: JobPlan, reference: str, targets: Sequence[str]) -> bool:
     return detect_capture(paths, [(1, 1)] * len(paths)) == "spin"
 
 
-def track_spin(pipeline: ProductSegmentationPipeline, plan: JobPlan, prompt: Prompt,
+def track_spin(pipeline: JobModels, plan: JobPlan, prompt: Prompt,
                fixed: PrototypeBank, shape: MaskShape,
                reference: tuple[str, np.ndarray],
                targets: Sequence[tuple[str, str, Loader]]) -> Tracked:

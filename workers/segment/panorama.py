@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from prodseg.prompts import Prompt
+from prodseg.workers.ops.equirectangular import is_panorama_size
 from prodseg.workers.ops.panorama import (
     Footprint,
     Shape,
@@ -51,7 +52,7 @@ class PanoramaSegmenter:
             sees it best. Parts of objects that a tile sees near its edge are thus left
             to the tile that sees the whole. None keeps every tile's proposals.
 
-    Images that are not 2:1 (``is_equirectangular``) go to ``inner`` unchanged, so one
+    Images that are not panoramas (``is_equirectangular``) go to ``inner`` unchanged, so one
     segmenter serves a capture whose reference is an ordinary photo.
     """
 
@@ -203,8 +204,9 @@ def _pixel_index(points: np.ndarray, shape: Shape) -> np.ndarray:
 
 
 def is_equirectangular(shape: tuple[int, ...]) -> bool:
-    """Whether an image of this ``(H, W, ...)`` shape is a full panorama (``W == 2 H``)."""
-    return len(shape) >= 2 and shape[1] == 2 * shape[0]
+    """Whether an image of this ``(H, W, ...)`` shape is a full panorama
+    (``ops.equirectangular.is_panorama_size``)."""
+    return len(shape) >= 2 and is_panorama_size(shape[1], shape[0])
 
 
 def box_to_tile(box: tuple[float, float, float, float], tile: Tile, shape: Shape

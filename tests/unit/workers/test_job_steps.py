@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from prodseg.producer.samples.scene import render_spin_set, write_sample_set
 from prodseg.prompts import Prompt
 from prodseg.settings import load_settings, recorded
 from prodseg.storage.local import LocalStore
-from prodseg.storage.manifest import InputImage, JobManifest, image_state_key, input_key
+from prodseg.storage.manifest import InputImage, JobManifest, input_key
 from prodseg.workers.classic.segmenter import ContourSegmenter
 from prodseg.workers.plan.job_plan import JobPlan
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
@@ -82,7 +81,7 @@ def test_steps_write_records_and_documents(job) -> None:  # type: ignore[no-unty
     # A model failure on one image is recorded, not raised: the job goes on.
     assert failed["entry"]["status"] == "error"
     assert "view_002.jpg: RuntimeError: model exploded" in failed["entry"]["error"]
-    stored = json.loads(store.get(image_state_key("j1", "view_002")))
+    stored = manifest.state(store).image_record("view_002")
     assert stored["entry"] == failed["entry"]
     doc = finalize_step(store, manifest, pipe.settings)
     assert doc["job"] == "j1" and doc["summary"] == {
@@ -97,7 +96,7 @@ def test_storage_faults_propagate_for_retry(job) -> None:  # type: ignore[no-unt
     fixed = load_fixed_bank(store, manifest, JobPlan.of(pipe.settings))
     with pytest.raises(TransientError):
         match_step(store, manifest, 1, pipe, fixed, load_reference_shape(store, manifest))
-    assert not store.exists(image_state_key("j1", "view_002"))
+    assert manifest.state(store).image_record("view_002") is None
 
 
 def _spin_job(tmp_path: Path, views: list[str], **settings: object
@@ -126,7 +125,6 @@ def test_a_growing_bank_stores_candidates_then_resolves_them_in_capture_order(
     """The match steps store each view's candidates only; the resolve step grows the bank
     over them outward from the reference and writes every view, the same bytes when it
     runs again (a redelivered task)."""
-    from prodseg.storage.manifest import candidates_key
     from prodseg.workers.plan.ordered_steps import resolve_step
 
     views = ["view_000", "view_001", "view_002", "view_010", "view_011"]
@@ -140,7 +138,7 @@ def test_a_growing_bank_stores_candidates_then_resolves_them_in_capture_order(
         record = match_step(store, manifest, index, pipe, fixed, shape)
         assert record["status"] == "ok" and record["size"] == [320, 240]
     assert not list(store.list("jobs/j2/_state/images/"))  # nothing resolved yet
-    assert store.exists(candidates_key("j2", "view_001", "bin"))
+    assert manifest.state(store).candidates("view_001") is not None
     members = resolve_step(store, manifest, pipe)
     assert members[0] == "reference" and len(members) > 1
     first = _outputs(store)
@@ -159,16 +157,55 @@ def test_a_growing_bank_stores_candidates_then_resolves_them_in_capture_order(
 
 
 def test_the_track_step_records_the_tracked_views_and_leaves_the_rest(tmp_path: Path) -> None:
-    from prodseg.workers.plan.ordered_steps import track_step, tracked_ids
+    from prodseg.workers.plan.ordered_steps import track_step
 
     views = ["view_000", "view_001", "view_002", "view_006", "view_011"]
     store, manifest, pipe = _spin_job(tmp_path, views, propagation="track",
                                       similarity_threshold=0.75)
     reference_step(store, manifest, pipe)
-    assert tracked_ids(store, manifest) is None
+    assert manifest.state(store).tracked() is None
     tracked = track_step(store, manifest, pipe)
     assert {"view_001", "view_011"} <= set(tracked) and "view_006" not in tracked
-    assert tracked_ids(store, manifest) == set(tracked)
+    assert manifest.state(store).tracked() == set(tracked)
     for image_id in tracked:
-        record = json.loads(store.get(image_state_key("j2", image_id)))
+        record = manifest.state(store).image_record(image_id)
+        assert record is not None
         assert record["entry"]["found_by"] == "tracked" and record["status"] == "ok"
+
+
+def test_errors_are_told_apart_by_kind(job) -> None:  # type: ignore[no-untyped-def]
+    """Only ``ObjectNotFound`` means "not stored" (a lookup bug's ``KeyError`` is raised);
+    a device failure is a ``DeviceError`` for the task to retry, never the view's
+    failure; any other model failure is the view's."""
+    from prodseg.errors import DeviceError, as_device_error
+    from prodseg.storage.base import ObjectNotFound
+    from prodseg.workers.plan.views import load_view, view_candidates
+
+    def raises(exc: Exception):  # type: ignore[no-untyped-def]
+        def load():  # type: ignore[no-untyped-def]
+            raise exc
+        return load
+
+    assert load_view(raises(ObjectNotFound("k")), "a.jpg") == (None, "a.jpg: not found")
+    with pytest.raises(KeyError):
+        load_view(raises(KeyError("image_id")), "a.jpg")
+
+    class OutOfMemoryError(RuntimeError):  # torch.cuda's, by name
+        pass
+
+    assert as_device_error(OutOfMemoryError("CUDA out of memory. Tried to allocate"))
+    assert as_device_error(RuntimeError("CUDA error: an illegal memory access was "
+                                        "encountered"))
+    assert as_device_error(RuntimeError("shape '[2, 3]' is invalid")) is None
+    assert as_device_error(ValueError("out of memory")) is None
+
+    store, manifest, _ = job
+    image = np.zeros((240, 400, 3), np.uint8)
+    pipe = pipeline(FlakySegmenter(OutOfMemoryError("CUDA out of memory")))
+    reference_step(store, manifest, pipe)
+    fixed = load_fixed_bank(store, manifest, JobPlan.of(pipe.settings))
+    with pytest.raises(DeviceError, match="OutOfMemoryError: CUDA out of memory"):
+        view_candidates(pipe, fixed, "view_002", "view_002.jpg", image, None)
+    broken = pipeline(FlakySegmenter(RuntimeError("proposals exploded")))
+    failed = view_candidates(broken, fixed, "view_002", "view_002.jpg", image, None)
+    assert failed.error == "view_002.jpg: RuntimeError: proposals exploded"

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from prodseg.errors import PromptError
+from prodseg.job_spec import ViewPrompts, resolve_views
 from prodseg.prompts import Prompt
-from prodseg.workers.plan.view_prompts import ViewPrompts, resolve_views
 
 SOURCES = ["/a/view_000.jpg", "/a/view_001.jpg", "/b/view_001.jpg", "/a/shelf.jpg"]
 IDS = ["view_000", "view_001", "view_001-2", "shelf"]
