@@ -96,10 +96,12 @@ def test_every_command_is_run_or_listed_with_a_reason() -> None:
     assert len(run) >= 20  # most commands run; the rest are listed one by one above
 
 
-def _render(cluster: Cluster, out: Path, views: int, seed: int) -> tuple[list[Path], str]:
+def _render(cluster: Cluster, out: Path, views: int, seed: int,
+            shelf_only: int = 1) -> tuple[list[Path], str]:
     """A small rendered capture: its photos (the reference first) and the click on it."""
     done = cluster.cli("sample", "--output", str(out), "--views", str(views),
-                       "--shelf-only", "1", "--size", "160x120", "--seed", str(seed))
+                       "--shelf-only", str(shelf_only), "--size", "160x120", "--seed",
+                       str(seed))
     assert done.returncode == 0, done.stderr
     doc = json.loads((out / "sample.json").read_text())
     photos = sorted((out / "images").glob("*.jpg"))
@@ -114,7 +116,7 @@ def _fixtures(cluster: Cluster, work: Path) -> dict[str, str]:
     two products, and a ``docs/reliability.md`` with its table markers; returns
     :func:`_values`."""
     milk, point = _render(cluster, cluster.tmp / "render-milk", views=3, seed=0)
-    tea, tea_point = _render(cluster, cluster.tmp / "render-tea", views=3, seed=1)
+    tea, _ = _render(cluster, cluster.tmp / "render-tea", views=3, seed=1)
     (work / "captures" / "milk").mkdir(parents=True)
     for n, photo in enumerate(milk, start=1):
         (work / "captures" / "milk" / f"img_{n:03d}.jpg").write_bytes(photo.read_bytes())
@@ -124,10 +126,18 @@ def _fixtures(cluster: Cluster, work: Path) -> dict[str, str]:
     (work / "tea").mkdir()
     for photo in tea:
         (work / "tea" / photo.name).write_bytes(photo.read_bytes())
+    # The catalog's products: spins the classic backend matches well enough that their
+    # results pass the report's rules, so the export has something to write.
+    spin, spin_point = _render(cluster, cluster.tmp / "render-spin", views=5, seed=0,
+                               shelf_only=0)
+    for product in ("milk-1l", "tea-green"):
+        (work / "shelf" / product).mkdir(parents=True)
+        for photo in spin:
+            (work / "shelf" / product / photo.name).write_bytes(photo.read_bytes())
     (work / "shelf.csv").write_text(
         "product_id,images,reference,point\n"
-        f'milk-1l,captures/milk/,captures/milk/img_001.jpg,"{point}"\n'
-        f'tea-green,tea/,tea/{tea[0].name},"{tea_point}"\n')
+        f'milk-1l,shelf/milk-1l/,shelf/milk-1l/{spin[0].name},"{spin_point}"\n'
+        f'tea-green,shelf/tea-green/,shelf/tea-green/{spin[0].name},"{spin_point}"\n')
     (work / "docs").mkdir()
     (work / "docs" / "reliability.md").write_text(
         (REPO / "docs" / "reliability.md").read_text(encoding="utf-8"), encoding="utf-8")
