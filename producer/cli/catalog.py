@@ -226,8 +226,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     client = _client(args)
     rules = ReviewRules(args.min_matched, args.score_margin)
-    if args.format in ("label-studio", "cvat"):
-        from prodseg.producer.catalog.tool_export import export_for_review
+    tool = args.format in ("label-studio", "cvat")
+    for flag, given, fits in (("--image-url", args.image_url, args.format == "label-studio"),
+                              ("--polygons", args.polygons, args.format == "cvat"),
+                              ("--only-reviewed", args.only_reviewed, not tool)):
+        if given and not fits:
+            raise InputError(f"{flag} does not apply to --format {args.format}")
+    if tool:
+        from prodseg.producer.review.tool_export import export_for_review
 
         summary = export_for_review(client, args.catalog_id, args.format, args.output, rules,
                                     args.image_url, args.polygons)
@@ -345,7 +351,8 @@ def register(sub: SubParsers) -> None:
                         "products nobody needed to look at)")
     export.add_argument("--image-url", metavar="PREFIX",
                         help="label-studio: the tasks' image URLs start with PREFIX, then "
-                        "images/... (default: /data/local-files/?d=<folder>/)")
+                        "images/... (default: /data/local-files/?d=<folder>/); 'stored': "
+                        "the photos' s3:// URLs where their jobs stored them")
     export.add_argument("--polygons", action="store_true",
                         help="cvat: outlines as polygons instead of masks")
     imported = commands.add_parser("import-review", help="a Label Studio or CVAT export of "

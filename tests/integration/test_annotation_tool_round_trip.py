@@ -98,6 +98,16 @@ def test_label_studio_and_cvat_reviews_come_back_as_the_page_would_store_them(
     for fmt, folder in (("label-studio", ls_dir), ("cvat", cvat_dir)):
         made = cluster.cli("catalog", "export", catalog, "--format", fmt, "-o", str(folder))
         assert made.returncode == 0, made.stderr
+    stored = cluster.cli("catalog", "export", catalog, "--format", "label-studio",
+                         "--image-url", "stored", "-o", str(cluster.tmp / "ls-s3"))
+    assert stored.returncode == 0, stored.stderr
+    for task in json.loads((cluster.tmp / "ls-s3" / "tasks.json").read_text()):
+        bucket, _, key = task["data"]["image"].removeprefix("s3://").partition("/")
+        assert bucket == getattr(cluster.store, "bucket", None)
+        assert key.startswith(f"jobs/{catalog}-") and cluster.store.exists(key), key
+    refused = cluster.cli("catalog", "export", catalog, "--format", "label-studio",
+                          "--polygons", "-o", str(cluster.tmp / "refused"))
+    assert refused.returncode == 2 and "--polygons does not apply" in refused.stderr
     tasks = json.loads((ls_dir / "tasks.json").read_text())
     assert len(tasks) == 3 * (1 + len(first["images"]))
     assert {t["data"]["view"] for t in tasks if t["data"]["reference"]} == {"view_000"}
@@ -128,8 +138,8 @@ def test_label_studio_and_cvat_reviews_come_back_as_the_page_would_store_them(
                                                 "job": job})
         _post(url, "/api/product/page/change", {"view": MISSED, "action": "point",
                                                 "job": job, "x": cx, "y": cy})
-        stored = {p: _decisions(cluster, catalog, p) for p in PRODUCTS}
-        assert stored["ls"] == stored["cvat"] == stored["page"], stored
+        decided = {p: _decisions(cluster, catalog, p) for p in PRODUCTS}
+        assert decided["ls"] == decided["cvat"] == decided["page"], decided
         for product in PRODUCTS:
             assert _post(url, f"/api/product/{product}/rerun", {})["job"] \
                 == f"{catalog}-{product}-r1"

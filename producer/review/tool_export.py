@@ -11,8 +11,9 @@ beside the index file (``tasks.json`` and ``labeling-config.xml``, or
 Label Studio reads a task's image from ``image_url + "images/<product>/<view><suffix>"``:
 by default ``/data/local-files/?d=<folder>/``, served by Label Studio's local storage with
 ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT`` set to the export folder's parent; or an
-``s3://bucket/prefix/`` where the ``images/`` folder was copied, read through a Label
-Studio S3 source.
+``s3://bucket/prefix/`` where the ``images/`` folder was copied. ``image_url="stored"``
+names each photo where its job stored it (``s3://<catalog bucket>/jobs/...``, the URL a
+re-run reads), for a Label Studio S3 source on the catalog's bucket: nothing is copied.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from prodseg.jsonio import dump_bytes
 from prodseg.producer.catalog.client import CatalogClient
 from prodseg.producer.catalog.export import ExportSummary, dataset_image
 from prodseg.producer.catalog.report import report_rows
+from prodseg.producer.review.rerun import stored_location
 from prodseg.storage.exports.catalog_report import ReviewRules
 from prodseg.storage.exports.cvat import CvatImage, cvat_document
 from prodseg.storage.exports.dataset import DatasetImage
@@ -34,6 +36,7 @@ from prodseg.storage.local import LocalStore
 from prodseg.storage.manifest import JobManifest, get_json, job_layout
 
 TOOL_FORMATS = ("label-studio", "cvat")
+STORED = "stored"
 
 
 def model_version(doc: dict[str, Any]) -> str:
@@ -58,7 +61,8 @@ def export_for_review(client: CatalogClient, catalog: str, fmt: str, output: Pat
         fmt: ``label-studio`` or ``cvat``.
         output: the folder.
         rules: which products the report flags.
-        image_url: Label Studio's prefix for ``images/...`` (see the module).
+        image_url: Label Studio's prefix for ``images/...``, or ``"stored"`` (see the
+            module).
         polygons: CVAT: outlines instead of masks.
 
     Raises:
@@ -96,7 +100,10 @@ def export_for_review(client: CatalogClient, catalog: str, fmt: str, output: Pat
             data = {"catalog": catalog, "product": row.product, "view": view,
                     "job": row.job, "reference": view == reference, "flagged": row.review,
                     "matches": len(image.masks)}
-            tasks.append(review_task(f"{prefix}images/{image.name}", data,
+            url = (stored_location(client, manifest.reference if view == reference
+                                          else manifest.target(view))
+                   if image_url == STORED else f"{prefix}images/{image.name}")
+            tasks.append(review_task(url, data,
                                      _regions(image, row.product),
                                      max(image.scores, default=None), model_version(doc)))
     summary.classes = list(summary.products)
