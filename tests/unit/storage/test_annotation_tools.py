@@ -1,7 +1,8 @@
 """The Label Studio and CVAT exports read by the tools' own libraries.
 
 label-studio-sdk decodes the brush RLE and validates the labeling config and the
-predictions; datumaro imports the CVAT 1.1 XML. ``scripts/env.sh`` installs both from
+predictions; datumaro imports the CVAT 1.1 XML and the COCO export with the same
+instances per view. ``scripts/env.sh`` installs both from
 ``tests/annotation-tools.txt``, beside the project's pins: elsewhere those tests skip
 without them, but fail where ``CI=true``.
 """
@@ -119,3 +120,40 @@ def test_cvat_rle_counts_background_first_within_the_box() -> None:
     runs, box = cvat_rle(mask)
     assert box == (1, 1, 2, 2)
     assert runs == [0, 2, 1, 1]
+
+
+def test_datumaro_reads_the_coco_and_cvat_exports_with_the_same_instances(
+        tmp_path: Path) -> None:
+    dm = _tool("datumaro")
+    from prodseg.jsonio import dump_bytes
+    from prodseg.storage.exports.dataset import DatasetImage, coco_dataset, coco_part
+
+    views = [("milk/v0.png", 0, _masks(0)[:2]), ("tea/v1.png", 1, _masks(1)[:1]),
+             ("tea/v2.png", 1, [])]
+    entries, annotations, cvat = [], [], []
+    for number, (name, label, masks) in enumerate(views, start=1):
+        (tmp_path / "images" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((37, 53, 3), np.uint8)).save(tmp_path / "images" / name)
+        entry, found = coco_part(number, DatasetImage(name, 53, 37, label, tuple(masks),
+                                                      (0.9,) * len(masks)))
+        entries.append(entry)
+        annotations += found
+        cvat.append(CvatImage(name, 53, 37, ("milk", "tea")[label], tuple(masks),
+                              (0.9,) * len(masks)))
+    # Datumaro finds a COCO file only as annotations/instances_<subset>.json: the export's
+    # annotations.json, unchanged, is put there.
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "instances_default.json").write_bytes(
+        dump_bytes(coco_dataset(["milk", "tea"], entries, annotations), indent=None))
+    (tmp_path / "annotations.xml").write_bytes(cvat_document(["milk", "tea"], cvat, "shelf"))
+
+    def instances(path: Path, fmt: str) -> dict[str, list[tuple[str, bytes]]]:
+        dataset = dm.Dataset.import_from(str(path), fmt)
+        names = dataset.categories()[dm.AnnotationType.label]
+        return {item.id.rsplit("/", 1)[-1]: sorted(
+            (names[a.label].name, np.asarray(a.image, dtype=bool).tobytes())
+            for a in item.annotations if hasattr(a, "image")) for item in dataset}
+
+    coco = instances(tmp_path / "annotations" / "instances_default.json", "coco_instances")
+    assert coco == instances(tmp_path / "annotations.xml", "cvat")
+    assert [len(coco[v]) for v in ("v0", "v1", "v2")] == [2, 1, 0]
