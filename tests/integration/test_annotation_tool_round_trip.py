@@ -1,4 +1,4 @@
-"""The Label Studio and CVAT round trips, against redis-server, moto's S3 server and a
+"""The Label Studio and CVAT round trips, against a real broker, SeaweedFS and a
 ``prodseg worker`` (classic backend).
 
 One rendered spin, submitted as three products of one catalog. On ``ls`` a reviewer works
