@@ -13,10 +13,13 @@ fi
 # the tests run with, and the ones the Docker images install.
 stamp="$VENV/.prodseg-installed"
 if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ] \
-    || [ "$ROOT/constraints.txt" -nt "$stamp" ]; then
+    || [ "$ROOT/constraints.txt" -nt "$stamp" ] \
+    || [ "$ROOT/tests/annotation-tools.txt" -nt "$stamp" ]; then
   echo "==> installing prodseg and its dependencies (PyTorch is large: a few minutes)"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" -e "$ROOT[dev]"
+  # Label Studio's and CVAT's readers, for the tests only (why --no-deps: in the file).
+  "$VENV/bin/python" -m pip install --quiet --no-deps -r "$ROOT/tests/annotation-tools.txt"
   touch "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"

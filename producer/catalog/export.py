@@ -168,7 +168,7 @@ def export_catalog(client: CatalogClient, catalog: str, fmt: str, output: Path,
         label = summary.classes.index(product)
         manifest = JobManifest.load(client.store, job)
         for view in views:
-            image = _dataset_image(client, manifest, doc, product, view, label, out)
+            image = dataset_image(client, manifest, doc, product, view, label, out)
             summary.images += 1
             summary.masks += len(image.masks)
             if fmt == "coco":
@@ -199,7 +199,7 @@ def _carried(store: ObjectStore, review: ProductReview | None, job: str,
     return carried_accepts(review, job, doc, earlier)
 
 
-def _dataset_image(client: CatalogClient, manifest: JobManifest, doc: Mapping[str, Any],
+def dataset_image(client: CatalogClient, manifest: JobManifest, doc: Mapping[str, Any],
                    product: str, view: str, label: int, out: ObjectStore) -> DatasetImage:
     """Read one view and its masks, store the image file, and describe it."""
     layout = job_layout(manifest.job)

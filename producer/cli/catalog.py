@@ -226,13 +226,44 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     client = _client(args)
     rules = ReviewRules(args.min_matched, args.score_margin)
-    summary = export_catalog(client, args.catalog_id, args.format, args.output, rules,
-                             args.only_reviewed)
+    tool = args.format in ("label-studio", "cvat")
+    for flag, given, fits in (("--image-url", args.image_url, args.format == "label-studio"),
+                              ("--polygons", args.polygons, args.format == "cvat"),
+                              ("--only-reviewed", args.only_reviewed, not tool)):
+        if given and not fits:
+            raise InputError(f"{flag} does not apply to --format {args.format}")
+    if tool:
+        from prodseg.producer.review.tool_export import export_for_review
+
+        summary = export_for_review(client, args.catalog_id, args.format, args.output, rules,
+                                    args.image_url, args.polygons)
+    else:
+        summary = export_catalog(client, args.catalog_id, args.format, args.output, rules,
+                                 args.only_reviewed)
     for product, why in summary.left_out.items():
         print(f"prodseg: left out {product}: {why}", file=sys.stderr)
     print(describe(summary, args.output, args.format))
     for path in summary.files:
         print(f"  {path}")
+    return EXIT_OK
+
+
+def cmd_import_review(args: argparse.Namespace) -> int:
+    import getpass
+
+    from prodseg.producer.review.tool_import import import_review
+
+    client = _client(args)
+    reviewer = args.reviewer or getpass.getuser()
+    summary = import_review(client, args.catalog_id, args.file, reviewer)
+    for line in summary.unmapped:
+        print(f"prodseg: not mapped: {line}", file=sys.stderr)
+    for product, changes in summary.changes.items():
+        told = ", ".join(f"{c.view} {c.action}" for c in changes)
+        print(f"{product}: {told}")
+    count = sum(len(c) for c in summary.changes.values())
+    print(f"{args.catalog_id}: {count} decisions stored from {args.file}; "
+          f"{len(summary.unmapped)} not mapped")
     return EXIT_OK
 
 
@@ -309,13 +340,28 @@ def register(sub: SubParsers) -> None:
     export = commands.add_parser("export", help="the accepted results as one dataset, one "
                                  "class per product")
     export.add_argument("catalog_id", type=catalog_id_arg, help="the id catalog submit printed")
-    export.add_argument("--format", choices=("coco", "yolo-seg"), required=True,
-                        help="COCO instance segmentation, or YOLO segmentation labels")
+    export.add_argument("--format", choices=("coco", "yolo-seg", "label-studio", "cvat"),
+                        required=True, help="COCO instance segmentation, YOLO segmentation "
+                        "labels, or every result for review: Label Studio tasks with "
+                        "predictions, CVAT for images 1.1 XML")
     export.add_argument("--output", "-o", type=Path, required=True, metavar="DIR",
                         help="a new or empty folder")
     export.add_argument("--only-reviewed", action="store_true",
                         help="only views a reviewer accepted (default: also every view of "
                         "products nobody needed to look at)")
+    export.add_argument("--image-url", metavar="PREFIX",
+                        help="label-studio: the tasks' image URLs start with PREFIX, then "
+                        "images/... (default: /data/local-files/?d=<folder>/); 'stored': "
+                        "the photos' s3:// URLs where their jobs stored them")
+    export.add_argument("--polygons", action="store_true",
+                        help="cvat: outlines as polygons instead of masks")
+    imported = commands.add_parser("import-review", help="a Label Studio or CVAT export of "
+                                   "the reviewed tasks, back as review decisions")
+    imported.add_argument("catalog_id", type=catalog_id_arg,
+                          help="the id catalog submit printed")
+    imported.add_argument("file", type=Path, help="Label Studio JSON or CVAT 1.1 XML")
+    imported.add_argument("--reviewer", metavar="NAME", help="the name decisions are stored "
+                          "under (default: your user name)")
     for cmd in (report, review, export):
         cmd.add_argument("--min-matched", type=float, default=0.5, metavar="FRACTION",
                          help="flag products with fewer matched views (default: %(default)s)")
@@ -324,8 +370,8 @@ def register(sub: SubParsers) -> None:
                          "threshold (default: %(default)s)")
     for cmd, handler in ((submit, cmd_submit), (resume, cmd_resume), (status, cmd_status),
                          (report, cmd_report), (lookup, cmd_lookup), (review, cmd_review),
-                         (export, cmd_export)):
+                         (export, cmd_export), (imported, cmd_import_review)):
         cmd.set_defaults(handler=handler)
     lookup.set_defaults(extras=("catalog", "worker"))  # faiss, and the models that embed
-    for cmd in (status, report, lookup, review, export):
+    for cmd in (status, report, lookup, review, export, imported):
         add_settings_flags(cmd, only=settings_with(CONNECTION) | {"model_cache_dir", "device"})
