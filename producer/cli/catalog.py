@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from prodseg.errors import InputError
 from prodseg.producer.catalog.client import (
@@ -16,6 +17,7 @@ from prodseg.producer.catalog.client import (
     product_job,
     resubmit_conflict,
 )
+from prodseg.producer.cli.export import add_spin_flags, spin_options
 from prodseg.producer.cli.options import (
     EXIT_OK,
     EXIT_SOME_FAILED,
@@ -226,6 +228,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     client = _client(args)
     rules = ReviewRules(args.min_matched, args.score_margin)
+    if args.format == "spin":
+        return _export_spins(client, args, rules)
     summary = export_catalog(client, args.catalog_id, args.format, args.output, rules,
                              args.only_reviewed)
     for product, why in summary.left_out.items():
@@ -233,6 +237,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(describe(summary, args.output, args.format))
     for path in summary.files:
         print(f"  {path}")
+    return EXIT_OK
+
+
+def _export_spins(client: CatalogClient, args: argparse.Namespace, rules: Any) -> int:
+    from prodseg.producer.catalog.spin import describe, export_catalog_spins
+
+    summary = export_catalog_spins(client, args.catalog_id, args.output, rules,
+                                   spin_options(args), args.only_reviewed)
+    for product, why in summary.left_out.items():
+        print(f"prodseg: left out {product}: {why}", file=sys.stderr)
+    for product, views in summary.views_left_out.items():
+        for view, why in views.items():
+            print(f"prodseg: {product}: left out {view}: {why}", file=sys.stderr)
+    print(describe(summary, args.output))
+    for product in summary.products:
+        print(f"  {args.output / product / 'viewer.html'}")
     return EXIT_OK
 
 
@@ -309,13 +329,15 @@ def register(sub: SubParsers) -> None:
     export = commands.add_parser("export", help="the accepted results as one dataset, one "
                                  "class per product")
     export.add_argument("catalog_id", type=catalog_id_arg, help="the id catalog submit printed")
-    export.add_argument("--format", choices=("coco", "yolo-seg"), required=True,
-                        help="COCO instance segmentation, or YOLO segmentation labels")
+    export.add_argument("--format", choices=("coco", "yolo-seg", "spin"), required=True,
+                        help="COCO instance segmentation, YOLO segmentation labels, or "
+                        "storefront spin frames and a 360° viewer per product")
     export.add_argument("--output", "-o", type=Path, required=True, metavar="DIR",
                         help="a new or empty folder")
     export.add_argument("--only-reviewed", action="store_true",
                         help="only views a reviewer accepted (default: also every view of "
                         "products nobody needed to look at)")
+    add_spin_flags(export)
     for cmd in (report, review, export):
         cmd.add_argument("--min-matched", type=float, default=0.5, metavar="FRACTION",
                          help="flag products with fewer matched views (default: %(default)s)")

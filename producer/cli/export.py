@@ -12,13 +12,8 @@ from prodseg.producer.cli.options import EXIT_OK, SubParsers, add_settings_flags
 from prodseg.settings import CONNECTION, settings_with
 
 
-def add_spin_flags(parser: argparse.ArgumentParser, formats: bool = True) -> None:
-    """The flags of how spin frames look (``export spin``, ``catalog export --format spin``).
-
-    Args:
-        parser: the command's parser.
-        formats: also add ``--frame-format`` (``catalog export`` has its own ``--format``).
-    """
+def add_spin_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of how spin frames look (``export spin``, ``catalog export --format spin``)."""
     from prodseg.storage.exports.spin_frames import DEFAULT_FILL, DEFAULT_SIZE
 
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, metavar="PX",
@@ -26,9 +21,8 @@ def add_spin_flags(parser: argparse.ArgumentParser, formats: bool = True) -> Non
     parser.add_argument("--fill", type=float, default=DEFAULT_FILL, metavar="SHARE",
                         help="the share of the frame the product's largest extent takes "
                         "(default: %(default)s)")
-    if formats:
-        parser.add_argument("--frame-format", choices=("jpeg", "png", "webp"), default="jpeg",
-                            help="frame files (default: %(default)s)")
+    parser.add_argument("--frame-format", choices=("jpeg", "png", "webp"), default="jpeg",
+                        help="frame files (default: %(default)s)")
     parser.add_argument("--background", choices=("white", "transparent"), default=None,
                         help="default: white for JPEG, transparent for PNG and WebP")
 
