@@ -74,6 +74,16 @@ def test_two_workers_share_a_job(cluster: Cluster) -> None:
     assert len(records) == 13
     workers = {r["worker"] for r in records}
     assert len(workers) == 2, workers
+    # The spin export of the job in the store is the run folder's, byte for byte.
+    spins = {}
+    for name, source in (("local", str(local)), ("job", job)):
+        spins[name] = cluster.tmp / f"spin-{name}"
+        done = cluster.cli("export", "spin", source, "-o", str(spins[name]), "--size", "96")
+        assert done.returncode == 0, done.stderr
+    frames = sorted(p.name for p in (spins["local"] / "frames").iterdir())
+    assert len(frames) >= 3
+    for name in (*(f"frames/{f}" for f in frames), "spin.zip"):
+        assert (spins["job"] / name).read_bytes() == (spins["local"] / name).read_bytes(), name
 
 
 def test_a_lookalike_acts_alike_in_both_modes(cluster: Cluster) -> None:
