@@ -5,8 +5,10 @@ a vertical axis. One crop for the whole spin keeps the product from jumping betw
 frames: it is centred horizontally on the rotation axis, estimated as the median of the
 masks' centroids (over a full turn the centroid swings to both sides of the axis alike),
 and vertically on the middle of the height every view's box spans. Its side is chosen
-so that the product's largest extent over the spin, measured from that centre, fills
-``fill`` of the frame.
+so that the product fills ``fill`` of the frame in the median view (a view's fill: its
+box's longer side over the frame's side), which splits the spread between the views
+around the target, unless that would take the product's largest extent over the spin,
+measured from that centre, past ``MAX_FILL`` of the frame: nothing is ever cut off.
 
 Coordinates are source-image pixels with edges at integers (a box ``[x0, y0, x1, y1]``
 covers columns ``x0 .. x1 - 1``), as in ``results.json``.
@@ -22,6 +24,8 @@ from PIL import Image
 
 DEFAULT_FILL = 0.85
 DEFAULT_SIZE = 2000
+MAX_FILL = 0.98
+"""The most of the frame's side the product's extent over the whole spin may take."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ def spin_crop(views: Sequence[SpinView], fill: float = DEFAULT_FILL) -> SpinCrop
 
     Args:
         views: the spin's views with a product, at least one.
-        fill: the share of the frame's side the product's largest extent takes, in (0, 1].
+        fill: the share of the frame's side the product takes in the median view, in (0, 1].
 
     Raises:
         ValueError: no views, or ``fill`` out of (0, 1].
@@ -92,7 +96,9 @@ def spin_crop(views: Sequence[SpinView], fill: float = DEFAULT_FILL) -> SpinCrop
     top, bottom = float(boxes[:, 1].min()), float(boxes[:, 3].max())
     half_width = float(np.max(np.maximum(axis_x - boxes[:, 0], boxes[:, 2] - axis_x)))
     extent = max(2 * half_width, bottom - top, 1.0)
-    return SpinCrop(centre=(axis_x, (top + bottom) / 2), side=extent / fill)
+    typical = float(np.median(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])))
+    side = max(typical / fill, extent / max(fill, MAX_FILL))
+    return SpinCrop(centre=(axis_x, (top + bottom) / 2), side=side)
 
 
 def frame_fill(box: tuple[int, int, int, int], crop: SpinCrop) -> float:
