@@ -61,7 +61,7 @@ def classic_job(sample: Path, root: Path) -> dict[str, object]:
                     "--reference", str(sample / doc["reference"]), "--ref-point", f"{x},{y}",
                     "--output", str(root), "--backend", "classic", "--propagation", "track",
                     "-q", "--no-progress"], check=True, capture_output=True)
-    return json.loads((root / "results.json").read_text())  # type: ignore[no-any-return]
+    return dict(json.loads((root / "results.json").read_text()))
 
 
 def measure(root: Path, doc: dict[str, object], out: Path) -> dict[str, float]:

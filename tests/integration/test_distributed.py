@@ -61,13 +61,17 @@ def test_distributed_equals_run_with_small_models(cluster: Cluster) -> None:
 def test_two_workers_share_a_job(cluster: Cluster) -> None:
     images, ref, point = render(cluster, views=12, shelf=2, size="480x360")
     local = cluster.tmp / "local"
+    flags = ["--backend", "classic", "--cutout-edges", "feather"]
     assert cluster.cli("run", "--images", str(images), "--reference", str(ref), "--ref-point",
-                       point, "--output", str(local), "--no-progress", "--backend",
-                       "classic").returncode == 0
+                       point, "--output", str(local), "--no-progress", *flags).returncode == 0
     cluster.worker("w1", PRODSEG_BACKEND="classic")
     cluster.worker("w2", PRODSEG_BACKEND="classic")
-    fetched = submit_watch_fetch(cluster, images, ref, point, "--backend", "classic")
+    fetched = submit_watch_fetch(cluster, images, ref, point, *flags)
     assert_same_outputs(local, fetched)
+    # Feathered cutouts in both modes alike: partial alpha along the edges.
+    cutouts = sorted((fetched / "cutouts").glob("*.png"))
+    assert cutouts and all((np.asarray(Image.open(p))[..., 3] % 255).sum() > 0
+                           for p in [fetched / "reference" / "cutout.png", *cutouts])
     job = (fetched / ".job").read_text()
     records = [json.loads(cluster.store.get(k))
                for k in cluster.store.list(f"jobs/{job}/_state/images/")]

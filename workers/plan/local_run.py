@@ -28,7 +28,13 @@ from prodseg.workers.match.candidates import ViewCandidates, select_view
 from prodseg.workers.match.instances import mask_shape
 from prodseg.workers.plan.job_plan import JobPlan, resolve_in_order
 from prodseg.workers.plan.view_prompts import ViewPrompts, prompted_view
-from prodseg.workers.plan.views import Loader, load_view, track_spin, view_candidates
+from prodseg.workers.plan.views import (
+    Loader,
+    cutout_alpha,
+    load_view,
+    track_spin,
+    view_candidates,
+)
 
 if TYPE_CHECKING:
     from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
@@ -54,7 +60,8 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
     neighbours = pipeline.reference_neighbours(ref_image, reference)
     shape = mask_shape(reference.mask)
     if store is not None:
-        exports.write_reference_outputs(store, layout, ref_image, reference)
+        exports.write_reference_outputs(store, layout, ref_image, reference,
+                                        cutout_alpha(s))
 
     def loader(path: Path) -> Loader:
         return lambda: read_image_file(path, s.max_image_pixels, s.max_image_bytes)
@@ -65,7 +72,7 @@ def execute_run(pipeline: ProductSegmentationPipeline, prompt: Prompt, ref_path:
 
     def finish(index: int, result: ImageResult, image: np.ndarray | None) -> None:
         if store is not None and image is not None:
-            exports.write_image_outputs(store, layout, image, result)
+            exports.write_image_outputs(store, layout, image, result, cutout_alpha(s))
         found[index] = result
         if on_image is not None:
             on_image(result)
