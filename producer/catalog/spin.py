@@ -2,7 +2,7 @@
 
 Each product's current job (its newest re-run after review) is exported as
 ``prodseg export spin`` exports a job, into ``<output>/<product>/``, with the views
-``producer.catalog.export.accepted_views`` takes: a view a reviewer rejected has no
+``producer.catalog.export.product_views`` takes: a view a reviewer rejected has no
 frame, and a product flagged for review with nothing accepted is left out.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from prodseg.errors import InputError
 from prodseg.producer.catalog.client import CatalogClient
-from prodseg.producer.catalog.export import accepted_views
+from prodseg.producer.catalog.export import product_views
 from prodseg.producer.catalog.report import report_rows
 from prodseg.producer.catalog.reviews import ReviewBook
 from prodseg.producer.spin_export import SpinOptions, empty_output, export_spin
@@ -42,7 +42,7 @@ def export_catalog_spins(client: CatalogClient, catalog: str, output: Path, rule
     """Write ``<output>/<product>/`` for every product with accepted views.
 
     Raises:
-        InputError: ``output`` is a file or a non-empty folder.
+        InputError: ``output`` is a file or a non-empty folder, or no product has a spin.
     """
     empty_output(output)
     rows, _ = report_rows(client, catalog, rules, thumbnails_too=False)
@@ -54,8 +54,8 @@ def export_catalog_spins(client: CatalogClient, catalog: str, output: Path, rule
             continue
         layout = job_layout(row.job)
         doc = get_json(client.store, layout.results)
-        views = accepted_views(doc, reviews.get(row.product), row.job, row.review,
-                               only_reviewed)
+        views = product_views(client.store, doc, reviews.get(row.product), row.job,
+                              row.review, only_reviewed)
         if not views:
             summary.left_out[row.product] = ("flagged for review and nothing accepted"
                                              if row.review else "nothing accepted")
@@ -69,6 +69,9 @@ def export_catalog_spins(client: CatalogClient, catalog: str, output: Path, rule
         summary.products[row.product] = len(spin.frames)
         if spin.left_out:
             summary.views_left_out[row.product] = spin.left_out
+    if not summary.products:
+        raise InputError(f"catalog {catalog}: nothing to export (no product has a finished "
+                         "job with accepted results); nothing written")
     return summary
 
 
