@@ -13,7 +13,8 @@ read from their boxes alone (no image is read, so a catalog report stays cheap):
   spin's views that do not jump: too small or too large beside the others.
 
 The first and the last matched views are neighbours (the spin closes). A spin with fewer
-than ``MIN_VIEWS`` matched views is not judged.
+than ``MIN_VIEWS`` matched views is not judged: its neighbours are too far apart in angle
+to tell a jump from a turn (a storefront spin has 24 to 72 frames).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from prodseg.storage.exports.spin_frames import DEFAULT_FILL, SpinView, frame_fi
 AREA_JUMP = 1.6
 CENTRE_JUMP = 0.25
 FILL_TOLERANCE = 0.10
-MIN_VIEWS = 4
+MIN_VIEWS = 8
 
 
 def spin_boxes(doc: Mapping[str, Any]) -> list[tuple[str, tuple[int, int, int, int]]]:
