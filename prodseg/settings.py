@@ -238,6 +238,11 @@ class Settings(BaseSettings):
     crop_context: float = setting(JOB,
         0.15, ge=0.0, le=2.0, description="crop mode: margin around the box, fraction of its side"
     )
+    cutout_edges: Literal["hard", "feather", "matte"] = setting(JOB,
+        "hard",
+        description="cutout alpha at the mask's edge: hard (0 or 1), feather (a 1.5-pixel "
+        "ramp across the edge), matte (closed-form matting in a band around it; slow)",
+    )
     embed_batch_size: int = setting(
         MACHINE, 16, ge=1, le=1024, description="crops per DINOv2 batch"
     )

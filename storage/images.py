@@ -365,27 +365,34 @@ def read_mask_png(data: bytes) -> np.ndarray:
     return gray > 127
 
 
-def cutout_png(image: np.ndarray, mask: np.ndarray, bbox: Sequence[int]) -> bytes:
+def cutout_png(image: np.ndarray, mask: np.ndarray, bbox: Sequence[int],
+               alpha: np.ndarray | None = None) -> bytes:
     """The product cut out: RGBA PNG cropped to ``bbox``, transparent off the mask.
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB.
         mask: ``(H, W)`` bool.
         bbox: ``(x0, y0, x1, y1)`` with exclusive upper edges, inside the image.
+        alpha: ``(y1 - y0, x1 - x0)`` uint8, the alpha to use instead of the mask's
+            (soft edges: ``workers.ops.edges``).
 
     Returns:
-        PNG of ``(y1 - y0, x1 - x0, 4)`` uint8: alpha 255 on the mask and 0 elsewhere,
-        RGB zeroed where alpha is 0.
+        PNG of ``(y1 - y0, x1 - x0, 4)`` uint8: alpha ``alpha``, or 255 on the mask and
+        0 elsewhere, RGB zeroed where alpha is 0.
     """
     check_image_and_mask(image, mask)
     height, width = mask.shape
     x0, y0, x1, y1 = (int(v) for v in bbox)
     if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
         raise ValueError(f"box {[x0, y0, x1, y1]} is empty or outside the {width}x{height} image")
-    inside = np.asarray(mask[y0:y1, x0:x1], dtype=bool)
+    if alpha is None:
+        alpha = np.where(np.asarray(mask[y0:y1, x0:x1], dtype=bool), 255, 0).astype(np.uint8)
+    elif alpha.shape != (y1 - y0, x1 - x0) or alpha.dtype != np.uint8:
+        raise ValueError(f"alpha must be {(y1 - y0, x1 - x0)} uint8, got {alpha.shape} "
+                         f"{alpha.dtype}")
     rgba = np.zeros((y1 - y0, x1 - x0, 4), dtype=np.uint8)
-    rgba[..., :3] = np.where(inside[..., None], image[y0:y1, x0:x1], 0)
-    rgba[..., 3] = np.where(inside, 255, 0)
+    rgba[..., :3] = np.where(alpha[..., None] > 0, image[y0:y1, x0:x1], 0)
+    rgba[..., 3] = alpha
     return encode_png(rgba)
 
 

@@ -148,8 +148,7 @@ def export_catalog(client: CatalogClient, catalog: str, fmt: str, output: Path,
             continue
         doc = get_json(client.store, job_layout(row.job).results)
         review = reviews.get(row.product)
-        views = accepted_views(doc, review, row.job, row.review, only_reviewed,
-                               _carried(client.store, review, row.job, doc))
+        views = product_views(client.store, doc, review, row.job, row.review, only_reviewed)
         if not views:
             summary.left_out[row.product] = ("flagged for review and nothing accepted"
                                              if row.review else "nothing accepted")
@@ -187,6 +186,14 @@ def export_catalog(client: CatalogClient, catalog: str, fmt: str, output: Path,
         out.put("data.yaml", yolo_data_yaml(summary.classes).encode("utf-8"))
         summary.files.append(str(output / "data.yaml"))
     return summary
+
+
+def product_views(store: ObjectStore, doc: Mapping[str, Any], review: ProductReview | None,
+                  job: str, flagged: bool, only_reviewed: bool) -> list[str]:
+    """``accepted_views`` of a product's current job, with the accepts its earlier runs
+    carry read from ``store``: what every catalog export takes."""
+    return accepted_views(doc, review, job, flagged, only_reviewed,
+                          _carried(store, review, job, doc))
 
 
 def _carried(store: ObjectStore, review: ProductReview | None, job: str,

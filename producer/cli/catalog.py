@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from prodseg.errors import InputError
 from prodseg.producer.catalog.client import (
@@ -16,6 +17,7 @@ from prodseg.producer.catalog.client import (
     product_job,
     resubmit_conflict,
 )
+from prodseg.producer.cli.export import add_spin_flags, spin_options
 from prodseg.producer.cli.options import (
     EXIT_OK,
     EXIT_SOME_FAILED,
@@ -232,6 +234,8 @@ def cmd_export(args: argparse.Namespace) -> int:
                               ("--only-reviewed", args.only_reviewed, not tool)):
         if given and not fits:
             raise InputError(f"{flag} does not apply to --format {args.format}")
+    if args.format == "spin":
+        return _export_spins(client, args, rules)
     if tool:
         from prodseg.producer.review.tool_export import export_for_review
 
@@ -264,6 +268,22 @@ def cmd_import_review(args: argparse.Namespace) -> int:
     count = sum(len(c) for c in summary.changes.values())
     print(f"{args.catalog_id}: {count} decisions stored from {args.file}; "
           f"{len(summary.unmapped)} not mapped")
+    return EXIT_OK
+
+
+def _export_spins(client: CatalogClient, args: argparse.Namespace, rules: Any) -> int:
+    from prodseg.producer.catalog.spin import describe, export_catalog_spins
+
+    summary = export_catalog_spins(client, args.catalog_id, args.output, rules,
+                                   spin_options(args), args.only_reviewed)
+    for product, why in summary.left_out.items():
+        print(f"prodseg: left out {product}: {why}", file=sys.stderr)
+    for product, views in summary.views_left_out.items():
+        for view, why in views.items():
+            print(f"prodseg: {product}: left out {view}: {why}", file=sys.stderr)
+    print(describe(summary, args.output))
+    for product in summary.products:
+        print(f"  {args.output / product / 'viewer.html'}")
     return EXIT_OK
 
 
@@ -340,10 +360,11 @@ def register(sub: SubParsers) -> None:
     export = commands.add_parser("export", help="the accepted results as one dataset, one "
                                  "class per product")
     export.add_argument("catalog_id", type=catalog_id_arg, help="the id catalog submit printed")
-    export.add_argument("--format", choices=("coco", "yolo-seg", "label-studio", "cvat"),
+    export.add_argument("--format", choices=("coco", "yolo-seg", "spin", "label-studio", "cvat"),
                         required=True, help="COCO instance segmentation, YOLO segmentation "
-                        "labels, or every result for review: Label Studio tasks with "
-                        "predictions, CVAT for images 1.1 XML")
+                        "labels, storefront spin frames and a 360° viewer per product, or "
+                        "every result for review: Label Studio tasks with predictions, CVAT "
+                        "for images 1.1 XML")
     export.add_argument("--output", "-o", type=Path, required=True, metavar="DIR",
                         help="a new or empty folder")
     export.add_argument("--only-reviewed", action="store_true",
@@ -362,6 +383,7 @@ def register(sub: SubParsers) -> None:
     imported.add_argument("file", type=Path, help="Label Studio JSON or CVAT 1.1 XML")
     imported.add_argument("--reviewer", metavar="NAME", help="the name decisions are stored "
                           "under (default: your user name)")
+    add_spin_flags(export)
     for cmd in (report, review, export):
         cmd.add_argument("--min-matched", type=float, default=0.5, metavar="FRACTION",
                          help="flag products with fewer matched views (default: %(default)s)")

@@ -2,7 +2,7 @@
 
 Each module of ``producer.cli`` registers its commands with ``register(sub)``, which
 sets the handler that runs it and the extras it needs: ``run`` (in this process),
-``windows`` (``select``, ``view``), ``jobs`` (the distributed mode), ``catalog``,
+``windows`` (``select``, ``view``), ``jobs`` (the distributed mode), ``catalog``, ``export``,
 ``models``, ``monitor``, ``sample`` and ``completion``. ``-v`` and ``-q`` are taken anywhere
 on the line: every parser of the tree has them. Output into a pipe that closes early
 (``prodseg models list | head -1``) ends the command quietly.
@@ -23,6 +23,7 @@ from prodseg.extras import missing_extra, require
 from prodseg.producer.cli import (
     catalog,
     completion,
+    export,
     jobs,
     models,
     monitor,
@@ -32,7 +33,7 @@ from prodseg.producer.cli import (
 )
 from prodseg.producer.cli.options import EXIT_USAGE
 
-COMMAND_GROUPS = (run, windows, jobs, catalog, models, monitor, sample, completion)
+COMMAND_GROUPS = (run, windows, jobs, catalog, export, models, monitor, sample, completion)
 EXIT_PIPE_CLOSED = 141
 """The exit code when stdout's reader went away: a shell's for a command that SIGPIPE ended."""
 
@@ -102,7 +103,8 @@ def _main(argv: Sequence[str] | None) -> int:
     if getattr(args, "quiet", False) and hasattr(args, "no_progress"):
         args.no_progress = True
     what = "prodseg " + " ".join(
-        str(getattr(args, key)) for key in ("command", "catalog_command", "models_command")
+        str(getattr(args, key))
+        for key in ("command", "catalog_command", "export_command", "models_command")
         if getattr(args, key, None))
     try:
         for extra in getattr(args, "extras", ()):

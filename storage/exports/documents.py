@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
@@ -30,6 +30,9 @@ from prodseg.storage.exports.thumbnails import load_thumbnails, overlay_thumbnai
 from prodseg.storage.images import check_image_and_mask, cutout_png, mask_png
 from prodseg.storage.layout import JobLayout
 from prodseg.storage.local import LocalStore
+
+EdgeAlpha = Callable[[np.ndarray, np.ndarray, tuple[int, int, int, int]], np.ndarray]
+"""A cutout's alpha from ``(image, mask, box)``: ``(y1 - y0, x1 - x0)`` uint8 (soft edges)."""
 
 RESERVED_RESULT_KEYS = frozenset({"prodseg_version", "reference", "images", "summary"})
 
@@ -140,7 +143,8 @@ def results_document(
 
 
 def write_reference_outputs(
-    store: ObjectStore, layout: JobLayout, image: np.ndarray, reference: ReferenceResult
+    store: ObjectStore, layout: JobLayout, image: np.ndarray, reference: ReferenceResult,
+    edges: EdgeAlpha | None = None,
 ) -> list[str]:
     """Write the reference's mask, cutout, embedding and thumbnail.
 
@@ -149,6 +153,7 @@ def write_reference_outputs(
         layout: the job's keys.
         image: the reference image, ``(H, W, 3)`` uint8 RGB.
         reference: its result.
+        edges: the cutout's alpha (default: the mask's, hard edges).
 
     Returns:
         The keys written.
@@ -159,7 +164,8 @@ def write_reference_outputs(
     as_match = Match(mask=reference.mask, bbox=reference.bbox, score=reference.score)
     outputs = [
         (layout.reference_mask, mask_png(reference.mask), "image/png"),
-        (layout.reference_cutout, cutout_png(image, reference.mask, reference.bbox), "image/png"),
+        (layout.reference_cutout, _cutout(image, reference.mask, reference.bbox, edges),
+         "image/png"),
         (layout.reference_embedding, buffer.getvalue(), "application/octet-stream"),
         (
             layout.thumbnail(reference.image_id),
@@ -171,7 +177,8 @@ def write_reference_outputs(
 
 
 def write_image_outputs(
-    store: ObjectStore, layout: JobLayout, image: np.ndarray | None, result: ImageResult
+    store: ObjectStore, layout: JobLayout, image: np.ndarray | None, result: ImageResult,
+    edges: EdgeAlpha | None = None,
 ) -> list[str]:
     """Write one target image's masks and cutouts (k = 0.., best first) and thumbnail.
 
@@ -181,6 +188,7 @@ def write_image_outputs(
         image: the image, ``(H, W, 3)`` uint8 RGB; may be None when ``result`` is an
             error, for which nothing is written.
         result: its result.
+        edges: the cutouts' alpha (default: the masks', hard edges).
 
     Returns:
         The keys written.
@@ -195,13 +203,21 @@ def write_image_outputs(
         outputs.append(
             (
                 layout.cutout(result.image_id, k),
-                cutout_png(image, match.mask, match.bbox),
+                _cutout(image, match.mask, match.bbox, edges),
                 "image/png",
             )
         )
     thumbnail = overlay_thumbnail(image, result.matches)
     outputs.append((layout.thumbnail(result.image_id), thumbnail, "image/jpeg"))
     return _put_all(store, outputs)
+
+
+def _cutout(image: np.ndarray, mask: np.ndarray, bbox: Sequence[int],
+            edges: EdgeAlpha | None) -> bytes:
+    if edges is None:
+        return cutout_png(image, mask, bbox)
+    box = (int(bbox[0]), int(bbox[1]), int(bbox[2]), int(bbox[3]))
+    return cutout_png(image, mask, bbox, edges(image, mask, box))
 
 
 def write_job_documents(

@@ -61,19 +61,33 @@ def test_distributed_equals_run_with_small_models(cluster: Cluster) -> None:
 def test_two_workers_share_a_job(cluster: Cluster) -> None:
     images, ref, point = render(cluster, views=12, shelf=2, size="480x360")
     local = cluster.tmp / "local"
+    flags = ["--backend", "classic", "--cutout-edges", "feather"]
     assert cluster.cli("run", "--images", str(images), "--reference", str(ref), "--ref-point",
-                       point, "--output", str(local), "--no-progress", "--backend",
-                       "classic").returncode == 0
+                       point, "--output", str(local), "--no-progress", *flags).returncode == 0
     cluster.worker("w1", PRODSEG_BACKEND="classic")
     cluster.worker("w2", PRODSEG_BACKEND="classic")
-    fetched = submit_watch_fetch(cluster, images, ref, point, "--backend", "classic")
+    fetched = submit_watch_fetch(cluster, images, ref, point, *flags)
     assert_same_outputs(local, fetched)
+    # Feathered cutouts in both modes alike: partial alpha along the edges.
+    cutouts = sorted((fetched / "cutouts").glob("*.png"))
+    assert cutouts and all((np.asarray(Image.open(p))[..., 3] % 255).sum() > 0
+                           for p in [fetched / "reference" / "cutout.png", *cutouts])
     job = (fetched / ".job").read_text()
     records = [json.loads(cluster.store.get(k))
                for k in cluster.store.list(f"jobs/{job}/_state/images/")]
     assert len(records) == 13
     workers = {r["worker"] for r in records}
     assert len(workers) == 2, workers
+    # The spin export of the job in the store is the run folder's, byte for byte.
+    spins = {}
+    for name, source in (("local", str(local)), ("job", job)):
+        spins[name] = cluster.tmp / f"spin-{name}"
+        done = cluster.cli("export", "spin", source, "-o", str(spins[name]), "--size", "96")
+        assert done.returncode == 0, done.stderr
+    frames = sorted(p.name for p in (spins["local"] / "frames").iterdir())
+    assert len(frames) >= 3
+    for name in (*(f"frames/{f}" for f in frames), "spin.zip"):
+        assert (spins["job"] / name).read_bytes() == (spins["local"] / name).read_bytes(), name
 
 
 def test_a_lookalike_acts_alike_in_both_modes(cluster: Cluster) -> None:

@@ -130,6 +130,13 @@ def test_review_reject_click_rerun_report_and_export(cluster: Cluster) -> None:
     assert [p.stem for p in labels] == ["view_000", "view_001", missed]
     assert all(p.read_text().startswith("0 ") for p in labels)
     assert "nc: 1" in (cluster.tmp / "yolo-seg" / "data.yaml").read_text()
+    spins = cluster.tmp / "spin"
+    exported = cluster.cli("catalog", "export", catalog, "--format", "spin", "-o", str(spins),
+                           "--size", "64")
+    assert exported.returncode == 0, exported.stderr
+    spin = json.loads((spins / "milk" / "spin.json").read_text())
+    assert [f["view"] for f in spin["frames"]] == sorted(["view_000", "view_001", missed])
+    assert spin["left_out"]["view_002"] == "not accepted"
 
 
 def _drive_the_page(url: str, catalog: str, missed: str, truth: dict[str, np.ndarray]) -> None:

@@ -27,7 +27,13 @@ from prodseg.workers.plan.job_models import JobModels
 from prodseg.workers.plan.job_plan import JobPlan, resolve_in_order
 from prodseg.workers.plan.step_list import steps_of
 from prodseg.workers.plan.view_prompts import prompted_view
-from prodseg.workers.plan.views import Loader, batch_candidates, load_view, track_spin
+from prodseg.workers.plan.views import (
+    Loader,
+    batch_candidates,
+    cutout_alpha,
+    load_view,
+    track_spin,
+)
 
 
 def execute_run(pipeline: JobModels, spec: JobSpec, ref_image: np.ndarray,
@@ -81,7 +87,8 @@ class LocalJob:
         if self.store is not None and image is not None:
             from prodseg.storage.exports.documents import write_image_outputs
 
-            write_image_outputs(self.store, self.layout, image, result)
+            write_image_outputs(self.store, self.layout, image, result,
+                                cutout_alpha(self.pipeline.settings))
         self.found[index] = result
         if self.on_image is not None:
             self.on_image(result)
@@ -98,7 +105,8 @@ class LocalJob:
         if self.store is not None:
             from prodseg.storage.exports.documents import write_reference_outputs
 
-            write_reference_outputs(self.store, self.layout, image, self.ref)
+            write_reference_outputs(self.store, self.layout, image, self.ref,
+                                    cutout_alpha(self.pipeline.settings))
         refs, more = [], []
         for index, (image_id, view_source, load) in enumerate(self.views):
             done = prompted_view(pipeline, self.prompted, image_id, view_source, load)

@@ -52,7 +52,7 @@ from prodseg.workers.match.instances import MaskShape, mask_shape
 from prodseg.workers.plan.job_plan import JobPlan
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 from prodseg.workers.plan.view_prompts import prompted_view
-from prodseg.workers.plan.views import load_view, view_candidates
+from prodseg.workers.plan.views import cutout_alpha, load_view, view_candidates
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def reference_step(
     neighbours = pipeline.reference_neighbours(image, reference)
     if neighbours is not None:
         state.put_array(NEIGHBOURS, neighbours)
-    write_reference_outputs(store, layout, image, reference)
+    write_reference_outputs(store, layout, image, reference, cutout_alpha(manifest.settings))
     meta = pipeline.describe()
     fixed, more = _prompted_views(store, manifest, pipeline)
     stacked = [n for n in (negatives, *more) if n is not None]
@@ -261,7 +261,7 @@ def store_result(store: ObjectStore, manifest: JobManifest, index: int, result: 
                  image: np.ndarray | None) -> dict[str, Any]:
     """Write a view's outputs, then its record (``JobState.image_record``)."""
     write_image_outputs(store, manifest.layout, image if result.status == "ok" else None,
-                        result)
+                        result, cutout_alpha(manifest.settings))
     record = result_record(index, result, manifest.layout)
     manifest.state(store).put_image_record(result.image_id, record)
     return record

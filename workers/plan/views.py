@@ -10,20 +10,24 @@ trouble (``TransientError``, ``DeviceError``) is raised, for the task to retry.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from prodseg.errors import InputError, TransientError, as_device_error
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult
+from prodseg.settings import Settings
 from prodseg.storage.base import ObjectNotFound
+from prodseg.storage.exports.documents import EdgeAlpha
 from prodseg.workers.capture.order import detect_capture
 from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates
 from prodseg.workers.match.instances import MaskShape
+from prodseg.workers.ops.edges import edges_for
 from prodseg.workers.plan.job_models import JobModels
 from prodseg.workers.plan.job_plan import JobPlan
 
@@ -171,3 +175,19 @@ def track_spin(pipeline: JobModels, plan: JobPlan, prompt: Prompt,
     results = tracked_results(s, pipeline.embedder, build_tracker(s), prompt,
                               np.stack(fixed.prototypes), frames, pipeline.segmenter, shape)
     return Tracked(results, {k: by_index[k] for k in results})
+
+
+def cutout_alpha(job_settings: Settings | Mapping[str, Any]) -> EdgeAlpha | None:
+    """The cutouts' alpha as the job's ``cutout_edges`` says, in either executor.
+
+    Args:
+        job_settings: the job's settings, or a manifest's job settings (an older
+            manifest without the field gets the default).
+
+    Returns:
+        What ``write_*_outputs`` take as ``edges``: None for hard edges.
+    """
+    if isinstance(job_settings, Settings):
+        return edges_for(job_settings.cutout_edges)
+    default = Settings.model_fields["cutout_edges"].default
+    return edges_for(str(job_settings.get("cutout_edges", default)))
