@@ -273,6 +273,11 @@ class Settings(BaseSettings):
         MACHINE | CONNECTION, "prodseg", description="bucket holding jobs/ and uploaded inputs"
     )
     s3_region: str = setting(MACHINE | CONNECTION, "us-east-1", description="S3 region")
+    outage_budget_s: int = setting(MACHINE | CONNECTION,
+        180, ge=0, le=86400,
+        description="how long a storage or broker outage is ridden out, backing off, before "
+        "a call fails: a worker's store and progress calls, and prodseg watch (0: not at all)",
+    )
     task_time_limit_s: int = setting(MACHINE | WORKER,
         1800, ge=1, le=43200, description="longest one task may run before it is stopped"
     )

@@ -18,7 +18,13 @@ import redis
 from celery import Task
 from celery.utils.log import get_task_logger
 
-from prodseg.errors import DeviceError, InputError, TransientError, as_device_error
+from prodseg.errors import (
+    DeviceError,
+    InputError,
+    TransientError,
+    as_device_error,
+    recovery_hint,
+)
 from prodseg.jsonio import dumps
 from prodseg.settings import JOB_SETTINGS, Settings, load_settings
 from prodseg.storage.base import ObjectStore
@@ -78,7 +84,7 @@ def _store() -> ObjectStore:
 
 @functools.lru_cache(maxsize=1)
 def _board() -> ProgressBoard:
-    return ProgressBoard.from_url(_settings().broker_url)
+    return ProgressBoard.from_url(_settings().broker_url, _settings().outage_budget_s)
 
 
 @functools.lru_cache(maxsize=8)
@@ -139,8 +145,12 @@ def end_job(job: str, state: str, message: str = "") -> None:
         log.exception("job %s: could not store its end (%s)", job, state)
 
 
-def _gave_up(task: str, exc: BaseException, retries: int) -> str:
-    return (f"{task} gave up after {retries} retries: {type(exc).__name__}: {exc}")
+def _gave_up(task: str, exc: BaseException, retries: int, job: str) -> str:
+    """Why a step ended without its outputs, and what can be done about it."""
+    if isinstance(exc, InputError):
+        return f"{task}: {exc}{recovery_hint(exc, job)}"
+    return (f"{task} gave up after {retries} retries: {type(exc).__name__}: {exc}"
+            f"{recovery_hint(exc, job)}")
 
 
 DEVICE_EXIT = 75
@@ -174,12 +184,13 @@ class MatchTask(StepTask):
         job, index = args
         try:
             image_id = _manifest(job).images[index].image_id
-        except Exception:
-            log.exception("job %s: target %s failed and cannot be recorded; run `prodseg "
-                          "resume %s` once storage is back", job, index, job)
+        except Exception as lost:
+            log.exception("job %s: target %s failed and cannot be recorded%s", job, index,
+                          recovery_hint(lost, job))
             return
         board = _board()
-        board.note_unstored(job, image_id, _gave_up("matching", exc, self.request.retries))
+        board.note_unstored(job, image_id,
+                            _gave_up("matching", exc, self.request.retries, job))
         if board.target_finished(job, image_id, ok=False):
             _after_views(job)
 
@@ -228,8 +239,7 @@ class JobEndTask(StepTask):
                    kwargs: dict[str, Any], einfo: Any) -> None:
         job = args[0]
         step = self.name.rsplit(".", 1)[-1]
-        end_job(job, FAILED, _gave_up(step, exc, self.request.retries)
-                + f"; run `prodseg resume {job}` to go on")
+        end_job(job, FAILED, _gave_up(step, exc, self.request.retries, job))
 
 
 @app.task(name=REFERENCE_TASK, bind=True, base=JobEndTask, **RETRY)

@@ -103,7 +103,8 @@ def _watch(client: JobClient, job: str, progress: bool = True, as_json: bool = F
             bar.set_postfix(state=status.state, failed=status.failed_images, refresh=False)
             bar.refresh()
 
-        final = client.watch(job, on_change=show)
+        final = client.watch(job, on_change=show, on_outage=lambda note: bar.write(
+            f"{job}: {note}", file=sys.stderr))
     _show(final, as_json)
     return state_exit_code(final)
 
