@@ -294,6 +294,12 @@ class Settings(BaseSettings):
     task_retry_backoff_max_s: int = setting(MACHINE | WORKER,
         60, ge=1, le=3600, description="longest wait between two retries of a task, seconds"
     )
+    lease_ttl_s: int = setting(MACHINE | WORKER,
+        30, ge=3, le=3600,
+        description="a running step holds a lease its worker renews every third of this; "
+        "one not renewed for this long (the worker was lost) is enqueued again by another "
+        "worker's check, which runs as often",
+    )
     task_max_deliveries: int = setting(MACHINE | WORKER,
         3, ge=1, le=100,
         description="deliveries of one target that never finish (its worker dies: out of "

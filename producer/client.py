@@ -42,12 +42,14 @@ from prodseg.storage.manifest import (
     job_layout,
     job_state,
 )
+from prodseg.tasks.leases import Leases
 from prodseg.tasks.names import (
     CANCELLED,
     DONE,
     INTERACTIVE_QUEUE,
     QUEUED,
     REFERENCE_TASK,
+    work_unit,
 )
 from prodseg.tasks.progress import JobStatus, ProgressBoard
 
@@ -179,6 +181,7 @@ class JobClient:
         """Start a prepared job: its reference task goes to the ``interactive`` queue."""
         self.board.queued(job)
         self.app.send_task(REFERENCE_TASK, args=(job,), queue=INTERACTIVE_QUEUE)
+        Leases(self.board.redis).queued([work_unit(REFERENCE_TASK, job)])
 
     # -- follow -----------------------------------------------------------------------------
 

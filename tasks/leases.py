@@ -12,7 +12,9 @@ Redis holds, in the broker's database:
 - ``prodseg:leases`` (sorted set): unit -> expiry, in the Redis server's own clock, so the
   workers' clocks do not matter;
 - ``prodseg:lease:<unit>`` (hash): ``holder``, ``generation`` (bumped by every take),
-  ``task`` and ``args`` (JSON): what to enqueue to run the unit again.
+  ``task`` and ``args`` (JSON): what to enqueue to run the unit again;
+- ``prodseg:queued`` (set): units whose message waits in the queue; taking the lease
+  takes the unit out. With the leases, it tells ``prodseg resume`` what not to enqueue.
 
 Every change is one Lua script, so any number of checkers may run at once: each lapsed
 lease is given to exactly one of them. The generation decides which delivery wins: a
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,10 +42,11 @@ log = logging.getLogger(__name__)
 
 LEASES_KEY = "prodseg:leases"
 LOCKS_KEY = "prodseg:locks"  # leases that nothing reclaims: one submitting process each
+QUEUED_KEY = "prodseg:queued"
 KEEP_RECORD_S = 7 * 24 * 3600  # a unit's generation outlives its last lease by a week
 
 TAKE_SCRIPT = """
--- KEYS: the leases set, the unit's record.
+-- KEYS: the leases set, the unit's record, the queued set.
 -- ARGV: unit, holder, ttl (s), task, args, keep (s), a holder known to be gone ("" if none).
 -- Returns the new generation, or 0 when another holder's lease is still live.
 local now = redis.call('TIME')
@@ -52,6 +57,7 @@ if expiry and tonumber(expiry) > t and current ~= ARGV[2]
    and (ARGV[7] == '' or current ~= ARGV[7]) then
   return 0
 end
+redis.call('SREM', KEYS[3], ARGV[1])
 local generation = redis.call('HINCRBY', KEYS[2], 'generation', 1)
 redis.call('HSET', KEYS[2], 'holder', ARGV[2], 'task', ARGV[4], 'args', ARGV[5])
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
@@ -102,6 +108,26 @@ for _, unit in ipairs(lapsed) do
 end
 return out
 """
+
+
+def this_process() -> str:
+    """This process as a lease's holder: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def gone_here(holder: str) -> bool:
+    """Whether ``holder`` (``host:pid``) is a process of this machine that has ended: a
+    pool process killed a moment ago, whose lease need not be waited out."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def record_key(unit: str) -> str:
@@ -174,7 +200,7 @@ class Leases:
                 lease is taken over at once instead of waited out.
         """
         generation = int(self._take(
-            keys=[self.set_key, record_key(unit)],
+            keys=[self.set_key, record_key(unit), QUEUED_KEY],
             args=[unit, holder, self.ttl_s, task, dumps(args, compact=True), KEEP_RECORD_S, gone]))
         return Lease(unit, holder, generation) if generation else None
 
@@ -208,6 +234,19 @@ class Leases:
                                         for v in flat[i:i + 4])
             out.append(Lapsed(unit, task, json.loads(args), holder))
         return out
+
+    def queued(self, units: list[str]) -> None:
+        """Mark ``units`` as waiting in the queue (their messages were just sent)."""
+        if units:
+            self.redis.sadd(QUEUED_KEY, *units)
+
+    def busy(self, units: list[str]) -> set[str]:
+        """Those of ``units`` that are queued or held by a live lease: enqueueing them
+        again would run them twice."""
+        if not units:
+            return set()
+        flags = self.redis.smismember(QUEUED_KEY, units)
+        return {u for u, f in zip(units, flags, strict=True) if f} | self.live(units)
 
     def live(self, units: list[str]) -> set[str]:
         """Those of ``units`` whose lease is live now (``prodseg resume`` leaves them)."""

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture()
-def leases(redis_url: str) -> Leases:
-    client = redis.Redis.from_url(redis_url)
+def leases(each_broker_url: str) -> Leases:
+    """Leases on Valkey and on redis-server (the scripts read the server's clock)."""
+    client = redis.Redis.from_url(each_broker_url)
     client.delete(LEASES_KEY)
     return Leases(client, ttl_s=1.0)
 

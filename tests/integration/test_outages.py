@@ -32,6 +32,14 @@ def _gate_in_front_of(url: str) -> TcpGate:
     return TcpGate(where.hostname or "127.0.0.1", where.port or 80)
 
 
+def _through(gate: TcpGate, url: str) -> str:
+    """``url`` (its credentials and database kept) pointed at ``gate``."""
+    where = urlparse(url)
+    netloc = where.netloc.rsplit("@", 1)
+    host = f"127.0.0.1:{gate.port}"
+    return where._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host).geturl()
+
+
 def test_store_rides_out_an_outage_within_its_budget(s3_endpoint: str) -> None:
     """Cut for 2 s: a put with a 60 s budget waits and succeeds; with no budget it fails."""
     gate = _gate_in_front_of(s3_endpoint)
@@ -63,13 +71,13 @@ def _job_client(broker_url: str, store_dir: Path, budget_s: int) -> JobClient:
     return JobClient(settings, store=LocalStore(store_dir), board=board)
 
 
-def test_watch_rides_out_a_broker_outage(redis_url: str, tmp_path: Path) -> None:
+def test_watch_rides_out_a_broker_outage(broker_url: str, tmp_path: Path) -> None:
     """The broker is cut off for 4 s while a job runs; it ends meanwhile. The watch says
     that it is waiting, then sees the end."""
-    gate = _gate_in_front_of(redis_url)
-    url = f"redis://127.0.0.1:{gate.port}/0"
+    gate = _gate_in_front_of(broker_url)
+    url = _through(gate, broker_url)
     job = f"outage-{uuid.uuid4().hex[:8]}"
-    direct = ProgressBoard.from_url(redis_url)
+    direct = ProgressBoard.from_url(broker_url)
     direct.started(job, 3)
     client = _job_client(url, tmp_path, budget_s=60)
     notes: list[str] = []
@@ -99,11 +107,11 @@ def test_watch_rides_out_a_broker_outage(redis_url: str, tmp_path: Path) -> None
            f"the watch said it was waiting ({len(notes)} notes) and then saw the job end")
 
 
-def test_watch_gives_up_in_one_line_after_its_budget(redis_url: str, tmp_path: Path) -> None:
-    gate = _gate_in_front_of(redis_url)
-    url = f"redis://127.0.0.1:{gate.port}/0"
+def test_watch_gives_up_in_one_line_after_its_budget(broker_url: str, tmp_path: Path) -> None:
+    gate = _gate_in_front_of(broker_url)
+    url = _through(gate, broker_url)
     job = f"outage-{uuid.uuid4().hex[:8]}"
-    ProgressBoard.from_url(redis_url).started(job, 3)
+    ProgressBoard.from_url(broker_url).started(job, 3)
     client = _job_client(url, tmp_path, budget_s=3)
     gate.cut()
     with pytest.raises(TransientError) as caught:
@@ -113,9 +121,9 @@ def test_watch_gives_up_in_one_line_after_its_budget(redis_url: str, tmp_path: P
     assert "gave up watching" in message
 
 
-def test_resume_keeps_the_delivery_counts(redis_url: str) -> None:
+def test_resume_keeps_the_delivery_counts(broker_url: str) -> None:
     """A target delivered twice before a resume has one delivery left of three after it."""
-    board = ProgressBoard.from_url(redis_url)
+    board = ProgressBoard.from_url(broker_url)
     job = f"deliveries-{uuid.uuid4().hex[:8]}"
     board.started(job, 2)
     assert board.delivered(job, "view_001#0") == 1
