@@ -45,6 +45,11 @@ class WeightsError(InputError):
     """Model weights are missing or corrupt; the message names the command that fixes it."""
 
 
+class BucketMissingError(InputError):
+    """The bucket is not there: a wrong name at submission, or, for a running job, a lost
+    bucket that took the job's inputs with it (resuming cannot help then)."""
+
+
 class TransientError(ProdsegError):
     """Infrastructure that may recover on retry (storage, broker)."""
 
@@ -76,3 +81,17 @@ def as_device_error(exc: BaseException) -> DeviceError | None:
                                       and any(w in message for w in DEVICE_FAILURES)):
         return DeviceError(f"device failure: {name}: {exc}")
     return None
+
+
+def recovery_hint(error: BaseException, job: str) -> str:
+    """What the user can do about a job that ``error`` stopped, as a clause to append to
+    its message ("" when nothing but fixing the input helps).
+
+    Resuming helps only where infrastructure failed and may come back: the stored inputs
+    are still there. A lost bucket took the inputs with it; a bad input fails again.
+    """
+    if isinstance(error, BucketMissingError):
+        return "; the job's inputs were in that bucket, so it must be submitted again"
+    if isinstance(error, InputError):
+        return ""
+    return f"; run `prodseg resume {job}` to go on once the store and the broker answer"

@@ -273,6 +273,11 @@ class Settings(BaseSettings):
         MACHINE | CONNECTION, "prodseg", description="bucket holding jobs/ and uploaded inputs"
     )
     s3_region: str = setting(MACHINE | CONNECTION, "us-east-1", description="S3 region")
+    outage_budget_s: int = setting(MACHINE | CONNECTION,
+        180, ge=0, le=86400,
+        description="how long a storage or broker outage is ridden out, backing off, before "
+        "a call fails: a worker's store and progress calls, and prodseg watch (0: not at all)",
+    )
     task_time_limit_s: int = setting(MACHINE | WORKER,
         1800, ge=1, le=43200, description="longest one task may run before it is stopped"
     )
@@ -288,6 +293,12 @@ class Settings(BaseSettings):
     )
     task_retry_backoff_max_s: int = setting(MACHINE | WORKER,
         60, ge=1, le=3600, description="longest wait between two retries of a task, seconds"
+    )
+    lease_ttl_s: int = setting(MACHINE | WORKER,
+        30, ge=3, le=3600,
+        description="a running step holds a lease its worker renews every third of this; "
+        "one not renewed for this long (the worker was lost) is enqueued again by another "
+        "worker's check, which runs as often",
     )
     task_max_deliveries: int = setting(MACHINE | WORKER,
         3, ge=1, le=100,

@@ -16,8 +16,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from prodseg.errors import InputError
+import redis
+
+from prodseg.errors import InputError, TransientError
 from prodseg.job_spec import ViewPrompts, build_job_spec
+from prodseg.outages import Backoff, ride_out
 from prodseg.producer.inputs import (
     expand_inputs,
     input_identity,
@@ -39,12 +42,14 @@ from prodseg.storage.manifest import (
     job_layout,
     job_state,
 )
+from prodseg.tasks.leases import Leases
 from prodseg.tasks.names import (
     CANCELLED,
     DONE,
     INTERACTIVE_QUEUE,
     QUEUED,
     REFERENCE_TASK,
+    work_unit,
 )
 from prodseg.tasks.progress import JobStatus, ProgressBoard
 
@@ -176,6 +181,7 @@ class JobClient:
         """Start a prepared job: its reference task goes to the ``interactive`` queue."""
         self.board.queued(job)
         self.app.send_task(REFERENCE_TASK, args=(job,), queue=INTERACTIVE_QUEUE)
+        Leases(self.board.redis).queued([work_unit(REFERENCE_TASK, job)])
 
     # -- follow -----------------------------------------------------------------------------
 
@@ -210,14 +216,37 @@ class JobClient:
         on_change: Callable[[JobStatus], None] | None = None,
         interval: float = 0.5,
         timeout: float | None = None,
+        on_outage: Callable[[str], None] | None = None,
     ) -> JobStatus:
         """Poll until the job ends; ``on_change`` sees every new status.
 
+        A broker or store that stops answering is waited for, backing off, for the
+        ``outage_budget_s`` setting; the job itself goes on meanwhile.
+
+        Args:
+            on_outage: told, in words, each time the watch waits for the broker or store.
+
         Raises:
             TimeoutError: ``timeout`` seconds passed first.
+            TransientError: the broker or store stayed away for the whole budget.
         """
-        return poll(lambda: self.status(job), lambda s: s.ended, on_change, interval,
-                    timeout, f"job {job}")
+        budget = self.settings.outage_budget_s
+
+        def waiting(error: BaseException, down_s: float, wait_s: float) -> None:
+            if on_outage is not None:
+                on_outage(f"waiting for the broker and the store: {_outage_reason(error)} "
+                          f"(down {down_s:.0f} s of the {budget} s budget)")
+
+        def read() -> JobStatus:
+            try:
+                return ride_out(lambda: self.status(job), Backoff(budget), OUTAGES, waiting)
+            except OUTAGES as error:
+                raise TransientError(
+                    f"gave up watching job {job} after {budget} s without an answer "
+                    f"({_outage_reason(error)}); the job goes on by itself: run `prodseg "
+                    f"watch {job}` again once the broker is back") from None
+
+        return poll(read, lambda s: s.ended, on_change, interval, timeout, f"job {job}")
 
     def fetch(self, job: str, output_dir: str | os.PathLike[str],
               on_file: Callable[[str], None] | None = None, force: bool = False) -> list[Path]:
@@ -294,6 +323,18 @@ class JobClient:
             job_state(self.store, job).put_end(CANCELLED)
             self.board.ended(job, CANCELLED)
         return self.status(job)
+
+
+OUTAGES: tuple[type[Exception], ...] = (
+    TransientError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+"""What a broker or store that went away raises to a client."""
+
+
+def _outage_reason(error: BaseException) -> str:
+    """The error in a few words, without any URL's user info."""
+    if isinstance(error, TransientError):
+        return str(error)
+    return f"the broker does not answer ({type(error).__name__})"
 
 
 def poll(read: Callable[[], T], ended: Callable[[T], bool],

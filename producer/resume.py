@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from prodseg.errors import InputError
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.manifest import JOBS_PREFIX, job_layout
-from prodseg.tasks.names import INTERACTIVE_QUEUE, STEP_TASKS, task_label
+from prodseg.tasks.leases import Leases
+from prodseg.tasks.names import INTERACTIVE_QUEUE, STEP_TASKS, task_label, work_unit
 from prodseg.tasks.progress import ProgressBoard
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ class ResumeReport:
             itself had to be redone, as its task enqueues every target).
         step: what was enqueued: ``"reference"``, ``"track"``, ``"targets"`` (the view
             step), ``"resolve"``, ``"finalize"``, or ``"nothing"`` for a complete job.
+        in_flight: units of that step left alone because they are queued or held by a
+            live lease (``tasks.leases``): enqueued again, they would run twice.
     """
 
     job: str
@@ -39,6 +42,7 @@ class ResumeReport:
     stored: int
     requeued: tuple[str, ...]
     step: str
+    in_flight: int = 0
 
 
 def resume_job(store: ObjectStore, board: ProgressBoard, app: Celery, job: str
@@ -68,18 +72,27 @@ def resume_job(store: ObjectStore, board: ProgressBoard, app: Celery, job: str
     reference_done = step.name != "reference"
     board.restore(job, total, finished, reference_done)
     task = STEP_TASKS[step.name]
+    leases = Leases(board.redis)
     if step.per == "view":
         from prodseg.tasks.app import publishing
 
+        units = {k: work_unit(task, job, k) for k in views}
+        busy = leases.busy(list(units.values()))
+        todo = [k for k in views if units[k] not in busy]
         with publishing(app) as producer:
-            for index in views:
+            for index in todo:
                 app.send_task(task, args=(job, index), producer=producer,
                               shadow=task_label(task, job, images[index].image_id))
+        leases.queued([units[k] for k in todo])
         return ResumeReport(job, total, len(finished),
-                            tuple(images[k].image_id for k in views), "targets")
+                            tuple(images[k].image_id for k in todo), "targets", len(busy))
+    unit = work_unit(task, job)
+    if leases.busy([unit]):
+        return ResumeReport(job, total, len(finished), (), step.name, 1)
     if step.name == "reference":  # a person may be waiting for it
         app.send_task(task, args=(job,), queue=INTERACTIVE_QUEUE)
     else:
         app.send_task(task, args=(job,))
+    leases.queued([unit])
     requeued = tuple(i.image_id for i in images if i.image_id not in finished)
     return ResumeReport(job, total, len(finished), requeued, step.name)

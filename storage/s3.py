@@ -11,9 +11,10 @@ appear in a message.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -22,6 +23,8 @@ from botocore.exceptions import (
     ClientError,
 )
 
+from prodseg.errors import TransientError
+from prodseg.outages import Backoff, ride_out
 from prodseg.storage.base import ObjectNotFound, is_valid_key, validate_key
 from prodseg.storage.s3_errors import (
     error_code,
@@ -34,7 +37,8 @@ from prodseg.storage.urls import without_userinfo
 if TYPE_CHECKING:
     from prodseg.settings import Settings
 
-
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class S3Store:
@@ -57,6 +61,9 @@ class S3Store:
         max_retries: retries after a failed first attempt (``standard`` mode, which
             retries transient errors with backoff). This is botocore's
             ``retries["max_attempts"]``, which, despite its name, counts retries only.
+        retry_budget_s: seconds over which an operation that still fails transiently
+            after botocore's retries is tried again, backing off (``prodseg.outages``),
+            so that a server restart of that length fails nothing; 0: not at all.
 
     Raises:
         ValueError: the prefix is not a valid key (see ``validate_key``).
@@ -73,6 +80,7 @@ class S3Store:
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
         max_retries: int = 5,
+        retry_budget_s: float = 0.0,
     ) -> None:
         self.bucket = bucket
         self.prefix = _normalise_prefix(prefix)
@@ -87,19 +95,23 @@ class S3Store:
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
         )
+        self._backoff = Backoff(retry_budget_s)
         self._injected = client is not None
         self._client: Any = client
         self._client_pid: int | None = os.getpid() if client is not None else None
 
     @classmethod
     def from_settings(cls, settings: Settings, prefix: str = "") -> S3Store:
-        """The store of ``settings.s3_bucket`` at ``settings.s3_endpoint_url``.
+        """The store of ``settings.s3_bucket`` at ``settings.s3_endpoint_url``, riding out
+        outages for ``settings.outage_budget_s``.
 
         Args:
-            settings: prodseg's settings (``s3_bucket``, ``s3_endpoint_url``, ``s3_region``).
+            settings: prodseg's settings (``s3_bucket``, ``s3_endpoint_url``, ``s3_region``,
+                ``outage_budget_s``).
             prefix: a key prefix inside the bucket.
         """
-        return cls(settings.s3_bucket, prefix, settings.s3_endpoint_url, settings.s3_region)
+        return cls(settings.s3_bucket, prefix, settings.s3_endpoint_url, settings.s3_region,
+                   retry_budget_s=settings.outage_budget_s)
 
     def __repr__(self) -> str:
         return f"S3Store({self.url!r}, endpoint={self.endpoint!r})"
@@ -134,10 +146,14 @@ class S3Store:
         """
         extra = {"ContentType": content_type} if content_type else {}
         name = self._object_name(key)
-        try:
-            self._s3().put_object(Bucket=self.bucket, Key=name, Body=bytes(data), **extra)
-        except (ClientError, BotoCoreError) as error:
-            self._fail(error, "PutObject", key)
+
+        def put_once() -> None:
+            try:
+                self._s3().put_object(Bucket=self.bucket, Key=name, Body=bytes(data), **extra)
+            except (ClientError, BotoCoreError) as error:
+                self._fail(error, "PutObject", key)
+
+        self._ride_out(put_once)
 
     def get(self, key: str) -> bytes:
         """The whole object; raises ``ObjectNotFound`` when there is none.
@@ -149,12 +165,16 @@ class S3Store:
             InputError: the bucket is missing or access is denied.
         """
         name = self._object_name(key)
-        try:
-            response = self._s3().get_object(Bucket=self.bucket, Key=name)
-            body: bytes = response["Body"].read()
-        except (ClientError, BotoCoreError) as error:
-            self._fail(error, "GetObject", key)
-        return body
+
+        def get_once() -> bytes:
+            try:
+                response = self._s3().get_object(Bucket=self.bucket, Key=name)
+                body: bytes = response["Body"].read()
+            except (ClientError, BotoCoreError) as error:
+                self._fail(error, "GetObject", key)
+            return body
+
+        return self._ride_out(get_once)
 
     def exists(self, key: str) -> bool:
         """Whether an object is stored under ``key`` (one HeadObject).
@@ -162,13 +182,17 @@ class S3Store:
         A HEAD answer has no body, so a missing bucket also reads as a missing object.
         """
         name = self._object_name(key)
-        try:
-            self._s3().head_object(Bucket=self.bucket, Key=name)
-        except (ClientError, BotoCoreError) as error:
-            if isinstance(self._error(error, "HeadObject", key), ObjectNotFound):
-                return False
-            self._fail(error, "HeadObject", key)
-        return True
+
+        def exists_once() -> bool:
+            try:
+                self._s3().head_object(Bucket=self.bucket, Key=name)
+            except (ClientError, BotoCoreError) as error:
+                if isinstance(self._error(error, "HeadObject", key), ObjectNotFound):
+                    return False
+                self._fail(error, "HeadObject", key)
+            return True
+
+        return self._ride_out(exists_once)
 
     def delete(self, key: str) -> None:
         """Remove the object under ``key`` (one DeleteObject; S3 answers the same for a
@@ -180,10 +204,14 @@ class S3Store:
             InputError: the bucket is missing or access is denied.
         """
         name = self._object_name(key)
-        try:
-            self._s3().delete_object(Bucket=self.bucket, Key=name)
-        except (ClientError, BotoCoreError) as error:
-            self._fail(error, "DeleteObject", key)
+
+        def delete_once() -> None:
+            try:
+                self._s3().delete_object(Bucket=self.bucket, Key=name)
+            except (ClientError, BotoCoreError) as error:
+                self._fail(error, "DeleteObject", key)
+
+        self._ride_out(delete_once)
 
     def list(self, prefix: str = "") -> Iterator[str]:
         """Keys that start with ``prefix``, relative to the store's prefix, sorted.
@@ -200,19 +228,23 @@ class S3Store:
         """
         if prefix and not is_valid_key(prefix + "x"):
             return iter(())  # no valid key starts with this prefix
-        keys: list[str] = []
-        try:
-            pages = self._s3().get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.prefix + prefix
-            )
-            for page in pages:
-                for entry in page.get("Contents", []):
-                    key = entry["Key"][len(self.prefix) :]
-                    if is_valid_key(key):
-                        keys.append(key)
-        except (ClientError, BotoCoreError) as error:
-            self._fail(error, "ListObjectsV2", prefix or None)
-        return iter(sorted(keys))
+
+        def list_once() -> list[str]:
+            keys: list[str] = []
+            try:
+                pages = self._s3().get_paginator("list_objects_v2").paginate(
+                    Bucket=self.bucket, Prefix=self.prefix + prefix
+                )
+                for page in pages:
+                    for entry in page.get("Contents", []):
+                        key = entry["Key"][len(self.prefix) :]
+                        if is_valid_key(key):
+                            keys.append(key)
+            except (ClientError, BotoCoreError) as error:
+                self._fail(error, "ListObjectsV2", prefix or None)
+            return keys
+
+        return iter(sorted(self._ride_out(list_once)))
 
     def describe(self, key: str) -> str:
         """The object's ``s3://bucket/prefix/key`` URL."""
@@ -279,6 +311,15 @@ class S3Store:
         except BotoCoreError as error:
             self._fail(error, "HeadBucket", None)
         return True
+
+    def _ride_out(self, operation: Callable[[], T]) -> T:
+        """``operation()``, tried again while it fails transiently, within the budget."""
+
+        def waiting(error: BaseException, down_s: float, wait_s: float) -> None:
+            log.warning("%s; retrying in %.1f s (storage down for %.0f s of the %g s "
+                        "budget)", error, wait_s, down_s, self._backoff.budget_s)
+
+        return ride_out(operation, self._backoff, (TransientError,), on_wait=waiting)
 
     def _object_name(self, key: str) -> str:
         """The bucket's object name of a valid key."""

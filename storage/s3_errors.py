@@ -19,7 +19,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from prodseg.errors import InputError, TransientError
+from prodseg.errors import BucketMissingError, InputError, TransientError
 from prodseg.storage.base import ObjectNotFound
 
 _NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -95,9 +95,9 @@ def map_s3_error(
     return InputError(f"S3 {operation} of {where} at {endpoint} failed: {reason}")
 
 
-def missing_bucket(bucket: str, endpoint: str) -> InputError:
+def missing_bucket(bucket: str, endpoint: str) -> BucketMissingError:
     """The error for a bucket that does not exist at ``endpoint``."""
-    return InputError(f"bucket {bucket!r} does not exist at endpoint {endpoint}")
+    return BucketMissingError(f"bucket {bucket!r} does not exist at endpoint {endpoint}")
 
 
 def is_missing_bucket_answer(error: ClientError) -> bool:

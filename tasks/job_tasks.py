@@ -16,14 +16,22 @@ from typing import Any
 
 import redis
 from celery import Task
+from celery.signals import worker_ready
 from celery.utils.log import get_task_logger
 
-from prodseg.errors import DeviceError, InputError, TransientError, as_device_error
+from prodseg.errors import (
+    DeviceError,
+    InputError,
+    TransientError,
+    as_device_error,
+    recovery_hint,
+)
 from prodseg.jsonio import dumps
 from prodseg.settings import JOB_SETTINGS, Settings, load_settings
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.manifest import JobManifest
 from prodseg.tasks.app import app, publishing
+from prodseg.tasks.leases import Leases, gone_here, this_process
 from prodseg.tasks.names import (
     DONE,
     FAILED,
@@ -35,6 +43,7 @@ from prodseg.tasks.names import (
     STEP_TASKS,
     TRACK_TASK,
     task_label,
+    work_unit,
 )
 from prodseg.tasks.progress import ProgressBoard
 
@@ -78,7 +87,12 @@ def _store() -> ObjectStore:
 
 @functools.lru_cache(maxsize=1)
 def _board() -> ProgressBoard:
-    return ProgressBoard.from_url(_settings().broker_url)
+    return ProgressBoard.from_url(_settings().broker_url, _settings().outage_budget_s)
+
+
+@functools.lru_cache(maxsize=1)
+def _leases() -> Leases:
+    return Leases(_board().redis, ttl_s=_settings().lease_ttl_s)
 
 
 @functools.lru_cache(maxsize=8)
@@ -139,31 +153,87 @@ def end_job(job: str, state: str, message: str = "") -> None:
         log.exception("job %s: could not store its end (%s)", job, state)
 
 
-def _gave_up(task: str, exc: BaseException, retries: int) -> str:
-    return (f"{task} gave up after {retries} retries: {type(exc).__name__}: {exc}")
+def _gave_up(task: str, exc: BaseException, retries: int, job: str) -> str:
+    """Why a step ended without its outputs, and what can be done about it."""
+    if isinstance(exc, InputError):
+        return f"{task}: {exc}{recovery_hint(exc, job)}"
+    return (f"{task} gave up after {retries} retries: {type(exc).__name__}: {exc}"
+            f"{recovery_hint(exc, job)}")
 
 
 DEVICE_EXIT = 75
 """The exit status of a worker process whose device failed (``EX_TEMPFAIL``)."""
 
 
+STEP_OF_TASK = {task: step for step, task in STEP_TASKS.items()}
+
+
 class StepTask(Task):
-    """A step's task. A failure of the device (``prodseg.errors.as_device_error``: out of
-    memory, a lost context) is never the photo's: the process exits at once, so the
-    pool starts a fresh one with a fresh device context, and the broker hands the
-    unacknowledged message (late acks, rejected when the worker is lost) to a worker
-    again."""
+    """A step's task, run at most once at a time and not again once done.
+
+    Before running, a delivery asks storage whether its step is done (an earlier
+    delivery finished it); if so it only accounts for it (``_finish``). Otherwise it takes
+    the unit's lease (``tasks.leases``) and renews it while the step runs; a delivery that
+    finds the lease held by a live worker looks again a lease's life later. A worker that
+    is lost stops renewing, and another worker's check enqueues the unit again.
+
+    A failure of the device (``prodseg.errors.as_device_error``: out of memory, a lost
+    context) is never the photo's: the process exits at once, so the pool starts a fresh
+    one with a fresh device context, and the lease lapses and is taken again.
+    """
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().__call__(*args, **kwargs)
-        except Exception as exc:
-            device = as_device_error(exc)
-            if device is None:
-                raise
-            log.error("%s%s: %s; this worker process exits and the task goes back to the "
-                      "queue", self.name, list(args), device)
-            os._exit(DEVICE_EXIT)
+        job, step = args[0], STEP_OF_TASK[self.name]
+        index = args[1] if len(args) > 1 else None
+        if not _board().is_cancelled(job) and _step_done(job, step, index):
+            _finish(job, step, index)
+            return None
+        leases, unit = _leases(), work_unit(self.name, job, index)
+        lease = leases.take(unit, this_process(), self.name, list(args))
+        if lease is None and gone_here(holder := leases.holder(unit)):
+            # the pool process that held it was killed; the pool hands its message back
+            lease = leases.take(unit, this_process(), self.name, list(args), gone=holder)
+        if lease is None:  # another worker runs it now: look again once it could lapse
+            raise self.retry(countdown=leases.ttl_s, max_retries=None)
+        with leases.held(lease):
+            try:
+                return super().__call__(*args, **kwargs)
+            except Exception as exc:
+                device = as_device_error(exc)
+                if device is None:
+                    raise
+                log.error("%s%s: %s; this worker process exits and the task goes back to "
+                          "the queue", self.name, list(args), device)
+                os._exit(DEVICE_EXIT)
+
+
+def _step_done(job: str, step: str, index: int | None) -> bool:
+    """Whether storage holds the step's outputs (``workers.plan.step_list``)."""
+    from prodseg.workers.plan.step_list import StoredJob, step_named
+
+    image_id = "" if index is None else _manifest(job).images[index].image_id
+    return step_named(step).done(StoredJob.of(_store(), _manifest(job)), image_id)
+
+
+def _finish(job: str, step: str, index: int | None) -> None:
+    """Account for a step that storage shows done, by this delivery or an earlier one, and
+    enqueue what follows it."""
+    if step == "view":
+        from prodseg.storage.job_state import record_status
+        from prodseg.workers.plan.step_list import StoredJob
+
+        assert index is not None
+        image_id = _manifest(job).images[index].image_id
+        record = StoredJob.of(_store(), _manifest(job)).view_record(image_id)
+        ok = record is not None and record_status(record)
+        if _board().target_finished(job, image_id, ok=ok):
+            _after_views(job)
+    elif step == "finalize":
+        end_job(job, DONE)
+    else:
+        if step == "reference":
+            _board().started(job, len(_manifest(job).images))
+        _advance(job, step)
 
 
 class MatchTask(StepTask):
@@ -174,12 +244,13 @@ class MatchTask(StepTask):
         job, index = args
         try:
             image_id = _manifest(job).images[index].image_id
-        except Exception:
-            log.exception("job %s: target %s failed and cannot be recorded; run `prodseg "
-                          "resume %s` once storage is back", job, index, job)
+        except Exception as lost:
+            log.exception("job %s: target %s failed and cannot be recorded%s", job, index,
+                          recovery_hint(lost, job))
             return
         board = _board()
-        board.note_unstored(job, image_id, _gave_up("matching", exc, self.request.retries))
+        board.note_unstored(job, image_id,
+                            _gave_up("matching", exc, self.request.retries, job))
         if board.target_finished(job, image_id, ok=False):
             _after_views(job)
 
@@ -203,6 +274,7 @@ def _advance(job: str, after: str) -> None:
         return
     if step.per == "job":
         app.send_task(STEP_TASKS[step.name], args=(job,))
+        _leases().queued([work_unit(STEP_TASKS[step.name], job)])
         return
     stored = StoredJob.of(_store(), _manifest(job))
     pending = pending_views(stored, step)
@@ -218,6 +290,7 @@ def _advance(job: str, after: str) -> None:
         for index in pending:
             app.send_task(task, args=(job, index), producer=producer,
                           shadow=task_label(task, job, images[index].image_id))
+    _leases().queued([work_unit(task, job, index) for index in pending])
 
 
 class JobEndTask(StepTask):
@@ -228,8 +301,7 @@ class JobEndTask(StepTask):
                    kwargs: dict[str, Any], einfo: Any) -> None:
         job = args[0]
         step = self.name.rsplit(".", 1)[-1]
-        end_job(job, FAILED, _gave_up(step, exc, self.request.retries)
-                + f"; run `prodseg resume {job}` to go on")
+        end_job(job, FAILED, _gave_up(step, exc, self.request.retries, job))
 
 
 @app.task(name=REFERENCE_TASK, bind=True, base=JobEndTask, **RETRY)
@@ -325,6 +397,16 @@ def finalize(self: Task, job: str) -> None:
     manifest = _manifest(job)
     finalize_step(_store(), manifest, _pipeline_for(manifest).settings, board.unstored(job))
     end_job(job, DONE)
+
+
+@worker_ready.connect
+def _check_leases(sender: Any = None, **_: Any) -> None:
+    """Every worker's main process gives the work of lapsed leases to the workers
+    (``tasks.lease_checker``), as often as a lease is renewed."""
+    from prodseg.tasks.lease_checker import start
+
+    leases = _leases()
+    start(app, leases, every_s=leases.ttl_s / 3)
 
 
 @app.task(name=PREVIEW_TASK, ignore_result=True)

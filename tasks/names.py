@@ -25,6 +25,12 @@ JOB_STEPS: Final = tuple(STEP_TASKS.values())
 """The tasks whose first argument is a job id."""
 
 
+def work_unit(task: str, job: str, index: int | None = None) -> str:
+    """The name of one unit of work, as leases and the queued set know it:
+    ``prodseg.match:<job>:<index>``, ``prodseg.finalize:<job>``."""
+    return f"{task}:{job}" if index is None else f"{task}:{job}:{index}"
+
+
 def task_label(task: str, job: str, image: str | None = None) -> str:
     """What a task is for, as Flower and the worker's log lines name it (Celery's
     ``shadow`` name): ``prodseg.match <job> <image id>``, ``prodseg.finalize <job>``."""

@@ -15,17 +15,20 @@ Keys expire a week after the job ends.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from prodseg.errors import InputError, TransientError
 from prodseg.tasks.names import CANCELLED, ENDED, QUEUED, RUNNING, UNKNOWN, JobState
 
 EXPIRE_AFTER_END_S = 7 * 24 * 3600
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,33 @@ return 0
 command, so the finished set, the counters and the finalisation claim move together."""
 
 
+class BudgetRetry(Retry):
+    """redis-py's retry, bounded by seconds instead of a count: a command is retried,
+    backing off exponentially up to 4 s between tries, until ``budget_s`` seconds have
+    passed since it was first sent.
+
+    Args:
+        budget_s: seconds of retrying; 0 retries nothing.
+    """
+
+    def __init__(self, budget_s: float) -> None:
+        super().__init__(ExponentialBackoff(cap=4.0, base=0.1), retries=-1)
+        self.budget_s = budget_s
+
+    def call_with_retry(  # redis-py has changed this signature; the rest goes on as given
+            self, do: Callable[[], T], fail: Callable[..., Any],
+            is_retryable: Callable[[Exception], bool] | None = None, *args: Any,
+            **kwargs: Any) -> T:
+        """``Retry.call_with_retry`` that stops retrying once the budget is spent."""
+        deadline = time.monotonic() + self.budget_s
+
+        def retryable(error: Exception) -> bool:
+            within = time.monotonic() < deadline
+            return within and (is_retryable is None or is_retryable(error))
+
+        return super().call_with_retry(do, fail, retryable, *args, **kwargs)
+
+
 def _key(job: str, suffix: str = "") -> str:
     return f"prodseg:job:{job}{suffix}"
 
@@ -94,18 +124,17 @@ class ProgressBoard:
         self._finish = client.register_script(FINISH_SCRIPT)
 
     @classmethod
-    def from_url(cls, url: str) -> ProgressBoard:
+    def from_url(cls, url: str, outage_budget_s: float = 30.0) -> ProgressBoard:
         """A board on the Redis at ``url`` (the broker URL).
 
         Commands ride out a Redis restart: on a connection error they are retried with
-        exponential backoff for about half a minute before the error is raised.
+        exponential backoff (capped at 4 s) for ``outage_budget_s`` seconds before the
+        error is raised. Workers give the ``outage_budget_s`` setting; a command line
+        keeps the default and says itself that it is waiting (``prodseg watch``).
         """
-        from redis.backoff import ExponentialBackoff
-        from redis.retry import Retry
-
-        retry = Retry(ExponentialBackoff(cap=4.0, base=0.1), retries=12)
         return cls(redis.Redis.from_url(
-            url, socket_timeout=10, health_check_interval=30, retry=retry,
+            url, socket_timeout=10, health_check_interval=30,
+            retry=BudgetRetry(outage_budget_s),
             retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]))
 
     @staticmethod
@@ -172,7 +201,9 @@ class ProgressBoard:
                 reference_done: bool) -> None:
         """Rebuild a job's record from what storage holds (``prodseg resume``).
 
-        Forgets any end, cancellation or finalisation claim: the job runs again.
+        Forgets any end, cancellation or finalisation claim: the job runs again. Keeps
+        the delivery counts: a target that killed its worker twice before the resume has
+        used two of its ``task_max_deliveries``.
 
         Args:
             total: the job's target count.
@@ -182,7 +213,9 @@ class ProgressBoard:
         ok = sum(finished.values())
         pipe = self.redis.pipeline()
         for suffix in SUFFIXES:
-            pipe.delete(_key(job, suffix))
+            if suffix != ":deliveries":
+                pipe.delete(_key(job, suffix))
+        pipe.persist(_key(job, ":deliveries"))
         pipe.hset(_key(job), mapping={
             "state": RUNNING if reference_done else QUEUED, "total": total, "ok": ok,
             "error": len(finished) - ok, "resumed": time.time()})

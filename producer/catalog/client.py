@@ -23,10 +23,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import socket
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +43,7 @@ from prodseg.prompts import Prompt
 from prodseg.settings import Settings, load_settings
 from prodseg.storage.base import ObjectNotFound
 from prodseg.storage.manifest import get_json, put_json, validate_job_id
+from prodseg.tasks.leases import LOCKS_KEY, Leases
 from prodseg.tasks.names import CANCELLED, DONE, ENDED, FAILED, QUEUED, RUNNING
 from prodseg.tasks.progress import JobStatus
 
@@ -150,6 +155,34 @@ class CatalogClient:
 
     # -- submit and resume ------------------------------------------------------------------
 
+    @contextmanager
+    def exclusive(self, catalog: str, command: str) -> Iterator[None]:
+        """Hold ``catalog`` for this process while it submits or resumes it.
+
+        Two processes submitting one catalog (a resume while the submit still runs, the
+        same file from two shells) would each enqueue the products the other has not
+        recorded yet, and each count only its own jobs against ``--max-inflight``. The
+        hold is a lease in the broker's Redis (``tasks.leases``), renewed while the block
+        runs: a killed process's hold lapses within half a minute.
+
+        Raises:
+            InputError: another process holds the catalog (the message names it).
+        """
+        locks = Leases(self.jobs.board.redis, set_key=LOCKS_KEY)
+        unit = f"catalog:{validate_job_id(catalog)}"
+        holder = _holder(command, socket.gethostname(), os.getpid())
+        lease = locks.take(unit, holder, "", [])
+        if lease is None:
+            current = locks.holder(unit)
+            if _dead_here(current):  # killed on this machine: no need to wait it out
+                lease = locks.take(unit, holder, "", [], gone=current)
+        if lease is None:
+            raise InputError(f"catalog {catalog} is being submitted by {locks.holder(unit)}; "
+                             "wait for it to end, or stop it and run `prodseg catalog "
+                             f"resume {catalog}`")
+        with locks.held(lease):
+            yield
+
     def create(self, products: list[Product], catalog: str, source: str) -> bool:
         """Store the catalog's description; False when that catalog already exists."""
         key = catalog_key(catalog, "catalog.json")
@@ -198,7 +231,7 @@ class CatalogClient:
         """
         if max_inflight < 1:
             raise InputError(f"--max-inflight must be at least 1, not {max_inflight}")
-        in_flight: set[str] = set()
+        in_flight = self._live_jobs(catalog)  # an earlier run's jobs count too
         lookahead = max(2 * self.prepare_threads, 4)
         with ThreadPoolExecutor(self.prepare_threads, thread_name_prefix="prepare") as pool:
             pending: deque[tuple[Product, Future[str]]] = deque()
@@ -234,6 +267,12 @@ class CatalogClient:
                                      views=ViewPrompts.from_json(product.views))
         except InputError as exc:
             raise InputError(f"line {product.line} ({product.product}): {exc}") from None
+
+    def _live_jobs(self, catalog: str) -> set[str]:
+        """The catalog's jobs that are queued or running now."""
+        jobs = [product_job(catalog, p) for p in sorted(self.enqueued(catalog))]
+        return {s.job for s in self.jobs.board.read_many(jobs)
+                if s.state in (QUEUED, RUNNING)}
 
     def _wait_for_room(self, in_flight: set[str], limit: int, poll_s: float = 0.25) -> None:
         """Block until fewer than ``limit`` of ``in_flight`` are queued or running."""
@@ -345,6 +384,25 @@ def resubmit_conflict(stored: Sequence[Product], given: Sequence[Product]) -> st
 def jsonable(doc: dict[str, Any]) -> dict[str, Any]:
     """``doc`` as storing it and reading it back gives it."""
     return dict(json.loads(dumps(doc)))
+
+
+def _holder(command: str, host: str, pid: int) -> str:
+    """Who holds a catalog, in words (``_dead_here`` reads it back)."""
+    return f"{command} on {host} (pid {pid}, since {time.strftime('%H:%M:%S')})"
+
+
+def _dead_here(holder: str) -> bool:
+    """Whether ``holder`` (``_holder``'s words) is a process of this machine that is gone."""
+    match = re.fullmatch(r".* on (\S+) \(pid (\d+), since [0-9:]+\)", holder)
+    if match is None or match[1] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(match[2]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _take(items: Iterator[Product], n: int) -> list[Product]:

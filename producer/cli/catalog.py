@@ -100,20 +100,21 @@ def cmd_submit(args: argparse.Namespace) -> int:
     client = _client(args)
     flags = {k: v for k, v in setting_overrides(args).items() if k not in MACHINE_SETTINGS}
     cid, products = _products(args.catalog, args.skip_invalid, flags)
-    if client.create(products, cid, str(args.catalog)):
-        todo = products
-    else:
-        conflict = resubmit_conflict(client.products(cid), products)
-        if conflict is not None:
-            raise InputError(f"catalog {cid} was submitted before, differently ({conflict}); "
-                             f"'prodseg catalog resume {cid}' goes on as it started, and "
-                             "other settings go in the file's settings column (a new "
-                             "catalog)")
-        print(f"prodseg: catalog {cid} was submitted before: going on where it stopped",
-              file=sys.stderr)
-        todo, resumed = client.resume(cid)
-        _print_resumed(resumed)
-    refused = _enqueue(client, cid, todo, args.max_inflight, args.no_progress)
+    with client.exclusive(cid, "prodseg catalog submit"):
+        if client.create(products, cid, str(args.catalog)):
+            todo = products
+        else:
+            conflict = resubmit_conflict(client.products(cid), products)
+            if conflict is not None:
+                raise InputError(f"catalog {cid} was submitted before, differently "
+                                 f"({conflict}); 'prodseg catalog resume {cid}' goes on as it "
+                                 "started, and other settings go in the file's settings "
+                                 "column (a new catalog)")
+            print(f"prodseg: catalog {cid} was submitted before: going on where it stopped",
+                  file=sys.stderr)
+            todo, resumed = client.resume(cid)
+            _print_resumed(resumed)
+        refused = _enqueue(client, cid, todo, args.max_inflight, args.no_progress)
     print(cid, flush=True)
     if args.watch:
         return _watch(client, cid, args.no_progress)
@@ -122,10 +123,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     client = _client(args)
-    todo, resumed = client.resume(args.catalog_id)
-    _print_resumed(resumed)
-    print(f"{args.catalog_id}: {len(todo)} products to submit, {len(resumed)} jobs resumed")
-    _enqueue(client, args.catalog_id, todo, args.max_inflight, args.no_progress)
+    with client.exclusive(args.catalog_id, "prodseg catalog resume"):
+        todo, resumed = client.resume(args.catalog_id)
+        _print_resumed(resumed)
+        print(f"{args.catalog_id}: {len(todo)} products to submit, {len(resumed)} jobs "
+              "resumed")
+        _enqueue(client, args.catalog_id, todo, args.max_inflight, args.no_progress)
     if args.watch:
         return _watch(client, args.catalog_id, args.no_progress)
     return EXIT_OK

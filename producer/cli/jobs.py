@@ -103,7 +103,8 @@ def _watch(client: JobClient, job: str, progress: bool = True, as_json: bool = F
             bar.set_postfix(state=status.state, failed=status.failed_images, refresh=False)
             bar.refresh()
 
-        final = client.watch(job, on_change=show)
+        final = client.watch(job, on_change=show, on_outage=lambda note: bar.write(
+            f"{job}: {note}", file=sys.stderr))
     _show(final, as_json)
     return state_exit_code(final)
 
@@ -141,7 +142,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if report.step == "nothing":
         print(f"{report.job}: already complete ({done}); nothing to do")
         return EXIT_OK
-    if report.step == "reference":
+    if report.step != "targets" and report.in_flight:
+        print(f"{report.job}: its {report.step} step is queued or running already; nothing "
+              f"enqueued ({done})")
+    elif report.step == "reference":
         print(f"{report.job}: reference enqueued again; it enqueues all "
               f"{report.total} targets ({done})")
     elif report.step == "track":
@@ -153,8 +157,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     elif report.step == "finalize":
         print(f"{report.job}: every target is stored; finalisation enqueued again")
     else:
+        busy = f", {report.in_flight} queued or running" if report.in_flight else ""
         print(f"{report.job}: enqueued {len(report.requeued)} of {report.total} targets "
-              f"again ({done})")
+              f"again ({done}{busy})")
     if args.watch:
         return _watch(client, report.job, progress=not args.no_progress, as_json=args.json)
     return EXIT_OK

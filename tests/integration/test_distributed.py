@@ -416,7 +416,7 @@ def test_storage_outages_retry_give_up_and_resume(cluster: Cluster, s3_endpoint:
     env = {"PRODSEG_BACKEND": "classic", "PRODSEG_S3_ENDPOINT_URL": gate.url,
            "PRODSEG_TASK_RETRY_BACKOFF_MAX_S": "1"}
     try:
-        # Two seconds down: botocore's and the tasks' retries (six here) bridge it.
+        # Two seconds down: the store rides it out (outage_budget_s).
         cluster.worker("patient", **env, PRODSEG_TASK_RETRIES="6")
         gate.cut()
         short = _submit(cluster, images, ref, point)
@@ -426,7 +426,7 @@ def test_storage_outages_retry_give_up_and_resume(cluster: Cluster, s3_endpoint:
         assert f"{short}: done, 10/10 images" in watched.stdout, watched.stdout
         cluster.stop()
 
-        cluster.worker("hasty", **env, PRODSEG_TASK_RETRIES="1")
+        cluster.worker("hasty", **env, PRODSEG_TASK_RETRIES="1", PRODSEG_OUTAGE_BUDGET_S="0")
         # Down for longer than the retry budget, just after the reference was done.
         long = _submit(cluster, images, ref, point)
         wait_for(lambda: "running" in cluster.cli("status", long).stdout, 120, "running")

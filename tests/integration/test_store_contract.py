@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from prodseg.errors import InputError, TransientError
+from prodseg.errors import BucketMissingError, InputError, TransientError
 from prodseg.settings import load_settings
 from prodseg.storage.base import ObjectNotFound, ObjectStore, validate_key
 from prodseg.storage.factory import open_store
@@ -369,7 +369,7 @@ def test_s3_5xx_and_throttling_are_transient_after_retries(
     ("code", "status", "expected"),
     [
         *[(code, 404, ObjectNotFound) for code in ("NoSuchKey", "404")],
-        ("NoSuchBucket", 404, InputError),
+        ("NoSuchBucket", 404, BucketMissingError),
         *[(c, 403, InputError) for c in ("AccessDenied", "InvalidAccessKeyId", "403")],
         ("SignatureDoesNotMatch", 403, InputError),
         *[(c, 400, TransientError) for c in ("Throttling", "RequestTimeout")],

@@ -30,8 +30,8 @@ from prodseg.workers.plan.steps import (
     load_fixed_bank,
     load_reference_shape,
     read_input,
-    resume_hint,
     store_result,
+    unstored_reason,
 )
 from prodseg.workers.plan.views import Loader, load_view, track_spin
 
@@ -129,4 +129,4 @@ def _stored_view(store: ObjectStore, manifest: JobManifest, target: InputImage,
         return ViewCandidates.from_bytes(blob)
     why = unstored.get(target.image_id, "no candidates were stored")
     return ViewCandidates.failed(target.image_id, target.source,
-                                 resume_hint(manifest, target, why))
+                                 unstored_reason(target, why))

@@ -303,10 +303,9 @@ def failed_result(target: InputImage, message: str) -> ImageResult:
                        error=message)
 
 
-def resume_hint(manifest: JobManifest, target: InputImage, why: str) -> str:
-    """Why a view has no stored result, and how to process it again."""
-    return (f"{target.source}: {why}; run `prodseg resume {manifest.job}` to process it "
-            "again")
+def unstored_reason(target: InputImage, why: str) -> str:
+    """Why a view has no stored result (``why`` says what can be done about it)."""
+    return f"{target.source}: {why}"
 
 
 def finalize_step(store: ObjectStore, manifest: JobManifest, settings: Settings,
@@ -335,7 +334,7 @@ def finalize_step(store: ObjectStore, manifest: JobManifest, settings: Settings,
         else:
             why = (unstored or {}).get(target.image_id, "no result was stored")
             records.append(result_record(index, failed_result(
-                target, resume_hint(manifest, target, why)), manifest.layout))
+                target, unstored_reason(target, why)), manifest.layout))
     entries = [r["entry"] for r in records]
     meta = {"job": manifest.job, **ref["meta"]}
     meta["capture"] = plan.capture_of(
