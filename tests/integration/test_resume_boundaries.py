@@ -128,7 +128,7 @@ def test_a_job_killed_at_every_step_boundary_resumes_only_what_storage_lacks(
     units = _done_units(_records(c, whole_job))
     assert "nothing to do" in c.cli("resume", whole_job).stdout
     _stop(c)
-    broker = redis.Redis.from_url(c.redis_url)
+    broker = redis.Redis.from_url(c.broker_url)
     for boundary in range(1, units + 1):
         broker.flushall()
         c.worker(f"doomed{boundary}", **CLASSIC)

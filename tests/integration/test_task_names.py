@@ -22,12 +22,12 @@ from prodseg.tasks.names import (
 pytestmark = pytest.mark.integration
 
 
-def test_job_steps_are_named_by_their_job_and_photo(redis_url: str) -> None:
+def test_job_steps_are_named_by_their_job_and_photo(broker_url: str) -> None:
     import redis
 
-    broker = redis.Redis.from_url(redis_url)
+    broker = redis.Redis.from_url(broker_url)
     broker.flushall()
-    app = make_app(load_settings(broker_url=redis_url))
+    app = make_app(load_settings(broker_url=broker_url))
     app.send_task(REFERENCE_TASK, args=("cat-1-milk",), queue=INTERACTIVE_QUEUE)
     app.send_task(FINALIZE_TASK, args=("cat-1-milk",))
     app.send_task(MATCH_TASK, args=("cat-1-milk", 6),
