@@ -16,10 +16,10 @@ import torch
 from torchvision.ops import batched_nms
 
 from prodseg.workers.segment.protocol import Proposals
+from prodseg.workers.segment.sam2_boxes import exact_boxes
 from prodseg.workers.segment.sam2_lowres import (
     bilinear_taps,
     exact_areas,
-    exact_boxes,
     tight_area_bounds,
     upsample,
 )

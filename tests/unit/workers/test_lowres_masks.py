@@ -7,13 +7,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from prodseg.workers.segment.sam2_boxes import exact_boxes, mask_boxes
 from prodseg.workers.segment.sam2_candidates import ProposalParams, stability_keep
 from prodseg.workers.segment.sam2_lowres import (
     area_bounds,
     bilinear_taps,
     exact_areas,
-    exact_boxes,
-    mask_boxes,
     upsample,
 )
 
@@ -57,7 +56,7 @@ def test_boxes_equal_sam2_boxes_of_upsampled_masks(h: int, w: int, height: int,
     for logits in logit_sets(h, w, 1):
         expected = reference_boxes(logits, (height, width))
         assert torch.equal(exact_boxes(logits, 0.0, (height, width)), expected)
-        # A one-line band forces the upsampling fallback for most masks: same answer.
+        # A one-line band takes a round per possible line: same answer.
         assert torch.equal(exact_boxes(logits, 0.0, (height, width), band=1), expected)
 
 
