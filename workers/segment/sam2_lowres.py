@@ -226,6 +226,8 @@ def tight_area_bounds(logits: torch.Tensor, thresholds: tuple[float, ...], rows:
     if n_all == 0 or not thresholds:
         return lower, upper
     row_lines, col_lines = cell_lines(rows), cell_lines(cols)
+    pixels_per_cell = row_lines.frac.shape[1] * col_lines.frac.shape[1]
+    cell_sum = torch.uint8 if pixels_per_cell <= 255 else torch.int32
     least, most = min(thresholds), max(thresholds)
     for start in range(0, n_all, _MIXED_CHUNK):
         part = logits[start : start + _MIXED_CHUNK].float().contiguous()
@@ -241,8 +243,9 @@ def tight_area_bounds(logits: torch.Tensor, thresholds: tuple[float, ...], rows:
         owner, values = _mixed_pixels(part, crossed, row_lines, col_lines)
         for k, t in enumerate(thresholds):
             for bound, level in ((lower, t + margin), (upper, t - margin)):
-                # bools summed as bytes: a bool tensor's sum() first copies it to int64
-                per_cell = (values > level).view(torch.uint8).sum(1, dtype=torch.int32).long()
+                # bools summed as bytes, in bytes where a cell's pixels fit: a bool sum()
+                # first copies to int64, a sum into a wider type first widens every byte
+                per_cell = (values > level).view(torch.uint8).sum(1, dtype=cell_sum).long()
                 bound[k, start : start + n] = base + torch.zeros_like(base).index_add_(
                     0, owner, per_cell)
     return lower, upper
