@@ -139,11 +139,22 @@ def filter_candidates(cands: Candidates, params: ProposalParams,
     return cands
 
 
-def deduplicate(cands: Candidates, params: ProposalParams, size: tuple[int, int]) -> Candidates:
-    """Box NMS over the full-resolution boxes, best predicted IoU first (SAM2's order)."""
+def candidate_boxes(cands: Candidates, params: ProposalParams,
+                    size: tuple[int, int]) -> torch.Tensor:
+    """``(N, 4)`` float32 XYXY boxes of the candidates' full-resolution masks, from logits."""
+    return exact_boxes(cands.logits, params.mask_threshold, size).float()
+
+
+def deduplicate(cands: Candidates, boxes: torch.Tensor, params: ProposalParams) -> Candidates:
+    """Box NMS over the full-resolution boxes, best predicted IoU first (SAM2's order).
+
+    Args:
+        cands: the candidates that passed the filters.
+        boxes: ``(N, 4)`` their boxes (``candidate_boxes``).
+        params: the NMS threshold.
+    """
     if len(cands.scores) == 0:
         return cands
-    boxes = exact_boxes(cands.logits, params.mask_threshold, size).float()
     classes = torch.zeros_like(cands.scores, dtype=torch.long)
     keep = batched_nms(boxes, cands.scores.float(), classes, iou_threshold=params.box_nms_thresh)
     return cands.take(keep)

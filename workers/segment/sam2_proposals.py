@@ -12,7 +12,8 @@ encoded. The same filters serve prompts at chosen points (``propose_at``), which
 similarity-guided prompting uses.
 
 ``ProposalGenerator`` records where its time went (``last_timing``): the image encoder,
-the decoder's forward passes, and everything else.
+the decoder's forward passes, and everything else, split into its stages: the filters,
+the boxes, NMS and the survivors' full-resolution masks.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from prodseg.workers.segment.protocol import Proposals
 from prodseg.workers.segment.sam2_candidates import (
     Candidates,
     ProposalParams,
+    candidate_boxes,
     deduplicate,
     filter_candidates,
     point_grid,
@@ -47,16 +49,28 @@ class Timing:
     Attributes:
         encoder: seconds in SAM2's image encoder.
         decoder: seconds in the mask decoder's forward passes (and the prompt encoder).
-        other: seconds in everything else: filters, boxes, NMS, upsampling the survivors.
+        other: seconds in everything else: the four stages below and the glue between.
+        filters: seconds in the predicted-IoU and stability filters.
+        boxes: seconds finding the filtered candidates' boxes.
+        nms: seconds in box NMS.
+        masks: seconds upsampling the survivors and the area-ratio filter.
         prompts: prompts decoded.
         candidates: candidate masks decoded (three per prompt).
+        filtered: candidates that passed the filters (the boxes' and NMS' work).
+        survivors: proposals returned.
     """
 
     encoder: float = 0.0
     decoder: float = 0.0
     other: float = 0.0
+    filters: float = 0.0
+    boxes: float = 0.0
+    nms: float = 0.0
+    masks: float = 0.0
     prompts: int = 0
     candidates: int = 0
+    filtered: int = 0
+    survivors: int = 0
 
     @property
     def total(self) -> float:
@@ -212,7 +226,8 @@ class ProposalGenerator:
                 with self._timed(timing, "decoder"):
                     cands = self.decode(coords[batch], labels[batch])
                 timing.candidates += len(cands.scores)
-                kept.append(filter_candidates(cands, self.params, size))
+                with self._timed(timing, "filters"):
+                    kept.append(filter_candidates(cands, self.params, size))
         else:  # the CPU's cores take a batch each: decoder and filters, one thread each
             def decode_and_filter(batch: slice) -> tuple[Candidates, int, float, float]:
                 t0 = time.perf_counter()
@@ -228,8 +243,16 @@ class ProposalGenerator:
             # the wall time of the lanes, shared out as their threads spent it
             wall = time.perf_counter() - start
             timing.decoder += wall * decoding / max(decoding + filtering, 1e-9)
-        survivors = deduplicate(Candidates.cat(kept, self.device), self.params, size)
-        proposals = to_proposals(survivors, self.params, size)
+            timing.filters += wall * filtering / max(decoding + filtering, 1e-9)
+        filtered = Candidates.cat(kept, self.device)
+        timing.filtered = len(filtered.scores)
+        with self._timed(timing, "boxes"):
+            boxes = candidate_boxes(filtered, self.params, size)
+        with self._timed(timing, "nms"):
+            survivors = deduplicate(filtered, boxes, self.params)
+        with self._timed(timing, "masks"):
+            proposals = to_proposals(survivors, self.params, size)
+        timing.survivors = len(proposals)
         self._sync()
         timing.other = time.perf_counter() - start - timing.decoder
         self.last_timing = timing
