@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from sam2.utils.amg import batched_mask_to_box
 
 from prodseg.workers.segment.sam2_boxes import exact_boxes, mask_boxes
 from prodseg.workers.segment.sam2_candidates import ProposalParams, stability_keep
@@ -33,8 +34,6 @@ def logit_sets(h: int, w: int, seed: int) -> list[torch.Tensor]:
 
 def reference_boxes(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """SAM2's own box routine on the upsampled masks."""
-    from sam2.utils.amg import batched_mask_to_box
-
     return batched_mask_to_box(upsample(logits, size) > 0.0).long()
 
 
@@ -56,8 +55,11 @@ def test_boxes_equal_sam2_boxes_of_upsampled_masks(h: int, w: int, height: int,
     for logits in logit_sets(h, w, 1):
         expected = reference_boxes(logits, (height, width))
         assert torch.equal(exact_boxes(logits, 0.0, (height, width)), expected)
-        # A one-line band takes a round per possible line: same answer.
-        assert torch.equal(exact_boxes(logits, 0.0, (height, width), band=1), expected)
+        # A wide first band takes fewer rounds and more lines: same answer.
+        assert torch.equal(exact_boxes(logits, 0.0, (height, width), band=16), expected)
+        # Near a nonzero threshold too, where the line bound rules out most lines.
+        assert torch.equal(exact_boxes(logits, 0.25, (height, width)),
+                           batched_mask_to_box(upsample(logits, (height, width)) > 0.25).long())
 
 
 def test_mask_boxes_match_sam2() -> None:
