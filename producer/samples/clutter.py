@@ -63,14 +63,14 @@ def _front(rng: np.random.Generator, kind: str) -> tuple[np.ndarray, np.ndarray]
     # Each product its own brand: the artwork's hues turned by a random angle.
     hsv = cv2.cvtColor(np.clip(art, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
     hsv[..., 0] = (hsv[..., 0].astype(np.int32) + int(rng.integers(180))) % 180
-    art = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-    alpha = np.ones(art.shape[:2], np.float32)
+    art = np.asarray(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), np.float32)
+    th, tw = int(art.shape[0]), int(art.shape[1])
+    alpha = np.ones((th, tw), np.float32)
     if kind == "bottle":  # a narrower neck above the shoulder
-        rows = np.arange(alpha.shape[0]) / alpha.shape[0]
-        half = np.where(rows < 0.3, 0.22, 0.5)[:, None]
-        cols = np.abs((np.arange(alpha.shape[1]) + 0.5) / alpha.shape[1] - 0.5)[None, :]
+        half = np.where(np.arange(th) / th < 0.3, 0.22, 0.5)[:, None]
+        cols = np.abs((np.arange(tw) + 0.5) / tw - 0.5)[None, :]
         alpha = (cols <= half).astype(np.float32)
-    return art.astype(np.float32), alpha
+    return art, alpha
 
 
 def render_cluttered_shelf(height: int = 768, width: int = 1024, shelves: int = 3,
