@@ -145,19 +145,38 @@ def candidate_boxes(cands: Candidates, params: ProposalParams,
     return exact_boxes(cands.logits, params.mask_threshold, size).float()
 
 
-def deduplicate(cands: Candidates, boxes: torch.Tensor, params: ProposalParams) -> Candidates:
+def deduplicate(scores: torch.Tensor, boxes: torch.Tensor, params: ProposalParams
+                ) -> torch.Tensor:
     """Box NMS over the full-resolution boxes, best predicted IoU first (SAM2's order).
 
     Args:
-        cands: the candidates that passed the filters.
+        scores: ``(N,)`` predicted IoUs of the candidates that passed the filters.
         boxes: ``(N, 4)`` their boxes (``candidate_boxes``).
         params: the NMS threshold.
+
+    Returns:
+        ``(M,)`` int64 indices of the survivors, best first.
     """
-    if len(cands.scores) == 0:
-        return cands
-    classes = torch.zeros_like(cands.scores, dtype=torch.long)
-    keep = batched_nms(boxes, cands.scores.float(), classes, iou_threshold=params.box_nms_thresh)
-    return cands.take(keep)
+    if len(scores) == 0:
+        return torch.zeros(0, dtype=torch.long, device=scores.device)
+    classes = torch.zeros_like(scores, dtype=torch.long)
+    return batched_nms(boxes, scores.float(), classes, iou_threshold=params.box_nms_thresh)
+
+
+def take_across(parts: list[Candidates], index: torch.Tensor, device: torch.device
+                ) -> Candidates:
+    """The candidates at ``index`` of the parts laid end to end, in that order, without
+    laying the parts' logits end to end (only the taken ones are copied)."""
+    if len(index) == 0:
+        return Candidates.empty(device)
+    sizes = torch.tensor([len(p.scores) for p in parts], dtype=torch.long)
+    ends = torch.cumsum(sizes, 0)
+    flat = index.cpu()
+    part = torch.searchsorted(ends, flat, right=True)
+    local = flat - (ends - sizes)[part]
+    pairs = list(zip(part.tolist(), local.tolist(), strict=True))
+    return Candidates(torch.stack([parts[b].logits[i] for b, i in pairs]),
+                      torch.stack([parts[b].scores[i] for b, i in pairs]))
 
 
 def to_proposals(cands: Candidates, params: ProposalParams, size: tuple[int, int],

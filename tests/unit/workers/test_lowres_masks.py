@@ -96,3 +96,18 @@ def test_stability_filter_equals_sam2_score(thresh: float) -> None:
         full = upsample(logits, (90, 120))
         expected = calculate_stability_score(full, 0.0, 1.0) >= thresh
         assert torch.equal(stability_keep(logits, params, (90, 120)), expected)
+
+
+def test_take_across_keeps_the_order_asked_for() -> None:
+    from prodseg.workers.segment.sam2_candidates import Candidates, take_across
+
+    g = torch.Generator().manual_seed(5)
+    parts = [Candidates(torch.randn(n, 4, 4, generator=g), torch.rand(n, generator=g))
+             for n in (3, 0, 5, 2)]
+    whole = Candidates.cat(parts, torch.device("cpu"))
+    index = torch.tensor([9, 0, 4, 2, 7, 3])
+    taken = take_across(parts, index, torch.device("cpu"))
+    assert torch.equal(taken.logits, whole.logits[index])
+    assert torch.equal(taken.scores, whole.scores[index])
+    none = take_across(parts, torch.zeros(0, dtype=torch.long), torch.device("cpu"))
+    assert len(none.scores) == 0
