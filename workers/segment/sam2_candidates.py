@@ -16,10 +16,10 @@ import torch
 from torchvision.ops import batched_nms
 
 from prodseg.workers.segment.protocol import Proposals
+from prodseg.workers.segment.sam2_boxes import exact_boxes
 from prodseg.workers.segment.sam2_lowres import (
     bilinear_taps,
     exact_areas,
-    exact_boxes,
     tight_area_bounds,
     upsample,
 )
@@ -139,14 +139,44 @@ def filter_candidates(cands: Candidates, params: ProposalParams,
     return cands
 
 
-def deduplicate(cands: Candidates, params: ProposalParams, size: tuple[int, int]) -> Candidates:
-    """Box NMS over the full-resolution boxes, best predicted IoU first (SAM2's order)."""
-    if len(cands.scores) == 0:
-        return cands
-    boxes = exact_boxes(cands.logits, params.mask_threshold, size).float()
-    classes = torch.zeros_like(cands.scores, dtype=torch.long)
-    keep = batched_nms(boxes, cands.scores.float(), classes, iou_threshold=params.box_nms_thresh)
-    return cands.take(keep)
+def candidate_boxes(cands: Candidates, params: ProposalParams,
+                    size: tuple[int, int]) -> torch.Tensor:
+    """``(N, 4)`` float32 XYXY boxes of the candidates' full-resolution masks, from logits."""
+    return exact_boxes(cands.logits, params.mask_threshold, size).float()
+
+
+def deduplicate(scores: torch.Tensor, boxes: torch.Tensor, params: ProposalParams
+                ) -> torch.Tensor:
+    """Box NMS over the full-resolution boxes, best predicted IoU first (SAM2's order).
+
+    Args:
+        scores: ``(N,)`` predicted IoUs of the candidates that passed the filters.
+        boxes: ``(N, 4)`` their boxes (``candidate_boxes``).
+        params: the NMS threshold.
+
+    Returns:
+        ``(M,)`` int64 indices of the survivors, best first.
+    """
+    if len(scores) == 0:
+        return torch.zeros(0, dtype=torch.long, device=scores.device)
+    classes = torch.zeros_like(scores, dtype=torch.long)
+    return batched_nms(boxes, scores.float(), classes, iou_threshold=params.box_nms_thresh)
+
+
+def take_across(parts: list[Candidates], index: torch.Tensor, device: torch.device
+                ) -> Candidates:
+    """The candidates at ``index`` of the parts laid end to end, in that order, without
+    laying the parts' logits end to end (only the taken ones are copied)."""
+    if len(index) == 0:
+        return Candidates.empty(device)
+    sizes = torch.tensor([len(p.scores) for p in parts], dtype=torch.long)
+    ends = torch.cumsum(sizes, 0)
+    flat = index.cpu()
+    part = torch.searchsorted(ends, flat, right=True)
+    local = flat - (ends - sizes)[part]
+    pairs = list(zip(part.tolist(), local.tolist(), strict=True))
+    return Candidates(torch.stack([parts[b].logits[i] for b, i in pairs]),
+                      torch.stack([parts[b].scores[i] for b, i in pairs]))
 
 
 def to_proposals(cands: Candidates, params: ProposalParams, size: tuple[int, int],

@@ -18,8 +18,8 @@ questions (how many pixels, which bounding box) without upsampling, and are exac
   rounding (its kernels order their products differently, about 1e-6 apart): a pixel is
   surely in above ``t + margin`` and possibly in above ``t - margin``, with a margin far
   above any rounding. The bounds differ by the handful of pixels within the margin.
-- a bounding box edge can only lie on an output row whose source rows hold a logit above
-  the threshold; those few rows are interpolated exactly.
+
+Boxes, read off the logits the same way, are ``sam2_boxes``'.
 
 All functions are pure and work on any device.
 """
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-_CHUNK = 256  # masks per step in the exact box search: bounds temporary memory
+_CHUNK = 256  # masks per step of the whole-cell bounds: bounds temporary memory
 _MIXED_CHUNK = 64  # masks per step of the tight bounds: bounds the gathered pixels' memory
 _MARGIN = 1e-5  # relative to the largest logit magnitude; rounding is about 1e-7 of it
 
@@ -226,6 +226,8 @@ def tight_area_bounds(logits: torch.Tensor, thresholds: tuple[float, ...], rows:
     if n_all == 0 or not thresholds:
         return lower, upper
     row_lines, col_lines = cell_lines(rows), cell_lines(cols)
+    pixels_per_cell = row_lines.frac.shape[1] * col_lines.frac.shape[1]
+    cell_sum = torch.uint8 if pixels_per_cell <= 255 else torch.int32
     least, most = min(thresholds), max(thresholds)
     for start in range(0, n_all, _MIXED_CHUNK):
         part = logits[start : start + _MIXED_CHUNK].float().contiguous()
@@ -241,8 +243,9 @@ def tight_area_bounds(logits: torch.Tensor, thresholds: tuple[float, ...], rows:
         owner, values = _mixed_pixels(part, crossed, row_lines, col_lines)
         for k, t in enumerate(thresholds):
             for bound, level in ((lower, t + margin), (upper, t - margin)):
-                # bools summed as bytes: a bool tensor's sum() first copies it to int64
-                per_cell = (values > level).view(torch.uint8).sum(1, dtype=torch.int32).long()
+                # bools summed as bytes, in bytes where a cell's pixels fit: a bool sum()
+                # first copies to int64, a sum into a wider type first widens every byte
+                per_cell = (values > level).view(torch.uint8).sum(1, dtype=cell_sum).long()
                 bound[k, start : start + n] = base + torch.zeros_like(base).index_add_(
                     0, owner, per_cell)
     return lower, upper
@@ -262,114 +265,3 @@ def exact_areas(logits: torch.Tensor, thresholds: tuple[float, ...], size: tuple
         for k, t in enumerate(thresholds):
             out[k, start : start + chunk] = (full > t).flatten(1).sum(1)
     return out
-
-
-def _first_hits(
-    logits: torch.Tensor, threshold: float, along: Taps, across: Taps, band: int,
-    from_end: bool,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """First output line (row of ``logits``' dim 1) holding a pixel above ``threshold``.
-
-    A line can only hold one if one of its two source lines has a logit above the
-    threshold; the ``band`` lines from the first such line on are interpolated exactly.
-
-    Args:
-        logits: ``(N, a, b)``; lines run along dim 1.
-        along: taps of dim 1 (the lines).
-        across: taps of dim 2 (within a line).
-        band: lines examined exactly.
-        from_end: search from the last line backwards.
-
-    Returns:
-        ``(index, found)``: ``(N,)`` int64 output line index and ``(N,)`` bool; where
-        ``found`` is False the answer was not in the band (or the mask is empty).
-    """
-    n = logits.shape[0]
-    n_out = along.lo.shape[0]
-    if n == 0:
-        return torch.zeros(0, dtype=torch.long, device=logits.device), torch.zeros(
-            0, dtype=torch.bool, device=logits.device)
-    line_pos = logits.amax(dim=2) > threshold  # (N, a)
-    possible = line_pos[:, along.lo] | line_pos[:, along.hi]  # (N, n_out)
-    if from_end:
-        possible = possible.flip(1)
-    start = possible.int().argmax(dim=1)  # first possible (in search order)
-    steps = torch.arange(band, device=logits.device)
-    order = (start[:, None] + steps[None, :]).clamp(max=n_out - 1)  # (N, band)
-    lines = (n_out - 1 - order) if from_end else order
-    f = along.frac[lines][..., None]  # (N, band, 1)
-    idx = torch.arange(n, device=logits.device)[:, None]
-    src_lo = logits[idx, along.lo[lines]]  # (N, band, b)
-    src_hi = logits[idx, along.hi[lines]]
-    # Across-interpolate each source line, then combine: PyTorch's order of operations.
-    g = across.frac
-    lo_line = src_lo[..., across.lo] * (1 - g) + src_lo[..., across.hi] * g
-    hi_line = src_hi[..., across.lo] * (1 - g) + src_hi[..., across.hi] * g
-    values = lo_line * (1 - f) + hi_line * f  # (N, band, n_out_across)
-    hits = (values > threshold).any(dim=2)  # (N, band)
-    found = hits.any(dim=1) & possible.any(dim=1)
-    first = hits.int().argmax(dim=1)
-    return lines[torch.arange(n, device=logits.device), first], found
-
-
-def exact_boxes(logits: torch.Tensor, threshold: float, size: tuple[int, int],
-                band: int | None = None) -> torch.Tensor:
-    """Bounding boxes of ``upsample(logits) > threshold`` without upsampling the masks.
-
-    Same convention as SAM2's ``batched_mask_to_box``: XYXY with inclusive max edges,
-    ``[0, 0, 0, 0]`` for an empty mask.
-
-    Args:
-        logits: ``(N, h, w)``.
-        threshold: the mask threshold (SAM2's is 0).
-        size: ``(H, W)`` of the image.
-        band: output lines interpolated exactly from the first candidate line; defaults
-            to two source lines' worth. Masks not settled in the band are upsampled.
-
-    Returns:
-        ``(N, 4)`` int64.
-    """
-    logits = logits.float()
-    n, h, w = logits.shape
-    height, width = size
-    rows = bilinear_taps(h, height, logits.device)
-    cols = bilinear_taps(w, width, logits.device)
-    band_rows = band or int(2 * -(-height // h)) + 2
-    band_cols = band or int(2 * -(-width // w)) + 2
-    boxes = torch.zeros((n, 4), dtype=torch.long, device=logits.device)
-    settled = torch.ones(n, dtype=torch.bool, device=logits.device)
-    for start in range(0, n, _CHUNK):
-        part = logits[start : start + _CHUNK]
-        top, ok_t = _first_hits(part, threshold, rows, cols, band_rows, from_end=False)
-        bottom, ok_b = _first_hits(part, threshold, rows, cols, band_rows, from_end=True)
-        turned = part.transpose(1, 2)
-        left, ok_l = _first_hits(turned, threshold, cols, rows, band_cols, from_end=False)
-        right, ok_r = _first_hits(turned, threshold, cols, rows, band_cols, from_end=True)
-        boxes[start : start + _CHUNK] = torch.stack([left, top, right, bottom], dim=1)
-        # A mask with no logit above the threshold is empty: its box stays zero.
-        empty = part.flatten(1).amax(dim=1) <= threshold
-        boxes[start : start + _CHUNK][empty] = 0
-        settled[start : start + _CHUNK] = (ok_t & ok_b & ok_l & ok_r) | empty
-    unsettled = torch.nonzero(~settled).flatten()
-    if len(unsettled):
-        boxes[unsettled] = mask_boxes(upsample(logits[unsettled], size) > threshold)
-    return boxes
-
-
-def mask_boxes(masks: torch.Tensor) -> torch.Tensor:
-    """XYXY boxes (inclusive) of ``(N, H, W)`` bool masks; ``[0, 0, 0, 0]`` when empty."""
-    n, height, width = masks.shape
-    if n == 0:
-        return torch.zeros((0, 4), dtype=torch.long, device=masks.device)
-    rows = masks.any(dim=2)
-    cols = masks.any(dim=1)
-    empty = ~rows.any(dim=1)
-    r = torch.arange(height, device=masks.device)
-    c = torch.arange(width, device=masks.device)
-    top = torch.where(rows, r, height).amin(dim=1)
-    bottom = torch.where(rows, r, -1).amax(dim=1)
-    left = torch.where(cols, c, width).amin(dim=1)
-    right = torch.where(cols, c, -1).amax(dim=1)
-    boxes = torch.stack([left, top, right, bottom], dim=1)
-    boxes[empty] = 0
-    return boxes

@@ -12,7 +12,8 @@ encoded. The same filters serve prompts at chosen points (``propose_at``), which
 similarity-guided prompting uses.
 
 ``ProposalGenerator`` records where its time went (``last_timing``): the image encoder,
-the decoder's forward passes, and everything else.
+the decoder's forward passes, and everything else, split into its stages: the filters,
+the boxes, NMS and the survivors' full-resolution masks.
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ from prodseg.workers.segment.protocol import Proposals
 from prodseg.workers.segment.sam2_candidates import (
     Candidates,
     ProposalParams,
+    candidate_boxes,
     deduplicate,
     filter_candidates,
     point_grid,
+    take_across,
     to_proposals,
 )
 from prodseg.workers.segment.sam2_decoder import decode_points
@@ -47,16 +50,28 @@ class Timing:
     Attributes:
         encoder: seconds in SAM2's image encoder.
         decoder: seconds in the mask decoder's forward passes (and the prompt encoder).
-        other: seconds in everything else: filters, boxes, NMS, upsampling the survivors.
+        other: seconds in everything else: the four stages below and the glue between.
+        filters: seconds in the predicted-IoU and stability filters.
+        boxes: seconds finding the filtered candidates' boxes.
+        nms: seconds in box NMS.
+        masks: seconds upsampling the survivors and the area-ratio filter.
         prompts: prompts decoded.
         candidates: candidate masks decoded (three per prompt).
+        filtered: candidates that passed the filters (the boxes' and NMS' work).
+        survivors: proposals returned.
     """
 
     encoder: float = 0.0
     decoder: float = 0.0
     other: float = 0.0
+    filters: float = 0.0
+    boxes: float = 0.0
+    nms: float = 0.0
+    masks: float = 0.0
     prompts: int = 0
     candidates: int = 0
+    filtered: int = 0
+    survivors: int = 0
 
     @property
     def total(self) -> float:
@@ -206,30 +221,52 @@ class ProposalGenerator:
         step = max(1, self.params.points_per_batch)
         batches = [slice(begin, begin + step) for begin in range(0, len(coords), step)]
         lanes = cpu_lanes(self.device, len(batches))
+        def filter_and_box(cands: Candidates) -> tuple[Candidates, torch.Tensor, float]:
+            t0 = time.perf_counter()
+            kept = filter_candidates(cands, self.params, size)
+            t1 = time.perf_counter()
+            # boxes per batch, where the batch's candidates are: one thread per lane
+            return kept, candidate_boxes(kept, self.params, size), t1 - t0
+
         if lanes == 1:
-            kept: list[Candidates] = []
+            done: list[tuple[Candidates, torch.Tensor, int, float, float, float]] = []
             for batch in batches:
                 with self._timed(timing, "decoder"):
                     cands = self.decode(coords[batch], labels[batch])
-                timing.candidates += len(cands.scores)
-                kept.append(filter_candidates(cands, self.params, size))
-        else:  # the CPU's cores take a batch each: decoder and filters, one thread each
-            def decode_and_filter(batch: slice) -> tuple[Candidates, int, float, float]:
+                t0 = time.perf_counter()
+                kept, boxes, filtering = filter_and_box(cands)
+                self._sync()
+                done.append((kept, boxes, len(cands.scores), 0.0, filtering,
+                             time.perf_counter() - t0 - filtering))
+            timing.filters = sum(d[4] for d in done)
+            timing.boxes = sum(d[5] for d in done)
+        else:  # the CPU's cores take a batch each: decoder, filters, boxes, one thread each
+            def decode_filter_box(batch: slice
+                                  ) -> tuple[Candidates, torch.Tensor, int, float, float, float]:
                 t0 = time.perf_counter()
                 cands = self.decode(coords[batch], labels[batch])
                 t1 = time.perf_counter()
-                return (filter_candidates(cands, self.params, size), len(cands.scores),
-                        t1 - t0, time.perf_counter() - t1)
+                kept, boxes, filtering = filter_and_box(cands)
+                return (kept, boxes, len(cands.scores), t1 - t0, filtering,
+                        time.perf_counter() - t1 - filtering)
 
-            done = in_lanes(decode_and_filter, batches, lanes)
-            kept = [d[0] for d in done]
-            timing.candidates += sum(d[1] for d in done)
-            decoding, filtering = sum(d[2] for d in done), sum(d[3] for d in done)
+            done = in_lanes(decode_filter_box, batches, lanes)
+            spent = [sum(d[3] for d in done), sum(d[4] for d in done), sum(d[5] for d in done)]
             # the wall time of the lanes, shared out as their threads spent it
             wall = time.perf_counter() - start
-            timing.decoder += wall * decoding / max(decoding + filtering, 1e-9)
-        survivors = deduplicate(Candidates.cat(kept, self.device), self.params, size)
-        proposals = to_proposals(survivors, self.params, size)
+            timing.decoder += wall * spent[0] / max(sum(spent), 1e-9)
+            timing.filters = wall * spent[1] / max(sum(spent), 1e-9)
+            timing.boxes = wall * spent[2] / max(sum(spent), 1e-9)
+        parts = [d[0] for d in done]
+        timing.candidates = sum(d[2] for d in done)
+        timing.filtered = sum(len(p.scores) for p in parts)
+        with self._timed(timing, "nms"):
+            scores = torch.cat([p.scores for p in parts])
+            order = deduplicate(scores, torch.cat([d[1] for d in done]), self.params)
+        with self._timed(timing, "masks"):
+            survivors = take_across(parts, order, self.device)
+            proposals = to_proposals(survivors, self.params, size)
+        timing.survivors = len(proposals)
         self._sync()
         timing.other = time.perf_counter() - start - timing.decoder
         self.last_timing = timing

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from sam2.utils.amg import batched_mask_to_box
 
+from prodseg.workers.segment.sam2_boxes import exact_boxes, mask_boxes
 from prodseg.workers.segment.sam2_candidates import ProposalParams, stability_keep
 from prodseg.workers.segment.sam2_lowres import (
     area_bounds,
     bilinear_taps,
     exact_areas,
-    exact_boxes,
-    mask_boxes,
     upsample,
 )
 
@@ -34,8 +34,6 @@ def logit_sets(h: int, w: int, seed: int) -> list[torch.Tensor]:
 
 def reference_boxes(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """SAM2's own box routine on the upsampled masks."""
-    from sam2.utils.amg import batched_mask_to_box
-
     return batched_mask_to_box(upsample(logits, size) > 0.0).long()
 
 
@@ -57,8 +55,11 @@ def test_boxes_equal_sam2_boxes_of_upsampled_masks(h: int, w: int, height: int,
     for logits in logit_sets(h, w, 1):
         expected = reference_boxes(logits, (height, width))
         assert torch.equal(exact_boxes(logits, 0.0, (height, width)), expected)
-        # A one-line band forces the upsampling fallback for most masks: same answer.
-        assert torch.equal(exact_boxes(logits, 0.0, (height, width), band=1), expected)
+        # A wide first band takes fewer rounds and more lines: same answer.
+        assert torch.equal(exact_boxes(logits, 0.0, (height, width), band=16), expected)
+        # Near a nonzero threshold too, where the line bound rules out most lines.
+        assert torch.equal(exact_boxes(logits, 0.25, (height, width)),
+                           batched_mask_to_box(upsample(logits, (height, width)) > 0.25).long())
 
 
 def test_mask_boxes_match_sam2() -> None:
@@ -95,3 +96,18 @@ def test_stability_filter_equals_sam2_score(thresh: float) -> None:
         full = upsample(logits, (90, 120))
         expected = calculate_stability_score(full, 0.0, 1.0) >= thresh
         assert torch.equal(stability_keep(logits, params, (90, 120)), expected)
+
+
+def test_take_across_keeps_the_order_asked_for() -> None:
+    from prodseg.workers.segment.sam2_candidates import Candidates, take_across
+
+    g = torch.Generator().manual_seed(5)
+    parts = [Candidates(torch.randn(n, 4, 4, generator=g), torch.rand(n, generator=g))
+             for n in (3, 0, 5, 2)]
+    whole = Candidates.cat(parts, torch.device("cpu"))
+    index = torch.tensor([9, 0, 4, 2, 7, 3])
+    taken = take_across(parts, index, torch.device("cpu"))
+    assert torch.equal(taken.logits, whole.logits[index])
+    assert torch.equal(taken.scores, whole.scores[index])
+    none = take_across(parts, torch.zeros(0, dtype=torch.long), torch.device("cpu"))
+    assert len(none.scores) == 0

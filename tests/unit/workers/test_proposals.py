@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from prodseg.producer.samples.clutter import render_cluttered_shelf
 from prodseg.producer.samples.scene import render_spin_set
 from prodseg.workers.models.builders import build_sam2_model
 from prodseg.workers.segment.sam2_candidates import ProposalParams, point_grid
@@ -74,6 +75,25 @@ def test_survivors_match_the_official_generator(sam_tiny: torch.nn.Module, image
     timing = generator.last_timing
     assert timing.prompts == 36 and timing.candidates == 108
     assert timing.encoder > 0 and timing.decoder > 0
+
+
+def test_many_survivors_match_the_official_generator(sam_tiny: torch.nn.Module) -> None:
+    """A cluttered shelf, where dozens of candidates survive every filter and NMS: the
+    work after the decoder (boxes of hundreds of filtered candidates, NMS, the survivors'
+    masks) gives SAM2's masks, one for one."""
+    shelf = render_cluttered_shelf(height=240, width=320, shelves=3, seed=0)
+    params = ProposalParams(points_per_side=12, pred_iou_thresh=0.0, stability_score_thresh=0.3,
+                            mask_threshold=0.25, stability_score_offset=0.01,
+                            box_nms_thresh=0.95, points_per_batch=48)
+    theirs = official(sam_tiny, shelf.image, params)
+    generator = ProposalGenerator(sam_tiny, params)
+    ours = generator.propose(shelf.image)
+
+    assert len(theirs) >= 30
+    assert generator.last_timing.filtered > 3 * len(theirs)  # NMS had real work to do
+    assert len(ours) == len(theirs) == generator.last_timing.survivors
+    assert float(best_ious(theirs, ours.masks).min()) >= 0.99
+    assert float(best_ious(ours.masks, theirs).min()) >= 0.99
 
 
 def test_grid_is_sam2s_grid() -> None:
