@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import json
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import redis
 from celery import Task
@@ -169,42 +170,60 @@ STEP_OF_TASK = {task: step for step, task in STEP_TASKS.items()}
 
 
 class StepTask(Task):
-    """A step's task, run at most once at a time and not again once done.
+    """A step's task (its body runs under ``leased``).
+
+    A failure of the device (``prodseg.errors.as_device_error``: out of memory, a lost
+    context) is never the photo's: the process exits at once, so the pool starts a fresh
+    one with a fresh device context, and the step is delivered and taken again.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            device = as_device_error(exc)
+            if device is None:
+                raise
+            log.error("%s%s: %s; this worker process exits and the task goes back to the "
+                      "queue", self.name, list(args), device)
+            os._exit(DEVICE_EXIT)
+
+
+StepBody = TypeVar("StepBody", bound=Callable[..., None])
+
+
+def leased(body: StepBody) -> StepBody:
+    """A step's body, run at most once at a time and not again once done.
 
     Before running, a delivery asks storage whether its step is done (an earlier
     delivery finished it); if so it only accounts for it (``_finish``). Otherwise it takes
     the unit's lease (``tasks.leases``) and renews it while the step runs; a delivery that
     finds the lease held by a live worker looks again a lease's life later. A worker that
-    is lost stops renewing, and another worker's check enqueues the unit again.
-
-    A failure of the device (``prodseg.errors.as_device_error``: out of memory, a lost
-    context) is never the photo's: the process exits at once, so the pool starts a fresh
-    one with a fresh device context, and the lease lapses and is taken again.
+    is lost stops renewing, and another worker's check enqueues the unit again. All of
+    this runs inside the task's retries, so a storage or broker outage met here is retried
+    like one met in the step.
     """
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        job, step = args[0], STEP_OF_TASK[self.name]
-        index = args[1] if len(args) > 1 else None
-        if not _board().is_cancelled(job) and _step_done(job, step, index):
-            _finish(job, step, index)
-            return None
+    @functools.wraps(body)
+    def run(self: Task, job: str, *rest: Any) -> None:
+        step = STEP_OF_TASK[self.name]
+        index = int(rest[0]) if rest else None
         leases, unit = _leases(), work_unit(self.name, job, index)
-        lease = leases.take(unit, this_process(), self.name, list(args))
+        if not _board().is_cancelled(job) and _step_done(job, step, index):
+            leases.not_queued(unit)
+            _finish(job, step, index)
+            return
+        args = [job, *rest]
+        lease = leases.take(unit, this_process(), self.name, args)
         if lease is None and gone_here(holder := leases.holder(unit)):
             # the pool process that held it was killed; the pool hands its message back
-            lease = leases.take(unit, this_process(), self.name, list(args), gone=holder)
+            lease = leases.take(unit, this_process(), self.name, args, gone=holder)
         if lease is None:  # another worker runs it now: look again once it could lapse
             raise self.retry(countdown=leases.ttl_s, max_retries=None)
         with leases.held(lease):
-            try:
-                return super().__call__(*args, **kwargs)
-            except Exception as exc:
-                device = as_device_error(exc)
-                if device is None:
-                    raise
-                log.error("%s%s: %s; this worker process exits and the task goes back to "
-                          "the queue", self.name, list(args), device)
-                os._exit(DEVICE_EXIT)
+            body(self, job, *rest)
+
+    return cast(StepBody, run)
 
 
 def _step_done(job: str, step: str, index: int | None) -> bool:
@@ -242,6 +261,7 @@ class MatchTask(StepTask):
     def on_failure(self, exc: Exception, task_id: str, args: tuple[Any, ...],
                    kwargs: dict[str, Any], einfo: Any) -> None:
         job, index = args
+        _leases().not_queued(work_unit(self.name, job, index))
         try:
             image_id = _manifest(job).images[index].image_id
         except Exception as lost:
@@ -300,11 +320,13 @@ class JobEndTask(StepTask):
     def on_failure(self, exc: Exception, task_id: str, args: tuple[Any, ...],
                    kwargs: dict[str, Any], einfo: Any) -> None:
         job = args[0]
+        _leases().not_queued(work_unit(self.name, job))
         step = self.name.rsplit(".", 1)[-1]
         end_job(job, FAILED, _gave_up(step, exc, self.request.retries, job))
 
 
 @app.task(name=REFERENCE_TASK, bind=True, base=JobEndTask, **RETRY)
+@leased
 def reference(self: Task, job: str) -> None:
     """Segment the reference, store its outputs, enqueue one match task per target."""
     from prodseg.workers.plan.steps import reference_step
@@ -332,6 +354,7 @@ def reference(self: Task, job: str) -> None:
 
 
 @app.task(name=TRACK_TASK, bind=True, base=JobEndTask, **RETRY)
+@leased
 def track(self: Task, job: str) -> None:
     """Track the spin (sequential: one task per job); tracked views are done, the others
     go to match tasks."""
@@ -346,6 +369,7 @@ def track(self: Task, job: str) -> None:
 
 
 @app.task(name=MATCH_TASK, bind=True, base=MatchTask, **RETRY)
+@leased
 def match(self: Task, job: str, index: int) -> None:
     """Match one target image; the last one to finish enqueues finalisation.
 
@@ -373,6 +397,7 @@ def match(self: Task, job: str, index: int) -> None:
 
 
 @app.task(name=RESOLVE_TASK, bind=True, base=JobEndTask, **RETRY)
+@leased
 def resolve(self: Task, job: str) -> None:
     """Grow the bank over the stored candidates in capture order, write the views'
     outputs, then finish. Runs no model."""
@@ -387,6 +412,7 @@ def resolve(self: Task, job: str) -> None:
 
 
 @app.task(name=FINALIZE_TASK, bind=True, base=JobEndTask, **RETRY)
+@leased
 def finalize(self: Task, job: str) -> None:
     """Write coco.json, the gallery and results.json; the job is done."""
     from prodseg.workers.plan.steps import finalize_step

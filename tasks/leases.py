@@ -240,6 +240,11 @@ class Leases:
         if units:
             self.redis.sadd(QUEUED_KEY, *units)
 
+    def not_queued(self, unit: str) -> None:
+        """``unit``'s message is gone without a lease being taken: it found its step done,
+        or its task gave up."""
+        self.redis.srem(QUEUED_KEY, unit)
+
     def busy(self, units: list[str]) -> set[str]:
         """Those of ``units`` that are queued or held by a live lease: enqueueing them
         again would run them twice."""
