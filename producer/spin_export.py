@@ -44,6 +44,7 @@ from prodseg.storage.exports.spin_frames import (
 from prodseg.storage.exports.spin_viewer import viewer_html
 from prodseg.storage.layout import JobLayout
 from prodseg.storage.local import LocalStore
+from prodseg.storage.output_dir import require_empty_folder
 from prodseg.workers.capture.order import natural_key
 
 FRAME_FORMATS = ("jpeg", "png", "webp")
@@ -137,8 +138,7 @@ def empty_output(output: Path) -> LocalStore:
     Raises:
         InputError: ``output`` is a file or a folder with something in it.
     """
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise InputError(f"{output}: not an empty folder; export into a new or empty one")
+    require_empty_folder(output)
     return LocalStore(output)
 
 

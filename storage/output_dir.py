@@ -97,6 +97,16 @@ class OutputDir:
             self._lock = None
 
 
+def require_empty_folder(output: Path) -> None:
+    """The rule of the exports: they write into a new or empty folder only.
+
+    Raises:
+        InputError: ``output`` is a file or a folder with something in it.
+    """
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise InputError(f"{output}: not an empty folder; export into a new or empty one")
+
+
 def remove_outputs(path: Path) -> None:
     """Remove prodseg's outputs from ``path``: ``results.json`` first, then the rest."""
     (path / RESULTS).unlink(missing_ok=True)

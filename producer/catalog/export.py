@@ -47,6 +47,7 @@ from prodseg.storage.exports.dataset import (
 from prodseg.storage.images import decode_image, read_mask_png
 from prodseg.storage.local import LocalStore
 from prodseg.storage.manifest import InputImage, JobManifest, get_json, job_layout
+from prodseg.storage.output_dir import require_empty_folder
 
 
 @dataclass
@@ -136,8 +137,7 @@ def export_catalog(client: CatalogClient, catalog: str, fmt: str, output: Path,
     """
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}; one of {', '.join(FORMATS)}")
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise InputError(f"{output}: not an empty folder; export into a new or empty one")
+    require_empty_folder(output)
     rows, _ = report_rows(client, catalog, rules, thumbnails_too=False)
     reviews = ReviewBook(client.store, catalog).all()
     summary = ExportSummary()

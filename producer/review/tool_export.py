@@ -34,6 +34,7 @@ from prodseg.storage.exports.label_studio import labeling_config, match_regions,
 from prodseg.storage.exports.outline import mask_outline
 from prodseg.storage.local import LocalStore
 from prodseg.storage.manifest import JobManifest, get_json, job_layout
+from prodseg.storage.output_dir import require_empty_folder
 
 TOOL_FORMATS = ("label-studio", "cvat")
 STORED = "stored"
@@ -71,8 +72,7 @@ def export_for_review(client: CatalogClient, catalog: str, fmt: str, output: Pat
     """
     if fmt not in TOOL_FORMATS:
         raise InputError(f"unknown review format {fmt!r}; one of {', '.join(TOOL_FORMATS)}")
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise InputError(f"{output}: not an empty folder; export into a new or empty one")
+    require_empty_folder(output)
     rows, _ = report_rows(client, catalog, rules, thumbnails_too=False)
     done = [row for row in rows if row.state == "done"]
     summary = ExportSummary(left_out={r.product: f"job {r.state}" for r in rows
