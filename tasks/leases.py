@@ -17,9 +17,11 @@ Redis holds, in the broker's database:
   takes the unit out. With the leases, it tells ``prodseg resume`` what not to enqueue.
 
 Every change is one Lua script, so any number of checkers may run at once: each lapsed
-lease is given to exactly one of them. The generation decides which delivery wins: a
-worker that comes back after its lease was taken over finds that its generation is no
-longer the current one (``Lease.still_held``) and must not write.
+lease is given to exactly one of them. The generation decides which delivery holds the
+unit: a worker that comes back after its lease was taken over finds, at its next renewal,
+that its generation is no longer the current one, and logs that it lost the lease. Its
+outputs are the same bytes at the same keys as the newer run's (outputs are idempotent),
+so whichever writes last leaves the same files.
 """
 
 from __future__ import annotations
@@ -210,10 +212,6 @@ class Leases:
         return bool(self._renew(keys=[self.set_key, record_key(lease.unit)],
                                 args=[lease.unit, lease.generation, self.ttl_s]))
 
-    def still_held(self, lease: Lease) -> bool:
-        """Whether ``lease`` is still the unit's current, live lease (a renewal)."""
-        return self.renew(lease)
-
     def holder(self, unit: str) -> str:
         """Who holds ``unit`` ("" when nobody does)."""
         raw = self.redis.hget(record_key(unit), "holder")
@@ -269,8 +267,8 @@ class Leases:
     def held(self, lease: Lease, every_s: float | None = None) -> Iterator[threading.Event]:
         """Renew ``lease`` in a background thread while the block runs, then release it.
 
-        Yields an event that is set when the lease was lost: the block's holder must not
-        write outputs after that (``still_held`` checks it at the moment of writing).
+        Yields an event that is set when the lease was lost (taken over by a newer
+        delivery); the loss is logged, and the lease is then left to its new holder.
 
         Args:
             lease: the lease taken.
