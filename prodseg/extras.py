@@ -19,6 +19,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "catalog": ("faiss",),
     "monitor": ("flower",),
     "heic": ("pillow_heif",),
+    "video": ("av",),
 }
 """Extra -> the import names of the packages it installs (what ``require`` looks for)."""
 
@@ -26,7 +27,7 @@ DISTRIBUTIONS = {"torch": "torch", "torchvision": "torchvision", "sam2": "rf-sam
                  "timm": "timm", "cv2": "opencv-python-headless",
                  "pycocotools": "pycocotools", "huggingface_hub": "huggingface_hub",
                  "matplotlib": "matplotlib", "faiss": "faiss-cpu", "flower": "flower",
-                 "pillow_heif": "pillow-heif"}
+                 "pillow_heif": "pillow-heif", "av": "av"}
 """Import name -> the name pip knows it by, for the message."""
 
 _EXTRA_OF = {module: extra for extra, names in EXTRAS.items() for module in names}

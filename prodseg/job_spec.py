@@ -27,6 +27,7 @@ import numpy as np
 from prodseg.errors import InputError, PromptError
 from prodseg.prompts import Prompt
 from prodseg.storage.layout import make_image_ids, once_each
+from prodseg.storage.video import VideoCapture
 
 Point = tuple[float, float]
 
@@ -144,6 +145,8 @@ class JobSpec:
         prompt: the click(s) or box on the reference, in its pixels.
         distractors: clicks on lookalikes on the reference, in its pixels.
         views: prompts on target views, keyed by image id.
+        video: the video the images are frames of (``workers.capture.video_frames``),
+            or None for stills.
     """
 
     reference: str
@@ -152,6 +155,7 @@ class JobSpec:
     prompt: Prompt
     distractors: tuple[Point, ...] = ()
     views: ViewPrompts = field(default_factory=ViewPrompts)
+    video: VideoCapture | None = None
 
 
 def build_job_spec(images: Sequence[str], reference: str, prompt: Prompt, *,

@@ -243,6 +243,15 @@ class Settings(BaseSettings):
         description="cutout alpha at the mask's edge: hard (0 or 1), feather (a 1.5-pixel "
         "ramp across the edge), matte (closed-form matting in a band around it; slow)",
     )
+    frames: int = setting(JOB,
+        36, ge=2, le=1000,
+        description="video captures: how many frames to take, evenly spaced over the video "
+        "(a blurred one is swapped for a sharp neighbour)",
+    )
+    every: int = setting(JOB,
+        0, ge=0, le=100000,
+        description="video captures: take every k-th frame instead of --frames (0: off)",
+    )
     embed_batch_size: int = setting(
         MACHINE, 16, ge=1, le=1024, description="crops per DINOv2 batch"
     )

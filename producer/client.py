@@ -26,7 +26,9 @@ from prodseg.producer.inputs import (
     input_identity,
     is_s3,
     place_input,
+    place_video,
     read_input_bytes,
+    video_job_inputs,
 )
 from prodseg.prompts import Prompt
 from prodseg.settings import Settings
@@ -156,23 +158,36 @@ class JobClient:
 
         settings = settings or self.settings
         limit = settings.max_image_pixels
+        sources = expand_inputs(images, self.settings)
+        video = video_job_inputs(sources, str(reference), settings, self.settings)
+        if video is not None:  # its frames stand for it; it is uploaded once, below
+            sources, reference = video.images, video.reference
         spec = build_job_spec(
-            expand_inputs(images, self.settings), str(reference), prompt,
+            sources, str(reference), prompt,
             identity=input_identity,
-            decode=lambda source: decode_image(read_input_bytes(source, self.settings),
-                                               source, limit),
+            decode=video.read if video is not None else (
+                lambda source: decode_image(read_input_bytes(source, self.settings),
+                                            source, limit)),
             distractors=distractor_points, views=views,
-            exists=lambda source: is_s3(source) or Path(source).is_file())
+            exists=None if video is not None else (
+                lambda source: is_s3(source) or Path(source).is_file()))
         job = validate_job_id(job) if job is not None else new_job_id()
-        entries = []
-        for image_id, source in zip(spec.ids, [spec.reference, *spec.targets], strict=True):
-            entries.append(place_input(self.store, job, image_id, source, settings))
+        named = list(zip(spec.ids, [spec.reference, *spec.targets], strict=True))
+        if video is not None:
+            entries = place_video(self.store, job, video.capture, named, settings)
             if on_upload is not None:
-                on_upload(source)
+                on_upload(video.capture.source)
+        else:
+            entries = []
+            for image_id, source in named:
+                entries.append(place_input(self.store, job, image_id, source, settings))
+                if on_upload is not None:
+                    on_upload(source)
         manifest = JobManifest(
             job=job, reference=entries[0], prompt=spec.prompt.to_json(), images=entries[1:],
             settings=recorded(settings), distractors=[list(p) for p in spec.distractors],
             views=spec.views.to_json() if not spec.views.empty else {},
+            video=video.capture.to_json() if video is not None else {},
         )
         manifest.save(self.store)
         return job

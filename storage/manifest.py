@@ -69,11 +69,14 @@ class InputImage:
         image_id: unique, file-name-safe id within the job (as ``prodseg run`` makes it).
         location: a key in the job's store, or an ``s3://bucket/key`` URL.
         source: what the user named (a local path or URL), for messages and results.
+        frame: for a frame of a video capture, its index in the video at ``location``
+            (``storage.video``); None for a still.
     """
 
     image_id: str
     location: str
     source: str
+    frame: int | None = None
 
 
 @dataclass
@@ -92,6 +95,8 @@ class JobManifest:
         views: prompts on target views, by image id (``workers.plan.view_prompts``
             ``ViewPrompts.to_json``): more references, views that are not the product,
             lookalikes on views.
+        video: for a video capture, the video and the frames taken
+            (``storage.video.VideoCapture.to_json``); empty for stills.
     """
 
     job: str
@@ -104,6 +109,7 @@ class JobManifest:
     )
     distractors: list[list[float]] = field(default_factory=list)
     views: dict[str, Any] = field(default_factory=dict)
+    video: dict[str, Any] = field(default_factory=dict)
 
     @property
     def layout(self) -> JobLayout:
@@ -138,6 +144,7 @@ class JobManifest:
             created=doc["created"],
             distractors=[[float(x), float(y)] for x, y in doc.get("distractors") or []],
             views=dict(doc.get("views") or {}),
+            video=dict(doc.get("video") or {}),
         )
 
     def save(self, store: ObjectStore) -> None:

@@ -39,7 +39,8 @@ from prodseg.workers.plan.views import (
 def execute_run(pipeline: JobModels, spec: JobSpec, ref_image: np.ndarray,
                 store: ObjectStore | None, layout: JobLayout,
                 on_image: Callable[[ImageResult], None] | None,
-                output_dir: Path | None) -> JobResult:
+                output_dir: Path | None,
+                read: Callable[[str], np.ndarray] | None = None) -> JobResult:
     """``ProductSegmentationPipeline.run`` once its spec is built and its output
     directory is held: the plan's steps (``step_list.steps_of``), in order, here.
 
@@ -51,8 +52,10 @@ def execute_run(pipeline: JobModels, spec: JobSpec, ref_image: np.ndarray,
         layout: their keys in ``store``.
         on_image: called with each view's result as it is done.
         output_dir: the output directory, recorded in the result.
+        read: a view's pixels from its source, instead of reading a file (a video's
+            frames, decoded once).
     """
-    run = LocalJob(pipeline, spec, ref_image, store, layout, on_image)
+    run = LocalJob(pipeline, spec, ref_image, store, layout, on_image, read)
     for step in steps_of(run.plan):
         getattr(run, step.name)()
     return JobResult(run.ref, run.results, run.meta, output_dir)
@@ -63,7 +66,8 @@ class LocalJob:
 
     def __init__(self, pipeline: JobModels, spec: JobSpec,
                  ref_image: np.ndarray, store: ObjectStore | None, layout: JobLayout,
-                 on_image: Callable[[ImageResult], None] | None) -> None:
+                 on_image: Callable[[ImageResult], None] | None,
+                 read: Callable[[str], np.ndarray] | None = None) -> None:
         s = pipeline.settings
         self.pipeline, self.prompt, self.ref_path = pipeline, spec.prompt, Path(spec.reference)
         self.ref_image: np.ndarray | None = ref_image
@@ -72,7 +76,11 @@ class LocalJob:
         self.plan = JobPlan.of(s)
         self.ref_id = spec.ids[0]
 
+        self.video = spec.video
+
         def loader(path: Path) -> Loader:
+            if read is not None:
+                return lambda: read(str(path))
             return lambda: read_image_file(path, s.max_image_pixels, s.max_image_bytes)
 
         self.views = [(image_id, source, loader(Path(source)))
@@ -189,6 +197,8 @@ class LocalJob:
         record = self.plan.bank_record(self.bank)
         if record is not None:
             meta["prototype_bank"] = record
+        if self.video is not None:
+            meta["video"] = self.video.to_json()
         self.meta = meta
         if self.store is not None:
             from prodseg.storage.exports.documents import write_job_documents

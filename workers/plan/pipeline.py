@@ -8,6 +8,7 @@ what ``prodseg run`` drives. Its steps, ``segment_reference``, ``embed_distracto
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -24,6 +25,7 @@ from prodseg.settings import Settings, load_settings
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.images import read_image_file
 from prodseg.storage.layout import JobLayout
+from prodseg.workers.capture.video_frames import video_inputs
 from prodseg.workers.embed.ffa_embedder import FFAEmbedder
 from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates, any_match, select_view
@@ -224,8 +226,10 @@ class ProductSegmentationPipeline:
 
         Args:
             image_paths: the capture's images; the reference may be among them (it is
-                never matched against itself).
-            reference_image: the image the prompt refers to.
+                never matched against itself). Or one video: its frames are the images
+                (``workers.capture.video_frames``).
+            reference_image: the image the prompt refers to (of a video: a frame's view
+                id, position or time, ``VideoCapture.named``).
             reference_point: one positive click ``(x, y)`` in the reference's pixels.
             reference_bbox: a box ``(x0, y0, x1, y1)`` around the product.
             prompt: several positive/negative points and/or a box, instead of the above.
@@ -255,25 +259,35 @@ class ProductSegmentationPipeline:
             raise InputError("give output_dir or store, not both")
         s = self.settings
 
+        images, reference = [str(Path(p)) for p in image_paths], str(Path(reference_image))
+        video = video_inputs(images, str(reference_image), s, Path)
+        read = None if video is None else video.read
+        if video is not None:  # its frames stand for it
+            images, reference = video.images, video.reference
+
         @functools.cache
         def decode(source: str) -> np.ndarray:
+            if read is not None:
+                return read(source)
             return read_image_file(Path(source), s.max_image_pixels, s.max_image_bytes)
 
-        spec = build_job_spec([str(Path(p)) for p in image_paths], str(Path(reference_image)),
-                              prompt,
+        spec = build_job_spec(images, reference, prompt,
                               identity=os.path.realpath, decode=decode,
                               distractors=distractor_points, views=views)
+        if video is not None:
+            spec = dataclasses.replace(spec, video=video.capture)
         ref_image = decode(spec.reference)
         decode.cache_clear()  # the prompted views are read again when their step runs
         layout = layout or JobLayout()
         from prodseg.workers.plan.local_run import execute_run
 
         if output_dir is None:
-            return execute_run(self, spec, ref_image, store, layout, on_image, None)
+            return execute_run(self, spec, ref_image, store, layout, on_image, None, read)
         from prodseg.storage.output_dir import OutputDir
 
         with OutputDir(Path(output_dir), force=force) as out:
-            return execute_run(self, spec, ref_image, out.store, layout, on_image, out.path)
+            return execute_run(self, spec, ref_image, out.store, layout, on_image, out.path,
+                               read)
 
     def reference_neighbours(self, image: np.ndarray,
                              reference: ReferenceResult) -> np.ndarray | None:

@@ -46,6 +46,7 @@ from prodseg.storage.job_state import (
 )
 from prodseg.storage.layout import JobLayout
 from prodseg.storage.manifest import InputImage, JobManifest
+from prodseg.storage.video import read_video_frame
 from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates, select_view
 from prodseg.workers.match.instances import MaskShape, mask_shape
@@ -63,7 +64,8 @@ def worker_name() -> str:
 
 
 def read_input(store: ObjectStore, image: InputImage, settings: Settings) -> np.ndarray:
-    """Decode an input image from the job store or from its own ``s3://`` URL.
+    """Decode an input image from the job store or from its own ``s3://`` URL (a frame
+    of a video capture: from its video).
 
     Raises:
         ImageReadError: the bytes are not a usable image (names the source).
@@ -76,6 +78,8 @@ def read_input(store: ObjectStore, image: InputImage, settings: Settings) -> np.
         data = bucket_store(bucket, settings).get(key)
     else:
         data = store.get(image.location)
+    if image.frame is not None:  # a frame of the job's video
+        return read_video_frame(data, image.source, image.frame, settings.max_image_pixels)
     return decode_image(data, image.source, settings.max_image_pixels)
 
 
@@ -340,6 +344,8 @@ def finalize_step(store: ObjectStore, manifest: JobManifest, settings: Settings,
     meta["capture"] = plan.capture_of(
         (ref["entry"]["source"], (ref["entry"]["width"], ref["entry"]["height"])),
         [(e["source"], (e["width"], e["height"])) for e in entries])
+    if manifest.video:
+        meta["video"] = manifest.video
     grown = state.find_json(BANK)
     if grown is not None:
         meta["prototype_bank"] = grown
