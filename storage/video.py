@@ -80,15 +80,16 @@ class VideoCapture:
 
     def named(self, name: str) -> VideoFrame:
         """The frame ``name`` names: its view id or source, its position among the frames
-        taken (``3``) or a time in seconds (``2.5s``: the frame taken nearest to it).
+        taken (``3``) or a time in seconds (``2.5s``: the frame taken nearest to it). A
+        name's last path segment counts (a catalog makes ``frame_0000`` a path).
 
         Raises:
             InputError: ``name`` names no frame.
         """
+        text = name.strip().rstrip("/").rsplit("/", 1)[-1]
         for frame in self.frames:
-            if name in (frame.view_id, self.frame_source(frame)):
+            if text == frame.view_id or name == self.frame_source(frame):
                 return frame
-        text = name.strip()
         if text.isdigit() and int(text) < len(self.frames):
             return self.frames[int(text)]
         if text.endswith("s"):
