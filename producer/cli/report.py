@@ -14,8 +14,10 @@ from prodseg.results import ImageResult
 
 
 @contextmanager
-def progress_bar(total: int, disable: bool = False) -> Iterator[Callable[[ImageResult], None]]:
-    """A bar over the target images; yields the per-image callback.
+def progress_bar(total: int | None,
+                 disable: bool = False) -> Iterator[Callable[[ImageResult], None]]:
+    """A bar over the target images (``total`` None: not known before, a video's
+    frames); yields the per-image callback.
 
     The bar shows matched/failed counts as it goes and writes to stderr, so stdout stays
     clean for the summary.

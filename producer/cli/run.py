@@ -24,6 +24,7 @@ from prodseg.producer.cli.options import (
     settings_from_args,
     views_from_args,
 )
+from prodseg.storage.video import is_video
 
 
 def register(sub: SubParsers) -> None:
@@ -64,7 +65,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         print(f"WARNING: {RANDOM_WEIGHTS_WARNING}", file=sys.stderr)
     ref_real = os.path.realpath(args.reference)
-    targets = sum(os.path.realpath(p) != ref_real for p in images)
+    targets: int | None = sum(os.path.realpath(p) != ref_real for p in images)
+    if any(is_video(str(p)) for p in images):
+        targets = None  # the frames taken are known once the video is read
     with progress_bar(targets, disable=args.no_progress) as advance:
         result = pipeline.run(
             images, args.reference, prompt=prompt, output_dir=args.output, on_image=advance,

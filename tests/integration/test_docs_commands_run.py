@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.support.cluster import Cluster
@@ -25,6 +26,7 @@ from tests.support.doc_commands import Command, commands
 from tests.support.environment import AWS_TEST_CREDENTIALS
 from tests.support.imports import REPO
 from tests.support.outcomes import table
+from tests.support.video import encode_video
 
 _WINDOW = "opens a window; tests/unit/producer/test_select.py and test_viewer.py drive it"
 _DOCKER = "needs Docker Engine; tests/unit/docker/test_compose.py checks the stack it starts"
@@ -112,9 +114,9 @@ def _render(cluster: Cluster, out: Path, views: int, seed: int,
 
 def _fixtures(cluster: Cluster, work: Path) -> dict[str, str]:
     """The example inputs the pages name, made in ``work``: ``captures/milk/`` (its
-    reference ``img_001.jpg``), ``photo.jpg``, ``img1.jpg``..``img3.jpg``, ``shelf.csv`` of
-    two products, and a ``docs/reliability.md`` with its table markers; returns
-    :func:`_values`."""
+    reference ``img_001.jpg``) and ``captures/milk.mp4`` of the same photos,
+    ``photo.jpg``, ``img1.jpg``..``img3.jpg``, ``shelf.csv`` of two products, and a
+    ``docs/reliability.md`` with its table markers; returns :func:`_values`."""
     milk, point = _render(cluster, cluster.tmp / "render-milk", views=3, seed=0)
     tea, _ = _render(cluster, cluster.tmp / "render-tea", views=3, seed=1)
     (work / "captures" / "milk").mkdir(parents=True)
@@ -123,6 +125,10 @@ def _fixtures(cluster: Cluster, work: Path) -> dict[str, str]:
     (work / "photo.jpg").write_bytes(milk[0].read_bytes())
     for n, photo in enumerate(milk[:3], start=1):
         (work / f"img{n}.jpg").write_bytes(photo.read_bytes())
+    from PIL import Image  # captures/milk.mp4: the same photos filmed, the reference first
+
+    encode_video([np.asarray(Image.open(p).convert("RGB")) for p in milk],
+                 work / "captures" / "milk.mp4")
     (work / "tea").mkdir()
     for photo in tea:
         (work / "tea" / photo.name).write_bytes(photo.read_bytes())

@@ -96,7 +96,7 @@ def sample_indices(sharpness: Sequence[float], frames: int = 0, every: int = 0,
         return positions
     spacing = len(values) / len(positions)
     reach = int(spacing // 4)
-    chosen = []
+    chosen: list[int] = []
     for k, centre in enumerate(positions):
         lo = max(0, centre - reach, chosen[-1] + 1 if chosen else 0)
         hi = min(len(values) - 1, centre + reach)
