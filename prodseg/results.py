@@ -38,6 +38,9 @@ class Match:
         absorbed: how many other matching proposals this match stands for: parts of the
             product, or wholes holding it, merged into one instance
             (``prodseg.workers.match.instances``), and duplicates.
+        edge_residue: the share of the mask's rim that shows the background
+            (``prodseg.workers.ops.edge_residue``), once measured on the image; None
+            before, or when it cannot tell.
     """
 
     mask: np.ndarray
@@ -46,6 +49,7 @@ class Match:
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
     wrapped_bbox: tuple[int, int, int, int] | None = None
     absorbed: int = 0
+    edge_residue: float | None = None
 
 
 @dataclass

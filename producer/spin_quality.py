@@ -1,4 +1,4 @@
-"""Is a spin ready for a storefront? Flags a reviewer should look at, from ``results.json``.
+"""Is a product ready for a storefront? Flags a reviewer should look at, from ``results.json``.
 
 A spin capture's matched views, in rotation order (``spin_export.rotation_order``), are
 read from their boxes alone (no image is read, so a catalog report stays cheap):
@@ -11,6 +11,14 @@ read from their boxes alone (no image is read, so a catalog report stays cheap):
 - **fill**: a view whose frame would be filled outside ``FILL_TOLERANCE`` of the target
   (``spin_frames.DEFAULT_FILL``), with the one crop ``spin_frames.spin_crop`` gives the
   spin's views that do not jump: too small or too large beside the others.
+
+And, for any capture, read from each match's ``edge_residue`` in ``results.json``
+(measured on the view's pixels when its outputs were written,
+``workers.ops.edge_residue``):
+
+- **residue**: a view whose best match shows the background along more than
+  ``RESIDUE_LIMIT`` of its rim: a mask a few pixels too large, whose halo of shelf shows
+  on a white page.
 
 The first and the last matched views are neighbours (the spin closes). A spin with fewer
 than ``MIN_VIEWS`` matched views is not judged: its neighbours are too far apart in angle
@@ -31,6 +39,9 @@ AREA_JUMP = 1.6
 CENTRE_JUMP = 0.25
 FILL_TOLERANCE = 0.10
 MIN_VIEWS = 8
+RESIDUE_LIMIT = 0.25
+"""On rendered spins the true masks' residue is at most 0.12, a mask one pixel too large
+all round 0.29 to 0.37, three pixels 0.93 to 0.99 (tests/unit/workers/test_edge_residue.py)."""
 
 
 def spin_boxes(doc: Mapping[str, Any]) -> list[tuple[str, tuple[int, int, int, int]]]:
@@ -93,6 +104,24 @@ def spin_reasons(doc: Mapping[str, Any]) -> tuple[str, ...]:
     if outliers:
         reasons.append(f"spin views filling the frame outside {FILL_TOLERANCE:.0%} of "
                        f"{DEFAULT_FILL:.0%}: {_views(outliers)}")
+    return tuple(reasons)
+
+
+def residue_views(doc: Mapping[str, Any]) -> list[str]:
+    """Views whose best match's edge residue is above ``RESIDUE_LIMIT``, in input order."""
+    return [str(entry["image"]) for entry in doc.get("images", [])
+            if entry.get("status") == "ok" and entry.get("matches")
+            and (entry["matches"][0].get("edge_residue") or 0.0) > RESIDUE_LIMIT]
+
+
+def storefront_reasons(doc: Mapping[str, Any]) -> tuple[str, ...]:
+    """The review report's storefront reasons: a spin's jumps and fill
+    (``spin_reasons``), and for any capture the views with background along the edge."""
+    reasons = list(spin_reasons(doc))
+    residue = residue_views(doc)
+    if residue:
+        reasons.append(f"views with background along the cutout's edge (over "
+                       f"{RESIDUE_LIMIT:.0%} of the rim): {_views(residue)}")
     return tuple(reasons)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from prodseg.producer.catalog.client import CatalogClient, catalog_key
 from prodseg.producer.catalog.reviews import ProductReview, ReviewBook
-from prodseg.producer.spin_quality import spin_reasons
+from prodseg.producer.spin_quality import storefront_reasons
 from prodseg.storage.base import ObjectNotFound
 from prodseg.storage.exports.catalog_report import (
     ProductRow,
@@ -54,7 +54,7 @@ def report_rows(client: CatalogClient, catalog: str, rules: ReviewRules,
                 doc = None
         row = product_row(product.product, job.job, job.state, doc, rules, job.message)
         if doc is not None:
-            row = replace(row, reasons=row.reasons + spin_reasons(doc))
+            row = replace(row, reasons=row.reasons + storefront_reasons(doc))
         row = _reviewed(row, reviews.get(product.product))
         rows.append(row)
         for key in (row.reference_thumbnail, row.weakest_thumbnail) if thumbnails_too else ():

@@ -83,6 +83,8 @@ def image_entry(result: ImageResult, layout: JobLayout) -> dict[str, Any]:
                 "cutout": layout.relative(layout.cutout(result.image_id, k)),
                 **({"wrapped_bbox": [int(v) for v in match.wrapped_bbox]}
                    if match.wrapped_bbox is not None else {}),
+                **({"edge_residue": round(float(match.edge_residue), 4)}
+                   if match.edge_residue is not None else {}),
             }
             for k, match in enumerate(result.matches)
         ],

@@ -35,8 +35,8 @@ def files_of(root: Path) -> set[str]:
 
 
 def assert_same_outputs(local: Path, fetched: Path) -> None:
-    """Same files; identical masks and cutouts; equal boxes; scores within 1e-5; the same
-    capture mode, bank members and way each view was found."""
+    """Same files; identical masks and cutouts; equal boxes and edge residues; scores
+    within 1e-5; the same capture mode, bank members and way each view was found."""
     assert files_of(local) == files_of(fetched)
     for rel in sorted(files_of(local)):
         if rel.startswith(("masks/", "cutouts/", "reference/mask", "reference/cutout")):
@@ -53,6 +53,8 @@ def assert_same_outputs(local: Path, fetched: Path) -> None:
         assert [m["bbox"] for m in ea["matches"]] == [m["bbox"] for m in eb["matches"]]
         np.testing.assert_allclose([m["score"] for m in ea["matches"]],
                                    [m["score"] for m in eb["matches"]], atol=1e-5)
+        assert ([m.get("edge_residue") for m in ea["matches"]]
+                == [m.get("edge_residue") for m in eb["matches"]]), ea["image"]
         assert ea["found_by"] == eb["found_by"], ea["image"]
     assert ra["summary"] == rb["summary"]
     assert ra.get("capture") == rb.get("capture")

@@ -33,6 +33,7 @@ from prodseg.workers.plan.views import (
     cutout_alpha,
     load_view,
     track_spin,
+    with_edge_residue,
 )
 
 
@@ -92,6 +93,7 @@ class LocalJob:
 
     def finish(self, index: int, result: ImageResult, image: np.ndarray | None) -> None:
         """A view is done: its outputs written, its result kept and reported."""
+        result = with_edge_residue(result, image)
         if self.store is not None and image is not None:
             from prodseg.storage.exports.documents import write_image_outputs
 

@@ -53,7 +53,12 @@ from prodseg.workers.match.instances import MaskShape, mask_shape
 from prodseg.workers.plan.job_plan import JobPlan
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 from prodseg.workers.plan.view_prompts import prompted_view
-from prodseg.workers.plan.views import cutout_alpha, load_view, view_candidates
+from prodseg.workers.plan.views import (
+    cutout_alpha,
+    load_view,
+    view_candidates,
+    with_edge_residue,
+)
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +269,7 @@ def store_candidates(store: ObjectStore, manifest: JobManifest, candidates: View
 def store_result(store: ObjectStore, manifest: JobManifest, index: int, result: ImageResult,
                  image: np.ndarray | None) -> dict[str, Any]:
     """Write a view's outputs, then its record (``JobState.image_record``)."""
+    result = with_edge_residue(result, image)
     write_image_outputs(store, manifest.layout, image if result.status == "ok" else None,
                         result, cutout_alpha(manifest.settings))
     record = result_record(index, result, manifest.layout)

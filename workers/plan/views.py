@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from prodseg.workers.capture.order import detect_capture
 from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates
 from prodseg.workers.match.instances import MaskShape
+from prodseg.workers.ops.edge_residue import edge_residue
 from prodseg.workers.ops.edges import edges_for
 from prodseg.workers.plan.job_models import JobModels
 from prodseg.workers.plan.job_plan import JobPlan
@@ -175,6 +176,15 @@ def track_spin(pipeline: JobModels, plan: JobPlan, prompt: Prompt,
     results = tracked_results(s, pipeline.embedder, build_tracker(s), prompt,
                               np.stack(fixed.prototypes), frames, pipeline.segmenter, shape)
     return Tracked(results, {k: by_index[k] for k in results})
+
+
+def with_edge_residue(result: ImageResult, image: np.ndarray | None) -> ImageResult:
+    """``result`` with each match's edge residue (``ops.edge_residue``) measured on the
+    view's pixels, as both executors write it; as it is without pixels or matches."""
+    if image is None or result.status != "ok" or not result.matches:
+        return result
+    return replace(result, matches=[replace(m, edge_residue=edge_residue(image, m.mask))
+                                    for m in result.matches])
 
 
 def cutout_alpha(job_settings: Settings | Mapping[str, Any]) -> EdgeAlpha | None:
