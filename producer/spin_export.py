@@ -51,6 +51,7 @@ FRAME_FORMATS = ("jpeg", "png", "webp")
 SUFFIXES = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
 WHITE = (255, 255, 255)
 SPIN_DOCUMENT = "spin.json"
+VIEWER = "viewer.html"
 
 
 @dataclass(frozen=True)
@@ -187,9 +188,9 @@ def export_spin(store: ObjectStore, layout: JobLayout, doc: Mapping[str, Any], o
                                         frame_centre(item.spin.centroid, crop),
                                         frame_fill(item.box, crop)))
     out.put("spin.zip", _zip([f.file for f in summary.frames], encoded))
-    out.put("viewer.html", viewer_html(title, encoded, options.image_format).encode("utf-8"))
+    out.put(VIEWER, viewer_html(title, encoded, options.image_format).encode("utf-8"))
     out.put(SPIN_DOCUMENT, dump_bytes(spin_document(title, summary, options)))
-    summary.files = [str(out.root / n) for n in ("spin.zip", "viewer.html", SPIN_DOCUMENT)]
+    summary.files = [str(out.root / n) for n in ("spin.zip", VIEWER, SPIN_DOCUMENT)]
     return summary
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ def spin_options(args: argparse.Namespace) -> Any:
 def cmd_spin(args: argparse.Namespace) -> int:
     import json
 
-    from prodseg.producer.spin_export import empty_output, export_spin
+    from prodseg.producer.spin_export import VIEWER, empty_output, export_spin
     from prodseg.storage.base import ObjectNotFound
     from prodseg.storage.layout import RESULTS, JobLayout
     from prodseg.storage.local import LocalStore
@@ -70,6 +71,12 @@ def cmd_spin(args: argparse.Namespace) -> int:
           f"{len(summary.left_out)} views left out")
     for path in summary.files:
         print(f"  {path}")
+    if source.is_dir():  # the run folder's gallery links to the viewer
+        from prodseg.storage.exports.documents import link_spin_viewer
+
+        viewer = Path(os.path.relpath(out.root / VIEWER, source.resolve())).as_posix()
+        link_spin_viewer(store, layout, viewer)
+        print(f"gallery: {source / 'gallery.html'} links to {viewer}")
     return EXIT_OK
 
 

@@ -13,6 +13,7 @@ from S3 into a local directory reads the same.
 from __future__ import annotations
 
 import io
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import PurePath
@@ -271,6 +272,20 @@ def write_documents(
     html_text = gallery_html(document, thumbnails).encode("utf-8")
     store.put(layout.gallery_html, html_text, "text/html; charset=utf-8")
     store.put(layout.results, dump_bytes(document), "application/json")
+
+
+def link_spin_viewer(store: ObjectStore, layout: JobLayout, viewer: str) -> None:
+    """Write ``gallery.html`` again, linking the spin exported from the job.
+
+    Args:
+        store: the job's store (its ``results.json`` and thumbnails are read).
+        layout: the job's keys.
+        viewer: the exported ``viewer.html``'s address relative to the gallery.
+    """
+    document = json.loads(store.get(layout.results))
+    thumbnails = load_thumbnails(store, layout, document)
+    html_text = gallery_html(document, thumbnails, spin_viewer=viewer).encode("utf-8")
+    store.put(layout.gallery_html, html_text, "text/html; charset=utf-8")
 
 
 def _put_all(store: ObjectStore, outputs: Sequence[tuple[str, bytes, str]]) -> list[str]:

@@ -59,7 +59,8 @@ def card_kind(entry: Mapping[str, Any], is_reference: bool = False) -> str:
     return "matched" if entry.get("matches") else "unmatched"
 
 
-def gallery_html(results_doc: Mapping[str, Any], thumbnails: Mapping[str, bytes]) -> str:
+def gallery_html(results_doc: Mapping[str, Any], thumbnails: Mapping[str, bytes],
+                 spin_viewer: str | None = None) -> str:
     """One self-contained HTML page showing every image of the job.
 
     The reference comes first, marked; then every target image in input order with its
@@ -71,6 +72,8 @@ def gallery_html(results_doc: Mapping[str, Any], thumbnails: Mapping[str, bytes]
         thumbnails: thumbnail bytes (JPEG or PNG) by their key relative to the job root,
             as named in the document's ``"thumbnail"`` fields; missing ones show a
             placeholder.
+        spin_viewer: the address of the job's exported 360° viewer (``viewer.html``,
+            relative to the gallery), linked at the top; none when None.
 
     Returns:
         The HTML text (UTF-8 when saved); all document text is escaped.
@@ -83,6 +86,9 @@ def gallery_html(results_doc: Mapping[str, Any], thumbnails: Mapping[str, bytes]
     title = f"prodseg results - {job}" if job else "prodseg results"
     warning = results_doc.get("warning")
     banner = f'<div class="warning" role="alert">{escape(warning)}</div>\n' if warning else ""
+    if spin_viewer is not None:
+        banner += (f'<p class="spin"><a href="{escape(spin_viewer)}">360° viewer</a> of '
+                   'the exported spin</p>\n')
     return _PAGE.format(
         title=escape(title),
         banner=banner,

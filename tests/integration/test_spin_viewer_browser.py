@@ -116,3 +116,20 @@ def test_screenshot(page: Chrome) -> None:
     path = artifacts_dir() / "spin-viewer-chromium.png"
     width, height = full_page_png(page, path)
     assert path.stat().st_size > 1000 and width > 0 and height > 0
+
+
+def test_the_job_gallery_links_to_the_viewer(
+        browser: Chrome, spin: tuple[Path, dict[str, Any]]) -> None:
+    """``export spin`` from a run folder rewrites its gallery with a link to the viewer,
+    relative, so the two folders may move together."""
+    out, _ = spin
+    gallery = out.parent / "results" / "gallery.html"
+    assert 'href="../spin/viewer.html"' in gallery.read_text(encoding="utf-8")
+    browser.get(gallery.as_uri())
+    link = browser.find_element(By.LINK_TEXT, "360° viewer")
+    assert link.get_attribute("href") == (out / "viewer.html").as_uri()
+    link.click()
+    WebDriverWait(browser, WAIT_S).until(
+        lambda d: d.current_url == (out / "viewer.html").as_uri() and d.execute_script(
+            "return document.getElementById('frame').naturalWidth > 0"),
+        "the gallery's link did not open the viewer")
