@@ -119,5 +119,5 @@ def place_video(store: ObjectStore, job: str, capture: VideoCapture,
     for image_id, frame_source in named:
         frame = capture.frame_of(frame_source)
         assert frame is not None, frame_source
-        entries.append(InputImage(image_id, location, frame_source, frame.index))
+        entries.append(InputImage(image_id, location, frame_source, frame))
     return entries

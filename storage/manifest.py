@@ -22,6 +22,7 @@ from prodseg.jsonio import dump_bytes
 from prodseg.storage.base import ObjectStore, validate_key
 from prodseg.storage.job_state import STATE, JobState
 from prodseg.storage.layout import JobLayout
+from prodseg.storage.video import VideoFrame
 
 JOBS_PREFIX = "jobs/"
 MANIFEST = "job.json"
@@ -69,14 +70,21 @@ class InputImage:
         image_id: unique, file-name-safe id within the job (as ``prodseg run`` makes it).
         location: a key in the job's store, or an ``s3://bucket/key`` URL.
         source: what the user named (a local path or URL), for messages and results.
-        frame: for a frame of a video capture, its index in the video at ``location``
-            (``storage.video``); None for a still.
+        frame: for a frame of a video capture, which frame of the video at
+            ``location`` (``storage.video``); None for a still.
     """
 
     image_id: str
     location: str
     source: str
-    frame: int | None = None
+    frame: VideoFrame | None = None
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> InputImage:
+        """The inverse of ``dataclasses.asdict``."""
+        frame = doc.get("frame")
+        return cls(doc["image_id"], doc["location"], doc["source"],
+                   VideoFrame(**frame) if frame else None)
 
 
 @dataclass
@@ -137,9 +145,9 @@ class JobManifest:
         doc = json.loads(data)
         return cls(
             job=doc["job"],
-            reference=InputImage(**doc["reference"]),
+            reference=InputImage.from_json(doc["reference"]),
             prompt=doc["prompt"],
-            images=[InputImage(**i) for i in doc["images"]],
+            images=[InputImage.from_json(i) for i in doc["images"]],
             settings=doc["settings"],
             created=doc["created"],
             distractors=[[float(x), float(y)] for x, y in doc.get("distractors") or []],

@@ -10,6 +10,7 @@ source, as results name it, is ``<video>/<view id>``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
@@ -144,11 +145,58 @@ def iter_video_frames(video: VideoInput, source: str, max_pixels: int,
             no frame at all; the reason says which.
         MissingExtraError: PyAV (the ``[video]`` extra) is not installed.
     """
+    last = max(wanted) if wanted else None
+    with _opened(video, source, max_pixels) as (container, stream):
+        rate = float(stream.average_rate or stream.guessed_rate or 30)
+        count = 0
+        for count, frame in enumerate(container.decode(stream), start=1):
+            index = count - 1
+            if wanted is not None and index not in wanted:
+                continue
+            time_s = float(frame.time) if frame.time is not None else index / rate
+            yield index, time_s, np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+            if last is not None and index >= last:
+                return
+        if count == 0:
+            raise ImageReadError(source, "the video holds no frame")
+    if last is not None:
+        raise ImageReadError(source, f"the video has no frame {last}")
+
+
+def read_video_frame(video: VideoInput, source: str, frame: VideoFrame,
+                     max_pixels: int) -> np.ndarray:
+    """One frame of a video: ``(H, W, 3)`` uint8 RGB.
+
+    The frame is sought by its time (from the keyframe before it, so a worker decodes
+    a few frames, not the video up to it) and, if no frame has exactly that time,
+    found by its index, decoding from the start.
+
+    Raises:
+        ImageReadError: the video is unreadable or has no such frame.
+    """
+    with _opened(video, source, max_pixels) as (container, stream):
+        if stream.time_base:
+            target = round(frame.time_s / stream.time_base)
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+            for decoded in container.decode(stream):
+                if decoded.pts is None or decoded.pts > target:
+                    break
+                if decoded.pts == target:
+                    return np.ascontiguousarray(decoded.to_ndarray(format="rgb24"))
+    for _, _, pixels in iter_video_frames(video, source, max_pixels, {frame.index}):
+        return pixels
+    raise ImageReadError(source, f"the video has no frame {frame.index}")
+
+
+@contextlib.contextmanager
+def _opened(video: VideoInput, source: str,
+            max_pixels: int) -> Iterator[tuple[Any, Any]]:
+    """The open container and its first video stream; every PyAV failure becomes one
+    ``ImageReadError`` naming ``source``."""
     try:
         import av
     except ModuleNotFoundError:
         raise MissingExtraError("video", "av", f"reading the video {source}") from None
-    last = max(wanted) if wanted else None
     handle = io.BytesIO(video) if isinstance(video, bytes) else str(video)
     try:
         with av.open(handle, mode="r") as container:
@@ -159,33 +207,9 @@ def iter_video_frames(video: VideoInput, source: str, max_pixels: int,
             if width * height > max_pixels:
                 raise ImageReadError(source, f"video frames of {width} x {height} pixels are "
                                      f"more than max_image_pixels ({max_pixels})")
-            rate = float(stream.average_rate or stream.guessed_rate or 30)
-            count = 0
-            for count, frame in enumerate(container.decode(stream), start=1):
-                index = count - 1
-                if wanted is not None and index not in wanted:
-                    continue
-                time_s = float(frame.time) if frame.time is not None else index / rate
-                yield index, time_s, np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
-                if last is not None and index >= last:
-                    return
-            if count == 0:
-                raise ImageReadError(source, "the video holds no frame")
+            yield container, stream
     except av.FFmpegError as error:
         raise ImageReadError(source, f"not a readable video ({error.strerror or error})"
                              ) from None
     except FileNotFoundError:
         raise ImageReadError(source, "file not found") from None
-    if last is not None:
-        raise ImageReadError(source, f"the video has no frame {last}")
-
-
-def read_video_frame(video: VideoInput, source: str, index: int, max_pixels: int) -> np.ndarray:
-    """One frame of a video, by its index: ``(H, W, 3)`` uint8 RGB.
-
-    Raises:
-        ImageReadError: the video is unreadable or has no such frame.
-    """
-    for _, _, pixels in iter_video_frames(video, source, max_pixels, {index}):
-        return pixels
-    raise ImageReadError(source, f"the video has no frame {index}")

@@ -76,10 +76,11 @@ def sample_indices(sharpness: Sequence[float], frames: int = 0, every: int = 0,
     """The frames to take: ``even_positions``, each blurred one replaced by the sharpest
     frame of its neighbourhood.
 
-    A position's neighbourhood is the frames closer to it than to the positions on either
-    side (at most a quarter of the spacing away, so the angles stay even). A position is
-    blurred when its sharpness is under ``ratio`` of the neighbourhood's median; it is
-    then replaced by the sharpest frame there (the nearest of equals).
+    A position is blurred when its sharpness is under ``ratio`` of the median of the
+    frames around it (half the spacing either way, at least 3 frames: wide enough that
+    a few blurred frames in a row do not make the median). It is then replaced by the
+    sharpest frame at most a quarter of the spacing away (so the angles stay even;
+    never one taken before), the nearest of equals.
 
     Args:
         sharpness: each frame's sharpness, in order (``frame_sharpness``).
@@ -96,6 +97,7 @@ def sample_indices(sharpness: Sequence[float], frames: int = 0, every: int = 0,
         return positions
     spacing = len(values) / len(positions)
     reach = int(spacing // 4)
+    context = max(3, int(spacing // 2))
     chosen: list[int] = []
     for k, centre in enumerate(positions):
         lo = max(0, centre - reach, chosen[-1] + 1 if chosen else 0)
@@ -103,8 +105,9 @@ def sample_indices(sharpness: Sequence[float], frames: int = 0, every: int = 0,
         if k + 1 < len(positions):
             hi = min(hi, positions[k + 1] - 1)
         window = np.arange(lo, hi + 1)
+        around = values[max(0, centre - context):centre + context + 1]
         best = centre
-        if window.size > 1 and values[centre] < ratio * float(np.median(values[window])):
+        if window.size > 1 and values[centre] < ratio * float(np.median(around)):
             order = sorted(window, key=lambda i: (-values[i], abs(int(i) - centre)))
             best = int(order[0])
         chosen.append(best)

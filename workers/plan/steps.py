@@ -83,7 +83,7 @@ def read_input(store: ObjectStore, image: InputImage, settings: Settings) -> np.
         data = bucket_store(bucket, settings).get(key)
     else:
         data = store.get(image.location)
-    if image.frame is not None:  # a frame of the job's video
+    if image.frame is not None:  # a frame of the job's video, sought in it
         return read_video_frame(data, image.source, image.frame, settings.max_image_pixels)
     return decode_image(data, image.source, settings.max_image_pixels)
 

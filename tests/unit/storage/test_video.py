@@ -36,9 +36,14 @@ def test_a_lossless_video_gives_back_its_frames_and_their_times(tmp_path: Path) 
     assert [t for _, t, _ in decoded] == pytest.approx([k / 4 for k in range(6)])
     assert all(np.array_equal(d, f) for (_, _, d), f in zip(decoded, frames, strict=True))
     data = path.read_bytes()
-    assert np.array_equal(read_video_frame(data, "spin.mp4", 4, 10**6), frames[4])
+    for k in (0, 4, 5):  # sought by time
+        assert np.array_equal(read_video_frame(data, "spin.mp4", VideoFrame("v", k, k / 4),
+                                               10**6), frames[k])
+    # a time that is no frame's: found by index
+    assert np.array_equal(read_video_frame(data, "spin.mp4", VideoFrame("v", 3, 0.6), 10**6),
+                          frames[3])
     with pytest.raises(ImageReadError, match=r"spin\.mp4: the video has no frame 9"):
-        read_video_frame(data, "spin.mp4", 9, 10**6)
+        read_video_frame(data, "spin.mp4", VideoFrame("v", 9, 9.1), 10**6)
     with pytest.raises(ImageReadError, match="more than max_image_pixels"):
         next(iter_video_frames(data, "spin.mp4", 1000))
 

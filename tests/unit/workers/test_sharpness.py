@@ -63,6 +63,12 @@ def test_a_swap_stays_within_a_quarter_of_the_spacing_and_in_order() -> None:
     assert sample_indices([1.0, 9.0, 1.0], frames=3) == [0, 1, 2]
 
 
+def test_a_run_of_blurred_frames_does_not_hide_one() -> None:
+    values = [10.0] * 40
+    values[0] = values[1] = 3.0      # the first two frames blurred: one-sided neighbours
+    assert sample_indices(values, frames=4)[0] == 2
+
+
 def test_ties_go_to_the_frame_nearest_the_even_position() -> None:
     values = [10.0] * 40
     values[10], values[9], values[12] = 1.0, 12.0, 12.0
