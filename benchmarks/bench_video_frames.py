@@ -2,8 +2,8 @@
 
 A rendered spin is filmed: ``--frames`` video frames of ``--size``, the carton turning a
 full circle, encoded as H.264 (``--keyint``: frames between keyframes; phones write one
-every second or so), with one frame in ``--blur-every`` (chosen at random, seeded) motion-blurred: a 25-pixel
-horizontal smear. Measured:
+every second or so), with one frame in ``--blur-every`` (chosen at random, seeded)
+motion-blurred: a 25-pixel horizontal smear. Measured:
 
 - take: ``workers.capture.video_frames.sample_video`` with ``--take`` frames (decode every
   frame, its sharpness, then decode the frames taken): seconds per video frame, and
@@ -49,7 +49,8 @@ def film(path: Path, size: tuple[int, int], frames: int, keyint: int, blur_every
         stream.options = {"crf": "20", "preset": "veryfast", "g": str(keyint),
                           "keyint_min": str(keyint), "bf": "0"}
         for k, view in enumerate(spin.views):
-            image = cv2.filter2D(view.image, -1, kernel) if k in blurred else view.image
+            image = np.asarray(cv2.filter2D(view.image, -1, kernel) if k in blurred
+                               else view.image, dtype=np.uint8)
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():

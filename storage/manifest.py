@@ -17,12 +17,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from prodseg.errors import InputError
 from prodseg.jsonio import dump_bytes
 from prodseg.storage.base import ObjectStore, validate_key
+from prodseg.storage.images import decode_image
 from prodseg.storage.job_state import STATE, JobState
 from prodseg.storage.layout import JobLayout
-from prodseg.storage.video import VideoFrame
+from prodseg.storage.video import VideoFrame, read_video_frame
 
 JOBS_PREFIX = "jobs/"
 MANIFEST = "job.json"
@@ -177,6 +180,25 @@ def input_key(job: str, image_id: str, suffix: str) -> str:
     suffix = suffix.lower()
     plain = re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) is not None
     return job_layout(job).key(f"{INPUTS}{image_id}{suffix if plain else ''}")
+
+
+def decode_input(data: bytes, image: InputImage, max_pixels: int) -> np.ndarray:
+    """An input's pixels from its stored bytes: the image, or its frame of the video.
+
+    Args:
+        data: the object at ``image.location``.
+        image: the input.
+        max_pixels: largest accepted width x height (setting ``max_image_pixels``).
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB.
+
+    Raises:
+        ImageReadError: the bytes are no usable image or video (naming the source).
+    """
+    if image.frame is not None:
+        return read_video_frame(data, image.source, image.frame, max_pixels)
+    return decode_image(data, image.source, max_pixels)
 
 
 def put_json(store: ObjectStore, key: str, doc: Any) -> None:

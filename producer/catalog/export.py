@@ -44,9 +44,15 @@ from prodseg.storage.exports.dataset import (
     yolo_data_yaml,
     yolo_label,
 )
-from prodseg.storage.images import decode_image, read_mask_png
+from prodseg.storage.images import read_mask_png
 from prodseg.storage.local import LocalStore
-from prodseg.storage.manifest import InputImage, JobManifest, get_json, job_layout
+from prodseg.storage.manifest import (
+    InputImage,
+    JobManifest,
+    decode_input,
+    get_json,
+    job_layout,
+)
 from prodseg.storage.output_dir import require_empty_folder
 
 
@@ -221,7 +227,7 @@ def dataset_image(client: CatalogClient, manifest: JobManifest, doc: Mapping[str
     settings = client.jobs.settings
     data = (read_input_bytes(source.location, settings) if is_s3(source.location)
             else client.store.get(source.location))
-    pixels = decode_image(data, source.source, settings.max_image_pixels)
+    pixels = decode_input(data, source, settings.max_image_pixels)
     masks = tuple(read_mask_png(client.store.get(layout.key(k))) > 0 for k in keys)
     file_data, suffix = dataset_image_file(data, pixels)
     name = f"{product}/{view}{suffix}"

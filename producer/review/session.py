@@ -29,8 +29,14 @@ from prodseg.settings import Settings, load_settings
 from prodseg.storage.base import ObjectNotFound
 from prodseg.storage.exports.catalog_report import ProductRow, ReviewRules
 from prodseg.storage.exports.palette import REFERENCE, match_colour
-from prodseg.storage.images import decode_image, encode_jpeg, encode_png, read_mask_png
-from prodseg.storage.manifest import InputImage, JobManifest, get_json, job_layout
+from prodseg.storage.images import encode_jpeg, encode_png, read_mask_png
+from prodseg.storage.manifest import (
+    InputImage,
+    JobManifest,
+    decode_input,
+    get_json,
+    job_layout,
+)
 
 Preview = Callable[[InputImage, np.ndarray, Prompt, Settings],
                    tuple[np.ndarray, float, float]]
@@ -193,7 +199,7 @@ class ReviewSession:
         settings = self.client.jobs.settings
         data = (read_input_bytes(location, settings) if is_s3(location)
                 else self.client.store.get(location))
-        pixels = decode_image(data, viewed.image.source, settings.max_image_pixels)
+        pixels = decode_input(data, viewed.image, settings.max_image_pixels)
         with self._lock:
             self._pixels[(job, view)] = pixels
             while len(self._pixels) > 16:

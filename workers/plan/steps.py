@@ -35,7 +35,7 @@ from prodseg.storage.exports.documents import (
     write_reference_outputs,
 )
 from prodseg.storage.factory import bucket_store
-from prodseg.storage.images import decode_image, read_mask_png
+from prodseg.storage.images import read_mask_png
 from prodseg.storage.job_state import (
     BANK,
     NEGATIVES,
@@ -45,8 +45,7 @@ from prodseg.storage.job_state import (
     decode_array,
 )
 from prodseg.storage.layout import JobLayout
-from prodseg.storage.manifest import InputImage, JobManifest
-from prodseg.storage.video import read_video_frame
+from prodseg.storage.manifest import InputImage, JobManifest, decode_input
 from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates, select_view
 from prodseg.workers.match.instances import MaskShape, mask_shape
@@ -83,9 +82,7 @@ def read_input(store: ObjectStore, image: InputImage, settings: Settings) -> np.
         data = bucket_store(bucket, settings).get(key)
     else:
         data = store.get(image.location)
-    if image.frame is not None:  # a frame of the job's video, sought in it
-        return read_video_frame(data, image.source, image.frame, settings.max_image_pixels)
-    return decode_image(data, image.source, settings.max_image_pixels)
+    return decode_input(data, image, settings.max_image_pixels)
 
 
 def reference_step(

@@ -96,3 +96,18 @@ def test_video_inputs_take_the_frames_the_settings_ask_for(tmp_path: Path) -> No
     assert every is not None and [f.index for f in every.capture.frames] == [0, 10, 20]
     with pytest.raises(InputError, match="not one of the frames"):
         inputs.read("elsewhere.jpg")
+
+
+def test_an_input_is_decoded_as_its_frame_or_its_image(tmp_path: Path) -> None:
+    from prodseg.storage.images import encode_png
+    from prodseg.storage.manifest import InputImage, JobManifest, decode_input
+
+    frames = _frames(3)
+    data = encode_video(frames, tmp_path / "cap.mp4", fps=2).read_bytes()
+    frame = InputImage("frame_0001", "jobs/j/inputs/video.mp4", "cap.mp4/frame_0001",
+                       VideoFrame("frame_0001", 2, 1.0))
+    assert np.array_equal(decode_input(data, frame, 10**6), frames[2])
+    still = InputImage("a", "jobs/j/inputs/a.png", "a.png")
+    assert np.array_equal(decode_input(encode_png(frames[0]), still, 10**6), frames[0])
+    manifest = JobManifest("j", still, {"points": []}, [frame], {})
+    assert JobManifest.from_bytes(manifest.to_bytes()).images == [frame]
