@@ -43,8 +43,8 @@ def worker_preview(client: CatalogClient) -> tuple[Preview, object]:
     """Masks from a worker through the ``interactive`` queue; and what to ``close()``.
 
     A photo the job stored in the catalog's bucket is segmented where it is; one read
-    from elsewhere (an ``s3://`` URL of another bucket) is uploaded once to
-    ``previews/<session>/``, which ``close()`` removes.
+    from elsewhere (an ``s3://`` URL of another bucket), or a frame of a video, is
+    uploaded once to ``previews/<session>/``, which ``close()`` removes.
     """
     from prodseg.producer.ui.preview import RemotePreview
 
@@ -55,11 +55,12 @@ def worker_preview(client: CatalogClient) -> tuple[Preview, object]:
                 ) -> tuple[np.ndarray, float, float]:
         start = time.perf_counter()
         key = image.location
-        if key.startswith("s3://"):
-            if key not in uploaded:
-                uploaded[key] = f"previews/{remote.session}/inputs/{len(uploaded)}.png"
-                client.store.put(uploaded[key], encode_png(pixels), "image/png")
-            key = uploaded[key]
+        if key.startswith("s3://") or image.frame is not None:  # a video's frame too
+            name = key if image.frame is None else f"{key}#{image.frame.index}"
+            if name not in uploaded:
+                uploaded[name] = f"previews/{remote.session}/inputs/{len(uploaded)}.png"
+                client.store.put(uploaded[name], encode_png(pixels), "image/png")
+            key = uploaded[name]
         found = remote.stored(key, prompt, start, settings)
         return found.mask, found.score, found.seconds
 

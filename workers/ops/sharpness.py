@@ -4,8 +4,9 @@ neighbour. Pure functions of the frames' sharpness.
 Sharpness is the variance of the Laplacian of a frame's grey levels (Pech-Pacheco et al.,
 2000): motion blur and defocus remove the fine detail the Laplacian responds to. Its
 scale depends on what the frame shows, so a frame is called blurred only against its
-neighbours: when its sharpness is under ``BLUR_RATIO`` of the median of the frames
-around it (``sample_indices``).
+neighbours: when its sharpness is under ``BLUR_RATIO`` of the upper quartile of the
+frames around it (``sample_indices``). The upper quartile, not the median: a hand that
+shakes blurs several frames in a row, and they must not set the bar themselves.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 
 BLUR_RATIO = 0.6
-"""A frame whose sharpness is under this share of its neighbourhood's median is blurred."""
+"""A frame whose sharpness is under this share of its neighbourhood's upper quartile is
+blurred."""
 
 SHARPNESS_SIDE = 320
 """Sharpness is measured on the frame shrunk (by striding) to about this long side."""
@@ -76,9 +78,9 @@ def sample_indices(sharpness: Sequence[float], frames: int = 0, every: int = 0,
     """The frames to take: ``even_positions``, each blurred one replaced by the sharpest
     frame of its neighbourhood.
 
-    A position is blurred when its sharpness is under ``ratio`` of the median of the
-    frames around it (half the spacing either way, at least 3 frames: wide enough that
-    a few blurred frames in a row do not make the median). It is then replaced by the
+    A position is blurred when its sharpness is under ``ratio`` of the upper quartile of
+    the frames around it (half the spacing either way, at least 3 frames; as many at
+    the video's ends, the window shifted inward). It is then replaced by the
     sharpest frame at most a quarter of the spacing away (so the angles stay even;
     never one taken before), the nearest of equals.
 
@@ -105,9 +107,10 @@ def sample_indices(sharpness: Sequence[float], frames: int = 0, every: int = 0,
         if k + 1 < len(positions):
             hi = min(hi, positions[k + 1] - 1)
         window = np.arange(lo, hi + 1)
-        around = values[max(0, centre - context):centre + context + 1]
+        first = max(0, min(centre - context, len(values) - 2 * context - 1))
+        around = values[first:first + 2 * context + 1]
         best = centre
-        if window.size > 1 and values[centre] < ratio * float(np.median(around)):
+        if window.size > 1 and values[centre] < ratio * float(np.percentile(around, 75)):
             order = sorted(window, key=lambda i: (-values[i], abs(int(i) - centre)))
             best = int(order[0])
         chosen.append(best)

@@ -67,6 +67,8 @@ def test_a_run_of_blurred_frames_does_not_hide_one() -> None:
     values = [10.0] * 40
     values[0] = values[1] = 3.0      # the first two frames blurred: one-sided neighbours
     assert sample_indices(values, frames=4)[0] == 2
+    values[3] = values[5] = 3.0      # most of its neighbours blurred: the median is too
+    assert sample_indices(values, frames=4)[0] == 2
 
 
 def test_ties_go_to_the_frame_nearest_the_even_position() -> None:
