@@ -23,7 +23,7 @@ from prodseg.prompts import Prompt
 from prodseg.results import FoundBy, ImageResult, JobResult, ReferenceResult
 from prodseg.settings import Settings, load_settings
 from prodseg.storage.base import ObjectStore
-from prodseg.storage.images import read_image_file
+from prodseg.storage.images import read_file_bytes, read_image_file
 from prodseg.storage.layout import JobLayout
 from prodseg.workers.capture.video_frames import video_inputs
 from prodseg.workers.embed.ffa_embedder import FFAEmbedder
@@ -260,7 +260,8 @@ class ProductSegmentationPipeline:
         s = self.settings
 
         images, reference = [str(Path(p)) for p in image_paths], str(Path(reference_image))
-        video = video_inputs(images, str(reference_image), s, Path)
+        video = video_inputs(images, str(reference_image), s,
+                             lambda path: read_file_bytes(Path(path), s.max_image_bytes))
         read = None if video is None else video.read
         if video is not None:  # its frames stand for it
             images, reference = video.images, video.reference
