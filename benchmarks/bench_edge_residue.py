@@ -1,5 +1,5 @@
 """Background along a cutout's edge (``workers.ops.edge_residue``) on rendered spins: the
-residue of the true masks, of masks grown by 1 and 3 pixels all round (a halo) and
+residue of the true masks, of masks grown by 1, 2 and 3 pixels all round (a halo) and
 shrunk by 2, and the measurement's cost per view.
 
     python benchmarks/bench_edge_residue.py --views 8 --seeds 0 1 --size 640x480
@@ -33,7 +33,7 @@ def main() -> None:
     from prodseg.workers.ops.edge_residue import edge_residue
 
     width, height = (int(v) for v in args.size.split("x"))
-    masks = {"true": 0, "halo 1 px": 1, "halo 3 px": 3, "shrunk 2 px": -2}
+    masks = {"true": 0, "halo 1 px": 1, "halo 2 px": 2, "halo 3 px": 3, "shrunk 2 px": -2}
     found: dict[str, list[float]] = {name: [] for name in masks}
     seconds = []
     for seed in args.seeds:

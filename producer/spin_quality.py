@@ -39,9 +39,10 @@ AREA_JUMP = 1.6
 CENTRE_JUMP = 0.25
 FILL_TOLERANCE = 0.10
 MIN_VIEWS = 8
-RESIDUE_LIMIT = 0.25
-"""On rendered spins the true masks' residue is at most 0.12, a mask one pixel too large
-all round 0.29 to 0.38, three pixels 0.93 to 0.99 (benchmarks/bench_edge_residue.py)."""
+RESIDUE_LIMIT = 0.5
+"""On rendered 640x480 spins the true masks' residue is at most 0.12, a mask one pixel
+too large all round 0.29 to 0.38, two pixels 0.64 to 0.74, three 0.93 to 0.99
+(benchmarks/bench_edge_residue.py): the bar flags a halo of two pixels or more."""
 
 
 def spin_boxes(doc: Mapping[str, Any]) -> list[tuple[str, tuple[int, int, int, int]]]:

@@ -67,8 +67,8 @@ def _doc(residues: list[float | None]) -> dict:
 
 
 def test_the_report_flags_views_with_background_along_the_edge() -> None:
-    doc = _doc([0.05, 0.6, None, 0.3])
+    doc = _doc([0.05, 0.6, None, 0.7])
     assert residue_views(doc) == ["view_1", "view_3"]
     (reason,) = storefront_reasons(doc)
     assert "background along the cutout's edge" in reason and "view_1, view_3" in reason
-    assert storefront_reasons(_doc([0.05, 0.1])) == ()
+    assert storefront_reasons(_doc([0.05, 0.4])) == ()
