@@ -26,7 +26,7 @@ from prodseg.workers.match.instances import mask_shape
 from prodseg.workers.plan.job_models import JobModels
 from prodseg.workers.plan.job_plan import JobPlan, resolve_in_order
 from prodseg.workers.plan.step_list import steps_of
-from prodseg.workers.plan.view_prompts import prompted_view
+from prodseg.workers.plan.view_prompts import prompted_views
 from prodseg.workers.plan.views import (
     Loader,
     batch_candidates,
@@ -107,17 +107,7 @@ class LocalJob:
 
             write_reference_outputs(self.store, self.layout, image, self.ref,
                                     cutout_alpha(self.pipeline.settings))
-        refs, more = [], []
-        for index, (image_id, view_source, load) in enumerate(self.views):
-            done = prompted_view(pipeline, self.prompted, image_id, view_source, load)
-            if done is not None:
-                result, pixels, embedding, lookalikes = done
-                if embedding is not None:
-                    refs.append((image_id, embedding))
-                if lookalikes is not None:
-                    more.append(lookalikes)
-                if result is not None:
-                    self.finish(index, result, pixels)
+        refs, more = prompted_views(pipeline, self.prompted, self.views, self.finish)
 
         def fixed_bank() -> PrototypeBank:
             return self.plan.fixed_bank(self.ref.embedding, [negatives, *more], refs,

@@ -51,7 +51,7 @@ from prodseg.workers.match.candidates import ViewCandidates, select_view
 from prodseg.workers.match.instances import MaskShape, mask_shape
 from prodseg.workers.plan.job_plan import JobPlan
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
-from prodseg.workers.plan.view_prompts import prompted_view
+from prodseg.workers.plan.view_prompts import prompted_view, prompted_views
 from prodseg.workers.plan.views import cutout_alpha, load_view, view_candidates
 
 log = logging.getLogger(__name__)
@@ -146,27 +146,16 @@ def load_fixed_bank(store: ObjectStore, manifest: JobManifest, plan: JobPlan) ->
 def _prompted_views(
     store: ObjectStore, manifest: JobManifest, pipeline: ProductSegmentationPipeline
 ) -> tuple[list[tuple[str, np.ndarray]], list[np.ndarray]]:
-    """The reference views' embeddings (in target order) and the views' lookalikes, as
-    ``plan.local_run`` computes them before any view is matched; each view prompted as a
-    reference or as not the product is stored as finished."""
-    views = ViewPrompts.from_json(manifest.views)
-    fixed: list[tuple[str, np.ndarray]] = []
-    negatives: list[np.ndarray] = []
-    for index, target in enumerate(manifest.images):
-        if target.image_id not in views.references and target.image_id not in views.no_match \
-                and target.image_id not in views.lookalikes:
-            continue
-        done = prompted_view(pipeline, views, target.image_id, target.source,
-                             _input_loader(store, target, pipeline.settings))
-        assert done is not None
-        result, pixels, embedding, lookalikes = done
-        if embedding is not None:
-            fixed.append((target.image_id, embedding))
-        if lookalikes is not None:
-            negatives.append(lookalikes)
-        if result is not None:
-            store_result(store, manifest, index, result, pixels)
-    return fixed, negatives
+    """The reference views' embeddings (in target order) and the views' lookalikes
+    (``view_prompts.prompted_views``, as ``plan.local_run`` computes them); each view
+    prompted as a reference or as not the product is stored as finished."""
+    targets = [(t.image_id, t.source, _input_loader(store, t, pipeline.settings))
+               for t in manifest.images]
+
+    def finish(index: int, result: ImageResult, pixels: np.ndarray) -> None:
+        store_result(store, manifest, index, result, pixels)
+
+    return prompted_views(pipeline, ViewPrompts.from_json(manifest.views), targets, finish)
 
 
 def _input_loader(store: ObjectStore, target: InputImage,
