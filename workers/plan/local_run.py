@@ -31,8 +31,10 @@ from prodseg.workers.plan.views import (
     Loader,
     batch_candidates,
     cutout_alpha,
+    file_head,
     load_view,
     track_spin,
+    view_size,
 )
 
 
@@ -102,6 +104,9 @@ class LocalJob:
         negatives = pipeline.embed_distractors(image, self.distractor_points, source)
         neighbours = pipeline.reference_neighbours(image, self.ref)
         self.shape = mask_shape(self.ref.mask)
+        self.capture = self.plan.capture_of(
+            (source, (image.shape[1], image.shape[0])), [v[1] for v in self.views],
+            lambda: [view_size(file_head(Path(v[1])), v[2]) for v in self.views])
         if self.store is not None:
             from prodseg.storage.exports.documents import write_reference_outputs
 
@@ -120,7 +125,7 @@ class LocalJob:
         """The spin followed from the click; each accepted view is done."""
         assert self.ref_image is not None
         left = [k for k in range(len(self.views)) if k not in self.found]
-        tracked = track_spin(self.pipeline, self.plan, self.prompt, self.fixed, self.shape,
+        tracked = track_spin(self.pipeline, self.capture, self.prompt, self.fixed, self.shape,
                              (str(self.ref_path), self.ref_image),
                              [self.views[k] for k in left])
         for k, result in tracked.results.items():
@@ -138,7 +143,7 @@ class LocalJob:
             for index, candidates, image in batch_candidates(self.pipeline, fixed,
                                                              self.views, batch):
                 if plan.grows_bank:
-                    self.kept[index] = KeptView(candidates.to_bytes(), candidates.size,
+                    self.kept[index] = KeptView(candidates.to_bytes(),
                                                 candidates.best_score(fixed, plan.select))
                 else:
                     self.finish(index, select_view(candidates, fixed, plan.select,
@@ -148,13 +153,8 @@ class LocalJob:
         """The kept views resolved in capture order, the bank growing as it goes."""
         kept, views = self.kept, self.views
         self.bank = self.fixed_bank()
-        sizes = {k: v.size for k, v in kept.items()} | {
-            k: (r.width, r.height) for k, r in self.found.items()}
-        capture = self.plan.capture_of(
-            (str(self.ref_path), (self.ref.width, self.ref.height)),
-            [(views[k][1], sizes[k]) for k in range(len(views))])
         order = list(kept)
-        ranked = self.plan.visit_order(capture, str(self.ref_path),
+        ranked = self.plan.visit_order(self.capture, str(self.ref_path),
                                        [views[k][1] for k in order],
                                        [kept[k].best_score for k in order])
 
@@ -173,9 +173,7 @@ class LocalJob:
         """``results.json`` and the other documents, last."""
         self.results = [self.found[i] for i in range(len(self.views))]
         meta = self.pipeline.describe()
-        meta["capture"] = self.plan.capture_of(
-            (str(self.ref_path), (self.ref.width, self.ref.height)),
-            [(r.source, (r.width, r.height)) for r in self.results])
+        meta["capture"] = self.capture
         record = self.plan.bank_record(self.bank)
         if record is not None:
             meta["prototype_bank"] = record
@@ -189,8 +187,7 @@ class LocalJob:
 @dataclass(frozen=True)
 class KeptView:
     """A view's candidates kept for a growing bank: ``ViewCandidates.to_bytes`` (masks
-    bit-packed, as a distributed job stores them), its size and best fixed score."""
+    bit-packed, as a distributed job stores them) and its best fixed score."""
 
     blob: bytes
-    size: tuple[int, int]
     best_score: float

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -34,8 +34,7 @@ from prodseg.storage.exports.documents import (
     write_image_outputs,
     write_reference_outputs,
 )
-from prodseg.storage.factory import bucket_store
-from prodseg.storage.images import decode_image, read_mask_png
+from prodseg.storage.images import read_mask_png
 from prodseg.storage.job_state import (
     BANK,
     NEGATIVES,
@@ -49,6 +48,7 @@ from prodseg.storage.manifest import InputImage, JobManifest
 from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates, select_view
 from prodseg.workers.match.instances import MaskShape, mask_shape
+from prodseg.workers.plan.job_inputs import decide_capture, input_loader, read_input, stored_capture
 from prodseg.workers.plan.job_plan import JobPlan
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 from prodseg.workers.plan.view_prompts import prompted_view, prompted_views
@@ -60,23 +60,6 @@ log = logging.getLogger(__name__)
 def worker_name() -> str:
     """``host:pid`` of this process, recorded with each target it processed."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def read_input(store: ObjectStore, image: InputImage, settings: Settings) -> np.ndarray:
-    """Decode an input image from the job store or from its own ``s3://`` URL.
-
-    Raises:
-        ImageReadError: the bytes are not a usable image (names the source).
-        ObjectNotFound: the key does not exist.
-    """
-    if image.location.startswith("s3://"):
-        from prodseg.storage.urls import parse_s3_url
-
-        bucket, key = parse_s3_url(image.location)
-        data = bucket_store(bucket, settings).get(key)
-    else:
-        data = store.get(image.location)
-    return decode_image(data, image.source, settings.max_image_pixels)
 
 
 def reference_step(
@@ -115,11 +98,14 @@ def reference_step(
     if fixed:
         state.put_array(PROTOTYPES, np.stack([e for _, e in fixed]))
     coco_image, coco_annotations = reference_coco(reference)
+    capture = decide_capture(store, manifest, pipeline.settings,
+                             (image.shape[1], image.shape[0]))
     state.put_json(REFERENCE, {
         "entry": reference_entry(reference, layout),
         "coco_image": coco_image,
         "coco_annotations": coco_annotations,
         "meta": meta,
+        "capture": capture,
     })
     return reference
 
@@ -149,24 +135,13 @@ def _prompted_views(
     """The reference views' embeddings (in target order) and the views' lookalikes
     (``view_prompts.prompted_views``, as ``plan.local_run`` computes them); each view
     prompted as a reference or as not the product is stored as finished."""
-    targets = [(t.image_id, t.source, _input_loader(store, t, pipeline.settings))
+    targets = [(t.image_id, t.source, input_loader(store, t, pipeline.settings))
                for t in manifest.images]
 
     def finish(index: int, result: ImageResult, pixels: np.ndarray) -> None:
         store_result(store, manifest, index, result, pixels)
 
     return prompted_views(pipeline, ViewPrompts.from_json(manifest.views), targets, finish)
-
-
-def _input_loader(store: ObjectStore, target: InputImage,
-                  settings: Settings) -> Callable[[], np.ndarray]:
-    def load() -> np.ndarray:
-        try:
-            return read_input(store, target, settings)
-        except ObjectNotFound as exc:
-            raise InputError(f"{target.source}: image not found in storage ({exc})") from None
-
-    return load
 
 
 def load_reference_embedding(store: ObjectStore, manifest: JobManifest) -> np.ndarray:
@@ -217,7 +192,7 @@ def match_step(
         if record is not None:
             return record
         done = prompted_view(pipeline, views, target.image_id, target.source,
-                             _input_loader(store, target, pipeline.settings))
+                             input_loader(store, target, pipeline.settings))
         assert done is not None and done[0] is not None
         return store_result(store, manifest, index, done[0], done[1])
     image, error = load_view(lambda: read_input(store, target, pipeline.settings),
@@ -326,9 +301,7 @@ def finalize_step(store: ObjectStore, manifest: JobManifest, settings: Settings,
                 target, unstored_reason(target, why)), manifest.layout))
     entries = [r["entry"] for r in records]
     meta = {"job": manifest.job, **ref["meta"]}
-    meta["capture"] = plan.capture_of(
-        (ref["entry"]["source"], (ref["entry"]["width"], ref["entry"]["height"])),
-        [(e["source"], (e["width"], e["height"])) for e in entries])
+    meta["capture"] = stored_capture(ref, plan)
     grown = state.find_json(BANK)
     if grown is not None:
         meta["prototype_bank"] = grown
