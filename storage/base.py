@@ -50,6 +50,11 @@ class ObjectStore(Protocol):
         """The whole object under ``key``; raises ``ObjectNotFound`` when there is none."""
         ...
 
+    def get_head(self, key: str, size: int) -> bytes:
+        """The object's first ``size`` bytes (all of it when shorter); raises
+        ``ObjectNotFound`` when there is none."""
+        ...
+
     def exists(self, key: str) -> bool:
         """Whether an object is stored under ``key``."""
         ...

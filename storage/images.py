@@ -115,6 +115,38 @@ def decode_image(data: bytes, source: str, max_pixels: int = DEFAULT_MAX_PIXELS)
             return _to_rgb(displayed, source)
 
 
+HEADER_BYTES = 256 * 1024
+"""How much of a file ``header_size`` is given: room for large EXIF blocks before a
+JPEG's frame header."""
+
+
+def header_size(head: bytes) -> tuple[int, int] | None:
+    """An image's displayed ``(width, height)`` from the first bytes of its file, without
+    decoding its pixels (EXIF orientation applied, as ``decode_image`` applies it).
+
+    Args:
+        head: the file's first bytes (``HEADER_BYTES`` of them, or the whole file).
+
+    Returns:
+        The size, or None when those bytes do not say it (a format Pillow cannot size
+        from a prefix, a header past them, or not an image): then decode the whole file.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with Image.open(io.BytesIO(head), formats=_open_formats()) as image:
+                width, height = image.size
+                try:
+                    turned = image.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
+                except Exception:  # broken EXIF: decode_image keeps the image as stored
+                    turned = False
+        except (UnidentifiedImageError, *_DECODE_ERRORS):
+            return None
+    if width <= 0 or height <= 0:
+        return None
+    return (height, width) if turned else (width, height)
+
+
 def read_image_file(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS,
                     max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
     """Read and decode a local image file (see ``decode_image``).

@@ -65,6 +65,15 @@ class LocalStore:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
             raise ObjectNotFound(key, str(path)) from error
 
+    def get_head(self, key: str, size: int) -> bytes:
+        """The file's first ``size`` bytes; raises ``ObjectNotFound`` when there is none."""
+        path = self._path(key)
+        try:
+            with path.open("rb") as file:
+                return file.read(max(0, size))
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
+            raise ObjectNotFound(key, str(path)) from error
+
     def exists(self, key: str) -> bool:
         """Whether the key's file exists (a directory is not an object)."""
         return self._path(key).is_file()

@@ -176,6 +176,34 @@ class S3Store:
 
         return self._ride_out(get_once)
 
+    def get_head(self, key: str, size: int) -> bytes:
+        """The object's first ``size`` bytes (one ranged GetObject), retried like ``get``.
+
+        Raises:
+            ValueError: the key is invalid.
+            ObjectNotFound: no object under ``key``.
+            TransientError: the endpoint failed in a way that may recover.
+            InputError: the bucket is missing or access is denied.
+        """
+        name = self._object_name(key)
+        if size <= 0:
+            return b""
+
+        def get_head_once() -> bytes:
+            try:
+                response = self._s3().get_object(Bucket=self.bucket, Key=name,
+                                                 Range=f"bytes=0-{size - 1}")
+                body: bytes = response["Body"].read()
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") == "InvalidRange":
+                    return b""  # an empty object has no byte 0
+                self._fail(error, "GetObject", key)
+            except BotoCoreError as error:
+                self._fail(error, "GetObject", key)
+            return body[:size]
+
+        return self._ride_out(get_head_once)
+
     def exists(self, key: str) -> bool:
         """Whether an object is stored under ``key`` (one HeadObject).
 

@@ -64,7 +64,8 @@ def _label_job_steps(sender: str | None = None, headers: dict[str, Any] | None =
 def make_app(settings: Settings | None = None) -> Celery:
     """A Celery app for the broker in ``settings`` (the environment's by default)."""
     s = settings if settings is not None else load_settings()
-    app = Celery("prodseg", broker=s.broker_url, include=["prodseg.tasks.job_tasks"])
+    app = Celery("prodseg", broker=s.broker_url,
+                 include=["prodseg.tasks.job_tasks", "prodseg.tasks.preview_task"])
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],

@@ -119,6 +119,18 @@ def test_empty_object(store: ObjectStore) -> None:
     assert store.exists("empty")
 
 
+def test_get_head_is_the_first_bytes_or_the_whole_short_object(store: ObjectStore) -> None:
+    data = bytes(range(256)) * 40
+    store.put("images/a.jpg", data)
+    store.put("empty", b"")
+    assert store.get_head("images/a.jpg", 1000) == data[:1000]
+    assert store.get_head("images/a.jpg", 1) == data[:1]
+    assert store.get_head("images/a.jpg", len(data) + 50) == data
+    assert store.get_head("empty", 10) == b""
+    with pytest.raises(ObjectNotFound):
+        store.get_head("images/missing.jpg", 10)
+
+
 def test_get_missing_raises_object_not_found_naming_key(store: ObjectStore) -> None:
     with pytest.raises(ObjectNotFound) as caught:
         store.get("reference/mask.png")
@@ -177,6 +189,7 @@ def test_every_method_rejects_invalid_keys(store: ObjectStore, key: str) -> None
     operations: list[Callable[[], object]] = [
         lambda: store.put(key, b"x"),
         lambda: store.get(key),
+        lambda: store.get_head(key, 10),
         lambda: store.exists(key),
         lambda: store.describe(key),
         lambda: store.delete(key),

@@ -107,21 +107,24 @@ class JobPlan:
             bank.sources.append(image_id)
         return bank
 
-    def capture_of(self, reference: tuple[str, tuple[int, int]],
-                   targets: Sequence[tuple[str, tuple[int, int]]]) -> str:
-        """The capture mode: the setting, or for ``auto`` what the images are.
+    def capture_of(self, reference: tuple[str, tuple[int, int]], targets: Sequence[str],
+                   sizes: Callable[[], Sequence[tuple[int, int]]]) -> str:
+        """The capture mode, decided once per job by the reference step of either
+        executor and stored with the reference: the setting, or for ``auto`` what the
+        images are (``capture.order.detect_capture``).
 
         Args:
             reference: the reference's source and decoded ``(width, height)``.
-            targets: each target's source and decoded size (``(0, 0)`` if unreadable).
+            targets: each target's source, in job order.
+            sizes: each target's displayed ``(width, height)`` (``(0, 0)`` if unreadable);
+                called only for ``auto``.
         """
         if self.capture != "auto":
             return self.capture
-        paths = [Path(source) for source, _ in targets]
-        sizes = [size for _, size in targets]
-        if sizes and detect_capture(paths, sizes) == "panorama":
+        paths, target_sizes = [Path(t) for t in targets], list(sizes())
+        if target_sizes and detect_capture(paths, target_sizes) == "panorama":
             return "panorama"
-        return detect_capture([Path(reference[0]), *paths], [reference[1], *sizes])
+        return detect_capture([Path(reference[0]), *paths], [reference[1], *target_sizes])
 
     def visit_order(self, capture: str, reference: str, sources: Sequence[str],
                     best_scores: Sequence[float]) -> list[int]:

@@ -26,13 +26,15 @@ from prodseg.workers.match.instances import mask_shape
 from prodseg.workers.plan.job_models import JobModels
 from prodseg.workers.plan.job_plan import JobPlan, resolve_in_order
 from prodseg.workers.plan.step_list import steps_of
-from prodseg.workers.plan.view_prompts import prompted_view
+from prodseg.workers.plan.view_prompts import prompted_views
 from prodseg.workers.plan.views import (
     Loader,
     batch_candidates,
     cutout_alpha,
+    file_head,
     load_view,
     track_spin,
+    view_size,
     with_edge_residue,
 )
 
@@ -112,22 +114,15 @@ class LocalJob:
         negatives = pipeline.embed_distractors(image, self.distractor_points, source)
         neighbours = pipeline.reference_neighbours(image, self.ref)
         self.shape = mask_shape(self.ref.mask)
+        self.capture = self.plan.capture_of(
+            (source, (image.shape[1], image.shape[0])), [v[1] for v in self.views],
+            lambda: [view_size(file_head(Path(v[1])), v[2]) for v in self.views])
         if self.store is not None:
             from prodseg.storage.exports.documents import write_reference_outputs
 
             write_reference_outputs(self.store, self.layout, image, self.ref,
                                     cutout_alpha(self.pipeline.settings))
-        refs, more = [], []
-        for index, (image_id, view_source, load) in enumerate(self.views):
-            done = prompted_view(pipeline, self.prompted, image_id, view_source, load)
-            if done is not None:
-                result, pixels, embedding, lookalikes = done
-                if embedding is not None:
-                    refs.append((image_id, embedding))
-                if lookalikes is not None:
-                    more.append(lookalikes)
-                if result is not None:
-                    self.finish(index, result, pixels)
+        refs, more = prompted_views(pipeline, self.prompted, self.views, self.finish)
 
         def fixed_bank() -> PrototypeBank:
             return self.plan.fixed_bank(self.ref.embedding, [negatives, *more], refs,
@@ -140,7 +135,7 @@ class LocalJob:
         """The spin followed from the click; each accepted view is done."""
         assert self.ref_image is not None
         left = [k for k in range(len(self.views)) if k not in self.found]
-        tracked = track_spin(self.pipeline, self.plan, self.prompt, self.fixed, self.shape,
+        tracked = track_spin(self.pipeline, self.capture, self.prompt, self.fixed, self.shape,
                              (str(self.ref_path), self.ref_image),
                              [self.views[k] for k in left])
         for k, result in tracked.results.items():
@@ -158,7 +153,7 @@ class LocalJob:
             for index, candidates, image in batch_candidates(self.pipeline, fixed,
                                                              self.views, batch):
                 if plan.grows_bank:
-                    self.kept[index] = KeptView(candidates.to_bytes(), candidates.size,
+                    self.kept[index] = KeptView(candidates.to_bytes(),
                                                 candidates.best_score(fixed, plan.select))
                 else:
                     self.finish(index, select_view(candidates, fixed, plan.select,
@@ -168,13 +163,8 @@ class LocalJob:
         """The kept views resolved in capture order, the bank growing as it goes."""
         kept, views = self.kept, self.views
         self.bank = self.fixed_bank()
-        sizes = {k: v.size for k, v in kept.items()} | {
-            k: (r.width, r.height) for k, r in self.found.items()}
-        capture = self.plan.capture_of(
-            (str(self.ref_path), (self.ref.width, self.ref.height)),
-            [(views[k][1], sizes[k]) for k in range(len(views))])
         order = list(kept)
-        ranked = self.plan.visit_order(capture, str(self.ref_path),
+        ranked = self.plan.visit_order(self.capture, str(self.ref_path),
                                        [views[k][1] for k in order],
                                        [kept[k].best_score for k in order])
 
@@ -193,9 +183,7 @@ class LocalJob:
         """``results.json`` and the other documents, last."""
         self.results = [self.found[i] for i in range(len(self.views))]
         meta = self.pipeline.describe()
-        meta["capture"] = self.plan.capture_of(
-            (str(self.ref_path), (self.ref.width, self.ref.height)),
-            [(r.source, (r.width, r.height)) for r in self.results])
+        meta["capture"] = self.capture
         record = self.plan.bank_record(self.bank)
         if record is not None:
             meta["prototype_bank"] = record
@@ -211,8 +199,7 @@ class LocalJob:
 @dataclass(frozen=True)
 class KeptView:
     """A view's candidates kept for a growing bank: ``ViewCandidates.to_bytes`` (masks
-    bit-packed, as a distributed job stores them), its size and best fixed score."""
+    bit-packed, as a distributed job stores them) and its best fixed score."""
 
     blob: bytes
-    size: tuple[int, int]
     best_score: float

@@ -24,12 +24,12 @@ from prodseg.storage.base import ObjectStore
 from prodseg.storage.job_state import BANK, REFERENCE
 from prodseg.storage.manifest import InputImage, JobManifest
 from prodseg.workers.match.candidates import ViewCandidates
+from prodseg.workers.plan.job_inputs import read_input, stored_capture
 from prodseg.workers.plan.job_plan import JobPlan, resolve_in_order
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 from prodseg.workers.plan.steps import (
     load_fixed_bank,
     load_reference_shape,
-    read_input,
     store_result,
     unstored_reason,
 )
@@ -53,7 +53,8 @@ def track_step(store: ObjectStore, manifest: JobManifest,
             if t.image_id not in prompted.references and t.image_id not in prompted.no_match]
     views = [(manifest.images[k].image_id, manifest.images[k].source,
               _loader(store, manifest.images[k], pipeline)) for k in left]
-    tracked = track_spin(pipeline, plan, Prompt.from_json(manifest.prompt), fixed,
+    capture = stored_capture(manifest.state(store).get_json(REFERENCE), plan)
+    tracked = track_spin(pipeline, capture, Prompt.from_json(manifest.prompt), fixed,
                          load_reference_shape(store, manifest),
                          (manifest.reference.source, reference), views)
     for k in sorted(tracked.results):
@@ -82,21 +83,13 @@ def resolve_step(store: ObjectStore, manifest: JobManifest,
     prompted = ViewPrompts.from_json(manifest.views)
     # Tracked views and the views the job prompts already have their results.
     done = (state.tracked() or set()) | set(prompted.references) | prompted.no_match
-    ref = state.get_json(REFERENCE)["entry"]
+    ref = state.get_json(REFERENCE)
     order = [k for k, t in enumerate(manifest.images) if t.image_id not in done]
     records = [state.candidates_record(manifest.images[k].image_id) for k in order]
-    sizes = {t.image_id: (0, 0) for t in manifest.images}
-    for record, k in zip(records, order, strict=True):
-        sizes[manifest.images[k].image_id] = tuple(record["size"]) if record else (0, 0)
-    for image_id in done:
-        record = state.image_record(image_id)
-        entry = record["entry"] if record else {"width": 0, "height": 0}
-        sizes[image_id] = (entry["width"], entry["height"])
-    capture = plan.capture_of((ref["source"], (ref["width"], ref["height"])),
-                              [(t.source, sizes[t.image_id]) for t in manifest.images])
+    capture = stored_capture(ref, plan)
     scores = [float("-inf") if not r or r["best_score"] is None else float(r["best_score"])
               for r in records]
-    visit = plan.visit_order(capture, ref["source"],
+    visit = plan.visit_order(capture, ref["entry"]["source"],
                              [manifest.images[k].source for k in order], scores)
     bank = load_fixed_bank(store, manifest, plan)
     def view(position: int) -> ViewCandidates:

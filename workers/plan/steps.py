@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,6 @@ from prodseg.storage.exports.documents import (
     write_image_outputs,
     write_reference_outputs,
 )
-from prodseg.storage.factory import bucket_store
 from prodseg.storage.images import read_mask_png
 from prodseg.storage.job_state import (
     BANK,
@@ -45,13 +44,14 @@ from prodseg.storage.job_state import (
     decode_array,
 )
 from prodseg.storage.layout import JobLayout
-from prodseg.storage.manifest import InputImage, JobManifest, decode_input
+from prodseg.storage.manifest import InputImage, JobManifest
 from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates, select_view
 from prodseg.workers.match.instances import MaskShape, mask_shape
+from prodseg.workers.plan.job_inputs import decide_capture, input_loader, read_input, stored_capture
 from prodseg.workers.plan.job_plan import JobPlan
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
-from prodseg.workers.plan.view_prompts import prompted_view
+from prodseg.workers.plan.view_prompts import prompted_view, prompted_views
 from prodseg.workers.plan.views import (
     cutout_alpha,
     load_view,
@@ -65,24 +65,6 @@ log = logging.getLogger(__name__)
 def worker_name() -> str:
     """``host:pid`` of this process, recorded with each target it processed."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def read_input(store: ObjectStore, image: InputImage, settings: Settings) -> np.ndarray:
-    """Decode an input image from the job store or from its own ``s3://`` URL (a frame
-    of a video capture: from its video).
-
-    Raises:
-        ImageReadError: the bytes are not a usable image (names the source).
-        ObjectNotFound: the key does not exist.
-    """
-    if image.location.startswith("s3://"):
-        from prodseg.storage.urls import parse_s3_url
-
-        bucket, key = parse_s3_url(image.location)
-        data = bucket_store(bucket, settings).get(key)
-    else:
-        data = store.get(image.location)
-    return decode_input(data, image, settings.max_image_pixels)
 
 
 def reference_step(
@@ -121,11 +103,14 @@ def reference_step(
     if fixed:
         state.put_array(PROTOTYPES, np.stack([e for _, e in fixed]))
     coco_image, coco_annotations = reference_coco(reference)
+    capture = decide_capture(store, manifest, pipeline.settings,
+                             (image.shape[1], image.shape[0]))
     state.put_json(REFERENCE, {
         "entry": reference_entry(reference, layout),
         "coco_image": coco_image,
         "coco_annotations": coco_annotations,
         "meta": meta,
+        "capture": capture,
     })
     return reference
 
@@ -152,38 +137,16 @@ def load_fixed_bank(store: ObjectStore, manifest: JobManifest, plan: JobPlan) ->
 def _prompted_views(
     store: ObjectStore, manifest: JobManifest, pipeline: ProductSegmentationPipeline
 ) -> tuple[list[tuple[str, np.ndarray]], list[np.ndarray]]:
-    """The reference views' embeddings (in target order) and the views' lookalikes, as
-    ``plan.local_run`` computes them before any view is matched; each view prompted as a
-    reference or as not the product is stored as finished."""
-    views = ViewPrompts.from_json(manifest.views)
-    fixed: list[tuple[str, np.ndarray]] = []
-    negatives: list[np.ndarray] = []
-    for index, target in enumerate(manifest.images):
-        if target.image_id not in views.references and target.image_id not in views.no_match \
-                and target.image_id not in views.lookalikes:
-            continue
-        done = prompted_view(pipeline, views, target.image_id, target.source,
-                             _input_loader(store, target, pipeline.settings))
-        assert done is not None
-        result, pixels, embedding, lookalikes = done
-        if embedding is not None:
-            fixed.append((target.image_id, embedding))
-        if lookalikes is not None:
-            negatives.append(lookalikes)
-        if result is not None:
-            store_result(store, manifest, index, result, pixels)
-    return fixed, negatives
+    """The reference views' embeddings (in target order) and the views' lookalikes
+    (``view_prompts.prompted_views``, as ``plan.local_run`` computes them); each view
+    prompted as a reference or as not the product is stored as finished."""
+    targets = [(t.image_id, t.source, input_loader(store, t, pipeline.settings))
+               for t in manifest.images]
 
+    def finish(index: int, result: ImageResult, pixels: np.ndarray) -> None:
+        store_result(store, manifest, index, result, pixels)
 
-def _input_loader(store: ObjectStore, target: InputImage,
-                  settings: Settings) -> Callable[[], np.ndarray]:
-    def load() -> np.ndarray:
-        try:
-            return read_input(store, target, settings)
-        except ObjectNotFound as exc:
-            raise InputError(f"{target.source}: image not found in storage ({exc})") from None
-
-    return load
+    return prompted_views(pipeline, ViewPrompts.from_json(manifest.views), targets, finish)
 
 
 def load_reference_embedding(store: ObjectStore, manifest: JobManifest) -> np.ndarray:
@@ -234,7 +197,7 @@ def match_step(
         if record is not None:
             return record
         done = prompted_view(pipeline, views, target.image_id, target.source,
-                             _input_loader(store, target, pipeline.settings))
+                             input_loader(store, target, pipeline.settings))
         assert done is not None and done[0] is not None
         return store_result(store, manifest, index, done[0], done[1])
     image, error = load_view(lambda: read_input(store, target, pipeline.settings),
@@ -344,9 +307,7 @@ def finalize_step(store: ObjectStore, manifest: JobManifest, settings: Settings,
                 target, unstored_reason(target, why)), manifest.layout))
     entries = [r["entry"] for r in records]
     meta = {"job": manifest.job, **ref["meta"]}
-    meta["capture"] = plan.capture_of(
-        (ref["entry"]["source"], (ref["entry"]["width"], ref["entry"]["height"])),
-        [(e["source"], (e["width"], e["height"])) for e in entries])
+    meta["capture"] = stored_capture(ref, plan)
     if manifest.video:
         meta["video"] = manifest.video
     grown = state.find_json(BANK)

@@ -74,6 +74,43 @@ def prompted_view(pipeline: JobModels, views: ViewPrompts, image_id: str,
     return result, pixels, embedding, lookalikes
 
 
+def prompted_views(pipeline: JobModels, views: ViewPrompts,
+                   targets: Sequence[tuple[str, str, Callable[[], np.ndarray]]],
+                   finish: Callable[[int, ImageResult, np.ndarray], None]
+                   ) -> tuple[list[tuple[str, np.ndarray]], list[np.ndarray]]:
+    """Every view the job prompts, in target order, as the reference step takes them.
+
+    Args:
+        pipeline: the job's models.
+        views: the job's view prompts.
+        targets: each target's ``(image_id, source, load)``; ``load`` decodes its
+            ``(H, W, 3)`` pixels, and is called only for the views the job names.
+        finish: called with ``(index, result, pixels)`` for each view prompted as a
+            reference or as not the product: it is done here.
+
+    Returns:
+        The reference views' ``(image_id, (D,) embedding)``, and each view's lookalikes
+        as ``(M, D)`` embeddings.
+
+    Raises:
+        InputError: a named view cannot be read, or its prompt or lookalikes are unusable.
+    """
+    fixed: list[tuple[str, np.ndarray]] = []
+    negatives: list[np.ndarray] = []
+    for index, (image_id, source, load) in enumerate(targets):
+        done = prompted_view(pipeline, views, image_id, source, load)
+        if done is None:
+            continue
+        result, pixels, embedding, lookalikes = done
+        if embedding is not None:
+            fixed.append((image_id, embedding))
+        if lookalikes is not None:
+            negatives.append(lookalikes)
+        if result is not None:
+            finish(index, result, pixels)
+    return fixed, negatives
+
+
 def view_negatives(pipeline: JobModels, image: np.ndarray,
                    points: Sequence[Point], source: str) -> np.ndarray | None:
     """``(M, D)`` embeddings of the lookalikes clicked on one view, or None."""

@@ -23,14 +23,13 @@ from prodseg.results import ImageResult
 from prodseg.settings import Settings
 from prodseg.storage.base import ObjectNotFound
 from prodseg.storage.exports.documents import EdgeAlpha
-from prodseg.workers.capture.order import detect_capture
+from prodseg.storage.images import HEADER_BYTES, header_size
 from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates
 from prodseg.workers.match.instances import MaskShape
 from prodseg.workers.ops.edge_residue import edge_residue
 from prodseg.workers.ops.edges import edges_for
 from prodseg.workers.plan.job_models import JobModels
-from prodseg.workers.plan.job_plan import JobPlan
 
 log = logging.getLogger(__name__)
 
@@ -117,16 +116,41 @@ class Tracked:
     images: dict[int, np.ndarray] = field(default_factory=dict)
 
 
-def may_be_spin(plan: JobPlan, reference: str, targets: Sequence[str]) -> bool:
-    """Whether the capture can be a spin by its setting and file names (before reading
-    any image: only a spin is tracked)."""
-    if plan.capture != "auto":
-        return plan.capture == "spin"
-    paths = [Path(reference), *map(Path, targets)]
-    return detect_capture(paths, [(1, 1)] * len(paths)) == "spin"
+def view_size(head: Callable[[int], bytes], load: Loader) -> tuple[int, int]:
+    """A view's displayed ``(width, height)``, for deciding the capture: from its file's
+    first bytes (``storage.images.header_size``), else by decoding it; ``(0, 0)`` when it
+    cannot be read (its view step reports why).
+
+    Args:
+        head: returns the file's first ``n`` bytes.
+        load: decodes the whole file to ``(H, W, 3)`` pixels.
+    """
+    def decoded() -> tuple[int, int]:
+        pixels = load()
+        return (pixels.shape[1], pixels.shape[0])
+
+    for read in (lambda: header_size(head(HEADER_BYTES)), decoded):
+        try:
+            size = read()
+        except Exception as exc:
+            if as_device_error(exc) is not None or isinstance(exc, TransientError):
+                raise
+            continue
+        if size is not None:
+            return size
+    return (0, 0)
 
 
-def track_spin(pipeline: JobModels, plan: JobPlan, prompt: Prompt,
+def file_head(path: Path) -> Callable[[int], bytes]:
+    """``head`` for ``view_size`` of a local file."""
+    def head(size: int) -> bytes:
+        with path.open("rb") as file:
+            return file.read(size)
+
+    return head
+
+
+def track_spin(pipeline: JobModels, capture: str, prompt: Prompt,
                fixed: PrototypeBank, shape: MaskShape,
                reference: tuple[str, np.ndarray],
                targets: Sequence[tuple[str, str, Loader]]) -> Tracked:
@@ -134,7 +158,7 @@ def track_spin(pipeline: JobModels, plan: JobPlan, prompt: Prompt,
 
     Args:
         pipeline: the job's models.
-        plan: the job's plan (``plan.tracks``).
+        capture: the job's capture mode, as its reference step decided it.
         prompt: the click, in the reference's pixels.
         fixed: the references; tracked masks are verified against its prototypes.
         shape: the reference mask's shape.
@@ -142,9 +166,8 @@ def track_spin(pipeline: JobModels, plan: JobPlan, prompt: Prompt,
         targets: ``(image id, source, load)`` of each target.
 
     Returns:
-        Nothing tracked unless the capture is a spin (by ``plan.capture_of``, with every
-        view decoded); unreadable views are left to the candidates step, which reports
-        them.
+        Nothing tracked unless the capture is a spin; unreadable views are left to the
+        candidates step, which reports them.
     """
     from prodseg.workers.capture.spin import (
         Frame,
@@ -154,9 +177,9 @@ def track_spin(pipeline: JobModels, plan: JobPlan, prompt: Prompt,
     )
 
     ref_source, ref_image = reference
-    if not may_be_spin(plan, ref_source, [s for _, s, _ in targets]):
+    if capture != "spin":
         return Tracked()
-    frames, sizes = [], []
+    frames = []
     for index in spin_sequence(ref_source, [s for _, s, _ in targets]):
         if index < 0:
             frames.append(Frame(-1, "", ref_source, ref_image))
@@ -166,12 +189,6 @@ def track_spin(pipeline: JobModels, plan: JobPlan, prompt: Prompt,
         if image is not None:
             frames.append(Frame(index, image_id, source, image))
     by_index = {f.index: f.image for f in frames}
-    for index, (_, source, _) in enumerate(targets):
-        image = by_index.get(index)
-        sizes.append((source, (0, 0) if image is None else (image.shape[1], image.shape[0])))
-    ref_size = (ref_image.shape[1], ref_image.shape[0])
-    if plan.capture_of((ref_source, ref_size), sizes) != "spin":
-        return Tracked()
     s = pipeline.settings
     results = tracked_results(s, pipeline.embedder, build_tracker(s), prompt,
                               np.stack(fixed.prototypes), frames, pipeline.segmenter, shape)

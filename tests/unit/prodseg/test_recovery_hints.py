@@ -12,7 +12,7 @@ from prodseg.errors import (
     recovery_hint,
 )
 from prodseg.storage.s3_errors import map_s3_error
-from prodseg.tasks.job_tasks import _gave_up
+from prodseg.tasks.step_task import gave_up
 
 
 def _no_bucket() -> Exception:
@@ -25,13 +25,13 @@ def _no_bucket() -> Exception:
 def test_a_lost_bucket_says_submit_again_not_resume() -> None:
     lost = _no_bucket()
     assert isinstance(lost, BucketMissingError) and isinstance(lost, InputError)
-    message = _gave_up("resolve", lost, 0, "j1")
+    message = gave_up("resolve", lost, 0, "j1")
     assert "prodseg resume" not in message
     assert "submitted again" in message and "'shop' does not exist" in message
 
 
 def test_an_outage_says_resume() -> None:
-    message = _gave_up("matching", TransientError("endpoint did not answer"), 6, "j1")
+    message = gave_up("matching", TransientError("endpoint did not answer"), 6, "j1")
     assert message.startswith("matching gave up after 6 retries: TransientError")
     assert message.endswith("run `prodseg resume j1` to go on once the store and the broker "
                             "answer")
@@ -40,4 +40,4 @@ def test_an_outage_says_resume() -> None:
 def test_a_bad_input_suggests_nothing() -> None:
     bad = ImageReadError("view_003.jpg", "not an image")
     assert recovery_hint(bad, "j1") == ""
-    assert _gave_up("reference", bad, 0, "j1") == "reference: view_003.jpg: not an image"
+    assert gave_up("reference", bad, 0, "j1") == "reference: view_003.jpg: not an image"

@@ -12,7 +12,13 @@ import pytest
 from PIL import Image
 
 from prodseg.errors import ImageReadError, InputError
-from prodseg.storage.images import decode_image, encode_jpeg, encode_png, read_image_file
+from prodseg.storage.images import (
+    decode_image,
+    encode_jpeg,
+    encode_png,
+    header_size,
+    read_image_file,
+)
 from tests.support.outcomes import record, without_dirs
 
 
@@ -327,3 +333,35 @@ def test_encode_jpeg() -> None:
         encode_jpeg(np.zeros((4, 4, 4), dtype=np.uint8))
     with pytest.raises(ValueError, match="uint8"):
         encode_png(np.zeros((4, 4, 3), dtype=np.float32))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF", "BMP"])
+def test_header_size_is_the_decoded_size_from_a_prefix(tmp_path: Path, fmt: str) -> None:
+    # Noise, so that the compressed file is larger than the prefix read.
+    pixels = np.random.default_rng(0).integers(0, 256, (300, 601, 3), dtype=np.uint8)
+    data = _save(Image.fromarray(pixels), tmp_path / f"a.{fmt.lower()}", fmt).read_bytes()
+    assert len(data) > 4096
+    decoded = decode_image(data, "a")
+    assert header_size(data) == (decoded.shape[1], decoded.shape[0]) == (601, 300)
+    if fmt == "WEBP":  # Pillow reads a WebP whole to open it: the caller decodes it
+        assert header_size(data[:4096]) is None
+    else:
+        assert header_size(data[:4096]) == (601, 300)
+
+
+def test_header_size_follows_exif_orientation_like_decoding(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = _save(Image.new("RGB", (40, 20)), tmp_path / "r.jpg", "JPEG",
+                 exif=exif.tobytes()).read_bytes()
+    assert header_size(data) == (20, 40) == decode_image(data, "r").shape[1::-1]
+    broken = _save(Image.new("RGB", (10, 5)), tmp_path / "b.jpg", "JPEG",
+                   exif=b"Exif\x00\x00II*\x00\xff\xff\xff\xff").read_bytes()
+    assert header_size(broken) == (10, 5)
+
+
+def test_header_size_is_none_where_the_bytes_do_not_say(tmp_path: Path) -> None:
+    data = _save(Image.new("RGB", (64, 32)), tmp_path / "a.png", "PNG").read_bytes()
+    assert header_size(data[:10]) is None  # the signature alone
+    assert header_size(b"not an image at all") is None
+    assert header_size(b"") is None

@@ -17,7 +17,9 @@ from prodseg.workers.match.instances import mask_shape
 from prodseg.workers.plan.job_plan import JobPlan, resolve_in_order
 
 REPO = Path(__file__).resolve().parents[3]
-EXECUTOR_ONLY = [REPO / "workers/plan/local_run.py", REPO / "tasks/job_tasks.py"]
+EXECUTOR_ONLY = [REPO / "workers/plan/local_run.py",
+                 *(REPO / "tasks" / f for f in ("job_tasks.py", "step_chain.py", "step_task.py",
+                                                "worker_cache.py", "preview_task.py"))]
 """Modules that only one executor runs: a job setting read there would act in one mode.
 (``tasks/worker.py`` reads the worker's own model settings, to check its weights at
 start, before any job.)"""
@@ -116,11 +118,20 @@ def test_a_growing_bank_carries_one_view_to_the_next_in_visit_order() -> None:
 
 def test_capture_and_visit_order_come_from_names_sizes_and_candidates() -> None:
     plan = JobPlan.of(load_settings())
-    spin = [(f"s/v_{i:02d}.jpg", (640, 480)) for i in (0, 1, 2, 4)]
-    assert plan.capture_of(("s/v_03.jpg", (640, 480)), spin) == "spin"
-    assert plan.capture_of(("ref.jpg", (640, 480)), [("a.jpg", (2048, 1024))]) == "panorama"
-    assert plan.capture_of(("x/a.jpg", (9, 9)), [("y/b.jpg", (9, 9))]) == "unordered"
-    sources = [s for s, _ in spin]
+    sources = [f"s/v_{i:02d}.jpg" for i in (0, 1, 2, 4)]
+    assert plan.capture_of(("s/v_03.jpg", (640, 480)), sources,
+                           lambda: [(640, 480)] * 4) == "spin"
+    assert plan.capture_of(("ref.jpg", (640, 480)), ["a.jpg"],
+                           lambda: [(2048, 1024)]) == "panorama"
+    assert plan.capture_of(("ref.jpg", (640, 480)), ["a.jpg"],
+                           lambda: [(2000, 1001)]) == "panorama"
+    assert plan.capture_of(("x/a.jpg", (9, 9)), ["y/b.jpg"], lambda: [(9, 9)]) == "unordered"
+
+    def unread() -> list[tuple[int, int]]:
+        raise AssertionError("a capture set by the settings reads no image")
+
+    spin_plan = JobPlan.of(load_settings(capture="spin"))
+    assert spin_plan.capture_of(("x/a.jpg", (9, 9)), ["y/b.jpg"], unread) == "spin"
     assert plan.visit_order("spin", "s/v_03.jpg", sources, [0.0] * 4) == [3, 2, 0, 1]
     assert plan.visit_order("unordered", "s/v_03.jpg", sources, [0.1, 0.9, -np.inf, 0.5]
                             ) == [1, 3, 0, 2]
