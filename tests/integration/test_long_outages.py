@@ -32,7 +32,7 @@ from tests.support.servers import start_broker
 pytestmark = pytest.mark.integration
 
 OUTAGE_S = 60.0
-VIEWS = 10
+VIEWS = 6
 TARGETS = VIEWS  # the other views and one shelf-only photo
 CLASSIC = {"PRODSEG_BACKEND": "classic"}
 
@@ -57,7 +57,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Scene:
         assert done.returncode == 0, done.stderr
 
     cli("sample", "--output", str(root / "sample"), "--views", str(VIEWS),
-        "--shelf-only", "1", "--size", "800x600")
+        "--shelf-only", "1", "--size", "640x480")
     doc = json.loads((root / "sample" / "sample.json").read_text())
     x, y = doc["reference_point"]
     scene = Scene(root / "sample" / "images", root / "sample" / doc["reference"], f"{x},{y}",
