@@ -85,9 +85,10 @@ class Watch:
     notes: Path
 
     @classmethod
-    def start(cls, c: Cluster, job: str, **env: str) -> Watch:
-        """Start it and return once it follows the job (its progress bar is out)."""
-        out, notes = c.tmp / "watch.out", c.tmp / "watch.err"
+    def start(cls, c: Cluster, job: str, name: str = "watch", **env: str) -> Watch:
+        """Start it and return once it follows the job (its progress bar is out) or says
+        that it waits."""
+        out, notes = c.tmp / f"{name}.out", c.tmp / f"{name}.err"
         with out.open("wb") as stdout, notes.open("wb") as stderr:
             process = subprocess.Popen([sys.executable, "-m", "prodseg", "watch", job],
                                        stdout=stdout, stderr=stderr, env={**c.env, **env},
@@ -130,9 +131,9 @@ def _mid_job(r: redis.Redis, job: str) -> None:
 
 def test_a_minute_without_the_store(scene: Scene, broker_url: str, s3_endpoint: str,
                                     tmp_path: Path) -> None:
-    """SeaweedFS cut off for 60 s (``TcpGate``) from the workers and the watch mid-job:
+    """SeaweedFS cut off for 60 s (``TcpGate``) from the workers and the watches mid-job:
     the workers' storage calls back off within ``outage_budget_s`` (180 s), and the job
-    ends with every photo done."""
+    ends with every photo done. A watch started during the outage waits, saying so."""
     where = urlparse(s3_endpoint)
     gate = TcpGate(where.hostname or "127.0.0.1", where.port or 80)
     c = Cluster(broker_url, s3_endpoint, tmp_path)
@@ -145,7 +146,9 @@ def test_a_minute_without_the_store(scene: Scene, broker_url: str, s3_endpoint: 
         r = redis.Redis.from_url(broker_url)
         _mid_job(r, job)
         gate.cut()
-        time.sleep(OUTAGE_S)
+        cut = time.monotonic()
+        late = Watch.start(c, job, "late-watch", **through_gate)  # finds the store away
+        time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - cut)))
         assert r.scard(f"prodseg:job:{job}:done") < TARGETS
         gate.restore()
         back = time.monotonic()
@@ -153,6 +156,9 @@ def test_a_minute_without_the_store(scene: Scene, broker_url: str, s3_endpoint: 
         recovered_s = time.monotonic() - back
         assert status == 0, out + err
         assert f"{job}: done, {TARGETS}/{TARGETS} images" in out, out + err
+        status, out, err = late.end(timeout=60)
+        assert status == 0 and f"{job}: done" in out, out + err
+        assert f"{job}: waiting for the broker and the store" in err, err
         runs = _runs(r, job)
         assert all(n == 1 for n in runs.values()), runs
         assert "stopped renewing its lease" not in _worker_logs(c)  # no lease taken over
@@ -163,7 +169,8 @@ def test_a_minute_without_the_store(scene: Scene, broker_url: str, s3_endpoint: 
     record("fault", "S3 endpoint cut off for 60 s mid-job (two workers, `prodseg watch` "
            "following)", f"the workers' storage calls waited it out (outage_budget_s); job "
            f"done {TARGETS}/{TARGETS} {recovered_s:.0f} s after the store came back, every "
-           "target run once, outputs equal to an undisturbed prodseg run; the watch exited 0")
+           "target run once, outputs equal to an undisturbed prodseg run; the watch exited 0, and "
+           "one started during the outage said it was waiting, then exited 0")
 
 
 @pytest.fixture
@@ -178,7 +185,8 @@ def test_a_minute_without_the_broker(scene: Scene, own_broker: Path, s3_endpoint
                                      tmp_path: Path) -> None:
     """The test's own Valkey (append-only file on) stopped for 60 s mid-job, then started
     on its port: the workers reconnect, the leases held through the outage are not taken
-    as lapsed, the watch says that it waits and sees the job end."""
+    as lapsed, the watch says that it waits and sees the job end, and so does one started
+    during the outage."""
     durable = {"appendonly": "yes", "appendfsync": "always"}
     server = start_broker("valkey", own_broker, config=durable)
     c = Cluster(server.url, s3_endpoint, tmp_path)
@@ -190,7 +198,9 @@ def test_a_minute_without_the_broker(scene: Scene, own_broker: Path, s3_endpoint
         r = redis.Redis.from_url(server.url)
         _mid_job(r, job)
         assert server.stop() == 0
-        time.sleep(OUTAGE_S)
+        cut = time.monotonic()
+        late = Watch.start(c, job, "late-watch")  # finds the broker away
+        time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - cut)))
         server = start_broker("valkey", own_broker, port=server.port, config=durable)
         back = time.monotonic()
         status, out, err = watch.end(timeout=240)
@@ -199,6 +209,9 @@ def test_a_minute_without_the_broker(scene: Scene, own_broker: Path, s3_endpoint
         assert f"{job}: done, {TARGETS}/{TARGETS} images" in out, out + err
         notes = [line for line in err.splitlines() if "waiting for the broker" in line]
         assert notes, err
+        status, out, err = late.end(timeout=60)
+        assert status == 0 and f"{job}: done" in out, out + err
+        assert f"{job}: waiting for the broker and the store" in err, err
         runs = _runs(r, job)
         assert all(n == 1 for n in runs.values()), runs
         logs = _worker_logs(c)
@@ -215,4 +228,5 @@ def test_a_minute_without_the_broker(scene: Scene, own_broker: Path, s3_endpoint
            f"lapsed ({resent} message(s) lost in the outage sent again): job done "
            f"{TARGETS}/{TARGETS} {recovered_s:.0f} s after the broker came back, every "
            f"target run once, outputs equal to an undisturbed prodseg run; the "
-           f"watch said it was waiting ({len(notes)} notes) and exited 0")
+           f"watch said it was waiting ({len(notes)} notes) and exited 0, and so did one "
+           "started during the outage")
