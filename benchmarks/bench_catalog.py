@@ -12,6 +12,7 @@ Starts its own redis-server and S3 server (SeaweedFS) on loopback. Then:
    that every output is present once.
 
     python benchmarks/bench_catalog.py --products 200 --views 12 --workers 2
+    python benchmarks/bench_catalog.py --products 200 --leases off   # what leases cost
 """
 
 from __future__ import annotations
@@ -111,7 +112,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--max-inflight", type=int, default=8)
     parser.add_argument("--enqueue-tasks", type=int, default=20_000)
+    parser.add_argument("--leases", choices=("on", "off"), default="on",
+                        help="off: workers and submission run through leases_off.py, to "
+                        "measure what the leases cost (the product has no such switch)")
     args = parser.parse_args()
+    prodseg = (("-m", "prodseg") if args.leases == "on"
+               else (str(Path(__file__).with_name("leases_off.py")),))
 
     tmp = Path(tempfile.mkdtemp(prefix="prodseg-catalog-"))
     env = {**os.environ, **CLASSIC_ENV}
@@ -132,11 +138,11 @@ def main() -> None:
         print(f"rendered {args.products} x {args.views} photos in "
               f"{time.perf_counter() - start:.1f} s")
         for w in range(args.workers):
-            services.worker(f"catalog{w}")
+            services.worker(f"catalog{w}", prodseg=prodseg)
         time.sleep(2)
         start = time.perf_counter()
         submit = subprocess.run(
-            [sys.executable, "-m", "prodseg", "catalog", "submit", str(path),
+            [sys.executable, *prodseg, "catalog", "submit", str(path),
              "--max-inflight", str(args.max_inflight), "--no-progress"],
             env=env, capture_output=True, text=True, check=True)
         submitted = time.perf_counter() - start
@@ -148,7 +154,8 @@ def main() -> None:
         images, failed = check_outputs(catalog, args.products, args.views)
         for job, reason in failed.items():
             print(f"job {job} {reason}")
-        result = {"products": args.products, "views": args.views, "size": args.size,
+        result = {"leases": args.leases, "products": args.products, "views": args.views,
+                  "size": args.size,
                   "workers": args.workers, "max_inflight": args.max_inflight,
                   "submit_s": submitted, "total_s": total, "images": images,
                   "images_per_s": images / total, "failed_products": len(failed),

@@ -75,13 +75,15 @@ class LocalServices:
 
         S3Store.from_settings(load_settings()).ensure_bucket()  # PRODSEG_S3_BUCKET
 
-    def worker(self, name: str, threads: int | None = None) -> subprocess.Popen[bytes]:
+    def worker(self, name: str, threads: int | None = None,
+               prodseg: tuple[str, ...] = ("-m", "prodseg")) -> subprocess.Popen[bytes]:
         """A `prodseg worker` process (one child); ``threads`` sets its torch and BLAS
-        threads (OMP_NUM_THREADS, MKL_NUM_THREADS), else the services' environment does."""
+        threads (OMP_NUM_THREADS, MKL_NUM_THREADS), else the services' environment does;
+        ``prodseg``: how Python runs the command line (a benchmark's variant of it)."""
         env = dict(self.env)
         if threads is not None:
             env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
-        return self.start([sys.executable, "-m", "prodseg", "worker", "--name",
+        return self.start([sys.executable, *prodseg, "worker", "--name",
                            f"{name}@bench", "--loglevel", "info"], name, "ready.", env)
 
     def stop(self, first: int = 0) -> None:

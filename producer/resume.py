@@ -77,7 +77,7 @@ def resume_job(store: ObjectStore, board: ProgressBoard, app: Celery, job: str
         from prodseg.tasks.app import publishing
 
         units = {k: work_unit(task, job, k) for k in views}
-        busy = leases.busy(list(units.values()))
+        busy = _busy(leases, app, list(units.values()))
         todo = [k for k in views if units[k] not in busy]
         with publishing(app) as producer:
             for index in todo:
@@ -87,7 +87,7 @@ def resume_job(store: ObjectStore, board: ProgressBoard, app: Celery, job: str
         return ResumeReport(job, total, len(finished),
                             tuple(images[k].image_id for k in todo), "targets", len(busy))
     unit = work_unit(task, job)
-    if leases.busy([unit]):
+    if _busy(leases, app, [unit]):
         return ResumeReport(job, total, len(finished), (), step.name, 1)
     if step.name == "reference":  # a person may be waiting for it
         app.send_task(task, args=(job,), queue=INTERACTIVE_QUEUE)
@@ -96,3 +96,14 @@ def resume_job(store: ObjectStore, board: ProgressBoard, app: Celery, job: str
     leases.queued([unit])
     requeued = tuple(i.image_id for i in images if i.image_id not in finished)
     return ResumeReport(job, total, len(finished), requeued, step.name)
+
+
+def _busy(leases: Leases, app: Celery, units: list[str]) -> set[str]:
+    """Those of ``units`` queued with a message or held by a live lease: a unit marked
+    queued whose message the broker lost (``tasks.lost_messages``) is not busy."""
+    busy = leases.busy(units)
+    if busy - leases.live(units):
+        from prodseg.tasks.lost_messages import lost_units
+
+        busy -= set(lost_units(leases, [queue.name for queue in app.conf.task_queues]))
+    return busy

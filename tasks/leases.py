@@ -91,13 +91,24 @@ return 0
 """
 
 RECLAIM_SCRIPT = """
--- KEYS: the leases set. ARGV: the record key prefix, the most units to take.
--- Takes lapsed leases off the set (so no other checker sees them) and returns, for each,
--- unit, task, args, the holder that lost it.
+-- KEYS: the leases set.
+-- ARGV: the record key prefix, the most units to take, the server time of the caller's
+-- previous check ('' if none), the longest quiet span (s), a lease's life (s).
+-- Returns the server time, '1' if the caller was cut off from here for longer than the
+-- quiet span (an outage: nothing is taken, and each lapsed lease is pushed a life ahead,
+-- as its holder could not renew either) else '0', and then, for each lease taken off the
+-- set (so that no other checker sees it): unit, task, args, the holder that lost it.
 local now = redis.call('TIME')
 local t = tonumber(now[1]) + tonumber(now[2]) / 1e6
+local stamp = string.format('%.6f', t)
 local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', t, 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {}
+if ARGV[3] ~= '' and t - tonumber(ARGV[3]) > tonumber(ARGV[4]) then
+  for _, unit in ipairs(lapsed) do
+    redis.call('ZADD', KEYS[1], t + tonumber(ARGV[5]), unit)
+  end
+  return {stamp, '1'}
+end
+local out = {stamp, '0'}
 for _, unit in ipairs(lapsed) do
   redis.call('ZREM', KEYS[1], unit)
   local record = ARGV[1] .. unit
@@ -130,6 +141,10 @@ def gone_here(holder: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def record_key(unit: str) -> str:
@@ -167,6 +182,22 @@ class Lapsed:
     task: str
     args: list[Any]
     holder: str
+
+
+@dataclass(frozen=True)
+class Check:
+    """One checker's look at the leases (``Leases.check``).
+
+    Attributes:
+        at: the Redis server's clock when it looked (seconds since the epoch).
+        outage: the checker had been cut off from Redis for longer than a lease can lapse
+            unseen: nothing was taken, and the lapsed leases were given a new life.
+        lapsed: the lapsed leases it took, for the caller to enqueue again.
+    """
+
+    at: float
+    outage: bool
+    lapsed: list[Lapsed]
 
 
 class Leases:
@@ -225,13 +256,35 @@ class Leases:
     def reclaim(self, limit: int = 100) -> list[Lapsed]:
         """Take every lapsed lease (at most ``limit``) off the set, for the caller to
         enqueue again. Safe with any number of callers: each lapsed lease goes to one."""
-        flat = self._reclaim(keys=[self.set_key], args=["prodseg:lease:", limit])
-        out = []
-        for i in range(0, len(flat), 4):
-            unit, task, args, holder = (v.decode() if isinstance(v, bytes) else str(v)
-                                        for v in flat[i:i + 4])
-            out.append(Lapsed(unit, task, json.loads(args), holder))
-        return out
+        return self.check(None, 0.0, limit).lapsed
+
+    def check(self, previous: float | None, quiet_s: float, limit: int = 100) -> Check:
+        """``reclaim``, unless the caller heard nothing from Redis for ``quiet_s`` since
+        its ``previous`` check: then the broker (or the network to it) was away, the
+        holders could not renew either, and a lapsed lease says nothing about its holder.
+        Each is pushed a lease's life ahead instead, for a live holder to renew; one whose
+        holder is really gone lapses again a life later.
+
+        Args:
+            previous: ``Check.at`` of the caller's previous check (None: the first).
+            quiet_s: the longest span between two checks that is not an outage.
+            limit: the most leases taken at once.
+        """
+        flat = self._reclaim(keys=[self.set_key],
+                             args=["prodseg:lease:", limit,
+                                   "" if previous is None else repr(previous), quiet_s,
+                                   self.ttl_s])
+        at, outage, rest = float(flat[0]), _text(flat[1]) == "1", flat[2:]
+        lapsed = []
+        for i in range(0, len(rest), 4):
+            unit, task, args, holder = (_text(v) for v in rest[i:i + 4])
+            lapsed.append(Lapsed(unit, task, json.loads(args), holder))
+        return Check(at, outage, lapsed)
+
+    def server_time(self) -> float:
+        """The Redis server's clock, the one leases expire by (seconds since the epoch)."""
+        seconds, micros = self.redis.time()
+        return float(seconds) + float(micros) / 1e6
 
     def queued(self, units: list[str]) -> None:
         """Mark ``units`` as waiting in the queue (their messages were just sent)."""
@@ -255,8 +308,7 @@ class Leases:
         """Those of ``units`` whose lease is live now (``prodseg resume`` leaves them)."""
         if not units:
             return set()
-        seconds, micros = self.redis.time()
-        now = seconds + micros / 1e6
+        now = self.server_time()
         pipe = self.redis.pipeline(transaction=False)
         for unit in units:
             pipe.zscore(self.set_key, unit)

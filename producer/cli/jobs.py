@@ -124,7 +124,24 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    return _watch(_client(args), args.job, progress=not args.no_progress, as_json=args.json)
+    return _watch(_client_once_up(args), args.job, progress=not args.no_progress,
+                  as_json=args.json)
+
+
+def _client_once_up(args: argparse.Namespace) -> JobClient:
+    """``watch``'s client: a broker or store that is away when it starts is waited for,
+    saying so, as an outage met later is (``outage_budget_s``); a wrong password or a
+    missing bucket is said at once."""
+    from prodseg.errors import TransientError
+    from prodseg.outages import Backoff, ride_out
+
+    budget = settings_from_args(args).outage_budget_s
+
+    def waiting(error: BaseException, down_s: float, wait_s: float) -> None:
+        print(f"{args.job}: waiting for the broker and the store: {error} (down "
+              f"{down_s:.0f} s of the {budget} s budget)", file=sys.stderr, flush=True)
+
+    return ride_out(lambda: _client(args), Backoff(budget), (TransientError,), waiting)
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:

@@ -89,3 +89,47 @@ def test_a_holder_whose_lease_is_lost_is_told_while_it_runs(leases: Leases) -> N
                 break
             time.sleep(0.05)
         assert lost.is_set()
+
+
+def test_a_checker_cut_off_from_redis_renews_lapsed_leases_instead(leases: Leases) -> None:
+    """A checker whose previous check is older than its quiet span was cut off, and so
+    were the holders: the lapsed lease is given a new life, not taken; when it lapses
+    again and the checker is on time, it is taken."""
+    unit = _unit()
+    assert leases.take(unit, "w1", "prodseg.match", ["job", 3]) is not None
+    first = leases.check(None, quiet_s=0.5)
+    time.sleep(1.3)  # the lease lapses; the checker heard nothing for 1.3 s > 0.5 s
+    after = leases.check(first.at, quiet_s=0.5)
+    assert after.outage and after.lapsed == []
+    assert leases.live([unit]) == {unit}  # a life ahead: a live holder renews it now
+    time.sleep(1.3)
+    on_time = leases.check(after.at, quiet_s=5.0)  # 1.3 s after the last: on time
+    assert not on_time.outage and [x.unit for x in on_time.lapsed] == [unit]
+
+
+def test_a_queued_unit_whose_message_was_lost_is_found(each_broker_url: str) -> None:
+    """Three targets enqueued, nobody consuming: one message is taken off the queue the way
+    a worker whose connection broke mid-take loses it; `lost_units` names that one only,
+    and not a unit that holds a lease."""
+    from prodseg.settings import load_settings
+    from prodseg.tasks.app import make_app
+    from prodseg.tasks.lost_messages import lost_units, send_again, units_with_messages
+    from prodseg.tasks.names import BATCH_QUEUE, MATCH_TASK, work_unit
+
+    client = redis.Redis.from_url(each_broker_url)
+    client.flushdb()
+    leases = Leases(client, ttl_s=30.0)
+    app = make_app(load_settings(broker_url=each_broker_url))
+    job = f"lost-{uuid.uuid4().hex[:8]}"
+    units = [work_unit(MATCH_TASK, job, k) for k in range(3)]
+    for k in range(3):
+        app.send_task(MATCH_TASK, args=[job, k])
+    leases.queued(units)
+    assert units_with_messages(client, [BATCH_QUEUE]) == set(units)
+    client.rpop(BATCH_QUEUE)  # the oldest message (index 0), taken and never filed
+    assert leases.take(units[1], "w1", MATCH_TASK, [job, 1]) is not None
+    client.rpop(BATCH_QUEUE)  # index 1's message, as its worker took it: leased, not lost
+    assert lost_units(leases, [BATCH_QUEUE], settle_s=0.1) == [units[0]]
+    send_again(app, [units[0]])
+    assert lost_units(leases, [BATCH_QUEUE], settle_s=0.1) == []
+    assert units_with_messages(client, [BATCH_QUEUE]) == {units[0], units[2]}
