@@ -73,6 +73,9 @@ def _products(catalog_path: Path, skip_invalid: bool,
     cid = catalog_id(catalog.products)
     products = []
     for p in catalog.products:
+        if p.prompt is None or p.reference is None:
+            raise InputError(f"{catalog_path}:{p.line} ({p.product_id}): no prompt; "
+                             "'prodseg catalog prepare' proposes one")
         images = expand_sources(p.images)
         products.append(Product(p.product_id, product_job(cid, p.product_id), p.line,
                                 tuple(images), p.reference, p.prompt.to_json(),
