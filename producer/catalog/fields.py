@@ -23,10 +23,11 @@ from prodseg.settings import MACHINE_SETTINGS, Settings, load_settings
 
 FIELDS = ("product_id", "images", "reference", "point", "neg_point", "box",
           "prompt_source", "prompt_confidence", "distractor_point", "ref", "not_here",
-          "capture", "settings")
+          "capture", "settings", "catalog")
 CAPTURES = ("auto", "spin", "unordered", "panorama")
 SETTING_PREFIX = "setting."
 PRODUCT_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
+CATALOG_ID = re.compile(r"cat-[0-9a-f]{12}")
 _ANY_SIZE = 2**31  # an image size no prompt check can exceed: only the structure is checked
 
 
@@ -35,6 +36,16 @@ def product_id(value: Any) -> str:
         raise ValueError(f"product_id {value!r} is not valid: use 1-128 letters, digits, "
                          "'-', '_' and '.', not starting with '.' (it becomes a storage key)")
     return value.strip()
+
+
+def declared_catalog(value: Any) -> str:
+    """The ``catalog`` column: the catalog id a prepared file declares (``cat-`` and 12
+    lowercase hex digits), the same on every row."""
+    text = value.strip() if isinstance(value, str) else value
+    if not isinstance(text, str) or not CATALOG_ID.fullmatch(text):
+        raise ValueError(f"catalog {value!r} is not a catalog id: expected cat- and 12 "
+                         "lowercase hex digits, as catalog prepare writes it")
+    return text
 
 
 def image_list(value: Any, base: Path) -> tuple[str, ...]:

@@ -34,6 +34,7 @@ from prodseg.producer.catalog.fields import (
     capture_mode,
     check_prompt,
     count,
+    declared_catalog,
     hint,
     image_list,
     lookalike_points,
@@ -78,6 +79,8 @@ class CatalogProduct:
             (``not_here``), in ``ViewPrompts.to_json`` form; empty without them.
         prompt_source: ``clicked``, ``proposed`` or ``confirmed`` (``prodseg.proposed``).
         prompt_confidence: a proposal's confidence in [0, 1], if the row gives one.
+        catalog: the catalog id the file declares (``catalog`` column), or None: then the
+            id is a hash of the products (``catalog_id``).
     """
 
     line: int
@@ -90,6 +93,7 @@ class CatalogProduct:
     views: dict[str, Any] = dataclass_field(default_factory=dict)
     prompt_source: PromptSource = "clicked"
     prompt_confidence: float | None = None
+    catalog: str | None = None
 
     @property
     def to_propose(self) -> bool:
@@ -205,14 +209,31 @@ def read_catalog(path: Path) -> Catalog:
 
 
 def catalog_id(products: Iterable[CatalogProduct]) -> str:
-    """A stable id of a catalog's products: ``cat-`` and 12 hex digits of a SHA-256.
+    """A stable id of a catalog's products: ``cat-`` and 12 hex digits of a SHA-256, or
+    the id the file declares.
 
     The id depends on the products only (not on row order, line numbers or notes), so
-    re-reading the same file gives the same id.
+    re-reading the same file gives the same id. A file ``catalog prepare`` wrote declares
+    its id in the ``catalog`` column instead: the products ``--submit`` submitted as they
+    were confirmed, while the rest of the file was still undecided, keep the id that
+    ``catalog submit`` of the finished file gives.
 
     Args:
         products: the products to submit.
+
+    Raises:
+        InputError: some products declare a catalog and others another one, or none.
     """
+    products = list(products)
+    declared = {p.catalog for p in products}
+    if len(declared) == 1 and None not in declared:
+        return str(declared.pop())
+    if declared - {None}:
+        lines = ", ".join(str(p.line) for p in products if p.catalog is None)
+        raise InputError(f"the rows name {count(len(declared - {None}), 'catalog')} in the "
+                         f"catalog column ({', '.join(sorted(str(d) for d in declared - {None}))})"
+                         f"; give every row the same one"
+                         f"{f' (none on lines {lines})' if lines else ''}")
     canon = sorted((p.to_json() for p in products), key=lambda d: d["product_id"])
     blob = dumps(canon, sort_keys=True, compact=True)
     return "cat-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -369,6 +390,7 @@ def _product(line: int, record: Record, base: Path, errors: list[str]) -> Catalo
             errors.append("capture given twice (the capture column and setting.capture)")
         given["capture"] = capture
     settings = _try(errors, product_settings, record.get("settings"), given)
+    declared = field("catalog", declared_catalog)
     if errors:
         return None
     if prompt is None and (lookalikes or refs):
@@ -377,7 +399,7 @@ def _product(line: int, record: Record, base: Path, errors: list[str]) -> Catalo
         return None
     chosen: PromptSource = source or ("clicked" if prompt is not None else "proposed")
     return CatalogProduct(line, pid, images, reference, prompt, settings or {},
-                          tuple(lookalikes), views, chosen, confidence)
+                          tuple(lookalikes), views, chosen, confidence, declared)
 
 
 def _provenance_problems(prompted: bool, source: str | None,

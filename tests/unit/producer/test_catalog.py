@@ -319,7 +319,7 @@ def test_unknown_columns_and_keys(tmp_path: Path) -> None:
         f"{path}:1: unknown column 'refrence' (did you mean 'reference'?); the columns are "
         "product_id, images, reference, point, neg_point, box, prompt_source, "
         "prompt_confidence, distractor_point, ref, "
-        "not_here, capture, settings, setting.<name>, note, #...")
+        "not_here, capture, settings, catalog, setting.<name>, note, #...")
     path = write(tmp_path / "d.csv", "product_id,images,reference,point,setting.seeed\n")
     with pytest.raises(InputError, match=r"d.csv:1: column unknown setting 'seeed' \(did you "
                        r"mean 'seed'\?\)"):
@@ -329,7 +329,7 @@ def test_unknown_columns_and_keys(tmp_path: Path) -> None:
     assert problems(cat) == [
         (1, "p", "unknown key 'refrence', 'x' (did you mean 'reference'?); the keys are "
                  "product_id, images, reference, point, neg_point, box, prompt_source, "
-                 "prompt_confidence, distractor_point, ref, not_here, capture, settings, "
+                 "prompt_confidence, distractor_point, ref, not_here, capture, settings, catalog, "
                  "note, #..."),
         (1, "p", "reference is missing"),
     ]
