@@ -43,8 +43,9 @@ def worker_preview(client: CatalogClient) -> tuple[Preview, object]:
     """Masks from a worker through the ``interactive`` queue; and what to ``close()``.
 
     A photo the job stored in the catalog's bucket is segmented where it is; one read
-    from elsewhere (an ``s3://`` URL of another bucket) is uploaded once to
-    ``previews/<session>/``, which ``close()`` removes.
+    from elsewhere (an ``s3://`` URL of another bucket, or a local file no job stored:
+    its ``location`` is its ``source``) is uploaded once to ``previews/<session>/``, which
+    ``close()`` removes.
     """
     from prodseg.producer.ui.preview import RemotePreview
 
@@ -55,7 +56,7 @@ def worker_preview(client: CatalogClient) -> tuple[Preview, object]:
                 ) -> tuple[np.ndarray, float, float]:
         start = time.perf_counter()
         key = image.location
-        if key.startswith("s3://"):
+        if key.startswith("s3://") or key == image.source:
             if key not in uploaded:
                 uploaded[key] = f"previews/{remote.session}/inputs/{len(uploaded)}.png"
                 client.store.put(uploaded[key], encode_png(pixels), "image/png")
