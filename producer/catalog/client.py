@@ -192,6 +192,23 @@ class CatalogClient:
                                    "products": [p.to_json() for p in products]})
         return True
 
+    def update(self, products: list[Product], catalog: str, source: str) -> None:
+        """Store the catalog's description as ``products``, but for the products already
+        enqueued, which keep what their jobs were submitted with.
+
+        A prepared file (``catalog prepare --submit``) is submitted product by product as
+        the operator confirms them; the products not yet submitted follow the file.
+        """
+        key = catalog_key(catalog, "catalog.json")
+        enqueued = self.enqueued(catalog)
+        stored = {p.product: p for p in self.products(catalog)} if self.store.exists(key) \
+            else {}
+        kept = [stored.get(p.product, p) if p.product in enqueued else p for p in products]
+        given = {p.product for p in products}
+        kept += [p for name, p in stored.items() if name not in given and name in enqueued]
+        put_json(self.store, key, {"catalog": catalog, "source": source,
+                                   "products": [p.to_json() for p in kept]})
+
     def products(self, catalog: str) -> list[Product]:
         """The catalog's products, from storage.
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from prodseg.errors import InputError
+from prodseg.jsonio import dumps
 
 DECISION_COLUMN = "#prepare"
 CATALOG_COLUMN = "catalog"
@@ -272,5 +273,5 @@ def _csv_text(header: list[str], rows: Sequence[Row]) -> str:
 
 
 def _jsonl_text(rows: Sequence[Row]) -> str:
-    return "".join(json.dumps({k: v for k, v in row.items() if v not in ("", None)},
-                              ensure_ascii=False) + "\n" for row in rows)
+    return "".join(dumps({k: v for k, v in row.items() if v not in ("", None)}) + "\n"
+                   for row in rows)

@@ -23,7 +23,7 @@ from prodseg.storage.manifest import InputImage
 PREVIEW_WHERE = ("worker", "local")
 
 
-def local_preview(client: CatalogClient) -> Preview:
+def local_preview(client: CatalogClient | None = None) -> Preview:
     """Masks from a segmenter built in this process (the catalog's settings)."""
     from prodseg.producer.ui.preview import LocalPreview
 
