@@ -21,7 +21,7 @@ body { font: 14px system-ui, sans-serif; margin: 0; padding: 8px 16px; }
 .low { color: #c60; } .high { color: #276; }
 #stage { position: relative; display: inline-block; max-width: 100%; cursor: crosshair;
          user-select: none; }
-#stage img { display: block; max-width: min(100%, 900px); max-height: 70vh; }
+#stage img { display: block; width: min(100%, 720px); }
 #stage img.layer { position: absolute; left: 0; top: 0; width: 100%; height: 100%;
                    max-width: none; max-height: none; pointer-events: none; }
 .dot { position: absolute; width: 12px; height: 12px; margin: -6px; border-radius: 50%;
@@ -85,8 +85,10 @@ correct &middot; <kbd>V</kbd> next view as reference &middot; <kbd>S</kbd> skip 
   }
   function open(index) {
     busy = true; say("loading product " + (index + 1) + " ...");
+    $("product").dataset.ready = "";
     return api("/api/product/" + index).then(function (d) {
       cur = d; prompt = proposal(d); busy = false; say(""); draw(true);
+      $("product").dataset.ready = "1";
     }).catch(fail);
   }
   function base() { return "/api/product/" + cur.index + "/view/"; }
@@ -120,6 +122,7 @@ correct &middot; <kbd>V</kbd> next view as reference &middot; <kbd>S</kbd> skip 
   }
   function marks() {
     var stage = $("stage");
+    $("product").dataset.prompt = JSON.stringify(prompt);
     stage.querySelectorAll(".dot, .box").forEach(function (n) { n.remove(); });
     [["pos", prompt.points], ["neg", prompt.neg_points]].forEach(function (pair) {
       pair[1].forEach(function (p) {
@@ -147,7 +150,7 @@ correct &middot; <kbd>V</kbd> next view as reference &middot; <kbd>S</kbd> skip 
     var mine = ++asked, product = cur.index;
     $("product").dataset.previewed = "";
     api("/api/product/" + product + "/preview", prompt).then(function (p) {
-      if (mine !== asked || !cur || cur.index !== product) { return; }
+      if (mine !== asked || !cur || cur.index !== product || p.superseded) { return; }
       var m = $("mask"); m.src = p.mask; m.hidden = false;
       say("preview: score " + p.score.toFixed(3) + ", " + p.area + " px, " +
           p.seconds.toFixed(2) + " s");
@@ -169,7 +172,8 @@ correct &middot; <kbd>V</kbd> next view as reference &middot; <kbd>S</kbd> skip 
     api("/api/product/" + cur.index + "/decide", body).then(function (r) {
       showProgress(r.progress); busy = false;
       if (r.next === null) {
-        cur.decision = r.decision; draw(false);
+        cur.decision = r.decision; asked++;  // a preview still coming is not drawn
+        $("product").className = r.decision; $("product").dataset.decision = r.decision;
         say("every product has a decision: " + r.progress.decided + " of " +
             r.progress.products); $("product").dataset.done = "1"; return;
       }
@@ -178,8 +182,9 @@ correct &middot; <kbd>V</kbd> next view as reference &middot; <kbd>S</kbd> skip 
   }
   function where(e) {
     var r = $("photo").getBoundingClientRect(), s = size();
-    return [Math.round((e.clientX - r.left) * s.w / r.width),
-            Math.round((e.clientY - r.top) * s.h / r.height)];
+    // The pixel under the pointer (pixel x covers [x, x + 1) of the photo).
+    return [Math.min(s.w - 1, Math.floor((e.clientX - r.left) * s.w / r.width)),
+            Math.min(s.h - 1, Math.floor((e.clientY - r.top) * s.h / r.height))];
   }
   $("stage").addEventListener("mousedown", function (e) {
     if (e.button !== 0 || !cur) { return; }

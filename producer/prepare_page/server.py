@@ -8,7 +8,8 @@ the page asks for one product at a time, and for its photos when it draws them.
 
 from __future__ import annotations
 
-import threading
+import itertools
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from prodseg.producer.prepare_page.page import PAGE
@@ -50,7 +51,8 @@ class ImageHandler(_Handler):
 class ActionHandler(_Handler):
     async def post(self, index: str, action: str) -> None:
         if action == "preview":
-            self.send_json(await self.run(self.server.previewing, int(index), self.body()))
+            self.send_json(await self.run(self.server.previewing, int(index), self.body(),
+                                          self.server.asked(), pool=self.server.previews))
         else:
             self.send_json(await self.run(self.server.session.decide, int(index), self.body()))
 
@@ -68,12 +70,27 @@ class PrepareServer(GuardedServer):
                  ) -> None:
         super().__init__(port, token, "prepare")
         self.session = session
-        self._preview_lock = threading.Lock()
+        self.previews = ThreadPoolExecutor(1, thread_name_prefix="prepare-preview")
+        self._latest = itertools.count(1)
+        self._newest = 0
 
-    def previewing(self, index: int, doc: dict[str, Any]) -> dict[str, Any]:
-        """One preview at a time: a worker's replies come back in order on one list."""
-        with self._preview_lock:
-            return self.session.preview(index, doc)
+    def asked(self) -> int:
+        """A number for a preview request, higher than every earlier one's."""
+        self._newest = next(self._latest)
+        return self._newest
+
+    def previewing(self, index: int, doc: dict[str, Any], number: int) -> dict[str, Any]:
+        """One preview at a time, on a thread of its own so the page's other requests never
+        wait behind a worker; one asked before the newest is not computed (the operator
+        moved on, and the page draws only the newest)."""
+        if number != self._newest:
+            return {"index": index, "superseded": True}
+        return self.session.preview(index, doc)
+
+    def stop(self) -> None:
+        """Stop serving, and the preview thread."""
+        super().stop()
+        self.previews.shutdown(wait=False, cancel_futures=True)
 
     def routes(self) -> list[tuple[str, type[GuardedHandler], dict[str, Any]]]:
         """The prepare page's routes."""

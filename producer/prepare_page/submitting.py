@@ -1,13 +1,15 @@
 """``catalog prepare --submit``: each confirmed product submitted at once, from one thread.
 
-The page only hands a confirmed product's id to ``ConfirmedSubmitter.confirmed``; a
-thread of its own reads the file again (so the product goes exactly as written), stores
-the catalog's description (``CatalogClient.update``: the products not yet submitted follow
-the file) and enqueues the new ones through ``CatalogClient.run``, with its usual
-back-pressure: at most ``max_inflight`` of the catalog's jobs queued or running, the
-thread waiting for room while the operator goes on. The catalog is the file's declared
-id, held (``CatalogClient.exclusive``) for as long as the page runs, so the jobs are the
-ones ``catalog submit`` of the finished file gives, and that command, run afterwards,
+The page only hands a confirmed product's id to ``ConfirmedSubmitter.confirmed``. A thread
+of its own, in the order products were confirmed, reads the file again (so the product
+goes exactly as written), stores the catalog's description (``CatalogClient.update``: the
+products not yet submitted follow the file) and enqueues the new ones through
+``CatalogClient.run``, with its usual back-pressure: at most ``max_inflight`` of the
+catalog's jobs queued or running, the thread waiting for room while the operator goes on.
+The catalog is the file's declared id, held (``CatalogClient.exclusive``) while the page
+runs, so the jobs are the ones ``catalog submit`` of the finished file gives. Stopping
+does not wait for room: what was confirmed and not yet submitted is submitted by the next
+``catalog prepare --submit`` of the file, or by ``catalog submit`` of it, which also
 submits the skipped products and goes on where this stopped.
 """
 
@@ -52,6 +54,7 @@ class ConfirmedSubmitter:
         self.submitted: list[str] = []
         self.refused: dict[str, str] = {}
         self._queue: queue.Queue[str | None] = queue.Queue()
+        self._stopping = threading.Event()
         self._stack = ExitStack()
         self._thread: threading.Thread | None = None
 
@@ -74,11 +77,17 @@ class ConfirmedSubmitter:
         """Submit ``product`` (its row confirmed in the file) as soon as there is room."""
         self._queue.put(product)
 
-    def close(self) -> None:
-        """Submit what is queued, then let the catalog go."""
+    def close(self, wait_s: float = 10.0) -> None:
+        """Stop submitting and let the catalog go, without waiting for room.
+
+        The product in hand is finished (for at most ``wait_s``); confirmed products not
+        yet submitted are submitted by the next ``catalog prepare --submit`` of the file,
+        or by ``catalog submit`` of it.
+        """
+        self._stopping.set()
         self._queue.put(None)
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(wait_s)
         self._stack.close()
 
     def _loop(self) -> None:
@@ -89,20 +98,21 @@ class ConfirmedSubmitter:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            names = {name for name in batch if name is not None}
-            if names:
+            names = [name for name in batch if name is not None]
+            if names and not self._stopping.is_set():
                 try:
                     self._submit(names)
-                except Exception:  # the page goes on; catalog resume submits them later
+                except Exception:  # the page goes on; catalog submit submits them later
                     log.exception("could not submit %s", ", ".join(sorted(names)))
-            if None in batch:
+            if None in batch or self._stopping.is_set():
                 return
 
-    def _submit(self, names: set[str]) -> None:
+    def _submit(self, names: list[str]) -> None:
         catalog, products = self.load()
         self.client.update(products, catalog, self.source)
         done = self.client.enqueued(catalog)
-        todo = [p for p in products if p.product in names and p.product not in done]
+        by_name = {p.product: p for p in products}
+        todo = [by_name[n] for n in dict.fromkeys(names) if n in by_name and n not in done]
 
         def enqueued(product: Product, error: str | None) -> None:
             if error is None:
@@ -112,4 +122,7 @@ class ConfirmedSubmitter:
             if self.told is not None:
                 self.told(product.product, error)
 
-        self.client.run(catalog, todo, self.max_inflight, on_enqueued=enqueued)
+        for product in todo:  # one at a time: a stop is seen between two
+            if self._stopping.is_set():
+                return
+            self.client.run(catalog, [product], self.max_inflight, on_enqueued=enqueued)

@@ -121,11 +121,13 @@ class GuardedHandler(tornado.web.RequestHandler):
         if "X-Prodseg-Token" not in self.request.headers:
             raise tornado.web.HTTPError(403, reason="changes need the token header")
 
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn(*args)`` in the server's thread pool; input errors become 400s."""
+    async def run(self, fn: Callable[..., Any], *args: Any,
+                  pool: ThreadPoolExecutor | None = None) -> Any:
+        """``fn(*args)`` in the server's thread pool (or ``pool``); input errors become
+        400s."""
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self.server.pool, fn, *args)
+            return await loop.run_in_executor(pool or self.server.pool, fn, *args)
         except InputError as error:
             raise tornado.web.HTTPError(400, reason=_one_line(error)) from None
         except (TransientError, TimeoutError) as error:

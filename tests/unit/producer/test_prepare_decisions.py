@@ -129,3 +129,24 @@ def test_rows_naming_different_catalogs_are_refused(tmp_path: Path) -> None:
         catalog_id(read_catalog(path).products)
     path.write_text("product_id,images,reference,point,catalog\na,a,a/v0.png,\"1,2\",cat-12\n")
     assert "catalog 'cat-12' is not a catalog id" in str(read_catalog(path).problems[0])
+
+
+def test_the_stored_catalog_follows_the_file_for_products_not_yet_submitted(
+        tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from prodseg.producer.catalog.client import CatalogClient, Product
+    from prodseg.storage.local import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    client = CatalogClient(SimpleNamespace(store=store))  # type: ignore[arg-type]
+
+    def product(name: str, x: float) -> Product:
+        return Product(name, f"cat-000000000001-{name}", 1, ("a.png",), "a.png",
+                       {"points": [[x, 1.0]], "labels": [1], "box": None}, {})
+
+    client.update([product("a", 1), product("b", 1)], "cat-000000000001", "shelf.csv")
+    store.put("catalogs/cat-000000000001/products/a.json", b'{"job": "x"}')
+    client.update([product("a", 5), product("b", 5)], "cat-000000000001", "shelf.csv")
+    stored = {p.product: p.prompt["points"] for p in client.products("cat-000000000001")}
+    assert stored == {"a": [[1.0, 1.0]], "b": [[5.0, 1.0]]}  # a ran with its first prompt
