@@ -275,7 +275,9 @@ def prepare_review_submit(args: argparse.Namespace, output: Path) -> int:
             assert page.submitter is not None
             for row in PreparedFile(output).rows:
                 page.submitter.confirmed(str(row.get("product_id")))
-            return EXIT_OK
+            page.submitter.finish()
+            print(page.server.session.catalog, flush=True)
+            return EXIT_SOME_FAILED if page.submitter.refused else EXIT_OK
         logging.getLogger("prodseg.producer.review").setLevel(logging.WARNING)
         print(f"preparing {output} (catalog {page.server.session.catalog}); open (Ctrl+C "
               "stops, every decision is saved):", file=sys.stderr)

@@ -77,6 +77,13 @@ class ConfirmedSubmitter:
         """Submit ``product`` (its row confirmed in the file) as soon as there is room."""
         self._queue.put(product)
 
+    def finish(self) -> None:
+        """Submit everything confirmed so far, waiting for room as needed, then stop."""
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join()
+        self._stack.close()
+
     def close(self, wait_s: float = 10.0) -> None:
         """Stop submitting and let the catalog go, without waiting for room.
 
