@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from prodseg.producer.catalog.client import CatalogClient
 from prodseg.producer.prepare_page.decisions import CONFIRMED, PreparedFile, decision_of
@@ -14,6 +15,9 @@ from prodseg.producer.prepare_page.session import PrepareSession
 from prodseg.producer.prepare_page.submitting import ConfirmedSubmitter, LoadProducts, Told
 from prodseg.producer.review.launch import local_preview, worker_preview
 from prodseg.settings import Settings
+
+if TYPE_CHECKING:
+    from prodseg.producer.ui.preview import RemotePreview
 
 
 @dataclass
@@ -64,7 +68,7 @@ def prepare_page(path: Path, settings: Settings, client: CatalogClient | None,
         preview = local_preview()
     else:
         preview, remote = worker_preview(client)
-        closing.append(remote.close)
+        closing.append(cast("RemotePreview", remote).close)
     submitter = None
     if load is not None and client is not None:
         submitter = ConfirmedSubmitter(client, load, str(path), max_inflight, told)
