@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from prodseg.producer.cli.options import (
     prompt_from_args,
     setting_overrides,
 )
+from prodseg.producer.cli.prepare_page import add_prepare_page_flags, cmd_prepare_file
 from prodseg.settings import CONNECTION, MACHINE_SETTINGS, settings_with
 from prodseg.tasks.names import CANCELLED, FAILED
 
@@ -229,87 +231,6 @@ def cmd_review(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_prepare(args: argparse.Namespace) -> int:
-    """The catalog file written (or gone on with), then ``--review``/``--submit``."""
-    import shutil
-
-    output: Path = args.output
-    if not output.exists():
-        if args.source.suffix.lower() not in (".csv", ".jsonl", ".ndjson") \
-                or not args.source.is_file():
-            raise InputError(f"{args.source}: give a catalog file whose rows hold prompts, or "
-                             f"an existing {output} to go on with")
-        shutil.copyfile(args.source, output)
-    return prepare_review_submit(args, output)
-
-
-def prepare_review_submit(args: argparse.Namespace, output: Path) -> int:
-    """``catalog prepare --review`` and ``--submit`` on the written file ``output``.
-
-    ``--review`` serves the prepare page until Ctrl+C; ``--submit`` submits each product as
-    it is confirmed there (without ``--review``: every product, as the file has it).
-    """
-    import logging
-
-    from prodseg.producer.cli.options import settings_from_args
-    from prodseg.producer.prepare_page.decisions import PreparedFile
-    from prodseg.producer.prepare_page.launch import prepare_page
-
-    if not (args.review or args.submit):
-        return EXIT_OK
-    flags = {k: v for k, v in setting_overrides(args).items() if k not in MACHINE_SETTINGS}
-    client = _client(args) if args.submit or args.preview == "worker" else None
-    settings = client.jobs.settings if client is not None else settings_from_args(args)
-
-    def load() -> tuple[str, list[Product]]:
-        return _products(output, True, flags)
-
-    def told(product: str, error: str | None) -> None:
-        if error is not None:
-            print(f"prodseg: refused {error}", file=sys.stderr)
-
-    page = prepare_page(output, settings, client, args.preview, args.port,
-                        load if args.submit else None, args.max_inflight, told)
-    try:
-        if not args.review:
-            assert page.submitter is not None
-            for row in PreparedFile(output).rows:
-                page.submitter.confirmed(str(row.get("product_id")))
-            page.submitter.finish()
-            print(page.server.session.catalog, flush=True)
-            return EXIT_SOME_FAILED if page.submitter.refused else EXIT_OK
-        logging.getLogger("prodseg.producer.review").setLevel(logging.WARNING)
-        print(f"preparing {output} (catalog {page.server.session.catalog}); open (Ctrl+C "
-              "stops, every decision is saved):", file=sys.stderr)
-        print(page.server.url, flush=True)
-        with suppress(KeyboardInterrupt):
-            page.server.serve_forever()
-    finally:
-        page.close()
-    if args.submit:
-        print(page.server.session.catalog, flush=True)
-    return EXIT_OK
-
-
-def add_prepare_page_flags(prepare: argparse.ArgumentParser) -> None:
-    """``catalog prepare``'s ``--review`` and ``--submit`` and what goes with them."""
-    prepare.add_argument("--review", action="store_true",
-                         help="confirm each proposal on a page on 127.0.0.1: Enter accepts, a "
-                         "click, shift+click or drag corrects, V picks another reference "
-                         "view, S skips; every decision is saved at once")
-    prepare.add_argument("--submit", action="store_true",
-                         help="submit each product as it is confirmed (without --review: "
-                         "every product), under the catalog id catalog submit gives the file")
-    prepare.add_argument("--preview", choices=("worker", "local"), default="worker",
-                         help="where the page's masks are computed: on a worker through the "
-                         "interactive queue, or in this process (default: %(default)s)")
-    prepare.add_argument("--port", type=count_arg(0), default=0, metavar="PORT",
-                         help="the page's port on 127.0.0.1 (default: a free one)")
-    prepare.add_argument("--max-inflight", type=count_arg(1), default=32, metavar="N",
-                         help="with --submit: at most N of the catalog's jobs queued or "
-                         "running (default: %(default)s)")
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     from prodseg.producer.catalog.export import describe, export_catalog
     from prodseg.storage.exports.catalog_report import ReviewRules
@@ -452,7 +373,8 @@ def register(sub: SubParsers) -> None:
     prepare.add_argument("--output", "-o", type=Path, required=True, metavar="FILE",
                          help="the catalog file to write, or to go on with")
     add_prepare_page_flags(prepare)
-    prepare.set_defaults(handler=cmd_prepare)
+    prepare.set_defaults(handler=functools.partial(cmd_prepare_file, make_client=_client,
+                                                   read_products=_products))
     add_settings_flags(prepare, only=SUBMIT_SETTINGS | {"model_cache_dir", "device"})
 
     export = commands.add_parser("export", help="the accepted results as one dataset, one "
