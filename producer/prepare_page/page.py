@@ -105,6 +105,7 @@ correct &middot; <kbd>V</kbd> next view as reference &middot; <kbd>S</kbd> skip 
     about.className = c !== null && c < 0.5 ? "low" : "high";
     showProgress(d.progress);
     if (newPhoto) {
+      asked++;  // a preview asked for the photo shown before is not drawn on this one
       $("mask").hidden = true;
       $("photo").onload = marks;
       $("photo").src = url(base() + prompt.view + "/full");

@@ -1,11 +1,13 @@
 """A 200-product catalog prepared in headless Chromium against Valkey, SeaweedFS and a
 ``prodseg worker`` (classic backend): Enter on the right proposals, a click on the product
 for the wrong ones (its mask previewed by the worker, then by ``--preview local``) and
-Enter; the browser and the command closed halfway and started again; ``--submit``
+Enter; V and a click on another view for one product, S for another; the browser and the
+command closed halfway and started again; ``--submit``
 submitting each product as it is confirmed, the products confirmed but not yet submitted
 when the command stopped submitted by the next one. The file then holds exactly the
-decisions made, ``catalog submit`` of it gives the same catalog and finds nothing left to
-enqueue, and every job ends, the corrected ones segmenting the clicked product. The test
+decisions made, ``catalog submit`` of it gives the same catalog and enqueues only the
+skipped product, with its proposal, and every job ends, the corrected ones segmenting the
+clicked product. The test
 prints the keystrokes and clicks, and the seconds per product."""
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from prodseg.producer.prepare_page.decisions import DECISION_COLUMN, PreparedFil
 from tests.support.browser import chromium, console_errors, full_page_png, requested_urls
 from tests.support.cluster import Cluster
 from tests.support.outcomes import artifacts_dir
-from tests.support.prepared import PreparedSet, write_prepared
+from tests.support.prepared import PreparedSet, middle, write_prepared
 
 pytestmark = pytest.mark.integration
 PRODUCTS = 200
 WAIT_S = 120.0
 SIZE = (72, 96)
+SKIPPED = "p0005"  # S: left as proposed
+MOVED = "p0007"  # V: its second view made the reference, the product clicked there
 
 
 class Tally:
@@ -63,8 +67,15 @@ def test_prepare_200_products_in_the_browser_with_submit(cluster: Cluster) -> No
     for row in rows:
         product = row["product_id"]
         x, y = prepared.inside[product]
+        if product == SKIPPED:
+            assert (row[DECISION_COLUMN], row["prompt_source"], row["point"]) == \
+                ("skipped", "proposed", f"{x},{y}"), row
+            continue
         assert row["prompt_source"] == "confirmed", row
-        if product in prepared.wrong:
+        if product == MOVED:
+            assert (row[DECISION_COLUMN], row["reference"], row["point"]) == \
+                ("corrected", f"{product}/view_01.png", tally.clicked[product]), row
+        elif product in prepared.wrong:
             assert (row[DECISION_COLUMN], row["point"]) == ("corrected",
                                                            tally.clicked[product]), row
         else:
@@ -74,7 +85,7 @@ def test_prepare_200_products_in_the_browser_with_submit(cluster: Cluster) -> No
     cid = catalog_id(catalog.products)
     assert cid == rows[0]["catalog"]
 
-    # Every product was submitted as it was confirmed: the finished file adds nothing.
+    # Every product was submitted as it was confirmed: the finished file adds the skipped one.
     waited = time.perf_counter()
     done = cluster.cli("catalog", "submit", str(prepared.path), "--backend", "classic",
                        "--watch", "--no-progress", timeout=WAIT_S * 3)
@@ -83,14 +94,19 @@ def test_prepare_200_products_in_the_browser_with_submit(cluster: Cluster) -> No
     assert "was submitted before: going on where it stopped" in done.stderr
     enqueued = {k.rsplit("/", 1)[1] for k in cluster.store.list(f"catalogs/{cid}/products/")}
     assert enqueued == {f"{p}.json" for p in prepared.products}
-    for product in sorted(prepared.wrong)[:5]:
+    skipped = json.loads(cluster.store.get(f"jobs/{cid}-{SKIPPED}/results.json"))
+    assert skipped["reference"]["prompt"]["points"] == [
+        [float(v) for v in prepared.inside[SKIPPED]]]
+    for product in [MOVED, *sorted(prepared.wrong)[:4]]:
         doc = json.loads(cluster.store.get(f"jobs/{cid}-{product}/results.json"))
         (clicked,) = doc["reference"]["prompt"]["points"]
         assert ",".join(str(round(v)) for v in clicked) == tally.clicked[product]
         mask = np.asarray(Image.open(io.BytesIO(cluster.store.get(
             f"jobs/{cid}-{product}/{doc['reference']['mask']}")))) > 0
         x, y = (int(v) for v in tally.clicked[product].split(","))
-        assert mask[y, x] and prepared.masks[product][y, x]  # the product, where clicked
+        view = 1 if product == MOVED else 0
+        assert doc["reference"]["image"] == f"view_0{view}"
+        assert mask[y, x] and prepared.view_masks[product][view][y, x]  # where clicked
     waited = time.perf_counter() - waited
     print(f"\nprepared {PRODUCTS} products ({len(prepared.wrong)} proposals wrong): "
           f"{tally.keys} keystrokes, {tally.clicks} clicks, "
@@ -153,7 +169,27 @@ def _decide(driver: Any, url: str, prepared: PreparedSet, count: int, tally: Tal
             first = index
             assert index == int(state["decided"]), "the page opens at the first undecided"
         product = prepared.products[index]
-        if product in prepared.wrong:
+        if product == SKIPPED:
+            ActionChains(driver).send_keys("s").perform()
+            tally.keys += 1
+            tally.decided += 1
+            wait.until(lambda d, i=index: shown()["index"] != str(i))
+            continue
+        if product == MOVED:
+            ActionChains(driver).send_keys("v").perform()
+            tally.keys += 1
+            wait.until(lambda d: driver.execute_script(
+                "return document.getElementById('product').dataset.reference") == "1")
+            at = middle(prepared.view_masks[product][1])
+            _click_product(driver, wait, index, at, SIZE, ActionChains, view=1)
+            tally.clicks += 1
+            wait.until(lambda d: shown()["previewed"] == "1")
+            sent = json.loads(driver.execute_script(
+                "return document.getElementById('product').dataset.prompt"))
+            assert sent["view"] == 1 and prepared.view_masks[product][1][
+                sent["points"][0][1], sent["points"][0][0]]
+            tally.clicked[product] = ",".join(map(str, sent["points"][0]))
+        elif product in prepared.wrong:
             _click_product(driver, wait, index, prepared.inside[product], SIZE, ActionChains)
             tally.clicks += 1
             wait.until(lambda d: shown()["previewed"] == "1")
@@ -182,12 +218,13 @@ def _decide(driver: Any, url: str, prepared: PreparedSet, count: int, tally: Tal
 
 
 def _click_product(driver: Any, wait: Any, index: int, at: tuple[int, int],
-                   size: tuple[int, int], chains: Any) -> None:
-    """A click on the reference photo at pixel ``at`` (its natural size is ``size``)."""
+                   size: tuple[int, int], chains: Any, view: int = 0) -> None:
+    """A click on the reference photo (view ``view``) at pixel ``at`` (its natural size is
+    ``size``)."""
     photo = driver.find_element("id", "photo")
     wait.until(lambda d: d.execute_script(
         "var p = arguments[0]; return p.complete && p.naturalWidth > 0 && "
-        f"p.src.indexOf('/api/product/{index}/') >= 0", photo))
+        f"p.src.indexOf('/api/product/{index}/view/{view}/full') >= 0", photo))
     rect = photo.size
     height, width = size
     dx = (at[0] + 0.5) * rect["width"] / width - rect["width"] / 2  # the pixel's middle

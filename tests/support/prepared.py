@@ -29,6 +29,7 @@ class PreparedSet:
         wrong: the products whose proposal is off the product.
         inside: per product, a pixel well inside the product on its first view.
         masks: per product, its true mask on its first view, ``(H, W)`` bool.
+        view_masks: per product, its true mask on each of its views.
     """
 
     path: Path
@@ -36,6 +37,7 @@ class PreparedSet:
     wrong: set[str]
     inside: dict[str, tuple[int, int]]
     masks: dict[str, np.ndarray]
+    view_masks: dict[str, list[np.ndarray]]
 
 
 def write_prepared(folder: Path, n_products: int, views: int = 3,
@@ -58,6 +60,7 @@ def write_prepared(folder: Path, n_products: int, views: int = 3,
     wrong: set[str] = set()
     inside: dict[str, tuple[int, int]] = {}
     masks: dict[str, np.ndarray] = {}
+    view_masks: dict[str, list[np.ndarray]] = {}
     rows = []
     for k in range(n_products):
         product = f"p{k:04d}"
@@ -77,6 +80,7 @@ def write_prepared(folder: Path, n_products: int, views: int = 3,
         products.append(product)
         inside[product] = (x, y)
         masks[product] = mask
+        view_masks[product] = [m for _, m in chosen]
         rows.append([product, product, f"{product}/view_00.png", f"{px},{py}", "proposed",
                      f"{confidence:.2f}"])
     path = folder / name
@@ -85,7 +89,7 @@ def write_prepared(folder: Path, n_products: int, views: int = 3,
         writer.writerow(["product_id", "images", "reference", "point", "prompt_source",
                          "prompt_confidence"])
         writer.writerows(rows)
-    return PreparedSet(path, products, wrong, inside, masks)
+    return PreparedSet(path, products, wrong, inside, masks, view_masks)
 
 
 def middle(mask: np.ndarray) -> tuple[int, int]:
