@@ -34,6 +34,7 @@ from prodseg.producer.cli.options import (
     prompt_from_args,
     setting_overrides,
 )
+from prodseg.producer.cli.prepare import register_prepare
 from prodseg.settings import CONNECTION, MACHINE_SETTINGS, settings_with
 from prodseg.tasks.names import CANCELLED, FAILED
 
@@ -73,13 +74,13 @@ def _products(catalog_path: Path, skip_invalid: bool,
     cid = catalog_id(catalog.products)
     products = []
     for p in catalog.products:
-        if p.prompt is None or p.reference is None:
-            raise InputError(f"{catalog_path}:{p.line} ({p.product_id}): no prompt; "
-                             "'prodseg catalog prepare' proposes one")
         images = expand_sources(p.images)
+        reference = p.reference or (images[0] if images else "")  # proposed: on the first
         products.append(Product(p.product_id, product_job(cid, p.product_id), p.line,
-                                tuple(images), p.reference, p.prompt.to_json(),
-                                {**flags, **p.settings}, p.distractors, p.views))
+                                tuple(images), reference,
+                                None if p.prompt is None else p.prompt.to_json(),
+                                {**flags, **p.settings}, p.distractors, p.views,
+                                p.prompt_source, p.prompt_confidence))
     return cid, products
 
 
@@ -390,6 +391,7 @@ def register(sub: SubParsers) -> None:
     imported.add_argument("--reviewer", metavar="NAME", help="the name decisions are stored "
                           "under (default: your user name)")
     add_spin_flags(export)
+    register_prepare(commands)
     for cmd in (report, review, export):
         cmd.add_argument("--min-matched", type=float, default=0.5, metavar="FRACTION",
                          help="flag products with fewer matched views (default: %(default)s)")
