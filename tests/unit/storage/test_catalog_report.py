@@ -112,3 +112,13 @@ def test_a_low_confidence_proposal_is_flagged_with_its_reason() -> None:
     assert [(r["prompt_source"], r["prompt_confidence"]) for r in table] == [
         ("proposed", "0.3000"), ("proposed", "0.2000"), ("confirmed", "0.2000")]
     assert b"proposed 0.30" in report_html("cat-1", [row], {})
+
+
+def test_the_coco_export_says_where_each_product_prompt_came_from() -> None:
+    from prodseg.storage.exports.dataset import coco_dataset
+
+    doc = coco_dataset(["milk", "tea"], [], [], {
+        "milk": {"prompt_source": "proposed", "prompt_confidence": 0.8}})
+    assert doc["categories"] == [
+        {"id": 1, "name": "milk", "prompt_source": "proposed", "prompt_confidence": 0.8},
+        {"id": 2, "name": "tea"}]
