@@ -39,6 +39,7 @@ from prodseg.tasks.names import (
     FINALIZE_TASK,
     MATCH_TASK,
     PREVIEW_TASK,
+    PROPOSE_TASK,
     REFERENCE_TASK,
     RESOLVE_TASK,
     STEP_TASKS,
@@ -457,5 +458,30 @@ def preview(session: str, n: int, image_key: str, prompt: dict[str, Any],
         reply["error"] = str(exc)
     except Exception as exc:
         log.exception("preview %s/%s failed", session, n)
+        reply["error"] = f"{type(exc).__name__}: {exc}"
+    send_reply(_board().redis, session, reply)
+
+
+@app.task(name=PROPOSE_TASK, ignore_result=True)
+def propose(session: str, n: int, image_keys: list[str], settings: dict[str, Any]) -> None:
+    """A product's proposed reference and prompt (``prodseg catalog prepare``), replied
+    as previews are: ``{"n", "proposal": ProposedPrompt.to_json()}`` or ``{"n", "error"}``.
+    """
+    from prodseg.storage.manifest import InputImage
+    from prodseg.tasks.previews import check_session, send_reply
+    from prodseg.workers.plan.propose import propose_stored
+    from prodseg.workers.plan.steps import read_input
+
+    reply: dict[str, Any] = {"n": n}
+    try:
+        check_session(session)
+        s, store = _settings(), _store()
+        pipeline = _pipeline(dumps(settings, sort_keys=True))
+        reply["proposal"] = propose_stored(
+            pipeline, image_keys, lambda key: read_input(store, InputImage(key, key, key), s))
+    except (InputError, ValueError) as exc:
+        reply["error"] = str(exc)
+    except Exception as exc:
+        log.exception("propose %s/%s failed", session, n)
         reply["error"] = f"{type(exc).__name__}: {exc}"
     send_reply(_board().redis, session, reply)

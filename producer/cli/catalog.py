@@ -35,7 +35,8 @@ from prodseg.producer.cli.options import (
     prompt_from_args,
     setting_overrides,
 )
-from prodseg.producer.cli.prepare_page import add_prepare_page_flags, cmd_prepare_file
+from prodseg.producer.cli.prepare import register_prepare
+from prodseg.producer.cli.prepare_page import add_prepare_page_flags, then_review_submit
 from prodseg.settings import CONNECTION, MACHINE_SETTINGS, settings_with
 from prodseg.tasks.names import CANCELLED, FAILED
 
@@ -75,13 +76,13 @@ def _products(catalog_path: Path, skip_invalid: bool,
     cid = catalog_id(catalog.products)
     products = []
     for p in catalog.products:
-        if p.prompt is None or p.reference is None:
-            raise InputError(f"{catalog_path}:{p.line} ({p.product_id}): no prompt; "
-                             "'prodseg catalog prepare' proposes one")
         images = expand_sources(p.images)
+        reference = p.reference or (images[0] if images else "")  # proposed: on the first
         products.append(Product(p.product_id, product_job(cid, p.product_id), p.line,
-                                tuple(images), p.reference, p.prompt.to_json(),
-                                {**flags, **p.settings}, p.distractors, p.views))
+                                tuple(images), reference,
+                                None if p.prompt is None else p.prompt.to_json(),
+                                {**flags, **p.settings}, p.distractors, p.views,
+                                p.prompt_source, p.prompt_confidence))
     return cid, products
 
 
@@ -366,17 +367,6 @@ def register(sub: SubParsers) -> None:
                         help="where a click's mask is computed: on a worker through the "
                         "interactive queue, or in this process (default: %(default)s)")
 
-    prepare = commands.add_parser("prepare", help="a catalog file with a proposed prompt per "
-                                  "product; --review confirms them on a page, --submit "
-                                  "submits each as it is confirmed")
-    prepare.add_argument("source", type=Path, help="a catalog file whose rows hold proposals")
-    prepare.add_argument("--output", "-o", type=Path, required=True, metavar="FILE",
-                         help="the catalog file to write, or to go on with")
-    add_prepare_page_flags(prepare)
-    prepare.set_defaults(handler=functools.partial(cmd_prepare_file, make_client=_client,
-                                                   read_products=_products))
-    add_settings_flags(prepare, only=SUBMIT_SETTINGS | {"model_cache_dir", "device"})
-
     export = commands.add_parser("export", help="the accepted results as one dataset, one "
                                  "class per product")
     export.add_argument("catalog_id", type=catalog_id_arg, help="the id catalog submit printed")
@@ -404,6 +394,11 @@ def register(sub: SubParsers) -> None:
     imported.add_argument("--reviewer", metavar="NAME", help="the name decisions are stored "
                           "under (default: your user name)")
     add_spin_flags(export)
+    prepare = register_prepare(commands)
+    add_prepare_page_flags(prepare)
+    prepare.set_defaults(handler=functools.partial(
+        then_review_submit, propose=prepare.get_default("handler"), make_client=_client,
+        read_products=_products))
     for cmd in (report, review, export):
         cmd.add_argument("--min-matched", type=float, default=0.5, metavar="FRACTION",
                          help="flag products with fewer matched views (default: %(default)s)")

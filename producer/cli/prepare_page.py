@@ -9,7 +9,6 @@ from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
-from prodseg.errors import InputError
 from prodseg.producer.catalog.client import CatalogClient, Product
 from prodseg.producer.cli.options import (
     EXIT_OK,
@@ -26,20 +25,15 @@ ReadProducts = Callable[[Path, bool, dict[str, str]], tuple[str, list[Product]]]
 submit`` reads a file."""
 
 
-def cmd_prepare_file(args: argparse.Namespace, make_client: MakeClient,
-                     read_products: ReadProducts) -> int:
-    """``catalog prepare FILE -o FILE``: a catalog file that holds proposals (copied to
-    ``-o`` unless it is there to go on with), then ``--review``/``--submit``."""
-    import shutil
-
-    output: Path = args.output
-    if not output.exists():
-        if args.source.suffix.lower() not in (".csv", ".jsonl", ".ndjson") \
-                or not args.source.is_file():
-            raise InputError(f"{args.source}: give a catalog file whose rows hold prompts, or "
-                             f"an existing {output} to go on with")
-        shutil.copyfile(args.source, output)
-    return prepare_review_submit(args, output, make_client, read_products)
+def then_review_submit(args: argparse.Namespace, propose: Callable[[argparse.Namespace], int],
+                       make_client: MakeClient, read_products: ReadProducts) -> int:
+    """``catalog prepare``: the file written by ``propose`` (every prompt proposed), then
+    ``--review``/``--submit`` on it; the exit code is ``propose``'s when it is not 0."""
+    proposed = propose(args)
+    if not (args.review or args.submit):
+        return proposed
+    done = prepare_review_submit(args, args.output, make_client, read_products)
+    return proposed or done
 
 
 def prepare_review_submit(args: argparse.Namespace, output: Path, make_client: MakeClient,

@@ -53,7 +53,8 @@ def track_step(store: ObjectStore, manifest: JobManifest,
             if t.image_id not in prompted.references and t.image_id not in prompted.no_match]
     views = [(manifest.images[k].image_id, manifest.images[k].source,
               _loader(store, manifest.images[k], pipeline)) for k in left]
-    tracked = track_spin(pipeline, plan, Prompt.from_json(manifest.prompt), fixed,
+    prompt = Prompt.from_json(manifest.state(store).get_json(REFERENCE)["entry"]["prompt"])
+    tracked = track_spin(pipeline, plan, prompt, fixed,
                          load_reference_shape(store, manifest),
                          (manifest.reference.source, reference), views)
     for k in sorted(tracked.results):

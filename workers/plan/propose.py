@@ -7,15 +7,22 @@ and hands the rule what it needs, one view at a time, so no view's masks outlive
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from prodseg.errors import InputError
+from prodseg.prompts import Prompt
 from prodseg.proposed import ProposedPrompt
+from prodseg.results import ReferenceResult
+from prodseg.storage.base import ObjectNotFound
 from prodseg.workers.capture.prompt_rule import change_map, choose_prompt, view_objects
 from prodseg.workers.ops.masks import area_filter
 from prodseg.workers.plan.job_models import JobModels
+
+log = logging.getLogger(__name__)
 
 
 def propose_prompt(views: Sequence[tuple[str, np.ndarray]], models: JobModels,
@@ -54,3 +61,61 @@ def propose_prompt(views: Sequence[tuple[str, np.ndarray]], models: JobModels,
         raise InputError(f"no object found on any of the {len(views)} views to propose a "
                          "prompt on")
     return proposed
+
+
+def segment_reference(models: JobModels, image: np.ndarray, prompt: Prompt | None,
+                      image_id: str, source: str,
+                      targets: Sequence[tuple[str, Callable[[], np.ndarray]]]
+                      ) -> ReferenceResult:
+    """The reference step's product: the prompt segmented, or first proposed when the
+    job has none; what both executors call.
+
+    Args:
+        models: the job's models.
+        image: the reference, ``(H, W, 3)`` uint8 RGB.
+        prompt: the job's prompt; None to propose one on the reference from every view.
+        image_id: the reference's id.
+        source: where it came from.
+        targets: ``(image id, loader)`` of the other views, read only to propose.
+
+    Returns:
+        The reference, its ``prompt_source`` and, when proposed, its ``proposal``.
+    """
+    if prompt is not None:
+        return models.segment_reference(image, prompt, image_id, source)
+    views = [(image_id, image)]
+    for view, load in targets:
+        try:
+            views.append((view, load()))
+        except (InputError, ObjectNotFound) as exc:  # its view step reports it
+            log.warning("%s: left out of the proposal: %s", view, exc)
+    proposed = propose_prompt(views, models, reference=image_id)
+    del views
+    log.info("%s: proposed %s (%s)", source, proposed.to_json(), proposed.why)
+    reference = models.segment_reference(image, proposed.prompt(), image_id, source)
+    return dataclasses.replace(reference, prompt_source="proposed",
+                               proposal=proposed.to_json())
+
+
+def propose_stored(models: JobModels, image_keys: Sequence[str],
+                   read: Callable[[str], np.ndarray]) -> dict[str, object]:
+    """A product's proposal on a worker, from its stored images (the ``propose`` task).
+
+    Args:
+        models: the worker's models for the request's settings.
+        image_keys: keys in the job store, or ``s3://bucket/key`` URLs.
+        read: an image's ``(H, W, 3)`` uint8 RGB pixels by its key.
+
+    Returns:
+        ``ProposedPrompt.to_json()``, its ``reference`` one of ``image_keys``.
+
+    Raises:
+        InputError: an image is unreadable or missing, or no object is found.
+    """
+    views = []
+    for key in image_keys:
+        try:
+            views.append((key, read(key)))
+        except ObjectNotFound:
+            raise InputError(f"{key}: not found in storage") from None
+    return propose_prompt(views, models).to_json()

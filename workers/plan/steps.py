@@ -51,6 +51,7 @@ from prodseg.workers.match.candidates import ViewCandidates, select_view
 from prodseg.workers.match.instances import MaskShape, mask_shape
 from prodseg.workers.plan.job_plan import JobPlan
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
+from prodseg.workers.plan.propose import segment_reference
 from prodseg.workers.plan.view_prompts import prompted_view
 from prodseg.workers.plan.views import cutout_alpha, load_view, view_candidates
 
@@ -60,6 +61,11 @@ log = logging.getLogger(__name__)
 def worker_name() -> str:
     """``host:pid`` of this process, recorded with each target it processed."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _target_loader(store: ObjectStore, image: InputImage,
+                   settings: Settings) -> Callable[[], np.ndarray]:
+    return lambda: read_input(store, image, settings)
 
 
 def read_input(store: ObjectStore, image: InputImage, settings: Settings) -> np.ndarray:
@@ -99,8 +105,10 @@ def reference_step(
         image = read_input(store, ref, pipeline.settings)
     except ObjectNotFound as exc:
         raise InputError(f"{ref.source}: reference image not found in storage ({exc})") from None
-    reference = pipeline.segment_reference(image, Prompt.from_json(manifest.prompt),
-                                           ref.image_id, ref.source)
+    prompt = None if manifest.prompt is None else Prompt.from_json(manifest.prompt)
+    targets = [(t.image_id, _target_loader(store, t, pipeline.settings))
+               for t in manifest.images]
+    reference = segment_reference(pipeline, image, prompt, ref.image_id, ref.source, targets)
     points = [(x, y) for x, y in manifest.distractors]
     negatives = pipeline.embed_distractors(image, points, ref.source)
     neighbours = pipeline.reference_neighbours(image, reference)
