@@ -2,16 +2,16 @@
 the operator goes through it.
 
 Writes a prepared catalog of N products (3 rendered views each, JPEG, hard links of a
-few files), starts the real ``prodseg catalog prepare FILE -o FILE --review --preview
-local --backend classic``, and opens its page in headless Chromium: the seconds from
-navigation to the first product drawn with its photo and thumbnails, then the server's
-resident memory and the page's JavaScript heap every STEP products while the arrow key
-goes through them (each product's photo, thumbnails and preview loaded before the next).
-The page counts as open when the first product's photo and thumbnails are drawn; the
-seconds until its preview mask is drawn too (the first preview builds the segmenter) are
-printed beside.
+few files, every product already proposed), starts the real ``prodseg catalog prepare
+FILE -o FILE --review --propose local --preview local --backend classic``, and opens its
+page in headless Chromium: the seconds from navigation to the first product drawn with
+its photo and thumbnails, then the server's resident memory and the page's JavaScript
+heap every STEP products while the arrow key goes through them (each product's photo,
+thumbnails and preview loaded before the next). The page counts as open when the first
+product's photo and thumbnails are drawn; the seconds until its preview mask is drawn too
+(the first preview builds the segmenter) are printed beside.
 
-    python benchmarks/bench_prepare_page.py --products 5000 --browse 600 --step 100
+    python benchmarks/bench_prepare_page.py --products 5000 --browse 500 --step 100
 """
 
 from __future__ import annotations
@@ -87,10 +87,13 @@ def main() -> None:
         start = time.perf_counter()
         proc = subprocess.Popen(
             [sys.executable, "-m", "prodseg", "catalog", "prepare", str(path), "-o",
-             str(path), "--review", "--preview", "local", "--backend", "classic"],
+             str(path), "--review", "--propose", "local", "--preview", "local",
+             "--no-progress", "--backend", "classic"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         try:
-            url = proc.stdout.readline().strip() if proc.stdout else ""
+            url = ""
+            while proc.stdout and not url.startswith("http") and proc.poll() is None:
+                url = proc.stdout.readline().strip()  # after the proposing step's summary
             started = time.perf_counter() - start
             browser = cast(Generator[Any, None, None], chromium())
             driver = next(browser)

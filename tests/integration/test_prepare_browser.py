@@ -122,11 +122,13 @@ def _session(cluster: Cluster, prepared: PreparedSet, count: int, where: str,
     proc = subprocess.Popen(
         [sys.executable, "-m", "prodseg", "catalog", "prepare", str(prepared.path), "-o",
          str(prepared.path), "--review", "--submit", "--backend", "classic",
-         "--max-inflight", "8", "--preview", where],
+         "--max-inflight", "8", "--preview", where, "--no-progress"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cluster.env,
         start_new_session=True)
     try:
-        url = proc.stdout.readline().strip() if proc.stdout else ""
+        url = ""
+        while proc.stdout and not url.startswith("http") and proc.poll() is None:
+            url = proc.stdout.readline().strip()  # after the proposing step's summary
         assert url.startswith("http://127.0.0.1:") and "?token=" in url, (
             url, proc.stderr.read() if proc.stderr and proc.poll() is not None else "")
         browser = chromium()
