@@ -97,8 +97,8 @@ def main() -> None:
             boxed = proposed.box is not None and true.any() \
                 and box_iou(proposed.box, mask_to_box(true)) >= 0.7
             mask = pipeline.segmenter.segment(views[index][1], proposed.prompt()).mask
-            rows.append((pid, product["lookalike"], inside or boxed, mask_iou(mask, true),
-                         proposed))
+            rows.append((pid, bool(product["lookalike"]), bool(inside or boxed),
+                         mask_iou(mask, true), proposed))
     right = [r for r in rows if r[2]]
     print(f"backend {args.backend}: {len(rows)} products, {args.views} views of {args.size}, "
           f"up to {args.max_offset:.0%} off-centre, {sum(r[1] for r in rows)} beside a "
@@ -119,10 +119,10 @@ def main() -> None:
         cells = [sum(1 for r in rows if _flagged(r[4]) == flagged and r[2] == ok)
                  for ok in (True, False)]
         print(f"  {label:<10}{cells[0]:>7}{cells[1]:>7}")
-    for pid, _, ok, iou, proposed in rows:
-        if proposed is not None and (not ok or proposed.flagged):
+    for pid, _, ok, iou, shown in rows:
+        if shown is not None and (not ok or shown.flagged):
             print(f"  {pid}: {'right' if ok else 'WRONG'}, confidence "
-                  f"{proposed.confidence:.2f} ({proposed.why}), mask IoU {iou:.2f}")
+                  f"{shown.confidence:.2f} ({shown.why}), mask IoU {iou:.2f}")
     print(f"seconds per product (propose): median {np.median(seconds):.2f}, "
           f"max {max(seconds):.2f}")
 
