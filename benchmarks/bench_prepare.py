@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from prodseg.proposed import ProposedPrompt
+
 
 def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     """IoU of two ``(x0, y0, x1, y1)`` boxes."""
@@ -36,7 +38,13 @@ def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return w * h / union if union > 0 else 0.0
 
 
+def _flagged(proposed: ProposedPrompt | None) -> bool:
+    """Whether a person looks at the product: a flagged proposal, or none at all."""
+    return proposed is None or proposed.flagged
+
+
 def main() -> None:
+    from prodseg.errors import InputError
     from prodseg.producer.samples.catalog import write_sample_catalog
     from prodseg.settings import load_settings
     from prodseg.storage.images import read_image_file
@@ -45,7 +53,10 @@ def main() -> None:
     from prodseg.workers.plan.propose import propose_prompt
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=("classic", "sam2"), default="classic")
+    parser.add_argument("--backend", choices=("classic", "sam2-dinov2"), default="classic")
+    parser.add_argument("--weights", choices=("pretrained", "random"), default="pretrained",
+                        help="sam2-dinov2: seeded random weights give no meaningful masks; "
+                        "they time the proposal only")
     parser.add_argument("--products", type=int, default=60)
     parser.add_argument("--views", type=int, default=8)
     parser.add_argument("--size", default="512x384", metavar="WxH")
@@ -55,7 +66,7 @@ def main() -> None:
                         help="a rendered catalog to use (default: render one)")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
-    settings = load_settings(backend=args.backend)
+    settings = load_settings(backend=args.backend, weights=args.weights)
     pipeline = ProductSegmentationPipeline(settings)
     with tempfile.TemporaryDirectory() as tmp:
         root = args.catalog or Path(tmp)
@@ -63,13 +74,20 @@ def main() -> None:
             write_sample_catalog(root, args.products, args.views, (width, height), args.seed,
                                  args.max_offset)
         truth = json.loads((root / "truth.json").read_text())["products"]
-        rows, seconds = [], []
+        rows: list[tuple[str, bool, bool, float, ProposedPrompt | None]] = []
+        seconds: list[float] = []
         for pid, product in truth.items():
             views = [(Path(v["image"]).stem, read_image_file(root / v["image"], 10**9, 10**10))
                      for v in product["views"]]
             start = time.perf_counter()
-            proposed = propose_prompt(views, pipeline)
-            seconds.append(time.perf_counter() - start)
+            try:
+                proposed = propose_prompt(views, pipeline)
+            except InputError as exc:  # nothing proposed: a person must click it
+                print(f"  {pid}: not proposed: {exc}")
+                rows.append((pid, product["lookalike"], False, 0.0, None))
+                continue
+            finally:
+                seconds.append(time.perf_counter() - start)
             index = [view for view, _ in views].index(proposed.reference)
             entry = product["views"][index]
             true = np.asarray(Image.open(root / entry["mask"])) > 127
@@ -79,8 +97,8 @@ def main() -> None:
             boxed = proposed.box is not None and true.any() \
                 and box_iou(proposed.box, mask_to_box(true)) >= 0.7
             mask = pipeline.segmenter.segment(views[index][1], proposed.prompt()).mask
-            rows.append((pid, product["lookalike"], inside or boxed, mask_iou(mask, true),
-                         proposed))
+            rows.append((pid, bool(product["lookalike"]), bool(inside or boxed),
+                         mask_iou(mask, true), proposed))
     right = [r for r in rows if r[2]]
     print(f"backend {args.backend}: {len(rows)} products, {args.views} views of {args.size}, "
           f"up to {args.max_offset:.0%} off-centre, {sum(r[1] for r in rows)} beside a "
@@ -98,13 +116,13 @@ def main() -> None:
     print("confusion (confidence x correctness):")
     print(f"  {'':<10}{'right':>7}{'wrong':>7}")
     for label, flagged in (("confident", False), ("flagged", True)):
-        cells = [sum(1 for r in rows if r[4].flagged == flagged and r[2] == ok)
+        cells = [sum(1 for r in rows if _flagged(r[4]) == flagged and r[2] == ok)
                  for ok in (True, False)]
         print(f"  {label:<10}{cells[0]:>7}{cells[1]:>7}")
-    for pid, _, ok, iou, proposed in rows:
-        if not ok or proposed.flagged:
+    for pid, _, ok, iou, shown in rows:
+        if shown is not None and (not ok or shown.flagged):
             print(f"  {pid}: {'right' if ok else 'WRONG'}, confidence "
-                  f"{proposed.confidence:.2f} ({proposed.why}), mask IoU {iou:.2f}")
+                  f"{shown.confidence:.2f} ({shown.why}), mask IoU {iou:.2f}")
     print(f"seconds per product (propose): median {np.median(seconds):.2f}, "
           f"max {max(seconds):.2f}")
 
