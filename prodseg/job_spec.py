@@ -142,7 +142,8 @@ class JobSpec:
         reference: the image the prompt refers to, as the user named it.
         targets: the images to search, the reference and repeats left out, in order.
         ids: the image ids, the reference's first, then one per target.
-        prompt: the click(s) or box on the reference, in its pixels.
+        prompt: the click(s) or box on the reference, in its pixels; None to have it
+            proposed when the job runs (``workers.plan.propose``).
         distractors: clicks on lookalikes on the reference, in its pixels.
         views: prompts on target views, keyed by image id.
         video: the video the images are frames of (``workers.capture.video_frames``),
@@ -152,13 +153,13 @@ class JobSpec:
     reference: str
     targets: tuple[str, ...]
     ids: tuple[str, ...]
-    prompt: Prompt
+    prompt: Prompt | None
     distractors: tuple[Point, ...] = ()
     views: ViewPrompts = field(default_factory=ViewPrompts)
     video: VideoCapture | None = None
 
 
-def build_job_spec(images: Sequence[str], reference: str, prompt: Prompt, *,
+def build_job_spec(images: Sequence[str], reference: str, prompt: Prompt | None, *,
                    identity: Callable[[str], str], decode: Callable[[str], np.ndarray],
                    distractors: Sequence[Point] = (), views: ViewPrompts | None = None,
                    exists: Callable[[str], bool] | None = None) -> JobSpec:
@@ -167,7 +168,7 @@ def build_job_spec(images: Sequence[str], reference: str, prompt: Prompt, *,
     Args:
         images: the capture's images (the reference may be among them).
         reference: the image the prompt refers to.
-        prompt: the click(s) or box on the reference.
+        prompt: the click(s) or box on the reference; None to propose it when it runs.
         identity: what makes two names one image (a real path, an ``s3://`` URL).
         decode: an image's ``(H, W, 3)`` uint8 pixels; raises ``InputError`` naming it.
             Called for the reference and for each view with a prompt or lookalikes.
@@ -191,7 +192,8 @@ def build_job_spec(images: Sequence[str], reference: str, prompt: Prompt, *,
     named = resolve_views(views or ViewPrompts(), [reference, *targets], ids, identity)
     ref_image = decode(reference)
     height, width = ref_image.shape[:2]
-    prompt.validate(width, height, reference)
+    if prompt is not None:
+        prompt.validate(width, height, reference)
     for x, y in distractors:
         Prompt.from_point(x, y).validate(width, height, f"{reference} (lookalike)")
     for image_id, source in zip(ids[1:], targets, strict=True):

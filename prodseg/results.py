@@ -126,6 +126,9 @@ class ReferenceResult:
             smallest first (SAM2: subpart, part, whole); empty when it does not say.
         candidate_scores: their quality estimates, in the same order.
         candidate: which of them ``mask`` is; None when the segmenter does not say.
+        prompt_source: ``clicked``, ``proposed`` or ``confirmed`` (``prodseg.proposed``).
+        proposal: for a prompt proposed at run time, ``ProposedPrompt.to_json()``; None
+            otherwise.
     """
 
     image_id: str
@@ -140,6 +143,8 @@ class ReferenceResult:
     candidate_areas: tuple[int, ...] = ()
     candidate_scores: tuple[float, ...] = ()
     candidate: int | None = None
+    prompt_source: str = "clicked"
+    proposal: dict[str, object] | None = None
 
     def save_mask(self, path: str | os.PathLike[str]) -> None:
         """Write the reference mask as an 8-bit PNG (255 = product)."""

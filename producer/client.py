@@ -102,7 +102,7 @@ class JobClient:
         self,
         images: Sequence[str | os.PathLike[str]],
         reference: str | os.PathLike[str],
-        prompt: Prompt,
+        prompt: Prompt | None,
         on_upload: Callable[[str], None] | None = None,
         job: str | None = None,
         settings: Settings | None = None,
@@ -115,7 +115,8 @@ class JobClient:
             images: local files or ``s3://bucket/prefix`` URLs (a prefix means every image
                 under it); the reference may be among them.
             reference: a local file or an ``s3://bucket/key`` URL.
-            prompt: the click(s) or box on the reference, in its pixels.
+            prompt: the click(s) or box on the reference, in its pixels; None to have the
+                reference step propose it (``--ref-point auto``).
             on_upload: called with each source after it is uploaded (progress).
             job: the job id (a new unique one by default).
             settings: this job's settings (the client's by default).
@@ -141,7 +142,7 @@ class JobClient:
         self,
         images: Sequence[str | os.PathLike[str]],
         reference: str | os.PathLike[str],
-        prompt: Prompt,
+        prompt: Prompt | None,
         on_upload: Callable[[str], None] | None = None,
         job: str | None = None,
         settings: Settings | None = None,
@@ -184,7 +185,8 @@ class JobClient:
                 if on_upload is not None:
                     on_upload(source)
         manifest = JobManifest(
-            job=job, reference=entries[0], prompt=spec.prompt.to_json(), images=entries[1:],
+            job=job, reference=entries[0], images=entries[1:],
+            prompt=None if spec.prompt is None else spec.prompt.to_json(),
             settings=recorded(settings), distractors=[list(p) for p in spec.distractors],
             views=spec.views.to_json() if not spec.views.empty else {},
             video=video.capture.to_json() if video is not None else {},

@@ -97,7 +97,8 @@ class JobManifest:
     Attributes:
         job: the job id.
         reference: the image the prompt refers to.
-        prompt: the prompt in ``Prompt.to_json`` form.
+        prompt: the prompt in ``Prompt.to_json`` form; None when the reference step is to
+            propose it (``workers.plan.propose``).
         images: the target images, in order (the reference is not among them).
         settings: the job's settings (``Settings.model_dump(mode="json")``, without the
             machine-local ones).
@@ -112,7 +113,7 @@ class JobManifest:
 
     job: str
     reference: InputImage
-    prompt: dict[str, Any]
+    prompt: dict[str, Any] | None
     images: list[InputImage]
     settings: dict[str, Any]
     created: str = field(

@@ -65,7 +65,8 @@ def make_app(settings: Settings | None = None) -> Celery:
     """A Celery app for the broker in ``settings`` (the environment's by default)."""
     s = settings if settings is not None else load_settings()
     app = Celery("prodseg", broker=s.broker_url,
-                 include=["prodseg.tasks.job_tasks", "prodseg.tasks.preview_task"])
+                 include=["prodseg.tasks.job_tasks", "prodseg.tasks.preview_task",
+                          "prodseg.tasks.propose_task"])
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],

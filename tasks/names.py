@@ -15,6 +15,8 @@ FINALIZE_TASK: Final = "prodseg.finalize"
 TRACK_TASK: Final = "prodseg.track"
 RESOLVE_TASK: Final = "prodseg.resolve"
 PREVIEW_TASK: Final = "prodseg.preview"
+PROPOSE_TASK: Final = "prodseg.propose"
+"""A product's prompt proposed on a worker (``workers.plan.propose``), ``interactive`` queue."""
 
 STEP_TASKS: Final = {"reference": REFERENCE_TASK, "track": TRACK_TASK, "view": MATCH_TASK,
                      "resolve": RESOLVE_TASK, "finalize": FINALIZE_TASK}

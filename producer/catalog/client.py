@@ -74,10 +74,12 @@ class Product:
         line: its line in the catalog file.
         images: local paths (absolute) or ``s3://`` URLs.
         reference: the reference image.
-        prompt: ``Prompt.to_json()`` form.
+        prompt: ``Prompt.to_json()`` form; None to have it proposed when the job runs.
         settings: per-product setting overrides.
         distractors: ``(x, y)`` clicks on lookalikes on the reference.
         views: prompts on other views and views not the product (``ViewPrompts.to_json``).
+        prompt_source: where the prompt came from (``prodseg.proposed``).
+        prompt_confidence: a proposal's confidence, as the catalog file gave it.
     """
 
     product: str
@@ -85,26 +87,32 @@ class Product:
     line: int
     images: tuple[str, ...]
     reference: str
-    prompt: dict[str, Any]
+    prompt: dict[str, Any] | None
     settings: dict[str, Any]
     distractors: tuple[tuple[float, float], ...] = ()
     views: dict[str, Any] = field(default_factory=dict)
+    prompt_source: str = "clicked"
+    prompt_confidence: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"product": self.product, "job": self.job, "line": self.line,
                 "images": list(self.images), "reference": self.reference,
                 "prompt": self.prompt, "settings": self.settings,
-                "distractors": [list(p) for p in self.distractors], "views": self.views}
+                "distractors": [list(p) for p in self.distractors], "views": self.views,
+                "prompt_source": self.prompt_source,
+                "prompt_confidence": self.prompt_confidence}
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Product:
         """The inverse of ``to_json``."""
         return cls(str(doc["product"]), str(doc["job"]), int(doc["line"]),
-                   tuple(doc["images"]), str(doc["reference"]), dict(doc["prompt"]),
+                   tuple(doc["images"]), str(doc["reference"]),
+                   None if doc["prompt"] is None else dict(doc["prompt"]),
                    dict(doc.get("settings") or {}),
                    tuple((float(x), float(y)) for x, y in doc.get("distractors") or []),
-                   dict(doc.get("views") or {}))
+                   dict(doc.get("views") or {}), str(doc.get("prompt_source", "clicked")),
+                   doc.get("prompt_confidence"))
 
 
 @dataclass(frozen=True)
@@ -192,6 +200,23 @@ class CatalogClient:
                                    "products": [p.to_json() for p in products]})
         return True
 
+    def update(self, products: list[Product], catalog: str, source: str) -> None:
+        """Store the catalog's description as ``products``, but for the products already
+        enqueued, which keep what their jobs were submitted with.
+
+        A prepared file (``catalog prepare --submit``) is submitted product by product as
+        the operator confirms them; the products not yet submitted follow the file.
+        """
+        key = catalog_key(catalog, "catalog.json")
+        enqueued = self.enqueued(catalog)
+        stored = {p.product: p for p in self.products(catalog)} if self.store.exists(key) \
+            else {}
+        kept = [stored.get(p.product, p) if p.product in enqueued else p for p in products]
+        given = {p.product for p in products}
+        kept += [p for name, p in stored.items() if name not in given and name in enqueued]
+        put_json(self.store, key, {"catalog": catalog, "source": source,
+                                   "products": [p.to_json() for p in kept]})
+
     def products(self, catalog: str) -> list[Product]:
         """The catalog's products, from storage.
 
@@ -259,7 +284,7 @@ class CatalogClient:
 
     def _prepare(self, product: Product) -> str:
         settings = _job_settings(self.jobs.settings, product.settings)
-        prompt = Prompt.from_json(product.prompt)
+        prompt = None if product.prompt is None else Prompt.from_json(product.prompt)
         try:
             return self.jobs.prepare(product.images, product.reference, prompt,
                                      job=product.job, settings=settings,

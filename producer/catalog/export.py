@@ -20,6 +20,7 @@ An export with nothing in it is refused and writes nothing.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -185,8 +186,12 @@ def export_catalog(client: CatalogClient, catalog: str, fmt: str, output: Path,
                 out.put(f"labels/{stem}.txt", yolo_label(image).encode("utf-8"))
     store_classes(client.store, catalog, summary.classes)
     if fmt == "coco":
+        prompts = {r.product: {"prompt_source": r.prompt_source,
+                               "prompt_confidence": None if math.isnan(r.prompt_confidence)
+                               else r.prompt_confidence} for r in rows}
         out.put("annotations.json", dump_bytes(coco_dataset(summary.classes, entries,
-                                                            annotations), indent=None))
+                                                            annotations, prompts),
+                                               indent=None))
         summary.files.append(str(output / "annotations.json"))
     else:
         out.put("data.yaml", yolo_data_yaml(summary.classes).encode("utf-8"))

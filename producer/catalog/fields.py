@@ -18,13 +18,16 @@ from typing import Any
 
 from prodseg.errors import PromptError
 from prodseg.prompts import Prompt
+from prodseg.proposed import PROMPT_SOURCES, PromptSource
 from prodseg.settings import MACHINE_SETTINGS, Settings, load_settings
 
 FIELDS = ("product_id", "images", "reference", "point", "neg_point", "box",
-          "distractor_point", "ref", "not_here", "capture", "settings")
+          "prompt_source", "prompt_confidence", "distractor_point", "ref", "not_here",
+          "capture", "settings", "catalog")
 CAPTURES = ("auto", "spin", "unordered", "panorama")
 SETTING_PREFIX = "setting."
 PRODUCT_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
+CATALOG_ID = re.compile(r"cat-[0-9a-f]{12}")
 _ANY_SIZE = 2**31  # an image size no prompt check can exceed: only the structure is checked
 
 
@@ -33,6 +36,16 @@ def product_id(value: Any) -> str:
         raise ValueError(f"product_id {value!r} is not valid: use 1-128 letters, digits, "
                          "'-', '_' and '.', not starting with '.' (it becomes a storage key)")
     return value.strip()
+
+
+def declared_catalog(value: Any) -> str:
+    """The ``catalog`` column: the catalog id a prepared file declares (``cat-`` and 12
+    lowercase hex digits), the same on every row."""
+    text = value.strip() if isinstance(value, str) else value
+    if not isinstance(text, str) or not CATALOG_ID.fullmatch(text):
+        raise ValueError(f"catalog {value!r} is not a catalog id: expected cat- and 12 "
+                         "lowercase hex digits, as catalog prepare writes it")
+    return text
 
 
 def image_list(value: Any, base: Path) -> tuple[str, ...]:
@@ -110,6 +123,25 @@ def check_prompt(prompt: Prompt) -> None:
     except PromptError as exc:
         size = f", which is {_ANY_SIZE}x{_ANY_SIZE}"
         raise PromptError(str(exc).removeprefix("prompt: ").replace(size, "")) from None
+
+
+def prompt_source(value: Any) -> PromptSource:
+    """The ``prompt_source`` column: ``clicked``, ``proposed`` or ``confirmed``."""
+    text = value.strip().lower() if isinstance(value, str) else value
+    for source in PROMPT_SOURCES:
+        if text == source:
+            return source
+    raise ValueError(f"prompt_source {value!r} is not one of {', '.join(PROMPT_SOURCES)}"
+                     f"{hint([str(value)], PROMPT_SOURCES)}")
+
+
+def prompt_confidence(value: Any) -> float:
+    """The ``prompt_confidence`` column: a proposal's confidence, a number in [0, 1]."""
+    (number,) = numbers(value if isinstance(value, str) else [value], 1,
+                        "prompt_confidence", "a number in [0, 1]")
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"prompt_confidence {value!r} is not in [0, 1]")
+    return number
 
 
 def capture_mode(value: Any) -> str:

@@ -2,9 +2,11 @@
 
 A CSV catalog has a header row; a ``.jsonl``/``.ndjson`` catalog has one JSON object per
 line (blank lines allowed). The fields (CSV columns, JSON keys) are ``product_id``,
-``images`` and ``reference`` (required), ``point``, ``neg_point`` and ``box`` (at least a
-point or a box) and ``settings`` (per-product overrides; CSV also takes one column per
-setting, ``setting.<name>``). Columns starting with ``#`` and ``note``/``notes`` are free
+``images`` (required), ``reference``, ``point``, ``neg_point`` and ``box`` (a reference
+with a point or a box; without them the prompt is proposed at run time), ``prompt_source``
+and ``prompt_confidence`` (where the prompt came from: ``prodseg.proposed``) and
+``settings`` (per-product overrides; CSV also takes one column per setting,
+``setting.<name>``). Columns starting with ``#`` and ``note``/``notes`` are free
 text. Reading is pure: nothing is fetched, globs are not expanded and images are not
 opened, so the prompt is checked against the reference's size only at submission.
 """
@@ -32,6 +34,7 @@ from prodseg.producer.catalog.fields import (
     capture_mode,
     check_prompt,
     count,
+    declared_catalog,
     hint,
     image_list,
     lookalike_points,
@@ -39,6 +42,8 @@ from prodseg.producer.catalog.fields import (
     points,
     product_id,
     product_settings,
+    prompt_confidence,
+    prompt_source,
     quoted,
     reference_location,
     reference_views,
@@ -47,8 +52,9 @@ from prodseg.producer.catalog.fields import (
     views_not_here,
 )
 from prodseg.prompts import Prompt
+from prodseg.proposed import PromptSource
 
-REQUIRED = ("product_id", "images", "reference")
+REQUIRED = ("product_id", "images")
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 Record = dict[str, Any]
@@ -62,29 +68,49 @@ class CatalogProduct:
         line: 1-based line of the product in the catalog (its first line in a CSV).
         product_id: letters, digits, ``-``, ``_`` and ``.``; safe in storage keys.
         images: local paths (absolute, possibly globs or directories) and ``s3://`` URLs.
-        reference: an absolute local path or an ``s3://bucket/key`` URL.
-        prompt: the click(s) and/or box on the reference, checked except against its size.
+        reference: an absolute local path or an ``s3://bucket/key`` URL; None when the
+            prompt is to be proposed and no view is named.
+        prompt: the click(s) and/or box on the reference, checked except against its size;
+            None when it is to be proposed at run time.
         settings: validated setting overrides, JSON-ready, normalised by ``Settings`` (the
             ``capture`` column among them).
         distractors: ``(x, y)`` clicks on lookalikes on the reference (``distractor_point``).
         views: prompts on other views (``ref``) and views that are not the product
             (``not_here``), in ``ViewPrompts.to_json`` form; empty without them.
+        prompt_source: ``clicked``, ``proposed`` or ``confirmed`` (``prodseg.proposed``).
+        prompt_confidence: a proposal's confidence in [0, 1], if the row gives one.
+        catalog: the catalog id the file declares (``catalog`` column), or None: then the
+            id is a hash of the products (``catalog_id``).
     """
 
     line: int
     product_id: str
     images: tuple[str, ...]
-    reference: str
-    prompt: Prompt
+    reference: str | None
+    prompt: Prompt | None
     settings: dict[str, Any]
     distractors: tuple[tuple[float, float], ...] = ()
     views: dict[str, Any] = dataclass_field(default_factory=dict)
+    prompt_source: PromptSource = "clicked"
+    prompt_confidence: float | None = None
+    catalog: str | None = None
+
+    @property
+    def to_propose(self) -> bool:
+        """Whether the prompt is proposed at run time (the row has none)."""
+        return self.prompt is None
 
     def to_json(self) -> dict[str, Any]:
-        """The product without its line: what ``catalog_id`` hashes."""
+        """The product without its line: what ``catalog_id`` hashes.
+
+        The prompt's provenance (``prompt_source``, ``prompt_confidence``) is left out: it
+        does not change what the job computes, so a proposal confirmed unchanged keeps the
+        catalog's id.
+        """
         doc: dict[str, Any] = {"product_id": self.product_id, "images": list(self.images),
                                "reference": self.reference,
-                               "prompt": self.prompt.to_json(), "settings": self.settings}
+                               "prompt": None if self.prompt is None else self.prompt.to_json(),
+                               "settings": self.settings}
         if self.distractors:
             doc["distractors"] = [list(p) for p in self.distractors]
         if self.views:
@@ -183,14 +209,31 @@ def read_catalog(path: Path) -> Catalog:
 
 
 def catalog_id(products: Iterable[CatalogProduct]) -> str:
-    """A stable id of a catalog's products: ``cat-`` and 12 hex digits of a SHA-256.
+    """A stable id of a catalog's products: ``cat-`` and 12 hex digits of a SHA-256, or
+    the id the file declares.
 
     The id depends on the products only (not on row order, line numbers or notes), so
-    re-reading the same file gives the same id.
+    re-reading the same file gives the same id. A file ``catalog prepare`` wrote declares
+    its id in the ``catalog`` column instead: the products ``--submit`` submitted as they
+    were confirmed, while the rest of the file was still undecided, keep the id that
+    ``catalog submit`` of the finished file gives.
 
     Args:
         products: the products to submit.
+
+    Raises:
+        InputError: some products declare a catalog and others another one, or none.
     """
+    products = list(products)
+    declared = {p.catalog for p in products}
+    if len(declared) == 1 and None not in declared:
+        return str(declared.pop())
+    if declared - {None}:
+        lines = ", ".join(str(p.line) for p in products if p.catalog is None)
+        raise InputError(f"the rows name {count(len(declared - {None}), 'catalog')} in the "
+                         f"catalog column ({', '.join(sorted(str(d) for d in declared - {None}))})"
+                         f"; give every row the same one"
+                         f"{f' (none on lines {lines})' if lines else ''}")
     canon = sorted((p.to_json() for p in products), key=lambda d: d["product_id"])
     blob = dumps(canon, sort_keys=True, compact=True)
     return "cat-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -319,15 +362,19 @@ def _product(line: int, record: Record, base: Path, errors: list[str]) -> Catalo
     pos = field("point", points, "point") or []
     neg = field("neg_point", points, "neg_point") or []
     box = field("box", numbers, 4, "box", "X0,Y0,X1,Y1")
+    source = field("prompt_source", prompt_source)
+    confidence = field("prompt_confidence", prompt_confidence)
     prompt = None
     if len(errors) == before:
-        if not pos and box is None:
+        if neg and not pos and box is None:
             errors.append("neg_point alone does not say which product is meant; add a point "
-                          "or a box" if neg else "no prompt: give a point (X,Y) or a box "
-                          "(X0,Y0,X1,Y1) on the reference image")
-        else:
+                          "or a box")
+        elif pos or box is not None:
             prompt = Prompt(tuple(pos + neg), (1,) * len(pos) + (0,) * len(neg), box)
             _try(errors, check_prompt, prompt)
+            if reference is None and not record.get("reference"):
+                errors.append("reference is missing")
+        errors.extend(_provenance_problems(prompt is not None, source, confidence))
     lookalikes = field("distractor_point", lookalike_points) or []
     refs = field("ref", reference_views) or {}
     not_here = field("not_here", views_not_here) or []
@@ -343,10 +390,32 @@ def _product(line: int, record: Record, base: Path, errors: list[str]) -> Catalo
             errors.append("capture given twice (the capture column and setting.capture)")
         given["capture"] = capture
     settings = _try(errors, product_settings, record.get("settings"), given)
-    if errors or prompt is None:
+    declared = field("catalog", declared_catalog)
+    if errors:
         return None
+    if prompt is None and (lookalikes or refs):
+        errors.append("distractor_point and ref need the reference's prompt; without a "
+                      "point or a box the prompt is proposed, so leave them out")
+        return None
+    chosen: PromptSource = source or ("clicked" if prompt is not None else "proposed")
     return CatalogProduct(line, pid, images, reference, prompt, settings or {},
-                          tuple(lookalikes), views)
+                          tuple(lookalikes), views, chosen, confidence, declared)
+
+
+def _provenance_problems(prompted: bool, source: str | None,
+                         confidence: float | None) -> list[str]:
+    """What is wrong with a row's ``prompt_source``/``prompt_confidence``, given whether it
+    has a point or a box."""
+    if not prompted and source in ("clicked", "confirmed"):
+        return [f"prompt_source {source!r} without a point or a box; give the prompt, or "
+                "leave both out to have it proposed"]
+    if not prompted and confidence is not None:
+        return ["prompt_confidence without a point or a box; a proposal's confidence comes "
+                "with its prompt"]
+    if source in (None, "clicked") and prompted and confidence is not None:
+        return ["prompt_confidence on a clicked prompt; it belongs to a proposed or "
+                "confirmed one (prompt_source)"]
+    return []
 
 
 def _try(errors: list[str], fn: Callable[..., Any], *args: Any) -> Any:

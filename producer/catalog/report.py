@@ -43,7 +43,9 @@ def report_rows(client: CatalogClient, catalog: str, rules: ReviewRules,
         if job is None:
             state = "refused" if product.product in status.refused else "waiting"
             rows.append(_reviewed(product_row(product.product, "", state, None, rules,
-                                              status.refused.get(product.product, "")),
+                                              status.refused.get(product.product, ""),
+                                              product.prompt_source,
+                                              product.prompt_confidence),
                                   reviews.get(product.product)))
             continue
         doc: dict[str, Any] | None = None
@@ -52,7 +54,8 @@ def report_rows(client: CatalogClient, catalog: str, rules: ReviewRules,
                 doc = get_json(client.store, job_layout(job.job).results)
             except ObjectNotFound:
                 doc = None
-        row = product_row(product.product, job.job, job.state, doc, rules, job.message)
+        row = product_row(product.product, job.job, job.state, doc, rules, job.message,
+                          product.prompt_source, product.prompt_confidence)
         if doc is not None:
             row = replace(row, reasons=row.reasons + storefront_reasons(doc))
         row = _reviewed(row, reviews.get(product.product))

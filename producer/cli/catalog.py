@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +35,8 @@ from prodseg.producer.cli.options import (
     prompt_from_args,
     setting_overrides,
 )
+from prodseg.producer.cli.prepare import register_prepare
+from prodseg.producer.cli.prepare_page import add_prepare_page_flags, then_review_submit
 from prodseg.settings import CONNECTION, MACHINE_SETTINGS, settings_with
 from prodseg.tasks.names import CANCELLED, FAILED
 
@@ -74,9 +77,12 @@ def _products(catalog_path: Path, skip_invalid: bool,
     products = []
     for p in catalog.products:
         images = expand_sources(p.images)
+        reference = p.reference or (images[0] if images else "")  # proposed: on the first
         products.append(Product(p.product_id, product_job(cid, p.product_id), p.line,
-                                tuple(images), p.reference, p.prompt.to_json(),
-                                {**flags, **p.settings}, p.distractors, p.views))
+                                tuple(images), reference,
+                                None if p.prompt is None else p.prompt.to_json(),
+                                {**flags, **p.settings}, p.distractors, p.views,
+                                p.prompt_source, p.prompt_confidence))
     return cid, products
 
 
@@ -112,6 +118,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
                                  "column (a new catalog)")
             print(f"prodseg: catalog {cid} was submitted before: going on where it stopped",
                   file=sys.stderr)
+            client.update(products, cid, str(args.catalog))  # a prepared file's undecided rows
             todo, resumed = client.resume(cid)
             _print_resumed(resumed)
         refused = _enqueue(client, cid, todo, args.max_inflight, args.no_progress)
@@ -387,6 +394,11 @@ def register(sub: SubParsers) -> None:
     imported.add_argument("--reviewer", metavar="NAME", help="the name decisions are stored "
                           "under (default: your user name)")
     add_spin_flags(export)
+    prepare = register_prepare(commands)
+    add_prepare_page_flags(prepare)
+    prepare.set_defaults(handler=functools.partial(
+        then_review_submit, propose=prepare.get_default("handler"), make_client=_client,
+        read_products=_products))
     for cmd in (report, review, export):
         cmd.add_argument("--min-matched", type=float, default=0.5, metavar="FRACTION",
                          help="flag products with fewer matched views (default: %(default)s)")

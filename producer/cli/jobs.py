@@ -23,8 +23,8 @@ from prodseg.producer.cli.options import (
     job_client,
     job_id_arg,
     lookalikes_from_args,
-    prompt_from_args,
     reference_from_refs,
+    reference_prompt_from_args,
     settings_from_args,
     views_from_args,
 )
@@ -74,7 +74,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     client = _client(args)
     images = expand_sources(args.images)
     reference_from_refs(args, [str(i) for i in images])
-    prompt = prompt_from_args(args)
+    prompt = reference_prompt_from_args(args)
     with tqdm(total=len(images) + 1, unit="img", desc="uploading", file=sys.stderr,
               disable=args.no_progress) as bar:
         job = client.submit(images, args.reference, prompt, on_upload=lambda _s: bar.update(1),

@@ -65,6 +65,14 @@ def parse_pair(text: str) -> tuple[float, float]:
     return x, y
 
 
+AUTO = "auto"
+
+
+def parse_pair_or_auto(text: str) -> tuple[float, float] | str:
+    """``X,Y`` as two finite numbers, or ``auto`` (the click is to be proposed)."""
+    return AUTO if text.strip().lower() == AUTO else parse_pair(text)
+
+
 def parse_box(text: str) -> tuple[float, float, float, float]:
     """``X0,Y0,X1,Y1`` as four finite numbers."""
     x0, y0, x1, y1 = _finite_numbers(text, 4, "X0,Y0,X1,Y1")
@@ -241,8 +249,10 @@ def add_prompt_flags(parser: argparse.ArgumentParser) -> None:
                         help="the image you clicked on (default: the first --ref VIEW, "
                         "whose clicks are then the reference's)")
     parser.add_argument(
-        "--ref-point", type=parse_pair, action="append", metavar="X,Y",
-        help="a click on the product, in the reference's pixels (repeatable)",
+        "--ref-point", type=parse_pair_or_auto, action="append", metavar="X,Y",
+        help="a click on the product, in the reference's pixels (repeatable); 'auto': "
+        "proposed from all the images when the job runs, on --reference (default: the "
+        "first image), and recorded as proposed with its confidence",
     )
     parser.add_argument(
         "--ref-neg-point", type=parse_pair, action="append", metavar="X,Y",
@@ -356,6 +366,9 @@ def reference_from_refs(args: argparse.Namespace, images: Sequence[str]) -> None
     """
     if args.reference is not None:
         return
+    if auto_prompt(args) and images:
+        args.reference = images[0]
+        return
     if not args.ref:
         raise InputError("give --reference IMAGE with --ref-point X,Y (or --ref-bbox), or "
                          "--ref VIEW:X,Y: the first --ref view is then the reference")
@@ -379,6 +392,26 @@ def reference_from_refs(args: argparse.Namespace, images: Sequence[str]) -> None
     args.ref_bbox = boxes[0] if boxes else None
     args.ref_neg_point = [(values[0], values[1]) for v, values in args.ref_neg if v == view]
     args.ref_neg = [(v, values) for v, values in args.ref_neg if v != view]
+
+
+def auto_prompt(args: argparse.Namespace) -> bool:
+    """Whether the flags ask for a proposed prompt (``--ref-point auto``).
+
+    Raises:
+        InputError: ``auto`` given with other clicks or a box on the reference.
+    """
+    points = args.ref_point or []
+    if AUTO not in points:
+        return False
+    if len(points) > 1 or args.ref_neg_point or args.ref_bbox is not None:
+        raise InputError("--ref-point auto proposes the whole prompt: give it alone, "
+                         "without other --ref-point, --ref-neg-point or --ref-bbox")
+    return True
+
+
+def reference_prompt_from_args(args: argparse.Namespace) -> Prompt | None:
+    """The reference prompt the flags describe; None for ``--ref-point auto``."""
+    return None if auto_prompt(args) else prompt_from_args(args)
 
 
 def prompt_from_args(args: argparse.Namespace) -> Prompt:

@@ -19,8 +19,8 @@ from prodseg.producer.cli.options import (
     add_settings_flags,
     expand_images,
     lookalikes_from_args,
-    prompt_from_args,
     reference_from_refs,
+    reference_prompt_from_args,
     settings_from_args,
     views_from_args,
 )
@@ -56,7 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not images:
         raise InputError(f"no images found in {' '.join(args.images)}")
     reference_from_refs(args, [str(p) for p in images])
-    prompt = prompt_from_args(args)
+    prompt = reference_prompt_from_args(args)
     from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
 
     pipeline = ProductSegmentationPipeline(settings)
@@ -72,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = pipeline.run(
             images, args.reference, prompt=prompt, output_dir=args.output, on_image=advance,
             distractor_points=lookalikes_from_args(args), force=args.force,
-            views=views_from_args(args),
+            views=views_from_args(args), propose=prompt is None,
         )
     if args.json:
         from prodseg.jsonio import dumps

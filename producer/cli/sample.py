@@ -29,6 +29,14 @@ def register(sub: SubParsers) -> None:
                         help="WIDTHxHEIGHT (default 1024x768)")
     sample.add_argument("--seed", type=count_arg(0), default=0, metavar="N",
                         help="random seed (default 0)")
+    sample.add_argument("--catalog", type=count_arg(1), metavar="N",
+                        help="render a catalog instead: N products, one photo folder each "
+                        "(photos/<product>/), the product up to --max-offset off the "
+                        "frame's centre, every third beside a lookalike; truth.json and "
+                        "truth/ hold the true masks")
+    sample.add_argument("--max-offset", type=float, default=0.2, metavar="F",
+                        help="--catalog: the product's centre up to F of the frame off "
+                        "its centre (default 0.2)")
     sample.set_defaults(handler=cmd_sample, extras=("worker",))
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -40,6 +48,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise InputError(f"--size: expected WIDTHxHEIGHT, got {args.size!r}") from None
     if min(width, height) < 32:
         raise InputError(f"--size: the image must be at least 32x32, got {args.size!r}")
+    if args.catalog:
+        from prodseg.producer.samples.catalog import write_sample_catalog
+
+        if not 0 <= args.max_offset <= 0.4:
+            raise InputError(f"--max-offset: expected 0 to 0.4, got {args.max_offset:g}")
+        write_sample_catalog(args.output, args.catalog, args.views, (width, height),
+                             args.seed, args.max_offset)
+        print(f"rendered {args.catalog} products into {args.output / 'photos'}")
+        print("try:")
+        print(f"  prodseg catalog prepare {args.output / 'photos'} -o "
+              f"{args.output / 'catalog.csv'} --propose local --backend classic")
+        return EXIT_OK
     spin = render_spin_set(
         n_views=args.views, height=height, width=width,
         n_distractor_only=args.shelf_only, seed=args.seed,

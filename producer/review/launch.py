@@ -23,7 +23,7 @@ from prodseg.storage.manifest import InputImage
 PREVIEW_WHERE = ("worker", "local")
 
 
-def local_preview(client: CatalogClient) -> Preview:
+def local_preview(client: CatalogClient | None = None) -> Preview:
     """Masks from a segmenter built in this process (the catalog's settings)."""
     from prodseg.producer.ui.preview import LocalPreview
 
@@ -43,8 +43,9 @@ def worker_preview(client: CatalogClient) -> tuple[Preview, object]:
     """Masks from a worker through the ``interactive`` queue; and what to ``close()``.
 
     A photo the job stored in the catalog's bucket is segmented where it is; one read
-    from elsewhere (an ``s3://`` URL of another bucket), or a frame of a video, is
-    uploaded once to ``previews/<session>/``, which ``close()`` removes.
+    from elsewhere (an ``s3://`` URL of another bucket, a frame of a video, or a local
+    file no job stored: its ``location`` is its ``source``) is uploaded once to
+    ``previews/<session>/``, which ``close()`` removes.
     """
     from prodseg.producer.ui.preview import RemotePreview
 
@@ -55,7 +56,7 @@ def worker_preview(client: CatalogClient) -> tuple[Preview, object]:
                 ) -> tuple[np.ndarray, float, float]:
         start = time.perf_counter()
         key = image.location
-        if key.startswith("s3://") or image.frame is not None:  # a video's frame too
+        if key.startswith("s3://") or image.frame is not None or key == image.source:
             name = key if image.frame is None else f"{key}#{image.frame.index}"
             if name not in uploaded:
                 uploaded[name] = f"previews/{remote.session}/inputs/{len(uploaded)}.png"

@@ -103,7 +103,9 @@ def rerun_product(client: CatalogClient, catalog: str, product: str, by: str,
     settings = load_settings(**{**client.jobs.settings.model_dump(), **manifest.settings})
     new_job = rerun_job_id(catalog, product, review)
     client.jobs.submit(
-        list(sources.values()), reference, Prompt.from_json(manifest.prompt), job=new_job,
+        list(sources.values()), reference,
+        None if manifest.prompt is None else Prompt.from_json(manifest.prompt),  # proposed
+        job=new_job,
         settings=settings,
         distractor_points=[(float(x), float(y)) for x, y in manifest.distractors]
         + [p for view, points in fixes.lookalikes if view == manifest.reference.image_id

@@ -1,5 +1,8 @@
 """The review page's web server: Tornado on 127.0.0.1, every request carrying a token.
 
+The rules every request passes are ``producer.review.guard``'s; this module holds the
+review page's routes.
+
 Tornado is the web framework Flower already brings into prodseg, so the page costs no
 new dependency; it is both the framework and the server, and its event loop runs in one
 thread beside the blocking work (storage, previews on a worker), which it hands to a
@@ -25,138 +28,26 @@ Rules every request passes before it is served:
 
 from __future__ import annotations
 
-import asyncio
-import hmac
-import json
-import logging
-import secrets
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from types import TracebackType
 from typing import Any
 
-import tornado.http1connection
-import tornado.httpserver
-import tornado.netutil
-import tornado.web
-
-from prodseg.errors import InputError, TransientError
-from prodseg.jsonio import dumps
+from prodseg.producer.review.guard import (
+    CSP,
+    HOST,
+    MAX_BODY_BYTES,
+    GuardedHandler,
+    GuardedServer,
+)
 from prodseg.producer.review.page import PAGE
 from prodseg.producer.review.session import ReviewSession
-from prodseg.storage.base import ObjectNotFound
 
-log = logging.getLogger(__name__)
-HOST = "127.0.0.1"
-CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-       "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
-       "frame-ancestors 'none'")
-MAX_BODY_BYTES = 64 * 1024
+__all__ = ["CSP", "HOST", "MAX_BODY_BYTES", "ReviewServer"]
 _PRODUCT = r"([A-Za-z0-9_-][A-Za-z0-9._-]{0,127})"
 _VIEW = r"([^/]{1,160})"
 
 
-@tornado.web.stream_request_body
-class _Handler(tornado.web.RequestHandler):
-    """Token, host and headers for every route; blocking work off the event loop.
-
-    The body streams in (``data_received``) only after ``prepare`` let the request in, so
-    nobody without the token makes the server read a byte of one.
-    """
-
-    def initialize(self, server: ReviewServer) -> None:
-        self.server = server
-        self._chunks: list[bytes] = []
-        self._received = 0
-
-    def prepare(self) -> None:
-        host = self.request.host or ""
-        if host not in self.server.hosts:
-            raise tornado.web.HTTPError(403, reason="wrong host")
-        given = self.request.headers.get("X-Prodseg-Token") or self.get_query_argument(
-            "token", "")
-        if not hmac.compare_digest(given.encode(), self.server.token.encode()):
-            raise tornado.web.HTTPError(403, reason="no token")
-        origin = self.request.headers.get("Origin")
-        if self.request.method == "POST" and origin is not None \
-                and origin not in self.server.origins:
-            raise tornado.web.HTTPError(403, reason="another origin")
-        connection = self.request.connection
-        if isinstance(connection, tornado.http1connection.HTTP1Connection):
-            connection.set_max_body_size(MAX_BODY_BYTES)  # a longer body is refused unread
-
-    def data_received(self, chunk: bytes) -> None:
-        self._received += len(chunk)
-        if self._received > MAX_BODY_BYTES:  # a body sent without a Content-Length
-            raise tornado.web.HTTPError(413, reason="the body is too large")
-        self._chunks.append(chunk)
-
-    def set_default_headers(self) -> None:
-        self.set_header("Cache-Control", "no-store")
-        self.set_header("X-Frame-Options", "DENY")
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Referrer-Policy", "no-referrer")
-        self.set_header("Content-Security-Policy", CSP)
-        self.clear_header("Server")
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self.set_header("Content-Type", "text/plain; charset=utf-8")
-        self.finish(f"{status_code} {self._reason}\n")
-
-    def _request_summary(self) -> str:
-        """Tornado's summary of a request for its own log lines, without the query."""
-        return f"{self.request.method} {self.request.path}"
-
-    def log_exception(self, typ: type[BaseException] | None, value: BaseException | None,
-                      tb: TracebackType | None) -> None:
-        """Tornado's error lines, less the request's repr (its URI holds the token)."""
-        if isinstance(value, tornado.web.HTTPError):
-            if value.log_message:
-                log.warning("%d %s: %s", value.status_code, self._request_summary(),
-                            value.get_message())
-            return
-        log.error("uncaught error in %s", self._request_summary(), exc_info=value)
-
-    def check_xsrf_cookie(self) -> None:
-        """The token header stands in for Tornado's XSRF cookie."""
-        if "X-Prodseg-Token" not in self.request.headers:
-            raise tornado.web.HTTPError(403, reason="changes need the token header")
-
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn(*args)`` in the server's thread pool; input errors become 400s."""
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self.server.pool, fn, *args)
-        except InputError as error:
-            raise tornado.web.HTTPError(400, reason=_one_line(error)) from None
-        except (TransientError, TimeoutError) as error:
-            raise tornado.web.HTTPError(503, reason=_one_line(error)) from None
-        except ObjectNotFound as error:
-            log.warning("%s: missing in storage: %s", self._request_summary(), error)
-            raise tornado.web.HTTPError(404, reason="not in storage") from None
-
-    def body(self) -> dict[str, Any]:
-        """The request's JSON object."""
-        try:
-            doc = json.loads(b"".join(self._chunks) or b"{}")
-        except ValueError:
-            raise tornado.web.HTTPError(400, reason="the body is not JSON") from None
-        if not isinstance(doc, dict):
-            raise tornado.web.HTTPError(400, reason="the body is not a JSON object")
-        return doc
-
-    def send_json(self, doc: Any) -> None:
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(dumps(doc))
-
-
-class NotFoundHandler(_Handler):
-    """Any other path: the same checks first, then a plain 404."""
-
-    def prepare(self) -> None:
-        super().prepare()
-        raise tornado.web.HTTPError(404, reason="not found")
+class _Handler(GuardedHandler):
+    server: ReviewServer
 
 
 class PageHandler(_Handler):
@@ -200,7 +91,7 @@ class ActionHandler(_Handler):
             self.send_json(await self.run(session.rerun, product))
 
 
-class ReviewServer:
+class ReviewServer(GuardedServer):
     """The review page of one session, served on 127.0.0.1.
 
     Args:
@@ -210,88 +101,22 @@ class ReviewServer:
     """
 
     def __init__(self, session: ReviewSession, port: int = 0, token: str | None = None) -> None:
+        super().__init__(port, token, "review")
         self.session = session
-        self.token = token or secrets.token_urlsafe(24)
-        self.pool = ThreadPoolExecutor(4, thread_name_prefix="review")
         self._preview_lock = threading.Lock()
-        sockets = tornado.netutil.bind_sockets(port, address=HOST)
-        self._sockets = sockets
-        self.port = int(sockets[0].getsockname()[1])
-        self.hosts = {f"{HOST}:{self.port}", f"localhost:{self.port}"}
-        self.origins = {f"http://{host}" for host in self.hosts}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """The page's address, token included."""
-        return f"http://{HOST}:{self.port}/?token={self.token}"
 
     def previewing(self, product: str, doc: dict[str, Any]) -> dict[str, Any]:
         """One preview at a time: a worker's replies come back in order on one list."""
         with self._preview_lock:
             return self.session.preview(product, doc)
 
-    def application(self) -> tornado.web.Application:
-        """The routes."""
+    def routes(self) -> list[tuple[str, type[GuardedHandler], dict[str, Any]]]:
+        """The review page's routes."""
         args = {"server": self}
-        return tornado.web.Application([
+        return [
             (r"/", PageHandler, args),
             (r"/api/products", ProductsHandler, args),
             (rf"/api/product/{_PRODUCT}", ProductHandler, args),
             (rf"/api/product/{_PRODUCT}/view/{_VIEW}/(image|overlay)", ImageHandler, args),
             (rf"/api/product/{_PRODUCT}/(change|preview|rerun)", ActionHandler, args),
-        ], xsrf_cookies=True, compress_response=False, log_function=self._log,
-            default_handler_class=NotFoundHandler, default_handler_args=args)
-
-    def serve_forever(self) -> None:
-        """Serve until the process is interrupted."""
-        asyncio.run(self._serve())
-
-    def start(self) -> None:
-        """Serve from a background thread (for tests and embedding)."""
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.run(self._serve(ready))
-
-        self._thread = threading.Thread(target=run, name="review-server", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-
-    def stop(self) -> None:
-        """Stop a server started with ``start``."""
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
-        for sock in self._sockets:
-            sock.close()
-        self.pool.shutdown(wait=False, cancel_futures=True)
-
-    async def _serve(self, ready: threading.Event | None = None) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        server = tornado.httpserver.HTTPServer(self.application(), xheaders=False,
-                                               max_body_size=MAX_BODY_BYTES)
-        server.add_sockets(self._sockets)
-        if ready is not None:
-            ready.set()
-        try:
-            await self._stop.wait()
-        finally:
-            server.stop()
-
-    def _log(self, handler: tornado.web.RequestHandler) -> None:
-        """Access lines without the query string: it holds the token."""
-        request = handler.request
-        log.info("%d %s %s %.0f ms", handler.get_status(), request.method, request.path,
-                 1000 * request.request_time())
-
-    _stop: asyncio.Event | None = None
-
-
-def _one_line(error: BaseException) -> str:
-    """An error as one line of ASCII (what an HTTP reason phrase can hold)."""
-    text = " ".join(str(error).split())[:400]
-    return text.encode("ascii", "replace").decode("ascii")
+        ]

@@ -194,7 +194,8 @@ def _photo(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def render_spin_set(n_views: int = 12, height: int = 480, width: int = 640,
-                    n_distractor_only: int = 2, seed: int = 0) -> SpinSet:
+                    n_distractor_only: int = 2, seed: int = 0,
+                    offset: tuple[float, float] = (0.0, 0.0)) -> SpinSet:
     """Render a milk carton turning on a shelf between other products, with ground truth.
 
     Args:
@@ -204,6 +205,8 @@ def render_spin_set(n_views: int = 12, height: int = 480, width: int = 640,
         n_distractor_only: extra views of the shelf with the other products rearranged and
             no carton.
         seed: seeds the ``numpy.random.Generator`` behind every random choice.
+        offset: where the carton stands in the frame, as fractions of the width and the
+            height from the centre (x right, y down): the camera looks past it.
 
     Returns:
         The views (product views first) and a click on the front of view 0.
@@ -217,7 +220,9 @@ def render_spin_set(n_views: int = 12, height: int = 480, width: int = 640,
     focal = 1.15 * width
     distance = focal * (h + gable) / (0.5 * height)  # the carton fills half the height
     elevation = math.radians(rng.uniform(11, 16))
-    target = np.array([0.0, 0.55 * (h + gable), 0.0])
+    cm_per_px = distance / focal  # at the carton
+    target = np.array([-offset[0] * width * cm_per_px,
+                       0.55 * (h + gable) + offset[1] * height * cm_per_px, 0.0])
     view_dir = np.array([0.0, math.sin(elevation), math.cos(elevation)])
     camera = look_at(target + distance * view_dir, target, focal, (height, width))
     light = np.array([-0.45 + rng.uniform(-0.1, 0.1), 0.75, 0.55])

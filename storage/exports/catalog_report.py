@@ -16,11 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from prodseg.proposed import CONFIDENT
 from prodseg.storage.exports.markup import escape
 
 CSV_FIELDS = ("product", "job", "state", "views", "matched", "failed", "mean_score",
               "lowest_score", "bank", "tracked", "review", "reasons", "reviewed",
-              "reviewed_by", "reviewed_at", "runs")
+              "reviewed_by", "reviewed_at", "runs", "prompt_source", "prompt_confidence")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class ProductRow:
         reviewed_at: when it was last changed in review (ISO-8601 UTC).
         runs: how many times it was re-run after review; ``job`` and the figures are
             then the newest run's.
+        prompt_source: where the reference prompt came from: ``clicked``, ``proposed``
+            (at run time, or by ``catalog prepare`` and used as is) or ``confirmed``.
+        prompt_confidence: a proposed or confirmed prompt's confidence (NaN: none).
     """
 
     product: str
@@ -78,6 +82,8 @@ class ProductRow:
     reviewed_by: str = ""
     reviewed_at: str = ""
     runs: int = 0
+    prompt_source: str = "clicked"
+    prompt_confidence: float = math.nan
 
     @property
     def review(self) -> bool:
@@ -86,7 +92,8 @@ class ProductRow:
 
 
 def product_row(product: str, job: str, state: str, doc: Mapping[str, Any] | None,
-                rules: ReviewRules, message: str = "") -> ProductRow:
+                rules: ReviewRules, message: str = "", prompt_source: str = "clicked",
+                prompt_confidence: float | None = None) -> ProductRow:
     """The report row of one product.
 
     Args:
@@ -96,10 +103,25 @@ def product_row(product: str, job: str, state: str, doc: Mapping[str, Any] | Non
         doc: the job's ``results.json`` document; None when the job has none.
         rules: the review rules.
         message: why the job failed or was refused, if it did.
+        prompt_source: where the catalog file says the prompt came from; a prompt
+            proposed when the job ran (``results.json``'s reference) says so itself.
+        prompt_confidence: the catalog file's confidence of a proposed prompt.
     """
+    reference = (doc or {}).get("reference", {})
+    proposal = reference.get("proposal")
+    if proposal is not None:
+        prompt_source, prompt_confidence = "proposed", float(proposal["confidence"])
+    confidence = math.nan if prompt_confidence is None else float(prompt_confidence)
+    unsure = []
+    if prompt_source == "proposed" and not confidence >= CONFIDENT:
+        why = f": {proposal['why']}" if proposal is not None else ""
+        unsure.append(f"proposed prompt, confidence {_number(confidence, 2) or 'unknown'}"
+                      f"{why}")
     if doc is None:
         reason = f"job {state}" + (f": {message}" if message else "")
-        return ProductRow(product, job, state, 0, 0, 0, math.nan, math.nan, (reason,))
+        return ProductRow(product, job, state, 0, 0, 0, math.nan, math.nan,
+                          (reason, *unsure), prompt_source=prompt_source,
+                          prompt_confidence=confidence)
     images = doc.get("images", [])
     best = {e["image"]: max(m["score"] for m in e["matches"])
             for e in images if e.get("status") == "ok" and e.get("matches")}
@@ -107,7 +129,7 @@ def product_row(product: str, job: str, state: str, doc: Mapping[str, Any] | Non
     scores = list(best.values())
     mean = sum(scores) / len(scores) if scores else math.nan
     lowest = min(scores) if scores else math.nan
-    reasons = []
+    reasons = unsure
     if failed:
         reasons.append(f"{failed} of {len(images)} photos failed")
     if len(best) < rules.min_matched_fraction * len(images) or not images:
@@ -122,8 +144,9 @@ def product_row(product: str, job: str, state: str, doc: Mapping[str, Any] | Non
             if v != "reference"]
     tracked = [e["image"] for e in images if e.get("found_by") == "tracked"]
     return ProductRow(product, job, state, len(images), len(best), failed, mean, lowest,
-                      tuple(reasons), doc.get("reference", {}).get("thumbnail"),
-                      thumbs.get(weakest) if weakest else None, tuple(bank), tuple(tracked))
+                      tuple(reasons), reference.get("thumbnail"),
+                      thumbs.get(weakest) if weakest else None, tuple(bank), tuple(tracked),
+                      prompt_source=prompt_source, prompt_confidence=confidence)
 
 
 def report_csv(rows: Sequence[ProductRow]) -> bytes:
@@ -143,7 +166,8 @@ def report_csv(rows: Sequence[ProductRow]) -> bytes:
         writer.writerow([product, job, state, r.views, r.matched, r.failed,
                          _number(r.mean_score), _number(r.lowest_score), bank, tracked,
                          "yes" if r.review else "no", reasons,
-                         "yes" if r.reviewed_by else "no", reviewed_by, reviewed_at, r.runs])
+                         "yes" if r.reviewed_by else "no", reviewed_by, reviewed_at, r.runs,
+                         r.prompt_source, _number(r.prompt_confidence)])
     return out.getvalue().encode("utf-8")
 
 
@@ -193,6 +217,8 @@ def _html_row(r: ProductRow, thumbnails: Mapping[tuple[str, str], bytes]) -> str
         f"{len(r.tracked)}</td>",
         f"<td>{'<br>'.join(escape(x) for x in r.reasons)}</td>",
         f"<td>{_reviewed(r)}</td>",
+        f'<td data-v="{_number(r.prompt_confidence) or -1}">{escape(r.prompt_source)} '
+        f"{_number(r.prompt_confidence, 2)}</td>",
     ]
     kind = "review" if r.review else "ok"
     return f'<tr class="{kind}" data-review="{int(r.review)}">' + "".join(cells) + "</tr>"
@@ -240,7 +266,8 @@ Click a column to sort; <label><input type="checkbox" id="only"> only those to r
 <th>product</th><th>reference</th><th>weakest match</th><th>state</th><th>matched</th>
 <th>failed</th><th>mean score</th><th>lowest score</th><th title="views that joined the
 prototype bank">bank</th><th title="views the spin tracker gave">tracked</th><th>review</th>
-<th>reviewed</th>
+<th>reviewed</th><th title="clicked, proposed or confirmed, and a proposal's
+confidence">prompt</th>
 </tr></thead><tbody>
 {rows}
 </tbody></table>

@@ -19,7 +19,7 @@ Image paths are relative to the index file, so a dataset loads from wherever it 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,19 +72,24 @@ def coco_part(number: int,
 
 
 def coco_dataset(classes: Sequence[str], entries: Sequence[dict[str, object]],
-                 annotations: Sequence[dict[str, object]]) -> dict[str, object]:
+                 annotations: Sequence[dict[str, object]],
+                 prompts: Mapping[str, Mapping[str, object]] | None = None
+                 ) -> dict[str, object]:
     """The COCO document: category ``k + 1`` is ``classes[k]``, annotations numbered from 1.
 
     Args:
         classes: the product ids, one class each.
         entries: image entries from ``coco_part``.
         annotations: their annotations, in image order.
+        prompts: per exported product, where its reference prompt came from
+            (``prompt_source`` and ``prompt_confidence``), added to its category.
     """
     return {
         "info": {"description": "prodseg catalog dataset", "version": prodseg.__version__},
         "images": list(entries),
         "annotations": [{"id": n, **a} for n, a in enumerate(annotations, start=1)],
-        "categories": [{"id": k + 1, "name": name} for k, name in enumerate(classes)],
+        "categories": [{"id": k + 1, "name": name, **(prompts or {}).get(name, {})}
+                       for k, name in enumerate(classes)],
     }
 
 

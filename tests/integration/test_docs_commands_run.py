@@ -47,6 +47,9 @@ NOT_RUN: dict[str, str] = {
     "prodseg monitor --port 5555 --address 127.0.0.1 --basic-auth-file flower-users.txt":
     "serves until stopped; tests/integration/test_distributed.py::"
     "test_flower_sees_workers_and_tasks starts Flower with it",
+    "prodseg catalog prepare shelf/ -o prepared.csv --review --submit": "serves the page "
+    "until stopped; tests/integration/test_prepare_browser.py drives that page with --submit "
+    "in headless Chromium",
     "cd docker": _DOCKER,
     "cp .env.example .env": _DOCKER,
     "docker compose build": _DOCKER,

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from prodseg.job_spec import JobSpec
+from prodseg.prompts import Prompt
 from prodseg.results import ImageResult, JobResult
 from prodseg.storage.base import ObjectStore
 from prodseg.storage.images import read_image_file
@@ -25,6 +26,7 @@ from prodseg.workers.match.candidates import ViewCandidates, select_view
 from prodseg.workers.match.instances import mask_shape
 from prodseg.workers.plan.job_models import JobModels
 from prodseg.workers.plan.job_plan import JobPlan, resolve_in_order
+from prodseg.workers.plan.propose import segment_reference
 from prodseg.workers.plan.step_list import steps_of
 from prodseg.workers.plan.view_prompts import prompted_views
 from prodseg.workers.plan.views import (
@@ -72,7 +74,8 @@ class LocalJob:
                  on_image: Callable[[ImageResult], None] | None,
                  read: Callable[[str], np.ndarray] | None = None) -> None:
         s = pipeline.settings
-        self.pipeline, self.prompt, self.ref_path = pipeline, spec.prompt, Path(spec.reference)
+        self.pipeline, self.ref_path = pipeline, Path(spec.reference)
+        self.prompt: Prompt | None = spec.prompt
         self.ref_image: np.ndarray | None = ref_image
         self.store, self.layout, self.on_image = store, layout, on_image
         self.distractor_points, self.prompted = spec.distractors, spec.views
@@ -110,7 +113,9 @@ class LocalJob:
         (finished here: their embeddings and lookalikes join the fixed bank)."""
         pipeline, image, source = self.pipeline, self.ref_image, str(self.ref_path)
         assert image is not None
-        self.ref = pipeline.segment_reference(image, self.prompt, self.ref_id, source)
+        self.ref = segment_reference(pipeline, image, self.prompt, self.ref_id, source,
+                                     [(view, load) for view, _, load in self.views])
+        self.prompt = Prompt.from_json(self.ref.prompt)
         negatives = pipeline.embed_distractors(image, self.distractor_points, source)
         neighbours = pipeline.reference_neighbours(image, self.ref)
         self.shape = mask_shape(self.ref.mask)
@@ -133,7 +138,7 @@ class LocalJob:
 
     def track(self) -> None:
         """The spin followed from the click; each accepted view is done."""
-        assert self.ref_image is not None
+        assert self.ref_image is not None and self.prompt is not None
         left = [k for k in range(len(self.views)) if k not in self.found]
         tracked = track_spin(self.pipeline, self.capture, self.prompt, self.fixed, self.shape,
                              (str(self.ref_path), self.ref_image),

@@ -53,8 +53,9 @@ def track_step(store: ObjectStore, manifest: JobManifest,
             if t.image_id not in prompted.references and t.image_id not in prompted.no_match]
     views = [(manifest.images[k].image_id, manifest.images[k].source,
               _loader(store, manifest.images[k], pipeline)) for k in left]
+    prompt = Prompt.from_json(manifest.state(store).get_json(REFERENCE)["entry"]["prompt"])
     capture = stored_capture(manifest.state(store).get_json(REFERENCE), plan)
-    tracked = track_spin(pipeline, capture, Prompt.from_json(manifest.prompt), fixed,
+    tracked = track_spin(pipeline, capture, prompt, fixed,
                          load_reference_shape(store, manifest),
                          (manifest.reference.source, reference), views)
     for k in sorted(tracked.results):

@@ -221,6 +221,7 @@ class ProductSegmentationPipeline:
         distractor_points: Sequence[tuple[float, float]] = (),
         force: bool = False,
         views: ViewPrompts | None = None,
+        propose: bool = False,
     ) -> JobResult:
         """Segment the product on the reference and find it on every other image.
 
@@ -245,6 +246,8 @@ class ProductSegmentationPipeline:
             views: prompts on other views (references too), views that are not the
                 product, lookalikes on views (``plan.view_prompts``); keyed by the
                 image's path, file name or id.
+            propose: no prompt is given: propose one on the reference from every view
+                (``plan.propose``; recorded in ``results.json`` as proposed).
 
         Returns:
             The reference and one result per target image; an image that cannot be read
@@ -254,7 +257,9 @@ class ProductSegmentationPipeline:
             InputError: no images, an unreadable reference, a bad prompt or an unusable
                 output directory; raised before any model is built.
         """
-        prompt = _make_prompt(reference_point, reference_bbox, prompt)
+        chosen = None if propose else _make_prompt(reference_point, reference_bbox, prompt)
+        if propose and (reference_point, reference_bbox, prompt) != (None, None, None):
+            raise PromptError("give a prompt or propose=True, not both")
         if output_dir is not None and store is not None:
             raise InputError("give output_dir or store, not both")
         s = self.settings
@@ -272,7 +277,7 @@ class ProductSegmentationPipeline:
                 return read(source)
             return read_image_file(Path(source), s.max_image_pixels, s.max_image_bytes)
 
-        spec = build_job_spec(images, reference, prompt,
+        spec = build_job_spec(images, reference, chosen,
                               identity=os.path.realpath, decode=decode,
                               distractors=distractor_points, views=views)
         if video is not None:

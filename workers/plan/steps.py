@@ -51,6 +51,7 @@ from prodseg.workers.match.instances import MaskShape, mask_shape
 from prodseg.workers.plan.job_inputs import decide_capture, input_loader, read_input, stored_capture
 from prodseg.workers.plan.job_plan import JobPlan
 from prodseg.workers.plan.pipeline import ProductSegmentationPipeline
+from prodseg.workers.plan.propose import segment_reference
 from prodseg.workers.plan.view_prompts import prompted_view, prompted_views
 from prodseg.workers.plan.views import (
     cutout_alpha,
@@ -87,8 +88,10 @@ def reference_step(
         image = read_input(store, ref, pipeline.settings)
     except ObjectNotFound as exc:
         raise InputError(f"{ref.source}: reference image not found in storage ({exc})") from None
-    reference = pipeline.segment_reference(image, Prompt.from_json(manifest.prompt),
-                                           ref.image_id, ref.source)
+    prompt = None if manifest.prompt is None else Prompt.from_json(manifest.prompt)
+    targets = [(t.image_id, input_loader(store, t, pipeline.settings))
+               for t in manifest.images]
+    reference = segment_reference(pipeline, image, prompt, ref.image_id, ref.source, targets)
     points = [(x, y) for x, y in manifest.distractors]
     negatives = pipeline.embed_distractors(image, points, ref.source)
     neighbours = pipeline.reference_neighbours(image, reference)

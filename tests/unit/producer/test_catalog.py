@@ -149,7 +149,6 @@ def test_prompt_forms(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("cells", "message"),
     [
-        (',,', "no prompt: give a point (X,Y) or a box (X0,Y0,X1,Y1) on the reference image"),
         (',"5,5",', "neg_point alone does not say which product is meant; add a point or a box"),
         ('"1,a",,', "point '1,a': 'a' is not a number; expected X,Y"),
         ('"1,2,3",,', "point '1,2,3': expected X,Y (2 numbers)"),
@@ -318,8 +317,9 @@ def test_unknown_columns_and_keys(tmp_path: Path) -> None:
         read_catalog(path)
     assert str(err.value) == (
         f"{path}:1: unknown column 'refrence' (did you mean 'reference'?); the columns are "
-        "product_id, images, reference, point, neg_point, box, distractor_point, ref, "
-        "not_here, capture, settings, setting.<name>, note, #...")
+        "product_id, images, reference, point, neg_point, box, prompt_source, "
+        "prompt_confidence, distractor_point, ref, "
+        "not_here, capture, settings, catalog, setting.<name>, note, #...")
     path = write(tmp_path / "d.csv", "product_id,images,reference,point,setting.seeed\n")
     with pytest.raises(InputError, match=r"d.csv:1: column unknown setting 'seeed' \(did you "
                        r"mean 'seed'\?\)"):
@@ -328,8 +328,9 @@ def test_unknown_columns_and_keys(tmp_path: Path) -> None:
     cat = read_catalog(write(tmp_path / "c.jsonl", json.dumps(row)))
     assert problems(cat) == [
         (1, "p", "unknown key 'refrence', 'x' (did you mean 'reference'?); the keys are "
-                 "product_id, images, reference, point, neg_point, box, distractor_point, "
-                 "ref, not_here, capture, settings, note, #..."),
+                 "product_id, images, reference, point, neg_point, box, prompt_source, "
+                 "prompt_confidence, distractor_point, ref, not_here, capture, settings, catalog, "
+                 "note, #..."),
         (1, "p", "reference is missing"),
     ]
 
@@ -354,8 +355,6 @@ def test_duplicate_product_ids_name_every_line(tmp_path: Path) -> None:
     dup = "product_id 'milk' is on lines 2, 4, 5; each product needs its own id"
     assert problems(cat) == [
         (2, "milk", dup), (4, "milk", dup),
-        (5, "milk", "no prompt: give a point (X,Y) or a box (X0,Y0,X1,Y1) on the reference "
-                    "image"),
         (5, "milk", dup),
     ]
 
@@ -482,12 +481,10 @@ def test_rows_with_extra_values_or_unnamed_columns(tmp_path: Path) -> None:
         'c,i,r.jpg,"1,1",,y\n'
         'd,i,r.jpg\n'
     )))
-    assert [p.product_id for p in cat.products] == ["a"]
+    assert [p.product_id for p in cat.products] == ["a", "d"]  # d: its prompt is proposed
     assert problems(cat) == [
         (3, "b", "a value in column 5, which has no name"),
         (4, "c", "6 values but the header has 5 columns"),
-        (5, "d", "no prompt: give a point (X,Y) or a box (X0,Y0,X1,Y1) on the reference "
-                 "image"),
     ]
 
 
@@ -533,3 +530,76 @@ def test_a_catalog_submitted_again_with_other_settings_is_refused() -> None:
     assert conflict == "milk: similarity_threshold 0.7 then, 0.6 now"
     conflict = resubmit_conflict(stored, [product({"similarity_threshold": 0.7})])
     assert conflict == "milk: backend classic then, unset now"
+
+
+# -- where the prompt came from: prompt_source and prompt_confidence ---------------------
+
+
+def test_prompt_source_defaults_and_rows_without_prompts(tmp_path: Path) -> None:
+    cat = read_catalog(write(tmp_path / "c.csv", (
+        "product_id,images,reference,point,box,prompt_source,prompt_confidence\n"
+        'clicked,i,r.jpg,"1,1",,,\n'
+        'typed,i,r.jpg,"1,1",,Clicked,\n'
+        'prepared,i,r.jpg,"3,4",,proposed,0.83\n'
+        'checked,i,r.jpg,,"1,2,30,40",confirmed,0.2\n'
+        'bare,i,,,,,\n'
+        'on-this-view,i,r.jpg,,,proposed,\n'
+    )))
+    assert cat.problems == ()
+    got = {p.product_id: (p.prompt_source, p.prompt_confidence, p.to_propose)
+           for p in cat.products}
+    assert got == {"clicked": ("clicked", None, False), "typed": ("clicked", None, False),
+                   "prepared": ("proposed", 0.83, False),
+                   "checked": ("confirmed", 0.2, False),
+                   "bare": ("proposed", None, True), "on-this-view": ("proposed", None, True)}
+    bare = {p.product_id: p for p in cat.products}["bare"]
+    assert bare.reference is None and bare.prompt is None
+    assert bare.to_json()["prompt"] is None
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        (',,clicked,', "prompt_source 'clicked' without a point or a box; give the prompt, or "
+                       "leave both out to have it proposed"),
+        (',,confirmed,', "prompt_source 'confirmed' without a point or a box; give the "
+                         "prompt, or leave both out to have it proposed"),
+        (',,proposed,0.4', "prompt_confidence without a point or a box; a proposal's "
+                           "confidence comes with its prompt"),
+        ('"1,1",,,0.4', "prompt_confidence on a clicked prompt; it belongs to a proposed or "
+                        "confirmed one (prompt_source)"),
+        ('"1,1",,propsed,', "prompt_source 'propsed' is not one of clicked, proposed, "
+                            "confirmed (did you mean 'proposed'?)"),
+        ('"1,1",,proposed,1.5', "prompt_confidence '1.5' is not in [0, 1]"),
+        ('"1,1",,proposed,high', "prompt_confidence 'high': 'high' is not a number; expected "
+                                 "a number in [0, 1]"),
+    ],
+)
+def test_bad_prompt_provenance(tmp_path: Path, cells: str, message: str) -> None:
+    header = "product_id,images,reference,point,box,prompt_source,prompt_confidence"
+    problem = only_problem(write(tmp_path / "c.csv", f"{header}\nbad,i,r.jpg,{cells}\n"))
+    assert (problem.line, problem.product_id, problem.message) == (2, "bad", message)
+
+
+def test_a_prompt_needs_its_reference_and_lookalikes_need_a_prompt(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.jsonl", "\n".join(json.dumps(row) for row in (
+        {"product_id": "a", "images": "i", "point": [1, 1]},
+        {"product_id": "b", "images": "i", "distractor_point": "5,5"},
+    )))
+    cat = read_catalog(path)
+    assert cat.products == ()
+    assert problems(cat) == [
+        (1, "a", "reference is missing"),
+        (2, "b", "distractor_point and ref need the reference's prompt; without a point or a "
+                 "box the prompt is proposed, so leave them out"),
+    ]
+
+
+def test_catalog_id_ignores_where_the_prompt_came_from(tmp_path: Path) -> None:
+    header = "product_id,images,reference,point,prompt_source,prompt_confidence\n"
+    proposed = write(tmp_path / "p.csv", header + 'a,i,r.jpg,"5,6",proposed,0.9\n')
+    confirmed = write(tmp_path / "c.csv", header + 'a,i,r.jpg,"5,6",confirmed,0.9\n')
+    clicked = write(tmp_path / "k.csv", header + 'a,i,r.jpg,"5,6",,\n')
+    moved = write(tmp_path / "m.csv", header + 'a,i,r.jpg,"5,7",confirmed,0.9\n')
+    ids = [catalog_id(read_catalog(p).products) for p in (proposed, confirmed, clicked, moved)]
+    assert ids[0] == ids[1] == ids[2] != ids[3]

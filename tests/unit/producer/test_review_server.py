@@ -130,7 +130,7 @@ def test_changes_need_the_token_header_not_just_the_query(server) -> None:
 
 def test_input_errors_are_one_line_and_the_token_is_never_logged(server, caplog) -> None:
     srv, _ = server
-    caplog.set_level(logging.INFO, logger="prodseg.producer.review.server")
+    caplog.set_level(logging.INFO, logger="prodseg.producer.review")
     status, _, body = _request(srv, "GET", "/api/product/tea?token=t0ken-for-the-test")
     assert status == 400
     assert body.decode().strip() == "400 no product 'tea' in catalog cat-0123456789ab"

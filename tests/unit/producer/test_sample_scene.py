@@ -106,3 +106,23 @@ def test_write_sample_set_round_trip(spin: SpinSet, tmp_path: Path) -> None:
         assert entry["yaw_deg"] == view.yaw_deg
         assert entry["visible_sides"] == pytest.approx(view.visible_sides)
         assert Path(entry["mask"]).stem == Path(entry["image"]).stem
+
+
+def test_a_rendered_catalog_puts_each_product_off_centre_in_its_own_folder(
+        tmp_path: Path) -> None:
+    from prodseg.producer.samples.catalog import write_sample_catalog
+
+    truth = json.loads(write_sample_catalog(tmp_path, 2, views=3, size=(128, 96), seed=5,
+                                            max_offset=0.2).read_text())["products"]
+    assert sorted(truth) == ["sku-0000", "sku-0001"]
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == sorted(truth)
+    assert truth["sku-0000"]["lookalike"] and not truth["sku-0001"]["lookalike"]
+    for product in truth.values():
+        assert all(abs(v) <= 0.2 for v in product["offset"])
+        assert [v["image"] for v in product["views"]] == [
+            f"{product['folder']}/view_{i:03d}.jpg" for i in range(3)]
+        for view in product["views"]:
+            mask = np.asarray(Image.open(tmp_path / view["mask"])) > 127
+            xs = np.nonzero(mask)[1]
+            dx = xs.mean() / 128 - 0.5
+            assert abs(dx - product["offset"][0]) < 0.08  # the carton stands where asked

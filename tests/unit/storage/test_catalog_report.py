@@ -91,3 +91,34 @@ def test_csv_cells_never_start_a_formula() -> None:
            "=HYPERLINK(...), a product id starting -)",
            f"written as text with a leading quote: {table['reviewed_by'][:12]!r}..., "
            f"{table['product']!r}; a negative score stays the number {table['mean_score']}")
+
+
+def test_a_low_confidence_proposal_is_flagged_with_its_reason() -> None:
+    doc = _doc([0.9, 0.95])
+    doc["reference"]["prompt_source"] = "proposed"
+    doc["reference"]["proposal"] = {"confidence": 0.3, "why": "low: not in every view"}
+    row = product_row("milk", "j1", "done", doc, ReviewRules())
+    assert row.reasons == ("proposed prompt, confidence 0.30: low: not in every view",)
+    assert (row.prompt_source, row.prompt_confidence) == ("proposed", 0.3)
+    doc["reference"]["proposal"] = {"confidence": 0.8, "why": "high: ..."}
+    assert not product_row("milk", "j1", "done", doc, ReviewRules()).review
+    prepared = product_row("soap", "j2", "done", _doc([0.9]), ReviewRules(),
+                           prompt_source="proposed", prompt_confidence=0.2)
+    assert prepared.reasons == ("proposed prompt, confidence 0.20",)
+    confirmed = product_row("tea", "j3", "done", _doc([0.9]), ReviewRules(),
+                            prompt_source="confirmed", prompt_confidence=0.2)
+    assert not confirmed.review  # a person looked at it
+    table = list(csv.DictReader(io.StringIO(report_csv([row, prepared, confirmed]).decode())))
+    assert [(r["prompt_source"], r["prompt_confidence"]) for r in table] == [
+        ("proposed", "0.3000"), ("proposed", "0.2000"), ("confirmed", "0.2000")]
+    assert b"proposed 0.30" in report_html("cat-1", [row], {})
+
+
+def test_the_coco_export_says_where_each_product_prompt_came_from() -> None:
+    from prodseg.storage.exports.dataset import coco_dataset
+
+    doc = coco_dataset(["milk", "tea"], [], [], {
+        "milk": {"prompt_source": "proposed", "prompt_confidence": 0.8}})
+    assert doc["categories"] == [
+        {"id": 1, "name": "milk", "prompt_source": "proposed", "prompt_confidence": 0.8},
+        {"id": 2, "name": "tea"}]

@@ -19,7 +19,8 @@ from prodseg.workers.plan.job_plan import JobPlan, resolve_in_order
 REPO = Path(__file__).resolve().parents[3]
 EXECUTOR_ONLY = [REPO / "workers/plan/local_run.py",
                  *(REPO / "tasks" / f for f in ("job_tasks.py", "step_chain.py", "step_task.py",
-                                                "worker_cache.py", "preview_task.py"))]
+                                                "worker_cache.py", "preview_task.py",
+                                                "propose_task.py"))]
 """Modules that only one executor runs: a job setting read there would act in one mode.
 (``tasks/worker.py`` reads the worker's own model settings, to check its weights at
 start, before any job.)"""

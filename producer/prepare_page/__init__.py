@@ -1,0 +1,1 @@
+"""``prodseg catalog prepare --review``: the page where proposed prompts are confirmed."""
