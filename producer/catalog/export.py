@@ -186,9 +186,10 @@ def export_catalog(client: CatalogClient, catalog: str, fmt: str, output: Path,
                 out.put(f"labels/{stem}.txt", yolo_label(image).encode("utf-8"))
     store_classes(client.store, catalog, summary.classes)
     if fmt == "coco":
-        prompts = {r.product: {"prompt_source": r.prompt_source,
+        prompts = {r.product: {"prompt_source": r.prompt_source,  # clicked: as before
                                "prompt_confidence": None if math.isnan(r.prompt_confidence)
-                               else r.prompt_confidence} for r in rows}
+                               else r.prompt_confidence}
+                   for r in rows if r.prompt_source != "clicked"}
         out.put("annotations.json", dump_bytes(coco_dataset(summary.classes, entries,
                                                             annotations, prompts),
                                                indent=None))
