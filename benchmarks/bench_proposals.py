@@ -6,7 +6,8 @@ SAM 2.1 model and seeded random weights. The grid configurations run on every sc
 ``--scenes``: ``photo``, the rendered 1024x768 spin-set photo (a few products), and
 ``shelf-a``, ``shelf-b``, ``shelf-c``, cluttered shelves (``samples.clutter``: dozens of
 products of different sizes on several shelves); the other configurations on the first
-scene. Prints a table, prodseg's time outside the model split by stage, the two
+scene. Prints a table, prodseg's time outside the model split by stage with the load average
+before and after each run (shares, not seconds, compare across a loaded run), the two
 generators' ratio and whether their masks agree, then one JSON line per run.
 
     python benchmarks/bench_proposals.py                      # hiera_t, 32x32, CPU
@@ -59,6 +60,13 @@ def machine() -> str:
     cpu = platform.processor() or platform.machine()
     gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
     return f"{os.cpu_count()} CPU cores ({cpu}){gpu}, torch {torch.__version__}"
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average (runnable processes; 2 cores busy read 2)."""
+    import os
+
+    return round(os.getloadavg()[0], 1)
 
 
 def peak_rss_mib() -> float:
@@ -144,6 +152,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
     sam = build_sam2_model(args.sam2, "random", Path("/nonexistent"), str(device), 0)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    load_before = load_average()
 
     if name == "official-grid":
         row.update(official_grid(sam, image, params, args.masks_out))
@@ -184,6 +193,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
         row.update(seconds=round(seconds, 3), proposals=len(masks),
                    per_proposal_ms=round(1000 * seconds / len(masks), 2),
                    dinov2=args.dinov2, dinov2_input=args.dinov2_input)
+    row["load"] = [load_before, load_average()]  # before and after: shares vary with it
     row["peak_rss_mib"] = round(peak_rss_mib())
     if device.type == "cuda":
         row["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20)
@@ -287,7 +297,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 def stage_table(rows: list[dict[str, Any]]) -> str:
     """prodseg's time outside the model, per stage, in seconds and as shares of its total."""
     head = f"{'ours-grid':<24}{'total':>8}{'decoder':>9}{'other':>8}{'other%':>8}" + "".join(
-        f"{stage:>9}" for stage in STAGES) + f"{'filtered':>9}{'kept':>6}"
+        f"{stage:>9}" for stage in STAGES) + f"{'filtered':>9}{'kept':>6}{'load':>11}"
     lines = [head, "-" * len(head)]
     for r in rows:
         if r["config"] != "ours-grid":
@@ -296,7 +306,8 @@ def stage_table(rows: list[dict[str, Any]]) -> str:
         stages = "".join(f"{r[stage + '_s']:>9.2f}" for stage in STAGES)
         lines.append(f"{r['regime'] + ', ' + r['scene']:<24}{total:>8.2f}{r['decoder_s']:>9.2f}"
                      f"{r['other_s']:>8.2f}{100 * r['other_s'] / max(total, 1e-9):>8.1f}"
-                     f"{stages}{r['filtered']:>9}{r['proposals']:>6}")
+                     f"{stages}{r['filtered']:>9}{r['proposals']:>6}"
+                     f"{'{:.1f}-{:.1f}'.format(*r['load']):>11}")
     return "\n".join(lines)
 
 
@@ -346,6 +357,7 @@ def main() -> None:
             if done.returncode != 0:
                 sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
             row = json.loads(done.stdout.strip().splitlines()[-1])
+            print(f"  {json.dumps(row)}", file=sys.stderr, flush=True)  # kept if cut short
             row["masks_file"] = masks
             rows.append(row)
         print(f"machine: {machine()}")

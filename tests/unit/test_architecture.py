@@ -21,6 +21,7 @@ TORCH_MODULES = {
     "prodseg.workers.segment.lanes",
     "prodseg.workers.segment.sam2_image",
     "prodseg.workers.segment.sam2_lowres",
+    "prodseg.workers.segment.sam2_mixed_cells",
     "prodseg.workers.segment.sam2_boxes",
     "prodseg.workers.segment.sam2_proposals",
     "prodseg.workers.segment.sam2_candidates",

@@ -3,7 +3,7 @@
 A candidate is one of SAM2's masks still as the decoder's ``(256, 256)`` logits. The
 filters are those of SAM2's automatic mask generator, decided on the logits: predicted
 IoU, stability (the IoU of the full-size mask thresholded at ``mask_threshold +/-
-offset``, bounded exactly by ``sam2_lowres``), box NMS, and the area-ratio filter on the
+offset``, bounded exactly by ``sam2_mixed_cells``), box NMS, and the area-ratio filter on the
 survivors, the only masks ever upsampled to the image's size.
 """
 
@@ -17,12 +17,8 @@ from torchvision.ops import batched_nms
 
 from prodseg.workers.segment.protocol import Proposals
 from prodseg.workers.segment.sam2_boxes import exact_boxes
-from prodseg.workers.segment.sam2_lowres import (
-    bilinear_taps,
-    exact_areas,
-    tight_area_bounds,
-    upsample,
-)
+from prodseg.workers.segment.sam2_lowres import bilinear_taps, exact_areas, upsample
+from prodseg.workers.segment.sam2_mixed_cells import tight_area_bounds
 
 
 @dataclass(frozen=True)
@@ -97,7 +93,7 @@ def stability_keep(logits: torch.Tensor, params: ProposalParams,
                    size: tuple[int, int]) -> torch.Tensor:
     """Which candidates reach ``stability_score_thresh`` at full resolution.
 
-    Decided from area bounds (``sam2_lowres.tight_area_bounds``, which leave open only the
+    Decided from area bounds (``sam2_mixed_cells.tight_area_bounds``, which leave open only the
     few pixels within rounding of a level) where they settle it; the rare rest are
     upsampled and counted.
 

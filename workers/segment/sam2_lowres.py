@@ -13,11 +13,8 @@ questions (how many pixels, which bounding box) without upsampling, and are exac
   the caller upsamples just that mask.
 - near a level that many logits sit close to (SAM2's stability score asks about
   ``mask_threshold +/- offset``; with a small offset both levels lie in the thick of the
-  logits) whole-cell bounds settle nothing. ``tight_area_bounds`` then interpolates only
-  the pixels of the *mixed* cells (a few percent of the image), to PyTorch's values up to
-  rounding (its kernels order their products differently, about 1e-6 apart): a pixel is
-  surely in above ``t + margin`` and possibly in above ``t - margin``, with a margin far
-  above any rounding. The bounds differ by the handful of pixels within the margin.
+  logits) whole-cell bounds settle nothing; ``sam2_mixed_cells`` interpolates just the
+  pixels of the cells a level crosses.
 
 Boxes, read off the logits the same way, are ``sam2_boxes``'.
 
@@ -32,8 +29,6 @@ import torch
 import torch.nn.functional as F
 
 _CHUNK = 256  # masks per step of the whole-cell bounds: bounds temporary memory
-_MIXED_CHUNK = 64  # masks per step of the tight bounds: bounds the gathered pixels' memory
-_MARGIN = 1e-5  # relative to the largest logit magnitude; rounding is about 1e-7 of it
 
 
 @dataclass(frozen=True)
@@ -134,120 +129,6 @@ def area_bounds(
         for k, t in enumerate(thresholds):
             lower[k, start : start + _CHUNK] = count(low > t)
             upper[k, start : start + _CHUNK] = count(high > t)
-    return lower, upper
-
-
-@dataclass(frozen=True)
-class CellLines:
-    """The output lines (rows or columns) of each source cell along one axis.
-
-    Attributes:
-        frac: ``(in, P)`` float32, the bilinear weight ``frac`` of each of the cell's output
-            lines (padded to ``P``, the most lines any cell has, with NaN: a padding
-            entry then interpolates to NaN, which is above no level).
-        valid: ``(in, P)`` bool, which of the ``P`` entries are real lines.
-        nxt: ``(in,)`` int64, the second source index of the cell (``i + 1``, clamped).
-    """
-
-    frac: torch.Tensor
-    valid: torch.Tensor
-    nxt: torch.Tensor
-
-
-def cell_lines(taps: Taps) -> CellLines:
-    """Group one axis' output lines by the cell (``lo`` source index) they read from."""
-    n_in = taps.count.shape[0]
-    width = max(1, int(taps.count.max()))
-    start = torch.cumsum(taps.count, 0) - taps.count  # taps.lo is non-decreasing
-    k = torch.arange(width, device=taps.lo.device)
-    valid = k[None, :] < taps.count[:, None]
-    index = (start[:, None] + k[None, :]).clamp(max=max(0, taps.frac.shape[0] - 1))
-    frac = torch.where(valid, taps.frac[index],
-                       torch.full((), float("nan"), device=taps.frac.device))
-    nxt = (torch.arange(n_in, device=taps.lo.device) + 1).clamp(max=n_in - 1)
-    return CellLines(frac, valid, nxt)
-
-
-def _count_cells(cells: torch.Tensor, rows: Taps, cols: Taps) -> torch.Tensor:
-    """Output pixels in the flagged cells: ``(n, h, w)`` bool -> ``(n,)`` int64."""
-    per_row = cells.to(torch.float32) @ cols.count.to(torch.float32)  # exact below 2**24
-    return (per_row.to(torch.float64) @ rows.count.to(torch.float64)).round().long()
-
-
-def _mixed_pixels(logits: torch.Tensor, cells: torch.Tensor, rows: CellLines,
-                  cols: CellLines) -> tuple[torch.Tensor, torch.Tensor]:
-    """Interpolated values of every pixel of the flagged cells.
-
-    Args:
-        logits: ``(n, h, w)`` float32, contiguous.
-        cells: ``(n, h, w)`` bool, the cells to interpolate.
-
-    Returns:
-        ``(mask, values)``: ``(K,)`` int64 mask index of each flagged cell and
-        ``(K, P * Q)`` float32 values of its pixels (``P`` rows by ``Q`` columns; padding
-        entries, where a cell has fewer lines, are NaN, so no comparison counts them).
-    """
-    _, h, w = logits.shape
-    flat = torch.nonzero(cells.reshape(-1)).flatten()
-    n, rest = flat // (h * w), flat % (h * w)
-    i, j = rest // w, rest % w
-    right = flat + (cols.nxt.index_select(0, j) - j)
-    down = n * (h * w) + rows.nxt.index_select(0, i) * w + j
-    corner = logits.reshape(-1)
-    a, b = corner.index_select(0, flat)[:, None], corner.index_select(0, right)[:, None]
-    c = corner.index_select(0, down)[:, None]
-    d = corner.index_select(0, down + (right - flat))[:, None]
-    # Within rounding of PyTorch's kernel (the margin of the caller covers it).
-    g = cols.frac.index_select(0, j)  # (K, Q)
-    top = torch.lerp(a, b, g)
-    bottom = torch.lerp(c, d, g)
-    f = rows.frac.index_select(0, i)[:, :, None]  # (K, P, 1)
-    values = torch.lerp(top[:, None, :], bottom[:, None, :], f)  # NaN where padded
-    return n, values.flatten(1)
-
-
-def tight_area_bounds(logits: torch.Tensor, thresholds: tuple[float, ...], rows: Taps,
-                      cols: Taps) -> tuple[torch.Tensor, torch.Tensor]:
-    """Bounds on ``(upsample(logits) > t).sum()``, tight but for pixels within the margin.
-
-    Args:
-        logits: ``(N, h, w)`` low-resolution logits.
-        thresholds: the levels ``t`` to count above.
-        rows: taps from ``h`` to the output height.
-        cols: taps from ``w`` to the output width.
-
-    Returns:
-        ``(lower, upper)``, each ``(len(thresholds), N)`` int64; the exact count lies in
-        ``[lower, upper]``.
-    """
-    n_all = logits.shape[0]
-    lower = torch.zeros((len(thresholds), n_all), dtype=torch.long, device=logits.device)
-    upper = torch.zeros_like(lower)
-    if n_all == 0 or not thresholds:
-        return lower, upper
-    row_lines, col_lines = cell_lines(rows), cell_lines(cols)
-    pixels_per_cell = row_lines.frac.shape[1] * col_lines.frac.shape[1]
-    cell_sum = torch.uint8 if pixels_per_cell <= 255 else torch.int32
-    least, most = min(thresholds), max(thresholds)
-    for start in range(0, n_all, _MIXED_CHUNK):
-        part = logits[start : start + _MIXED_CHUNK].float().contiguous()
-        n = part.shape[0]
-        lo_value, hi_value = torch.aminmax(part)
-        margin = _MARGIN * (1.0 + max(abs(float(lo_value)), abs(float(hi_value))))
-        low, high = cell_extrema(part)
-        # Cells whose range meets [least, most] (within the margin): every cell a level
-        # crosses, and the few between close levels; their pixels are interpolated once.
-        # Any other cell lies wholly above every level or wholly below.
-        crossed = (high > least - margin) & (low <= most + margin)
-        base = _count_cells(low > most + margin, rows, cols)  # surely above every level
-        owner, values = _mixed_pixels(part, crossed, row_lines, col_lines)
-        for k, t in enumerate(thresholds):
-            for bound, level in ((lower, t + margin), (upper, t - margin)):
-                # bools summed as bytes, in bytes where a cell's pixels fit: a bool sum()
-                # first copies to int64, a sum into a wider type first widens every byte
-                per_cell = (values > level).view(torch.uint8).sum(1, dtype=cell_sum).long()
-                bound[k, start : start + n] = base + torch.zeros_like(base).index_add_(
-                    0, owner, per_cell)
     return lower, upper
 
 

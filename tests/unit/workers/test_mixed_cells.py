@@ -6,13 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from prodseg.workers.segment.sam2_lowres import (
-    area_bounds,
-    bilinear_taps,
-    cell_lines,
-    exact_areas,
-    tight_area_bounds,
-)
+from prodseg.workers.segment.sam2_lowres import area_bounds, bilinear_taps, exact_areas
+from prodseg.workers.segment.sam2_mixed_cells import cell_lines, tight_area_bounds
 from tests.unit.workers.test_lowres_masks import SIZES, logit_sets
 
 
@@ -43,8 +38,11 @@ def test_cell_lines_group_each_output_line_once() -> None:
         taps = bilinear_taps(n_in, n_out)
         lines = cell_lines(taps)
         assert int(lines.valid.sum()) == n_out
-        assert torch.equal(lines.valid.sum(1), taps.count)
-        assert torch.equal(lines.frac[lines.valid], taps.frac)  # in output order
+        assert torch.equal(lines.valid.sum(0), taps.count)
+        assert torch.equal(lines.frac.T[lines.valid.T], taps.frac)  # in output order
+        # only the edge cells may have more lines than the regular width
+        assert int(lines.valid[lines.regular:, 1:-1].sum()) == 0
+        assert torch.equal(lines.wide, taps.count > lines.regular)
 
 
 def test_no_masks_no_levels() -> None:
