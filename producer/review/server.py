@@ -1,29 +1,8 @@
 """The review page's web server: Tornado on 127.0.0.1, every request carrying a token.
 
-The rules every request passes are ``producer.review.guard``'s; this module holds the
-review page's routes.
-
-Tornado is the web framework Flower already brings into prodseg, so the page costs no
-new dependency; it is both the framework and the server, and its event loop runs in one
-thread beside the blocking work (storage, previews on a worker), which it hands to a
-thread pool.
-
-Rules every request passes before it is served:
-
-- the server listens on 127.0.0.1 only;
-- the ``Host`` header must name that address (or ``localhost``) and the server's port,
-  so a page elsewhere cannot reach it by pointing a name at 127.0.0.1;
-- the token, random per start, must come as ``?token=`` or the ``X-Prodseg-Token``
-  header (compared in constant time); without it: 403 and nothing else;
-- the token is checked when the headers arrive, before any body is read, and a body
-  may hold at most ``MAX_BODY_BYTES`` (a click or a decision is a few hundred bytes);
-- changes are POSTs with a JSON body and the token in the header, which a page on
-  another origin cannot send without a CORS grant, and none is ever given; a POST whose
-  ``Origin`` is not the page's own is refused too;
-- every answer, a 404 for an unknown path included, forbids caching and framing and
-  names no server, and the page's Content-Security-Policy lets it load and fetch from
-  its own origin only;
-- no log line holds the token: access lines and errors name the path, never the query.
+The rules every request passes (127.0.0.1 only, the Host and Origin checks, the token,
+the body limit, the headers and the log lines) are ``producer.review.guard``'s; this
+module holds the review page's routes.
 """
 
 from __future__ import annotations
