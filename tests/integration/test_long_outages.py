@@ -32,7 +32,10 @@ from tests.support.servers import start_broker
 pytestmark = pytest.mark.integration
 
 OUTAGE_S = 60.0
-VIEWS = 6
+VIEWS = 12
+SIZE = "1600x1200"
+"""Large enough photos that the classic backend takes about a second a view on a quiet
+machine: the job is still running when the outage starts, however fast the runner."""
 TARGETS = VIEWS  # the other views and one shelf-only photo
 CLASSIC = {"PRODSEG_BACKEND": "classic"}
 
@@ -57,7 +60,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Scene:
         assert done.returncode == 0, done.stderr
 
     cli("sample", "--output", str(root / "sample"), "--views", str(VIEWS),
-        "--shelf-only", "1", "--size", "640x480")
+        "--shelf-only", "1", "--size", SIZE)
     doc = json.loads((root / "sample" / "sample.json").read_text())
     x, y = doc["reference_point"]
     scene = Scene(root / "sample" / "images", root / "sample" / doc["reference"], f"{x},{y}",
