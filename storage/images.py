@@ -166,11 +166,17 @@ def read_image_file(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS,
     return decode_image(read_file_bytes(path, max_bytes), str(path), max_pixels)
 
 
-def read_file_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+def read_file_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES,
+                    head: int | None = None) -> bytes:
     """The bytes of a regular file of at most ``max_bytes``, checked before reading.
 
     A FIFO would block a reader forever and a device such as ``/dev/zero`` never ends, so
     only regular files are read, and only when ``stat`` says they fit the limit.
+
+    Args:
+        path: the file.
+        max_bytes: the largest file read whole (setting ``max_image_bytes``).
+        head: read only the file's first ``head`` bytes (a header), whatever its size.
 
     Raises:
         ImageReadError: the file is missing, a directory or special file, too large, or
@@ -188,6 +194,8 @@ def read_file_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
             if not stat.S_ISREG(info.st_mode):
                 raise ImageReadError(source, "is not a regular file (a pipe, device or "
                                      "socket); only image files are read")
+            if head is not None:
+                return handle.read(max(0, head))
             if info.st_size > max_bytes:
                 raise ImageReadError(source, f"{info.st_size} bytes exceeds the limit of "
                                      f"{max_bytes} (setting max_image_bytes)")

@@ -23,7 +23,7 @@ from prodseg.results import ImageResult
 from prodseg.settings import Settings
 from prodseg.storage.base import ObjectNotFound
 from prodseg.storage.exports.documents import EdgeAlpha
-from prodseg.storage.images import HEADER_BYTES, header_size
+from prodseg.storage.images import HEADER_BYTES, header_size, read_file_bytes
 from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates
 from prodseg.workers.match.instances import MaskShape
@@ -142,12 +142,9 @@ def view_size(head: Callable[[int], bytes], load: Loader) -> tuple[int, int]:
 
 
 def file_head(path: Path) -> Callable[[int], bytes]:
-    """``head`` for ``view_size`` of a local file."""
-    def head(size: int) -> bytes:
-        with path.open("rb") as file:
-            return file.read(size)
-
-    return head
+    """``head`` for ``view_size`` of a local file: a regular file's first bytes, never a
+    pipe's or a device's (``storage.images.read_file_bytes``)."""
+    return lambda size: read_file_bytes(path, head=size)
 
 
 def track_spin(pipeline: JobModels, capture: str, prompt: Prompt,

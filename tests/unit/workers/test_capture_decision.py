@@ -79,3 +79,20 @@ def test_the_stored_mode_is_what_later_steps_read() -> None:
     # A record from before the mode was stored: the setting, else unordered.
     assert stored_capture({}, plan) == "unordered"
     assert stored_capture({}, JobPlan.of(load_settings(capture="spin"))) == "spin"
+
+
+def test_a_pipe_among_the_photos_is_never_read_for_its_size(tmp_path: Path) -> None:
+    import os
+
+    from prodseg.workers.plan.views import file_head, view_size
+
+    pipe = tmp_path / "pipe.jpg"
+    os.mkfifo(pipe)  # no writer: a plain read would wait forever
+
+    def load() -> np.ndarray:
+        raise OSError("not an image file")
+
+    assert view_size(file_head(pipe), load) == (0, 0)
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(_jpeg(64, 48, 0))
+    assert view_size(file_head(photo), load) == (64, 48)
