@@ -236,6 +236,7 @@ def test_results_document_shape() -> None:
         "width": W,
         "height": H,
         "prompt": {"points": [[35.0, 25.0]], "labels": [1], "box": None},
+        "prompt_source": "clicked",
         "bbox": list(job.reference.bbox),
         "score": 0.951235,
         "area": int(job.reference.mask.sum()),
