@@ -26,7 +26,13 @@ from PIL import Image
 
 from prodseg.producer.catalog.file import catalog_id, read_catalog
 from prodseg.producer.prepare_page.decisions import DECISION_COLUMN, PreparedFile
-from tests.support.browser import chromium, console_errors, full_page_png, requested_urls
+from tests.support.browser import (
+    chromium,
+    console_errors,
+    full_page_png,
+    redrawn_page_wait,
+    requested_urls,
+)
 from tests.support.cluster import Cluster
 from tests.support.outcomes import artifacts_dir
 from tests.support.prepared import PreparedSet, middle, write_prepared
@@ -145,13 +151,10 @@ def _session(cluster: Cluster, prepared: PreparedSet, count: int, where: str,
 
 
 def _decide(driver: Any, url: str, prepared: PreparedSet, count: int, tally: Tally) -> None:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(driver, WAIT_S, poll_frequency=0.02, ignored_exceptions=(
-        NoSuchElementException, StaleElementReferenceException))
+    wait = redrawn_page_wait(driver, WAIT_S, poll_s=0.02)
     driver.get_log("performance")
     driver.get(url)
     start = time.perf_counter()

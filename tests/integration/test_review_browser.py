@@ -18,7 +18,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.support.browser import chromium, console_errors, full_page_png, requested_urls
+from tests.support.browser import (
+    chromium,
+    console_errors,
+    full_page_png,
+    redrawn_page_wait,
+    requested_urls,
+)
 from tests.support.cluster import Cluster, wait_for
 from tests.support.outcomes import artifacts_dir
 
@@ -149,17 +155,12 @@ def _drive_the_page(url: str, catalog: str, missed: str, truth: dict[str, np.nda
 
 
 def _steps(driver, url: str, catalog: str, missed: str, truth: dict[str, np.ndarray]) -> None:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get_log("performance")
     driver.get(url)
-    # The page draws a product's views anew after each decision (and each second while a
-    # job runs), so an element found a moment before may be gone: look again.
-    wait = WebDriverWait(driver, WAIT_S, ignored_exceptions=(NoSuchElementException,
-                                                             StaleElementReferenceException))
+    wait = redrawn_page_wait(driver, WAIT_S)
     row = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, 'tr[data-product="milk"]'))
     assert "flagged" in (row.get_attribute("class") or "") and "matched" in row.text
     row.click()

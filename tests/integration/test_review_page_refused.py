@@ -17,7 +17,7 @@ import pytest
 from prodseg.errors import InputError
 from prodseg.producer.review.server import ReviewServer
 from prodseg.storage.images import encode_jpeg, encode_png
-from tests.support.browser import chromium
+from tests.support.browser import chromium, redrawn_page_wait
 
 pytestmark = pytest.mark.integration
 WAIT_S = 15.0
@@ -84,10 +84,9 @@ def page() -> Iterator[tuple[Any, MemorySession]]:
 
 def test_a_refused_product_leaves_nothing_of_the_previous_one(page) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     driver, _ = page
-    wait = WebDriverWait(driver, WAIT_S)
+    wait = redrawn_page_wait(driver, WAIT_S)
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, 'tr[data-product="milk"]')).click()
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#views .view[data-view="v1"]'))
     assert driver.find_elements(By.CSS_SELECTOR, "#views button.accept")
@@ -100,10 +99,9 @@ def test_a_refused_product_leaves_nothing_of_the_previous_one(page) -> None:
 
 def test_the_reference_card_can_clear_a_stored_decision(page) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     driver, session = page
-    wait = WebDriverWait(driver, WAIT_S)
+    wait = redrawn_page_wait(driver, WAIT_S)
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, 'tr[data-product="milk"]')).click()
     ref = '#views .view[data-view="ref"]'
     card = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ref))
@@ -112,4 +110,5 @@ def test_the_reference_card_can_clear_a_stored_decision(page) -> None:
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ref).get_attribute("data-decision")
                == "")
     assert session.changes == [{"view": "ref", "job": JOB, "action": "clear"}]
-    assert driver.find_element(By.CSS_SELECTOR, ref).find_elements(By.TAG_NAME, "button") == []
+    assert wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ref)
+                      .find_elements(By.TAG_NAME, "button") == [])

@@ -65,6 +65,17 @@ def chromium() -> Iterator[Any]:
         driver.quit()
 
 
+def redrawn_page_wait(driver: Any, timeout_s: float, poll_s: float = 0.5) -> Any:
+    """A ``WebDriverWait`` for pages that draw their elements anew (after each decision,
+    and each second while a job runs): an element found a moment before may be gone by the
+    time it is read, so a missing or stale element means "look again", not failure."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout_s, poll_frequency=poll_s, ignored_exceptions=(
+        NoSuchElementException, StaleElementReferenceException))
+
+
 def console_errors(driver: Any) -> list[dict[str, Any]]:
     """The browser-console entries at level SEVERE since the log was last read."""
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
