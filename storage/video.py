@@ -154,7 +154,7 @@ def iter_video_frames(video: VideoInput, source: str, max_pixels: int,
             if wanted is not None and index not in wanted:
                 continue
             time_s = float(frame.time) if frame.time is not None else index / rate
-            yield index, time_s, np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+            yield index, time_s, upright_rgb(frame)
             if last is not None and index >= last:
                 return
         if count == 0:
@@ -182,10 +182,22 @@ def read_video_frame(video: VideoInput, source: str, frame: VideoFrame,
                 if decoded.pts is None or decoded.pts > target:
                     break
                 if decoded.pts == target:
-                    return np.ascontiguousarray(decoded.to_ndarray(format="rgb24"))
+                    return upright_rgb(decoded)
     for _, _, pixels in iter_video_frames(video, source, max_pixels, {frame.index}):
         return pixels
     raise ImageReadError(source, f"the video has no frame {frame.index}")
+
+
+def upright_rgb(frame: Any) -> np.ndarray:
+    """A decoded frame as it is displayed: ``(H, W, 3)`` uint8 RGB.
+
+    A phone filming upright stores landscape frames and records beside them the quarter
+    turn that shows them (the stream's display matrix: PyAV's ``VideoFrame.rotation``,
+    counter-clockwise); that turn is applied here, as a photo's EXIF orientation is.
+    """
+    pixels = frame.to_ndarray(format="rgb24")
+    turns = round(float(getattr(frame, "rotation", 0) or 0) / 90) % 4
+    return np.ascontiguousarray(np.rot90(pixels, turns) if turns else pixels)
 
 
 @contextlib.contextmanager

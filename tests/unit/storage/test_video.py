@@ -48,6 +48,19 @@ def test_a_lossless_video_gives_back_its_frames_and_their_times(tmp_path: Path) 
         next(iter_video_frames(data, "spin.mp4", 1000))
 
 
+@pytest.mark.parametrize("degrees", [90, -90, 180])
+def test_frames_come_upright_with_the_display_rotation_applied(tmp_path: Path,
+                                                                degrees: int) -> None:
+    stored = _frames(3)  # as a phone stores them: landscape, with the turn beside them
+    path = encode_video(stored, tmp_path / "phone.mp4", fps=4, display_rotation=degrees)
+    shown = [np.rot90(frame, degrees // 90) for frame in stored]  # counter-clockwise
+    decoded = [pixels for _, _, pixels in iter_video_frames(path, "phone.mp4", 10**6)]
+    assert [d.shape for d in decoded] == [s.shape for s in shown]
+    assert all(np.array_equal(d, s) for d, s in zip(decoded, shown, strict=True))
+    assert np.array_equal(read_video_frame(path.read_bytes(), "phone.mp4",
+                                           VideoFrame("v", 2, 0.5), 10**6), shown[2])
+
+
 @pytest.mark.parametrize("data", [b"", b"not a video at all" * 50])
 def test_a_bad_video_is_one_line_naming_it(data: bytes) -> None:
     with pytest.raises(ImageReadError) as caught:
