@@ -8,15 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.utils.log import get_task_logger
-
-from prodseg.errors import InputError
 from prodseg.jsonio import dumps
 from prodseg.tasks import worker_cache as cache
 from prodseg.tasks.app import app
 from prodseg.tasks.names import PREVIEW_TASK
-
-log = get_task_logger(__name__)
 
 
 @app.task(name=PREVIEW_TASK, ignore_result=True)
@@ -24,21 +19,13 @@ def preview(session: str, n: int, image_key: str, prompt: dict[str, Any],
             settings: dict[str, Any]) -> None:
     """The mask for one click of an interactive selection.
 
-    Not retried: the person clicks again. Every outcome, an error included, is replied
-    so that the selector never waits in vain.
+    Every outcome, an error included, is replied (``tasks.previews.replying``).
     """
-    from prodseg.tasks.previews import check_session, send_reply
+    from prodseg.tasks.previews import check_session, replying
     from prodseg.workers.plan.preview import preview_step
 
-    reply: dict[str, Any] = {"n": n}
-    try:
+    with replying(lambda: cache.board().redis, session, n, "preview") as reply:
         mask_key = f"previews/{check_session(session)}/masks/{int(n)}.png"
         segmenter = cache.pipeline(dumps(settings, sort_keys=True)).segmenter
         reply.update(preview_step(cache.store(), segmenter, image_key, prompt, mask_key,
                                   cache.settings().max_image_pixels))
-    except (InputError, ValueError) as exc:
-        reply["error"] = str(exc)
-    except Exception as exc:
-        log.exception("preview %s/%s failed", session, n)
-        reply["error"] = f"{type(exc).__name__}: {exc}"
-    send_reply(cache.board().redis, session, reply)

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.utils.log import get_task_logger
-
-from prodseg.errors import InputError
 from prodseg.jsonio import dumps
+from prodseg.storage.manifest import InputImage
 from prodseg.tasks import worker_cache as cache
 from prodseg.tasks.app import app
 from prodseg.tasks.names import PROPOSE_TASK
-
-log = get_task_logger(__name__)
 
 
 @app.task(name=PROPOSE_TASK, ignore_result=True)
@@ -24,21 +20,13 @@ def propose(session: str, n: int, image_keys: list[str], settings: dict[str, Any
     """A product's proposed reference and prompt (``prodseg catalog prepare``), replied
     as previews are: ``{"n", "proposal": ProposedPrompt.to_json()}`` or ``{"n", "error"}``.
     """
-    from prodseg.storage.manifest import InputImage
-    from prodseg.tasks.previews import check_session, send_reply
+    from prodseg.tasks.previews import check_session, replying
     from prodseg.workers.plan.job_inputs import read_input
     from prodseg.workers.plan.propose import propose_stored
 
-    reply: dict[str, Any] = {"n": n}
-    try:
+    with replying(lambda: cache.board().redis, session, n, "propose") as reply:
         check_session(session)
         s, store = cache.settings(), cache.store()
         pipeline = cache.pipeline(dumps(settings, sort_keys=True))
         reply["proposal"] = propose_stored(
             pipeline, image_keys, lambda key: read_input(store, InputImage(key, key, key), s))
-    except (InputError, ValueError) as exc:
-        reply["error"] = str(exc)
-    except Exception as exc:
-        log.exception("propose %s/%s failed", session, n)
-        reply["error"] = f"{type(exc).__name__}: {exc}"
-    send_reply(cache.board().redis, session, reply)
