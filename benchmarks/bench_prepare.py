@@ -14,6 +14,7 @@ prompt from its photos alone (``workers.plan.propose``, the rule of
   against right / wrong: the wrong proposals should all be flagged.
 
     python benchmarks/bench_prepare.py --backend classic --products 60
+    python benchmarks/bench_prepare.py --backend classic --products 60 --reference first
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ def main() -> None:
     parser.add_argument("--size", default="512x384", metavar="WxH")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-offset", type=float, default=0.2)
+    parser.add_argument("--reference", choices=("chosen", "first"), default="chosen",
+                        help="chosen: the rule picks the reference view (catalog "
+                        "prepare); first: the prompt on the first photo, as a job "
+                        "proposes it at run time (--ref-point auto, a row without prompts)")
     parser.add_argument("--catalog", type=Path, metavar="DIR",
                         help="a rendered catalog to use (default: render one)")
     args = parser.parse_args()
@@ -81,7 +86,8 @@ def main() -> None:
                      for v in product["views"]]
             start = time.perf_counter()
             try:
-                proposed = propose_prompt(views, pipeline)
+                on = views[0][0] if args.reference == "first" else None
+                proposed = propose_prompt(views, pipeline, reference=on)
             except InputError as exc:  # nothing proposed: a person must click it
                 print(f"  {pid}: not proposed: {exc}")
                 rows.append((pid, product["lookalike"], False, 0.0, None))
@@ -102,7 +108,7 @@ def main() -> None:
     right = [r for r in rows if r[2]]
     print(f"backend {args.backend}: {len(rows)} products, {args.views} views of {args.size}, "
           f"up to {args.max_offset:.0%} off-centre, {sum(r[1] for r in rows)} beside a "
-          "lookalike")
+          f"lookalike; reference {args.reference}")
     print(f"on the product: {len(right)}/{len(rows)} = {len(right) / len(rows):.1%} "
           "(click inside the true mask, or box IoU >= 0.7)")
     ious = np.array([r[3] for r in rows])
