@@ -8,7 +8,7 @@ applied); boxes are ``[x0, y0, x1, y1]`` with ``x1``/``y1`` exclusive pixel edge
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -172,6 +172,20 @@ def _save_cutout(
 
     pixels = image if image is not None else read_image_file(Path(source))
     Path(path).write_bytes(cutout_png(pixels, mask, bbox))
+
+
+def results_meta(described: Mapping[str, object], capture: str,
+                 video: Mapping[str, object] | None,
+                 bank: Mapping[str, object] | None) -> dict[str, object]:
+    """``results.json``'s ``meta`` as both executors write it: the models' description
+    (``describe()``), then the capture mode, the video the views came from, and the
+    prototype bank (``JobPlan.bank_record``), each only where the job has one."""
+    meta = {**described, "capture": capture}
+    if video:
+        meta["video"] = dict(video)
+    if bank is not None:
+        meta["prototype_bank"] = dict(bank)
+    return meta
 
 
 @dataclass

@@ -9,19 +9,17 @@ finalize. Outputs go to the store as each view is done and ``results.json`` last
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from prodseg.job_spec import JobSpec
 from prodseg.prompts import Prompt
-from prodseg.results import ImageResult, JobResult
+from prodseg.results import ImageResult, JobResult, results_meta
 from prodseg.storage.base import ObjectStore
-from prodseg.storage.images import read_image_file
 from prodseg.storage.layout import JobLayout
-from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates, select_view
 from prodseg.workers.match.instances import mask_shape
 from prodseg.workers.plan.job_models import JobModels
@@ -30,14 +28,14 @@ from prodseg.workers.plan.propose import segment_reference
 from prodseg.workers.plan.step_list import steps_of
 from prodseg.workers.plan.view_prompts import prompted_views
 from prodseg.workers.plan.views import (
-    Loader,
     batch_candidates,
     cutout_alpha,
     file_head,
-    load_view,
+    file_loader,
+    read_for_cutouts,
     track_spin,
     view_size,
-    with_edge_residue,
+    write_view_outputs,
 )
 
 
@@ -73,37 +71,21 @@ class LocalJob:
                  ref_image: np.ndarray, store: ObjectStore | None, layout: JobLayout,
                  on_image: Callable[[ImageResult], None] | None,
                  read: Callable[[str], np.ndarray] | None = None) -> None:
-        s = pipeline.settings
-        self.pipeline, self.ref_path = pipeline, Path(spec.reference)
-        self.prompt: Prompt | None = spec.prompt
+        self.pipeline, self.spec, self.plan = pipeline, spec, JobPlan.of(pipeline.settings)
         self.ref_image: np.ndarray | None = ref_image
+        self.ref_source = str(Path(spec.reference))
         self.store, self.layout, self.on_image = store, layout, on_image
-        self.distractor_points, self.prompted = spec.distractors, spec.views
-        self.plan = JobPlan.of(s)
-        self.ref_id = spec.ids[0]
-
-        self.video = spec.video
-
-        def loader(path: Path) -> Loader:
-            if read is not None:
-                return lambda: read(str(path))
-            return lambda: read_image_file(path, s.max_image_pixels, s.max_image_bytes)
-
-        self.views = [(image_id, source, loader(Path(source)))
+        self.views = [(image_id, source, file_loader(Path(source), pipeline.settings, read))
                       for image_id, source in zip(spec.ids[1:], spec.targets, strict=True)]
         self.found: dict[int, ImageResult] = {}
-        self.kept: dict[int, KeptView] = {}  # with a growing bank: resolved in order
-        self.results: list[ImageResult] = []
-        self.meta: dict[str, object] = {}
+        # with a growing bank, each view's (``ViewCandidates.to_bytes()``, best fixed
+        # score), bit-packed as a distributed job stores them, for the resolve step
+        self.kept: dict[int, tuple[bytes, float]] = {}
 
     def finish(self, index: int, result: ImageResult, image: np.ndarray | None) -> None:
         """A view is done: its outputs written, its result kept and reported."""
-        result = with_edge_residue(result, image)
-        if self.store is not None and image is not None:
-            from prodseg.storage.exports.documents import write_image_outputs
-
-            write_image_outputs(self.store, self.layout, image, result,
-                                cutout_alpha(self.pipeline.settings))
+        result = write_view_outputs(self.store, self.layout, self.pipeline.settings, result,
+                                    image)
         self.found[index] = result
         if self.on_image is not None:
             self.on_image(result)
@@ -111,12 +93,12 @@ class LocalJob:
     def reference(self) -> None:
         """The click, the lookalikes, the neighbours, and the views the job prompts
         (finished here: their embeddings and lookalikes join the fixed bank)."""
-        pipeline, image, source = self.pipeline, self.ref_image, str(self.ref_path)
+        pipeline, image, source = self.pipeline, self.ref_image, self.ref_source
         assert image is not None
-        self.ref = segment_reference(pipeline, image, self.prompt, self.ref_id, source,
-                                     [(view, load) for view, _, load in self.views])
+        self.ref = segment_reference(pipeline, image, self.spec.prompt, self.spec.ids[0],
+                                     source, [(view, load) for view, _, load in self.views])
         self.prompt = Prompt.from_json(self.ref.prompt)
-        negatives = pipeline.embed_distractors(image, self.distractor_points, source)
+        negatives = pipeline.embed_distractors(image, self.spec.distractors, source)
         neighbours = pipeline.reference_neighbours(image, self.ref)
         self.shape = mask_shape(self.ref.mask)
         self.capture = self.plan.capture_of(
@@ -127,21 +109,17 @@ class LocalJob:
 
             write_reference_outputs(self.store, self.layout, image, self.ref,
                                     cutout_alpha(self.pipeline.settings))
-        refs, more = prompted_views(pipeline, self.prompted, self.views, self.finish)
-
-        def fixed_bank() -> PrototypeBank:
-            return self.plan.fixed_bank(self.ref.embedding, [negatives, *more], refs,
-                                        neighbours)
-
-        self.fixed_bank = fixed_bank
-        self.fixed = self.bank = fixed_bank()
+        refs, more = prompted_views(pipeline, self.spec.views, self.views, self.finish)
+        self.fixed_bank = functools.partial(self.plan.fixed_bank, self.ref.embedding,
+                                            [negatives, *more], refs, neighbours)
+        self.fixed = self.bank = self.fixed_bank()
 
     def track(self) -> None:
         """The spin followed from the click; each accepted view is done."""
-        assert self.ref_image is not None and self.prompt is not None
+        assert self.ref_image is not None
         left = [k for k in range(len(self.views)) if k not in self.found]
         tracked = track_spin(self.pipeline, self.capture, self.prompt, self.fixed, self.shape,
-                             (str(self.ref_path), self.ref_image),
+                             (self.ref_source, self.ref_image),
                              [self.views[k] for k in left])
         for k, result in tracked.results.items():
             self.finish(left[k], result, tracked.images[k])
@@ -158,8 +136,8 @@ class LocalJob:
             for index, candidates, image in batch_candidates(self.pipeline, fixed,
                                                              self.views, batch):
                 if plan.grows_bank:
-                    self.kept[index] = KeptView(candidates.to_bytes(),
-                                                candidates.best_score(fixed, plan.select))
+                    self.kept[index] = (candidates.to_bytes(),
+                                        candidates.best_score(fixed, plan.select))
                 else:
                     self.finish(index, select_view(candidates, fixed, plan.select,
                                                    self.shape), image)
@@ -169,42 +147,28 @@ class LocalJob:
         kept, views = self.kept, self.views
         self.bank = self.fixed_bank()
         order = list(kept)
-        ranked = self.plan.visit_order(self.capture, str(self.ref_path),
+        ranked = self.plan.visit_order(self.capture, self.ref_source,
                                        [views[k][1] for k in order],
-                                       [kept[k].best_score for k in order])
+                                       [kept[k][1] for k in order])
 
         def unpacked(position: int) -> ViewCandidates:
-            return ViewCandidates.from_bytes(kept[order[position]].blob)
+            return ViewCandidates.from_bytes(kept[order[position]][0])
 
         for position, result in resolve_in_order(unpacked, ranked, self.bank,
                                                  self.plan.select, self.shape):
             index = order[position]
             image = None
-            if result.status == "ok" and self.store is not None:  # for the cutouts
-                image = load_view(views[index][2], views[index][1])[0]
+            if self.store is not None:
+                result, image = read_for_cutouts(result, views[index][2])
             self.finish(index, result, image)
 
     def finalize(self) -> None:
         """``results.json`` and the other documents, last."""
         self.results = [self.found[i] for i in range(len(self.views))]
-        meta = self.pipeline.describe()
-        meta["capture"] = self.capture
-        record = self.plan.bank_record(self.bank)
-        if record is not None:
-            meta["prototype_bank"] = record
-        if self.video is not None:
-            meta["video"] = self.video.to_json()
-        self.meta = meta
+        video = None if self.spec.video is None else self.spec.video.to_json()
+        self.meta = results_meta(self.pipeline.describe(), self.capture, video,
+                                 self.plan.bank_record(self.bank))
         if self.store is not None:
             from prodseg.storage.exports.documents import write_job_documents
 
-            write_job_documents(self.store, self.layout, self.ref, self.results, meta)
-
-
-@dataclass(frozen=True)
-class KeptView:
-    """A view's candidates kept for a growing bank: ``ViewCandidates.to_bytes`` (masks
-    bit-packed, as a distributed job stores them) and its best fixed score."""
-
-    blob: bytes
-    best_score: float
+            write_job_documents(self.store, self.layout, self.ref, self.results, self.meta)

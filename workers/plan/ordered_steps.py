@@ -33,7 +33,7 @@ from prodseg.workers.plan.steps import (
     store_result,
     unstored_reason,
 )
-from prodseg.workers.plan.views import Loader, load_view, track_spin
+from prodseg.workers.plan.views import Loader, read_for_cutouts, track_spin
 
 
 def track_step(store: ObjectStore, manifest: JobManifest,
@@ -99,10 +99,8 @@ def resolve_step(store: ObjectStore, manifest: JobManifest,
     for position, result in resolve_in_order(view, visit, bank, plan.select,
                                              load_reference_shape(store, manifest)):
         index = order[position]
-        target = manifest.images[index]
-        image = None
-        if result.status == "ok":
-            image = load_view(_loader(store, target, pipeline), target.source)[0]
+        result, image = read_for_cutouts(
+            result, _loader(store, manifest.images[index], pipeline))
         store_result(store, manifest, index, result, image)
     record = plan.bank_record(bank)
     if record is not None:

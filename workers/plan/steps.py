@@ -22,7 +22,7 @@ import numpy as np
 from prodseg.errors import InputError
 from prodseg.job_spec import ViewPrompts
 from prodseg.prompts import Prompt
-from prodseg.results import ImageResult, ReferenceResult
+from prodseg.results import ImageResult, ReferenceResult, results_meta
 from prodseg.settings import Settings
 from prodseg.storage.base import ObjectNotFound, ObjectStore
 from prodseg.storage.exports.coco import assemble_coco, reference_coco, target_coco
@@ -31,7 +31,6 @@ from prodseg.storage.exports.documents import (
     image_entry,
     reference_entry,
     write_documents,
-    write_image_outputs,
     write_reference_outputs,
 )
 from prodseg.storage.images import read_mask_png
@@ -57,7 +56,7 @@ from prodseg.workers.plan.views import (
     cutout_alpha,
     load_view,
     view_candidates,
-    with_edge_residue,
+    write_view_outputs,
 )
 
 log = logging.getLogger(__name__)
@@ -232,9 +231,7 @@ def store_candidates(store: ObjectStore, manifest: JobManifest, candidates: View
 def store_result(store: ObjectStore, manifest: JobManifest, index: int, result: ImageResult,
                  image: np.ndarray | None) -> dict[str, Any]:
     """Write a view's outputs, then its record (``JobState.image_record``)."""
-    result = with_edge_residue(result, image)
-    write_image_outputs(store, manifest.layout, image if result.status == "ok" else None,
-                        result, cutout_alpha(manifest.settings))
+    result = write_view_outputs(store, manifest.layout, manifest.settings, result, image)
     record = result_record(index, result, manifest.layout)
     manifest.state(store).put_image_record(result.image_id, record)
     return record
@@ -309,18 +306,11 @@ def finalize_step(store: ObjectStore, manifest: JobManifest, settings: Settings,
             records.append(result_record(index, failed_result(
                 target, unstored_reason(target, why)), manifest.layout))
     entries = [r["entry"] for r in records]
-    meta = {"job": manifest.job, **ref["meta"]}
-    meta["capture"] = stored_capture(ref, plan)
-    if manifest.video:
-        meta["video"] = manifest.video
-    grown = state.find_json(BANK)
-    if grown is not None:
-        meta["prototype_bank"] = grown
-    else:
-        fixed = load_fixed_bank(store, manifest, plan)
-        bank = plan.bank_record(fixed)
-        if bank is not None:
-            meta["prototype_bank"] = bank
+    bank = state.find_json(BANK)  # a grown bank; else the fixed bank's record
+    if bank is None:
+        bank = plan.bank_record(load_fixed_bank(store, manifest, plan))
+    meta = {"job": manifest.job, **results_meta(ref["meta"], stored_capture(ref, plan),
+                                                 manifest.video, bank)}
     document = assemble_results_document(ref["entry"], entries, meta)
     coco_images = [ref["coco_image"]] + [r["coco_image"] for r in records if r["coco_image"]]
     annotations = list(ref["coco_annotations"])

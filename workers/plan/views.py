@@ -21,9 +21,10 @@ from prodseg.errors import InputError, TransientError, as_device_error
 from prodseg.prompts import Prompt
 from prodseg.results import ImageResult
 from prodseg.settings import Settings
-from prodseg.storage.base import ObjectNotFound
-from prodseg.storage.exports.documents import EdgeAlpha
-from prodseg.storage.images import HEADER_BYTES, header_size, read_file_bytes
+from prodseg.storage.base import ObjectNotFound, ObjectStore
+from prodseg.storage.exports.documents import EdgeAlpha, write_image_outputs
+from prodseg.storage.images import HEADER_BYTES, header_size, read_file_bytes, read_image_file
+from prodseg.storage.layout import JobLayout
 from prodseg.workers.match.bank import PrototypeBank
 from prodseg.workers.match.candidates import ViewCandidates
 from prodseg.workers.match.instances import MaskShape
@@ -48,6 +49,24 @@ def load_view(load: Loader, source: str) -> tuple[np.ndarray | None, str | None]
         return None, str(exc)
     except ObjectNotFound:
         return None, f"{source}: not found"
+
+
+def read_for_cutouts(result: ImageResult, load: Loader
+                     ) -> tuple[ImageResult, np.ndarray | None]:
+    """A view resolved after its candidates were stored, read again for its cutouts (a
+    matched view only). A view that can no longer be read becomes a failure naming why,
+    and the job goes on.
+
+    Returns:
+        The result, and the view's ``(H, W, 3)`` uint8 RGB pixels or None.
+    """
+    if result.status != "ok":
+        return result, None
+    image, why = load_view(load, result.source)
+    if image is None:
+        return replace(result, status="error", matches=[],
+                       error=f"{why} (read again for its cutouts)"), None
+    return result, image
 
 
 def view_candidates(pipeline: JobModels, fixed: PrototypeBank,
@@ -190,6 +209,37 @@ def track_spin(pipeline: JobModels, capture: str, prompt: Prompt,
     results = tracked_results(s, pipeline.embedder, build_tracker(s), prompt,
                               np.stack(fixed.prototypes), frames, pipeline.segmenter, shape)
     return Tracked(results, {k: by_index[k] for k in results})
+
+
+def file_loader(path: Path, settings: Settings,
+                read: Callable[[str], np.ndarray] | None = None) -> Loader:
+    """A local view's loader: the file decoded within the settings' limits, or ``read``
+    (a video's frames, decoded once) when given."""
+    if read is not None:
+        return lambda: read(str(path))
+    return lambda: read_image_file(path, settings.max_image_pixels, settings.max_image_bytes)
+
+
+def write_view_outputs(store: ObjectStore | None, layout: JobLayout,
+                       job_settings: Settings | Mapping[str, Any], result: ImageResult,
+                       image: np.ndarray | None) -> ImageResult:
+    """A finished view, as both executors end one: its edge residue measured, then its
+    masks, cutouts and thumbnail written (``write_image_outputs``; nothing unless matched).
+
+    Args:
+        store: where the outputs go; None writes nothing.
+        layout: the job's keys.
+        job_settings: the job's settings (``cutout_alpha``).
+        result: the view's result.
+        image: its ``(H, W, 3)`` uint8 RGB pixels; None when it was not read.
+
+    Returns:
+        ``result`` with its matches' edge residue.
+    """
+    result = with_edge_residue(result, image)
+    if store is not None:
+        write_image_outputs(store, layout, image, result, cutout_alpha(job_settings))
+    return result
 
 
 def with_edge_residue(result: ImageResult, image: np.ndarray | None) -> ImageResult:

@@ -209,3 +209,26 @@ def test_errors_are_told_apart_by_kind(job) -> None:  # type: ignore[no-untyped-
     broken = pipeline(FlakySegmenter(RuntimeError("proposals exploded")))
     failed = view_candidates(broken, fixed, "view_002", "view_002.jpg", image, None)
     assert failed.error == "view_002.jpg: RuntimeError: proposals exploded"
+
+
+def test_a_view_gone_before_its_cutouts_is_a_failure_naming_it() -> None:
+    from prodseg.errors import ImageReadError
+    from prodseg.results import ImageResult, Match
+    from prodseg.workers.plan.views import read_for_cutouts
+
+    mask = np.zeros((4, 6), bool)
+    mask[1:3, 2:4] = True
+    matched = ImageResult("v1", "shoot/v1.jpg", 6, 4, matches=[Match(mask, (2, 1, 4, 3), 0.9)])
+    pixels = np.full((4, 6, 3), 7, np.uint8)
+    kept, image = read_for_cutouts(matched, lambda: pixels)
+    assert kept is matched and image is pixels
+
+    def gone() -> np.ndarray:
+        raise ImageReadError("shoot/v1.jpg", "file not found")
+
+    failed, image = read_for_cutouts(matched, gone)
+    assert image is None and failed.status == "error" and failed.matches == []
+    assert failed.error == "shoot/v1.jpg: file not found (read again for its cutouts)"
+    unmatched = ImageResult("v2", "shoot/v2.jpg", 6, 4, status="error", error="no match")
+    kept, image = read_for_cutouts(unmatched, gone)  # not read at all
+    assert kept is unmatched and image is None
