@@ -11,13 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from prodseg.errors import InputError
-from prodseg.producer.catalog.client import (
-    CatalogClient,
-    CatalogStatus,
-    Product,
-    product_job,
-    resubmit_conflict,
-)
+from prodseg.producer.catalog.client import CatalogClient
+from prodseg.producer.catalog.lock import exclusive
+from prodseg.producer.catalog.products import Product, product_job, resubmit_conflict
+from prodseg.producer.catalog.status import CatalogStatus
 from prodseg.producer.cli.export import add_spin_flags, spin_options
 from prodseg.producer.cli.options import (
     EXIT_OK,
@@ -106,7 +103,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     client = _client(args)
     flags = {k: v for k, v in setting_overrides(args).items() if k not in MACHINE_SETTINGS}
     cid, products = _products(args.catalog, args.skip_invalid, flags)
-    with client.exclusive(cid, "prodseg catalog submit"):
+    with exclusive(client.jobs.board, cid, "prodseg catalog submit"):
         if client.create(products, cid, str(args.catalog)):
             todo = products
         else:
@@ -130,7 +127,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     client = _client(args)
-    with client.exclusive(args.catalog_id, "prodseg catalog resume"):
+    with exclusive(client.jobs.board, args.catalog_id, "prodseg catalog resume"):
         todo, resumed = client.resume(args.catalog_id)
         _print_resumed(resumed)
         print(f"{args.catalog_id}: {len(todo)} products to submit, {len(resumed)} jobs "

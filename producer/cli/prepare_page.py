@@ -9,7 +9,8 @@ from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
-from prodseg.producer.catalog.client import CatalogClient, Product
+from prodseg.producer.catalog.client import CatalogClient
+from prodseg.producer.catalog.products import Product
 from prodseg.producer.cli.options import (
     EXIT_OK,
     EXIT_SOME_FAILED,

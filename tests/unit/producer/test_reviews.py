@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from prodseg.errors import InputError
-from prodseg.producer.catalog.client import catalog_key
 from prodseg.producer.catalog.export import accepted_views, carried_accepts
+from prodseg.producer.catalog.products import catalog_key
 from prodseg.producer.catalog.reviews import (
     Change,
     ProductReview,
