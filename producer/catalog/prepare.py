@@ -27,7 +27,7 @@ from prodseg.producer.catalog.file import FORMATS, read_catalog
 from prodseg.producer.inputs import expand_inputs, is_s3
 from prodseg.proposed import ProposedPrompt
 from prodseg.settings import Settings
-from prodseg.storage.images import IMAGE_SUFFIXES
+from prodseg.storage.image_formats import IMAGE_SUFFIXES
 from prodseg.storage.local import LocalStore
 
 Row = dict[str, Any]

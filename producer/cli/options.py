@@ -29,7 +29,7 @@ from prodseg.settings import (
     setting_flag,
     settings_with,
 )
-from prodseg.storage.images import IMAGE_SUFFIXES
+from prodseg.storage.image_formats import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
     from prodseg.job_spec import ViewPrompts

@@ -29,7 +29,7 @@ from prodseg.storage.exports.dataset import (
     yolo_data_yaml,
     yolo_label,
 )
-from prodseg.storage.images import encode_jpeg, encode_png
+from prodseg.storage.image_encoding import encode_jpeg, encode_png
 from prodseg.storage.local import LocalStore
 
 JOB = "cat-0123456789ab-milk"
