@@ -19,21 +19,21 @@ from prodseg.producer.cli.export import add_spin_flags, spin_options
 from prodseg.producer.cli.options import (
     EXIT_OK,
     EXIT_SOME_FAILED,
-    SUBMIT_SETTINGS,
     SubParsers,
     add_json_flag,
-    add_settings_flags,
     catalog_id_arg,
     count_arg,
     expand_sources,
     job_client,
-    parse_box,
-    parse_pair,
-    prompt_from_args,
-    setting_overrides,
 )
 from prodseg.producer.cli.prepare import register_prepare
 from prodseg.producer.cli.prepare_page import add_prepare_page_flags, then_review_submit
+from prodseg.producer.cli.prompt_flags import parse_box, parse_pair, prompt_from_args
+from prodseg.producer.cli.setting_flags import (
+    SUBMIT_SETTINGS,
+    add_settings_flags,
+    setting_overrides,
+)
 from prodseg.settings import CONNECTION, MACHINE_SETTINGS, settings_with
 from prodseg.tasks.names import CANCELLED, FAILED
 

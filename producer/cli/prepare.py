@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prodseg.errors import InputError
-from prodseg.producer.cli.options import (
-    EXIT_OK,
-    EXIT_SOME_FAILED,
+from prodseg.producer.cli.options import EXIT_OK, EXIT_SOME_FAILED
+from prodseg.producer.cli.setting_flags import (
     RUN_SETTINGS,
     SUBMIT_SETTINGS,
     add_settings_flags,
