@@ -23,7 +23,8 @@ from typing import Any
 from prodseg.errors import InputError
 from prodseg.jsonio import dumps
 from prodseg.producer.catalog.fields import FIELDS, PRODUCT_ID
-from prodseg.producer.catalog.file import FORMATS, read_catalog
+from prodseg.producer.catalog.file import read_catalog
+from prodseg.producer.catalog.rows import FORMATS
 from prodseg.producer.inputs import expand_inputs, is_s3
 from prodseg.proposed import ProposedPrompt
 from prodseg.settings import Settings

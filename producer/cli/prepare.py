@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 def cmd_prepare(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from prodseg.producer.catalog.file import FORMATS
     from prodseg.producer.catalog.prepare import prepare, source_rows
+    from prodseg.producer.catalog.rows import FORMATS
 
     out: Path = args.output
     if out.suffix.lower() not in FORMATS:

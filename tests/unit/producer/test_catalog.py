@@ -12,13 +12,8 @@ from pathlib import Path
 import pytest
 
 from prodseg.errors import InputError
-from prodseg.producer.catalog.file import (
-    Catalog,
-    CatalogProduct,
-    RowProblem,
-    catalog_id,
-    read_catalog,
-)
+from prodseg.producer.catalog.file import Catalog, RowProblem, catalog_id, read_catalog
+from prodseg.producer.catalog.row import CatalogProduct
 from prodseg.prompts import Prompt
 
 HEADER = "product_id,images,reference,point,neg_point,box"
