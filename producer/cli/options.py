@@ -17,6 +17,7 @@ from prodseg.producer.cli.setting_flags import settings_from_args
 from prodseg.storage.image_formats import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
+    from prodseg.producer.catalog.client import CatalogClient
     from prodseg.producer.client import JobClient
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
@@ -58,6 +59,15 @@ def job_client(args: argparse.Namespace) -> JobClient:
     store = S3Store.from_settings(settings)
     store.check_bucket()
     return JobClient(settings, store=store)
+
+
+def catalog_client(args: argparse.Namespace) -> CatalogClient:
+    """The catalog client of the settings given (``job_client``), preparing
+    ``--prepare-threads`` products at once where the command has that flag."""
+    from prodseg.producer.catalog.client import CatalogClient
+
+    threads = getattr(args, "prepare_threads", 8)
+    return CatalogClient(job_client(args), prepare_threads=threads)
 
 
 def job_id_arg(text: str) -> str:
