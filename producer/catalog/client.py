@@ -33,7 +33,8 @@ from prodseg.job_spec import ViewPrompts
 from prodseg.producer.catalog.products import CATALOGS_PREFIX, Product, catalog_key, product_job
 from prodseg.producer.catalog.reviews import ReviewBook
 from prodseg.producer.catalog.status import STATES, CatalogStatus
-from prodseg.producer.client import JobClient, poll
+from prodseg.producer.client import JobClient
+from prodseg.producer.polling import poll
 from prodseg.prompts import Prompt
 from prodseg.settings import Settings, load_settings
 from prodseg.storage.base import ObjectNotFound
