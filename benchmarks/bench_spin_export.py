@@ -34,7 +34,7 @@ import numpy as np
 
 def truth_job(spin: object, root: Path) -> dict[str, object]:
     """A job folder from the renderer's masks: ``results.json``'s fields the export reads."""
-    from prodseg.storage.images import cutout_png
+    from prodseg.storage.image_encoding import cutout_png
     from prodseg.storage.local import LocalStore
     from prodseg.workers.ops.masks import mask_to_box
 

@@ -168,7 +168,8 @@ def _save_cutout(
     mask: np.ndarray,
     bbox: tuple[int, int, int, int],
 ) -> None:
-    from prodseg.storage.images import cutout_png, read_image_file
+    from prodseg.storage.image_encoding import cutout_png
+    from prodseg.storage.images import read_image_file
 
     pixels = image if image is not None else read_image_file(Path(source))
     Path(path).write_bytes(cutout_png(pixels, mask, bbox))

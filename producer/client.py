@@ -6,41 +6,31 @@ Imports without torch: a catalog client on a laptop needs only Redis and S3 acce
     job = client.submit(["a.jpg", "b.jpg"], "a.jpg", Prompt.from_point(250, 300))
     client.watch(job)               # until it ends
     client.fetch(job, "results/")   # the layout of `prodseg run`
+
+A job is prepared by ``producer.job_prepare``, downloaded by ``producer.fetch`` and
+followed through ``producer.polling``.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
-
-import redis
+from typing import TYPE_CHECKING
 
 from prodseg.errors import InputError, TransientError
-from prodseg.job_spec import ViewPrompts, build_job_spec
+from prodseg.job_spec import ViewPrompts
 from prodseg.outages import Backoff, ride_out
-from prodseg.producer.inputs import (
-    expand_inputs,
-    input_identity,
-    is_s3,
-    place_input,
-    place_video,
-    read_input_bytes,
-    video_job_inputs,
-)
+from prodseg.producer.fetch import fetch_outputs
+from prodseg.producer.job_prepare import prepare_job
+from prodseg.producer.polling import OUTAGES, outage_reason, poll
 from prodseg.prompts import Prompt
 from prodseg.settings import Settings
 from prodseg.storage.base import ObjectStore
-from prodseg.storage.exports.coco import relocated_coco
-from prodseg.storage.images import decode_image
-from prodseg.storage.layout import COCO, RESULTS
 from prodseg.storage.manifest import (
     JOBS_PREFIX,
     JobManifest,
     get_json,
-    is_output_key,
     job_layout,
     job_state,
 )
@@ -59,8 +49,6 @@ if TYPE_CHECKING:
     from celery import Celery
 
     from prodseg.producer.resume import ResumeReport
-
-T = TypeVar("T")
 
 
 class JobClient:
@@ -154,45 +142,8 @@ class JobClient:
         Safe to call from several threads at once (a catalog prepares products in
         parallel); ``enqueue`` then starts the job.
         """
-        from prodseg.settings import recorded
-        from prodseg.storage.manifest import new_job_id, validate_job_id
-
-        settings = settings or self.settings
-        limit = settings.max_image_pixels
-        sources = expand_inputs(images, self.settings)
-        video = video_job_inputs(sources, str(reference), settings, self.settings)
-        if video is not None:  # its frames stand for it; it is uploaded once, below
-            sources, reference = video.images, video.reference
-        spec = build_job_spec(
-            sources, str(reference), prompt,
-            identity=input_identity,
-            decode=video.read if video is not None else (
-                lambda source: decode_image(read_input_bytes(source, self.settings),
-                                            source, limit)),
-            distractors=distractor_points, views=views,
-            exists=None if video is not None else (
-                lambda source: is_s3(source) or Path(source).is_file()))
-        job = validate_job_id(job) if job is not None else new_job_id()
-        named = list(zip(spec.ids, [spec.reference, *spec.targets], strict=True))
-        if video is not None:
-            entries = place_video(self.store, job, video.capture, named, settings)
-            if on_upload is not None:
-                on_upload(video.capture.source)
-        else:
-            entries = []
-            for image_id, source in named:
-                entries.append(place_input(self.store, job, image_id, source, settings))
-                if on_upload is not None:
-                    on_upload(source)
-        manifest = JobManifest(
-            job=job, reference=entries[0], images=entries[1:],
-            prompt=None if spec.prompt is None else spec.prompt.to_json(),
-            settings=recorded(settings), distractors=[list(p) for p in spec.distractors],
-            views=spec.views.to_json() if not spec.views.empty else {},
-            video=video.capture.to_json() if video is not None else {},
-        )
-        manifest.save(self.store)
-        return job
+        return prepare_job(self.store, self.settings, images, reference, prompt, on_upload,
+                           job, settings or self.settings, distractor_points, views)
 
     def enqueue(self, job: str) -> None:
         """Start a prepared job: its reference task goes to the ``interactive`` queue."""
@@ -251,7 +202,7 @@ class JobClient:
 
         def waiting(error: BaseException, down_s: float, wait_s: float) -> None:
             if on_outage is not None:
-                on_outage(f"waiting for the broker and the store: {_outage_reason(error)} "
+                on_outage(f"waiting for the broker and the store: {outage_reason(error)} "
                           f"(down {down_s:.0f} s of the {budget} s budget)")
 
         def read() -> JobStatus:
@@ -260,7 +211,7 @@ class JobClient:
             except OUTAGES as error:
                 raise TransientError(
                     f"gave up watching job {job} after {budget} s without an answer "
-                    f"({_outage_reason(error)}); the job goes on by itself: run `prodseg "
+                    f"({outage_reason(error)}); the job goes on by itself: run `prodseg "
                     f"watch {job}` again once the broker is back") from None
 
         return poll(read, lambda s: s.ended, on_change, interval, timeout, f"job {job}")
@@ -290,28 +241,7 @@ class JobClient:
                 f"job {job} is {status.state} ({status.finished}/{status.total} images)"
                 f"{detail}; fetch needs a finished job"
             )
-        from prodseg.storage.output_dir import OutputDir
-
-        layout = job_layout(job)
-        relative_keys = [r for r in map(layout.relative, self.store.list(layout.prefix))
-                         if is_output_key(r)]
-        # results.json last: its presence means the directory is complete.
-        relative_keys.sort(key=lambda r: r == RESULTS)
-        written = []
-        with OutputDir(Path(output_dir), force=force) as out:
-            for relative in relative_keys:
-                data = self.store.get(layout.key(relative))
-                if relative == COCO:  # the photos' paths, relative to the copy
-                    data = relocated_coco(data, out.path)
-                try:
-                    out.store.put(relative, data)
-                except OSError as error:  # e.g. a file where a folder of the layout goes
-                    raise InputError(f"{out.path / relative}: cannot be written "
-                                     f"({error.strerror or error})") from None
-                written.append(out.path / relative)
-                if on_file is not None:
-                    on_file(relative)
-        return written
+        return fetch_outputs(self.store, job, Path(output_dir), on_file, force)
 
     def resume(self, job: str) -> ResumeReport:
         """Enqueue again whatever storage says is missing (``producer.resume``).
@@ -340,38 +270,3 @@ class JobClient:
             job_state(self.store, job).put_end(CANCELLED)
             self.board.ended(job, CANCELLED)
         return self.status(job)
-
-
-OUTAGES: tuple[type[Exception], ...] = (
-    TransientError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-"""What a broker or store that went away raises to a client."""
-
-
-def _outage_reason(error: BaseException) -> str:
-    """The error in a few words, without any URL's user info."""
-    if isinstance(error, TransientError):
-        return str(error)
-    return f"the broker does not answer ({type(error).__name__})"
-
-
-def poll(read: Callable[[], T], ended: Callable[[T], bool],
-         on_change: Callable[[T], None] | None, interval: float, timeout: float | None,
-         what: str) -> T:
-    """Call ``read`` every ``interval`` seconds until ``ended`` says so; ``on_change``
-    sees each value that differs from the one before.
-
-    Raises:
-        TimeoutError: ``timeout`` seconds passed first (the message names ``what``).
-    """
-    start = time.monotonic()
-    last: T | None = None
-    while True:
-        value = read()
-        if value != last and on_change is not None:
-            on_change(value)
-        last = value
-        if ended(value):
-            return value
-        if timeout is not None and time.monotonic() - start > timeout:
-            raise TimeoutError(f"{what} did not end within {timeout:g} s")
-        time.sleep(interval)

@@ -17,7 +17,8 @@ from prodseg.errors import InputError
 from prodseg.settings import Settings
 from prodseg.storage.base import ObjectNotFound, ObjectStore
 from prodseg.storage.factory import bucket_store
-from prodseg.storage.images import IMAGE_SUFFIXES, read_file_bytes
+from prodseg.storage.image_formats import IMAGE_SUFFIXES
+from prodseg.storage.images import read_file_bytes
 from prodseg.storage.manifest import InputImage, input_key
 from prodseg.storage.urls import parse_s3_url
 from prodseg.storage.video import VideoCapture, is_video

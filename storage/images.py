@@ -1,10 +1,13 @@
-"""Decoding image bytes into RGB arrays, and encoding arrays as PNG or JPEG.
+"""Photos read: a file's bytes within limits, its size from its header, its pixels
+decoded into RGB arrays; and a mask's PNG, written and read.
 
 ``decode_image`` is the one door through which photos enter prodseg. It returns the image
 as displayed (EXIF orientation applied), as ``(H, W, 3)`` uint8 RGB, whatever the stored
 mode, and turns every way a file can be wrong into ``ImageReadError`` with a reason a
 user understands. The pixel count is checked from the header before any pixel is
 decoded, so a small file that declares a huge image (a decompression bomb) costs nothing.
+Which formats are opened is ``storage.image_formats``'s; encoding is
+``storage.image_encoding``'s.
 
 Transparency is composited onto white: a product photo with a transparent background
 looks, to the models, the way it looks in a viewer on a white page (dropping the alpha
@@ -13,51 +16,30 @@ channel instead would expose whatever colour the transparent pixels happen to st
 
 from __future__ import annotations
 
-import functools
 import io
 import os
 import re
 import stat
-import struct
 import warnings
-import zlib
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError, features
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from prodseg.errors import ImageReadError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic",
-                  ".heif", ".avif")
-"""File name endings taken as photos, in a folder or under an ``s3://`` prefix (lower case)."""
+from prodseg.storage.image_encoding import encode_png
+from prodseg.storage.image_formats import (
+    DECODE_ERRORS,
+    enable_decoder,
+    open_formats,
+    unrecognised_reason,
+)
 
 DEFAULT_MAX_PIXELS = 100_000_000
 DEFAULT_MAX_BYTES = 200_000_000  # the default of setting max_image_bytes
 
-# Formats whose decoders run in-process without external programs (EPS, for instance,
-# would start Ghostscript). "JPEG" also opens multi-picture camera JPEGs (MPO). HEIF
-# (iPhones' HEIC) is pillow-heif's, the [heic] extra; AVIF is Pillow's own (>= 11.3 wheels).
-ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF", "AVIF")
-_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1",
-                          b"msf1"})
-_AVIF_BRANDS = frozenset({b"avif", b"avis"})
-HEIC_EXTRA_REASON = ("is a HEIC/HEIF photo; reading it needs the [heic] extra: "
-                     "pip install 'prodseg[heic]'")
-
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
-# What Pillow's decoders raise on bad data (it has no single exception type for that).
-_DECODE_ERRORS = (
-    OSError,
-    SyntaxError,
-    ValueError,
-    EOFError,
-    struct.error,
-    zlib.error,
-    IndexError,
-)
 
 
 def decode_image(data: bytes, source: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -85,19 +67,19 @@ def decode_image(data: bytes, source: str, max_pixels: int = DEFAULT_MAX_PIXELS)
     """
     if len(data) == 0:
         raise ImageReadError(source, "file is empty (0 bytes)")
-    _enable_decoder(data, source)
+    enable_decoder(data, source)
     with warnings.catch_warnings():
         # Our own limit replaces Pillow's bomb warning; its other warnings (e.g. corrupt
         # EXIF, which only costs the orientation) would be noise in a batch log.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
         try:
-            image = Image.open(io.BytesIO(data), formats=_open_formats())
+            image = Image.open(io.BytesIO(data), formats=open_formats())
         except UnidentifiedImageError as error:
-            raise ImageReadError(source, _unrecognised_reason(data)) from error
+            raise ImageReadError(source, unrecognised_reason(data)) from error
         except Image.DecompressionBombError as error:
             raise ImageReadError(source, _pil_bomb_reason(error, max_pixels)) from error
-        except _DECODE_ERRORS as error:
+        except DECODE_ERRORS as error:
             raise ImageReadError(source, _corrupt_reason(error)) from error
         with image:
             width, height = image.size
@@ -109,7 +91,7 @@ def decode_image(data: bytes, source: str, max_pixels: int = DEFAULT_MAX_PIXELS)
                 image.load()
             except Image.DecompressionBombError as error:
                 raise ImageReadError(source, _pil_bomb_reason(error, max_pixels)) from error
-            except _DECODE_ERRORS as error:
+            except DECODE_ERRORS as error:
                 raise ImageReadError(source, _corrupt_reason(error)) from error
             displayed = _apply_orientation(image)
             return _to_rgb(displayed, source)
@@ -134,13 +116,13 @@ def header_size(head: bytes) -> tuple[int, int] | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            with Image.open(io.BytesIO(head), formats=_open_formats()) as image:
+            with Image.open(io.BytesIO(head), formats=open_formats()) as image:
                 width, height = image.size
                 try:
                     turned = image.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
                 except Exception:  # broken EXIF: decode_image keeps the image as stored
                     turned = False
-        except (UnidentifiedImageError, *_DECODE_ERRORS):
+        except (UnidentifiedImageError, *DECODE_ERRORS):
             return None
     if width <= 0 or height <= 0:
         return None
@@ -214,55 +196,6 @@ def read_file_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES,
         raise ImageReadError(source, f"cannot read the file: {error.strerror or error}") from error
 
 
-def encode_png(array: np.ndarray) -> bytes:
-    """Encode an image array as PNG.
-
-    Args:
-        array: ``(H, W)`` uint8 or bool (grayscale), ``(H, W, 3)`` uint8 RGB or
-            ``(H, W, 4)`` uint8 RGBA.
-
-    Returns:
-        PNG bytes (deterministic for equal input).
-    """
-    buffer = io.BytesIO()
-    _to_pil(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def encode_jpeg(array: np.ndarray, quality: int = 90) -> bytes:
-    """Encode an image array as JPEG.
-
-    Args:
-        array: ``(H, W)`` uint8 grayscale or ``(H, W, 3)`` uint8 RGB.
-        quality: JPEG quality, 1 to 95.
-
-    Returns:
-        JPEG bytes.
-    """
-    image = _to_pil(array)
-    if image.mode not in ("L", "RGB"):
-        raise ValueError(f"JPEG needs a grayscale or RGB image, got mode {image.mode}")
-    if not 1 <= quality <= 95:
-        raise ValueError(f"JPEG quality must be in 1..95, got {quality}")
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
-
-
-def _to_pil(array: np.ndarray) -> Image.Image:
-    """A PIL image of a uint8 (or bool, 2-D) array with 1, 3 or 4 channels."""
-    array = np.asarray(array)
-    if array.ndim == 2 and array.dtype == np.bool_:
-        array = array.astype(np.uint8) * 255
-    if array.dtype != np.uint8:
-        raise ValueError(f"image array must be uint8, got {array.dtype}")
-    if array.ndim == 2:
-        return Image.fromarray(np.ascontiguousarray(array), mode="L")
-    if array.ndim == 3 and array.shape[2] in (3, 4):
-        mode = "RGB" if array.shape[2] == 3 else "RGBA"
-        return Image.fromarray(np.ascontiguousarray(array), mode=mode)
-    raise ValueError(f"image array must be (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
-
 
 def _apply_orientation(image: Image.Image) -> Image.Image:
     """The image rotated/flipped as its EXIF orientation says; as stored if unreadable."""
@@ -295,7 +228,7 @@ def _to_rgb(image: Image.Image, source: str) -> np.ndarray:
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             return np.array(Image.alpha_composite(white, rgba).convert("RGB"), dtype=np.uint8)
         return np.array(image.convert("RGB"), dtype=np.uint8)
-    except _DECODE_ERRORS as error:
+    except DECODE_ERRORS as error:
         raise ImageReadError(
             source, f"unsupported image mode {mode!r} (cannot convert to RGB: {error})"
         ) from error
@@ -333,57 +266,6 @@ def _corrupt_reason(error: Exception) -> str:
     return f"image data is truncated or corrupt: {detail}"
 
 
-def _open_formats() -> tuple[str, ...]:
-    """The allowed formats this Pillow can open now: HEIF only once pillow-heif registered
-    its opener, AVIF only where Pillow was built with it (``Image.open`` refuses a format
-    it does not know)."""
-    Image.init()  # loads Pillow's plugins once; afterwards it returns at once
-    return tuple(f for f in ALLOWED_FORMATS if f in Image.OPEN)
-
-
-def _brands(data: bytes) -> set[bytes]:
-    """The major and compatible brands of an ISO-BMFF file's ``ftyp`` box (HEIF, AVIF)."""
-    if data[4:8] != b"ftyp":
-        return set()
-    size = min(int.from_bytes(data[:4], "big"), len(data), 4096)
-    return {data[8:12]} | {data[i:i + 4] for i in range(16, size - 3, 4)}
-
-
-def _enable_decoder(data: bytes, source: str) -> None:
-    """Make sure the decoder of a HEIC or AVIF photo is there, or say what brings it."""
-    brands = _brands(data)
-    if brands & _AVIF_BRANDS:
-        if not features.check("avif"):
-            raise ImageReadError(source, "is an AVIF photo; this Pillow was built without "
-                                 "AVIF (Pillow >= 11.3 wheels have it): pip install -U pillow")
-    elif brands & _HEIF_BRANDS:
-        _register_heif(source)
-
-
-@functools.cache
-def _heif_registered() -> bool:
-    from prodseg.extras import installed
-
-    if not installed("pillow_heif"):
-        return False
-    import pillow_heif
-
-    # pillow-heif applies the photo's rotation itself and leaves EXIF orientation 1.
-    pillow_heif.register_heif_opener()
-    return True
-
-
-def _register_heif(source: str) -> None:
-    if not _heif_registered():
-        raise ImageReadError(source, HEIC_EXTRA_REASON)
-
-
-def _unrecognised_reason(data: bytes) -> str:
-    """The reason text for bytes that are no supported image format."""
-    if _brands(data) & (_HEIF_BRANDS | _AVIF_BRANDS):
-        return "not a readable HEIC/HEIF/AVIF photo"
-    return ("not a recognised image format (supported: JPEG, PNG, WebP, TIFF, BMP, GIF, "
-            "HEIC with the [heic] extra, AVIF)")
 
 
 def mask_png(mask: np.ndarray) -> bytes:
@@ -404,42 +286,3 @@ def read_mask_png(data: bytes) -> np.ndarray:
         gray = np.asarray(image.convert("L"))
     return gray > 127
 
-
-def cutout_png(image: np.ndarray, mask: np.ndarray, bbox: Sequence[int],
-               alpha: np.ndarray | None = None) -> bytes:
-    """The product cut out: RGBA PNG cropped to ``bbox``, transparent off the mask.
-
-    Args:
-        image: ``(H, W, 3)`` uint8 RGB.
-        mask: ``(H, W)`` bool.
-        bbox: ``(x0, y0, x1, y1)`` with exclusive upper edges, inside the image.
-        alpha: ``(y1 - y0, x1 - x0)`` uint8, the alpha to use instead of the mask's
-            (soft edges: ``workers.ops.edges``).
-
-    Returns:
-        PNG of ``(y1 - y0, x1 - x0, 4)`` uint8: alpha ``alpha``, or 255 on the mask and
-        0 elsewhere, RGB zeroed where alpha is 0.
-    """
-    check_image_and_mask(image, mask)
-    height, width = mask.shape
-    x0, y0, x1, y1 = (int(v) for v in bbox)
-    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
-        raise ValueError(f"box {[x0, y0, x1, y1]} is empty or outside the {width}x{height} image")
-    if alpha is None:
-        alpha = np.where(np.asarray(mask[y0:y1, x0:x1], dtype=bool), 255, 0).astype(np.uint8)
-    elif alpha.shape != (y1 - y0, x1 - x0) or alpha.dtype != np.uint8:
-        raise ValueError(f"alpha must be {(y1 - y0, x1 - x0)} uint8, got {alpha.shape} "
-                         f"{alpha.dtype}")
-    rgba = np.zeros((y1 - y0, x1 - x0, 4), dtype=np.uint8)
-    rgba[..., :3] = np.where(alpha[..., None] > 0, image[y0:y1, x0:x1], 0)
-    rgba[..., 3] = alpha
-    return encode_png(rgba)
-
-
-def check_image_and_mask(image: np.ndarray, mask: np.ndarray) -> None:
-    """ValueError unless ``image`` is ``(H, W, 3)`` uint8 and ``mask`` is ``(H, W)``."""
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
-    if np.shape(mask) != image.shape[:2]:
-        raise ValueError(f"mask shape {np.shape(mask)} does not match image {image.shape[:2]}")

@@ -12,12 +12,9 @@ appear in a message.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -26,13 +23,13 @@ from botocore.exceptions import (
 from prodseg.errors import TransientError
 from prodseg.outages import Backoff, ride_out
 from prodseg.storage.base import ObjectNotFound, is_valid_key, validate_key
+from prodseg.storage.s3_client import S3Client
 from prodseg.storage.s3_errors import (
     error_code,
     is_missing_bucket_answer,
     map_s3_error,
     missing_bucket,
 )
-from prodseg.storage.urls import without_userinfo
 
 if TYPE_CHECKING:
     from prodseg.settings import Settings
@@ -45,8 +42,8 @@ class S3Store:
     """Objects in an S3 bucket, under an optional key prefix.
 
     ``put`` is one PutObject, so readers see the old object or the whole new one. The
-    boto3 client is built on first use and built again in a forked child (the process
-    id is remembered), because Celery prefork workers must not share one client.
+    boto3 client is this process's (``storage.s3_client``): built on first use and built
+    again in a forked child.
 
     Args:
         bucket: the bucket name.
@@ -58,9 +55,7 @@ class S3Store:
             owns it (it is never rebuilt, not even after a fork).
         connect_timeout: seconds to wait for a connection.
         read_timeout: seconds to wait for data on an open connection.
-        max_retries: retries after a failed first attempt (``standard`` mode, which
-            retries transient errors with backoff). This is botocore's
-            ``retries["max_attempts"]``, which, despite its name, counts retries only.
+        max_retries: retries after a failed first attempt (``S3Client``).
         retry_budget_s: seconds over which an operation that still fails transiently
             after botocore's retries is tried again, backing off (``prodseg.outages``),
             so that a server restart of that length fails nothing; 0: not at all.
@@ -86,19 +81,9 @@ class S3Store:
         self.prefix = _normalise_prefix(prefix)
         self.endpoint_url = endpoint_url
         self.region = region
-        self._config = Config(
-            region_name=region,
-            s3={"addressing_style": "path"},
-            retries={"mode": "standard", "max_attempts": max_retries},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-        )
+        self._s3 = S3Client(endpoint_url, region, client, connect_timeout=connect_timeout,
+                            read_timeout=read_timeout, max_retries=max_retries)
         self._backoff = Backoff(retry_budget_s)
-        self._injected = client is not None
-        self._client: Any = client
-        self._client_pid: int | None = os.getpid() if client is not None else None
 
     @classmethod
     def from_settings(cls, settings: Settings, prefix: str = "") -> S3Store:
@@ -124,10 +109,7 @@ class S3Store:
     @property
     def endpoint(self) -> str:
         """The endpoint, for messages: the URL without any user info, or AWS's region."""
-        url = self.endpoint_url
-        if url is None and self._injected:
-            url = getattr(getattr(self._client, "meta", None), "endpoint_url", None)
-        return f"AWS S3 ({self.region})" if url is None else without_userinfo(url)
+        return self._s3.endpoint
 
     # --- the ObjectStore interface ------------------------------------------------------
 
@@ -315,18 +297,6 @@ class S3Store:
             self._fail(error, "CreateBucket", None)
 
     # --- internals ----------------------------------------------------------------------
-
-    def _s3(self) -> Any:
-        """This process's client: built on first use and again after a fork."""
-        pid = os.getpid()
-        if self._client is None or (self._client_pid != pid and not self._injected):
-            session = boto3.session.Session()  # one per client: sessions are not fork-safe
-            self._client = session.client(
-                "s3", endpoint_url=self.endpoint_url, region_name=self.region,
-                config=self._config,
-            )
-            self._client_pid = pid
-        return self._client
 
     def _bucket_exists(self) -> bool:
         """One HeadBucket: whether the bucket exists; other failures are raised."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from prodseg.producer.catalog.client import catalog_key
+from prodseg.producer.catalog.products import catalog_key
 from prodseg.storage.base import ObjectNotFound, ObjectStore
 from prodseg.storage.manifest import get_json, put_json
 

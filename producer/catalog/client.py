@@ -21,131 +21,28 @@ twice, with identical outputs counted once.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
-import socket
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from prodseg.errors import InputError
 from prodseg.job_spec import ViewPrompts
-from prodseg.jsonio import dumps
+from prodseg.producer.catalog.products import CATALOGS_PREFIX, Product, catalog_key, product_job
 from prodseg.producer.catalog.reviews import ReviewBook
-from prodseg.producer.client import JobClient, poll
+from prodseg.producer.catalog.status import STATES, CatalogStatus
+from prodseg.producer.client import JobClient
+from prodseg.producer.polling import poll
 from prodseg.prompts import Prompt
 from prodseg.settings import Settings, load_settings
 from prodseg.storage.base import ObjectNotFound
-from prodseg.storage.manifest import get_json, put_json, validate_job_id
-from prodseg.tasks.leases import LOCKS_KEY, Leases
-from prodseg.tasks.names import CANCELLED, DONE, ENDED, FAILED, QUEUED, RUNNING
+from prodseg.storage.manifest import get_json, put_json
+from prodseg.tasks.names import CANCELLED, DONE, QUEUED, RUNNING
 from prodseg.tasks.progress import JobStatus
 
 log = logging.getLogger(__name__)
-
-CATALOGS_PREFIX = "catalogs/"
-# The order of states in summaries: not yet enqueued first, then as a job goes.
-STATES = ("waiting", "refused", QUEUED, RUNNING, DONE, FAILED, CANCELLED)
-
-
-def catalog_key(catalog: str, name: str) -> str:
-    """``catalogs/<catalog>/<name>``."""
-    return f"{CATALOGS_PREFIX}{validate_job_id(catalog)}/{name}"
-
-
-def product_job(catalog: str, product: str) -> str:
-    """The job id of one product: ``<catalog>-<product>`` (stable, so resumable)."""
-    return validate_job_id(f"{catalog}-{product}")
-
-
-@dataclass(frozen=True)
-class Product:
-    """One product as stored in ``catalog.json``: what its job needs.
-
-    Attributes:
-        product: the product id.
-        job: its job id.
-        line: its line in the catalog file.
-        images: local paths (absolute) or ``s3://`` URLs.
-        reference: the reference image.
-        prompt: ``Prompt.to_json()`` form; None to have it proposed when the job runs.
-        settings: per-product setting overrides.
-        distractors: ``(x, y)`` clicks on lookalikes on the reference.
-        views: prompts on other views and views not the product (``ViewPrompts.to_json``).
-        prompt_source: where the prompt came from (``prodseg.proposed``).
-        prompt_confidence: a proposal's confidence, as the catalog file gave it.
-    """
-
-    product: str
-    job: str
-    line: int
-    images: tuple[str, ...]
-    reference: str
-    prompt: dict[str, Any] | None
-    settings: dict[str, Any]
-    distractors: tuple[tuple[float, float], ...] = ()
-    views: dict[str, Any] = field(default_factory=dict)
-    prompt_source: str = "clicked"
-    prompt_confidence: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {"product": self.product, "job": self.job, "line": self.line,
-                "images": list(self.images), "reference": self.reference,
-                "prompt": self.prompt, "settings": self.settings,
-                "distractors": [list(p) for p in self.distractors], "views": self.views,
-                "prompt_source": self.prompt_source,
-                "prompt_confidence": self.prompt_confidence}
-
-    @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> Product:
-        """The inverse of ``to_json``."""
-        return cls(str(doc["product"]), str(doc["job"]), int(doc["line"]),
-                   tuple(doc["images"]), str(doc["reference"]),
-                   None if doc["prompt"] is None else dict(doc["prompt"]),
-                   dict(doc.get("settings") or {}),
-                   tuple((float(x), float(y)) for x, y in doc.get("distractors") or []),
-                   dict(doc.get("views") or {}), str(doc.get("prompt_source", "clicked")),
-                   doc.get("prompt_confidence"))
-
-
-@dataclass(frozen=True)
-class CatalogStatus:
-    """Where a catalog stands.
-
-    Attributes:
-        catalog: the catalog id.
-        states: product count per state (``STATES``).
-        products: all products.
-        images: target images of the jobs that have started.
-        images_finished: of those, finished.
-        jobs: each product's job status (None while it waits or was refused), by product.
-        refused: why a product could not be submitted, by product.
-    """
-
-    catalog: str
-    states: dict[str, int]
-    products: int
-    images: int
-    images_finished: int
-    jobs: dict[str, JobStatus | None]
-    refused: dict[str, str]
-
-    @property
-    def ended(self) -> int:
-        """Products whose job ended (done, failed, cancelled) or that were refused."""
-        return sum(self.states.get(s, 0) for s in ("refused", *ENDED))
-
-    @property
-    def complete(self) -> bool:
-        """Every product has ended."""
-        return self.ended == self.products
 
 
 class CatalogClient:
@@ -162,34 +59,6 @@ class CatalogClient:
         self.prepare_threads = prepare_threads
 
     # -- submit and resume ------------------------------------------------------------------
-
-    @contextmanager
-    def exclusive(self, catalog: str, command: str) -> Iterator[None]:
-        """Hold ``catalog`` for this process while it submits or resumes it.
-
-        Two processes submitting one catalog (a resume while the submit still runs, the
-        same file from two shells) would each enqueue the products the other has not
-        recorded yet, and each count only its own jobs against ``--max-inflight``. The
-        hold is a lease in the broker's Redis (``tasks.leases``), renewed while the block
-        runs: a killed process's hold lapses within half a minute.
-
-        Raises:
-            InputError: another process holds the catalog (the message names it).
-        """
-        locks = Leases(self.jobs.board.redis, set_key=LOCKS_KEY)
-        unit = f"catalog:{validate_job_id(catalog)}"
-        holder = _holder(command, socket.gethostname(), os.getpid())
-        lease = locks.take(unit, holder, "", [])
-        if lease is None:
-            current = locks.holder(unit)
-            if _dead_here(current):  # killed on this machine: no need to wait it out
-                lease = locks.take(unit, holder, "", [], gone=current)
-        if lease is None:
-            raise InputError(f"catalog {catalog} is being submitted by {locks.holder(unit)}; "
-                             "wait for it to end, or stop it and run `prodseg catalog "
-                             f"resume {catalog}`")
-        with locks.held(lease):
-            yield
 
     def create(self, products: list[Product], catalog: str, source: str) -> bool:
         """Store the catalog's description; False when that catalog already exists."""
@@ -376,58 +245,6 @@ class CatalogClient:
         """
         return poll(lambda: self.status(catalog), lambda s: s.complete, on_change, interval,
                     timeout, f"catalog {catalog}")
-
-
-def resubmit_conflict(stored: Sequence[Product], given: Sequence[Product]) -> str | None:
-    """Why a catalog submitted again cannot go on as it started (pure).
-
-    The catalog id follows the file's products, not the setting flags given to
-    ``submit``; so a second submit with other flags would go on at the settings the
-    first one stored. It is refused instead.
-
-    Args:
-        stored: the products the first submit stored.
-        given: the products this submit would store.
-
-    Returns:
-        What differs, for one product, in one line; None when nothing does.
-    """
-    before = {p.product: p for p in stored}
-    for product in given:
-        old = before.get(product.product)
-        if old is None:
-            continue
-        then, now = dict(old.settings), jsonable(product.settings)
-        changed = sorted(k for k in then.keys() | now.keys() if then.get(k) != now.get(k))
-        if changed:
-            said = ", ".join(f"{k} {then.get(k, 'unset')} then, {now.get(k, 'unset')} now"
-                             for k in changed)
-            return f"{product.product}: {said}"
-    return None
-
-
-def jsonable(doc: dict[str, Any]) -> dict[str, Any]:
-    """``doc`` as storing it and reading it back gives it."""
-    return dict(json.loads(dumps(doc)))
-
-
-def _holder(command: str, host: str, pid: int) -> str:
-    """Who holds a catalog, in words (``_dead_here`` reads it back)."""
-    return f"{command} on {host} (pid {pid}, since {time.strftime('%H:%M:%S')})"
-
-
-def _dead_here(holder: str) -> bool:
-    """Whether ``holder`` (``_holder``'s words) is a process of this machine that is gone."""
-    match = re.fullmatch(r".* on (\S+) \(pid (\d+), since [0-9:]+\)", holder)
-    if match is None or match[1] != socket.gethostname():
-        return False
-    try:
-        os.kill(int(match[2]), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def _take(items: Iterator[Product], n: int) -> list[Product]:

@@ -1,8 +1,9 @@
 """The fields of a catalog row: each value parsed and checked, or a ValueError naming it.
 
-``producer.catalog.file`` reads the rows; these functions turn one row's values into a
-product id, image list, reference, prompt numbers and settings overrides, and word the
-problems (with "did you mean" for misspelt names).
+``producer.catalog.rows`` reads the rows and ``producer.catalog.row`` puts a row's values
+together; these functions turn each value into a product id, image list, reference,
+prompt numbers and settings overrides, and word the problems (with "did you mean" for
+misspelt names).
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from prodseg.errors import InputError
-from prodseg.producer.catalog.client import CatalogClient, catalog_key
+from prodseg.producer.catalog.client import CatalogClient
+from prodseg.producer.catalog.products import catalog_key
 from prodseg.producer.catalog.vector_index import Neighbour, VectorIndex
 from prodseg.prompts import Prompt
 from prodseg.storage.base import ObjectNotFound

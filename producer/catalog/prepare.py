@@ -23,11 +23,12 @@ from typing import Any
 from prodseg.errors import InputError
 from prodseg.jsonio import dumps
 from prodseg.producer.catalog.fields import FIELDS, PRODUCT_ID
-from prodseg.producer.catalog.file import FORMATS, read_catalog
+from prodseg.producer.catalog.file import read_catalog
+from prodseg.producer.catalog.rows import FORMATS
 from prodseg.producer.inputs import expand_inputs, is_s3
 from prodseg.proposed import ProposedPrompt
 from prodseg.settings import Settings
-from prodseg.storage.images import IMAGE_SUFFIXES
+from prodseg.storage.image_formats import IMAGE_SUFFIXES
 from prodseg.storage.local import LocalStore
 
 Row = dict[str, Any]

@@ -12,7 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from prodseg.producer.catalog.client import CatalogClient, catalog_key
+from prodseg.producer.catalog.client import CatalogClient
+from prodseg.producer.catalog.products import catalog_key
 from prodseg.producer.catalog.reviews import ProductReview, ReviewBook
 from prodseg.producer.spin_quality import storefront_reasons
 from prodseg.storage.base import ObjectNotFound

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from prodseg.errors import InputError
+from prodseg.producer.catalog.products import catalog_key
 from prodseg.storage.base import ObjectNotFound, ObjectStore
 from prodseg.storage.layout import is_safe_image_id
 from prodseg.storage.manifest import get_json, put_json, validate_job_id
@@ -223,8 +224,8 @@ def with_run(review: ProductReview, job: str, by: str, at: str) -> ProductReview
 
 
 def reviews_prefix(catalog: str) -> str:
-    """``catalogs/<catalog>/reviews/`` (under ``client.catalog_key``, which imports this)."""
-    return f"catalogs/{validate_job_id(catalog)}/reviews/"
+    """``catalogs/<catalog>/reviews/``."""
+    return catalog_key(catalog, "reviews/")
 
 
 def review_key(catalog: str, product: str) -> str:

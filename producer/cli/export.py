@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from prodseg.errors import InputError
-from prodseg.producer.cli.options import EXIT_OK, SubParsers, add_settings_flags, job_id_arg
+from prodseg.producer.cli.options import EXIT_OK, SubParsers, job_id_arg
+from prodseg.producer.cli.setting_flags import add_settings_flags
 from prodseg.settings import CONNECTION, settings_with
 
 

@@ -12,21 +12,25 @@ from prodseg.producer.cli.options import (
     EXIT_OK,
     EXIT_RUNNING,
     EXIT_SOME_FAILED,
-    SUBMIT_SETTINGS,
     SubParsers,
     add_json_flag,
-    add_lookalike_flag,
-    add_prompt_flags,
-    add_settings_flags,
     count_arg,
     expand_sources,
     job_client,
     job_id_arg,
+)
+from prodseg.producer.cli.prompt_flags import (
+    add_lookalike_flag,
+    add_prompt_flags,
     lookalikes_from_args,
     reference_from_refs,
     reference_prompt_from_args,
-    settings_from_args,
     views_from_args,
+)
+from prodseg.producer.cli.setting_flags import (
+    SUBMIT_SETTINGS,
+    add_settings_flags,
+    settings_from_args,
 )
 from prodseg.settings import CONNECTION, settings_with
 from prodseg.tasks.names import CANCELLED, DONE

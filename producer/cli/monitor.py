@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 from prodseg.errors import InputError
-from prodseg.producer.cli.options import SubParsers, add_settings_flags, settings_from_args
+from prodseg.producer.cli.options import SubParsers
+from prodseg.producer.cli.setting_flags import add_settings_flags, settings_from_args
 
 
 def flower_argv(args: argparse.Namespace) -> list[str]:

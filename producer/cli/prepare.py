@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prodseg.errors import InputError
-from prodseg.producer.cli.options import (
-    EXIT_OK,
-    EXIT_SOME_FAILED,
+from prodseg.producer.cli.options import EXIT_OK, EXIT_SOME_FAILED
+from prodseg.producer.cli.setting_flags import (
     RUN_SETTINGS,
     SUBMIT_SETTINGS,
     add_settings_flags,
@@ -25,8 +24,8 @@ if TYPE_CHECKING:
 def cmd_prepare(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from prodseg.producer.catalog.file import FORMATS
     from prodseg.producer.catalog.prepare import prepare, source_rows
+    from prodseg.producer.catalog.rows import FORMATS
 
     out: Path = args.output
     if out.suffix.lower() not in FORMATS:

@@ -9,13 +9,10 @@ from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
-from prodseg.producer.catalog.client import CatalogClient, Product
-from prodseg.producer.cli.options import (
-    EXIT_OK,
-    EXIT_SOME_FAILED,
-    count_arg,
-    setting_overrides,
-)
+from prodseg.producer.catalog.client import CatalogClient
+from prodseg.producer.catalog.products import Product
+from prodseg.producer.cli.options import EXIT_OK, EXIT_SOME_FAILED, count_arg
+from prodseg.producer.cli.setting_flags import setting_overrides
 from prodseg.settings import MACHINE_SETTINGS
 
 MakeClient = Callable[[argparse.Namespace], CatalogClient]
@@ -45,7 +42,7 @@ def prepare_review_submit(args: argparse.Namespace, output: Path, make_client: M
     """
     import logging
 
-    from prodseg.producer.cli.options import settings_from_args
+    from prodseg.producer.cli.setting_flags import settings_from_args
     from prodseg.producer.prepare_page.decisions import PreparedFile
     from prodseg.producer.prepare_page.launch import prepare_page
 

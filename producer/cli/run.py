@@ -11,19 +11,19 @@ from prodseg.errors import InputError
 from prodseg.producer.cli.options import (
     EXIT_OK,
     EXIT_SOME_FAILED,
-    RUN_SETTINGS,
     SubParsers,
     add_json_flag,
+    expand_images,
+)
+from prodseg.producer.cli.prompt_flags import (
     add_lookalike_flag,
     add_prompt_flags,
-    add_settings_flags,
-    expand_images,
     lookalikes_from_args,
     reference_from_refs,
     reference_prompt_from_args,
-    settings_from_args,
     views_from_args,
 )
+from prodseg.producer.cli.setting_flags import RUN_SETTINGS, add_settings_flags, settings_from_args
 from prodseg.storage.video import is_video
 
 

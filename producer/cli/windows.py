@@ -16,12 +16,11 @@ from pathlib import Path
 
 from prodseg.errors import InputError
 from prodseg.extras import require
-from prodseg.producer.cli.options import (
+from prodseg.producer.cli.options import SubParsers, expand_images
+from prodseg.producer.cli.setting_flags import (
     RUN_SETTINGS,
     SUBMIT_SETTINGS,
-    SubParsers,
     add_settings_flags,
-    expand_images,
     setting_overrides,
     settings_from_args,
 )

@@ -34,7 +34,9 @@ from prodseg.producer.prepare_page.decisions import (
 from prodseg.producer.review.session import Preview, clicks_of
 from prodseg.prompts import Prompt
 from prodseg.settings import Settings
-from prodseg.storage.images import IMAGE_SUFFIXES, decode_image, encode_jpeg, encode_png
+from prodseg.storage.image_encoding import encode_jpeg, encode_png
+from prodseg.storage.image_formats import IMAGE_SUFFIXES
+from prodseg.storage.images import decode_image
 from prodseg.storage.manifest import InputImage
 
 THUMB_PX = 160  # the longer side of a thumbnail

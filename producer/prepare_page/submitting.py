@@ -6,7 +6,7 @@ goes exactly as written), stores the catalog's description (``CatalogClient.upda
 products not yet submitted follow the file) and enqueues the new ones through
 ``CatalogClient.run``, with its usual back-pressure: at most ``max_inflight`` of the
 catalog's jobs queued or running, the thread waiting for room while the operator goes on.
-The catalog is the file's declared id, held (``CatalogClient.exclusive``) while the page
+The catalog is the file's declared id, held (``catalog.lock.exclusive``) while the page
 runs, so the jobs are the ones ``catalog submit`` of the finished file gives. Stopping
 does not wait for room: what was confirmed and not yet submitted is submitted by the next
 ``catalog prepare --submit`` of the file, or by ``catalog submit`` of it, which also
@@ -21,7 +21,9 @@ import threading
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 
-from prodseg.producer.catalog.client import CatalogClient, Product
+from prodseg.producer.catalog.client import CatalogClient
+from prodseg.producer.catalog.lock import exclusive
+from prodseg.producer.catalog.products import Product
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +68,8 @@ class ConfirmedSubmitter:
         Raises:
             InputError: another process is submitting this catalog.
         """
-        self._stack.enter_context(self.client.exclusive(self.catalog,
-                                                        "prodseg catalog prepare --submit"))
+        self._stack.enter_context(exclusive(self.client.jobs.board, self.catalog,
+                                               "prodseg catalog prepare --submit"))
         for product in confirmed:
             self._queue.put(product)
         self._thread = threading.Thread(target=self._loop, name="prepare-submit", daemon=True)

@@ -17,7 +17,7 @@ from prodseg.producer.review.session import Preview, ReviewSession
 from prodseg.prompts import Prompt
 from prodseg.settings import Settings, recorded
 from prodseg.storage.exports.catalog_report import ReviewRules
-from prodseg.storage.images import encode_png
+from prodseg.storage.image_encoding import encode_png
 from prodseg.storage.manifest import InputImage
 
 PREVIEW_WHERE = ("worker", "local")

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from prodseg.errors import InputError
 from prodseg.job_spec import ViewPrompts
-from prodseg.producer.catalog.client import CatalogClient, product_job
+from prodseg.producer.catalog.client import CatalogClient
+from prodseg.producer.catalog.products import product_job
 from prodseg.producer.catalog.reviews import REJECT, Point, ProductReview, ReviewBook, now
 from prodseg.prompts import Prompt
 from prodseg.settings import load_settings

@@ -29,7 +29,8 @@ from prodseg.settings import Settings, load_settings
 from prodseg.storage.base import ObjectNotFound
 from prodseg.storage.exports.catalog_report import ProductRow, ReviewRules
 from prodseg.storage.exports.palette import REFERENCE, match_colour
-from prodseg.storage.images import encode_jpeg, encode_png, read_mask_png
+from prodseg.storage.image_encoding import encode_jpeg, encode_png
+from prodseg.storage.images import read_mask_png
 from prodseg.storage.manifest import (
     InputImage,
     JobManifest,

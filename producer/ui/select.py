@@ -21,8 +21,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from prodseg.producer.ui.canvas import (
+    add_rectangle,
+    candidates_note,
+    draw_prompt,
+    draw_thumbnail,
+    mask_overlay,
+    prepare_canvas,
+    thumbnail,
+)
 from prodseg.producer.ui.selection import (
-    Box,
     ImageLoader,
     MaskPreview,
     PreviewFunction,
@@ -30,10 +38,7 @@ from prodseg.producer.ui.selection import (
     Selection,
 )
 from prodseg.prompts import MAX_CANDIDATES, Prompt
-from prodseg.storage.exports import palette
 from prodseg.storage.images import read_image_file
-
-__all__ = ["Selector", "prepare_canvas"]
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
@@ -46,8 +51,6 @@ MAX_THUMBNAILS = 12
 HELP = ("left click: product   right click: not the product   drag: box   "
         "shift+click or middle click: a lookalike   c: next mask (part/whole)   u: undo   "
         "\u2190/\u2192 or thumbnail: other photo   Enter: confirm   Esc: cancel")
-_MASK_RGBA = (30, 144, 255, 110)  # preview overlay: blue, ~43 % opaque
-_THUMB_SIDE = 96  # thumbnails are subsampled to about this many pixels on the long side
 
 
 
@@ -195,27 +198,15 @@ class Selector:
         self.figure.canvas.draw_idle()
 
     def _draw_thumbnail(self, ax: Axes, index: int) -> None:
-        ax.clear()
-        ax.set_xticks([])
-        ax.set_yticks([])
         if index not in self._thumbnails:
             try:
                 image = self._loader(self.images[index])
             except Exception:  # shown as "unreadable"; the main view gives the reason
                 self._thumbnails[index] = None
             else:
-                stride = max(1, math.ceil(max(image.shape[:2]) / _THUMB_SIDE))
-                self._thumbnails[index] = image[::stride, ::stride].copy()
-        thumbnail = self._thumbnails[index]
-        if thumbnail is None:
-            ax.text(0.5, 0.5, "unreadable", ha="center", va="center", transform=ax.transAxes)
-        else:
-            ax.imshow(thumbnail)
-        current = index == self.editor.index
-        for spine in ax.spines.values():
-            spine.set_edgecolor("orange" if current else "0.7")
-            spine.set_linewidth(3.0 if current else 0.5)
-        ax.set_xlabel(self.images[index].name, fontsize=6)
+                self._thumbnails[index] = thumbnail(image)
+        draw_thumbnail(ax, self._thumbnails[index], self.images[index].name,
+                       index == self.editor.index)
 
     def _first_thumbnail(self) -> int:
         """Index of the photo in the first thumbnail slot (the strip follows the current)."""
@@ -229,19 +220,9 @@ class Selector:
         self._prompt_artists, self._preview_result = [], None
         if self._image is None:
             return
-        ax = self.main_axes
-        for (x, y), label in zip(self.editor.points, self.editor.labels, strict=True):
-            positive = label == 1
-            marker = "+" if positive else "x"
-            colour = palette.POSITIVE_POINT if positive else palette.NEGATIVE_POINT
-            self._prompt_artists += ax.plot(x, y, marker=marker, color=colour, markersize=14,
-                                            markeredgewidth=2.5, zorder=4)
-        for x, y in self.editor.distractors:  # lookalikes: orange diamonds
-            self._prompt_artists += ax.plot(x, y, marker="D", color=palette.LOOKALIKE_POINT,
-                                            markersize=9, fillstyle="none",
-                                            markeredgewidth=2.5, zorder=4)
-        if self.editor.box is not None:
-            self._prompt_artists.append(_add_rectangle(ax, self.editor.box, "-"))
+        self._prompt_artists = draw_prompt(self.main_axes, self.editor.points,
+                                           self.editor.labels, self.editor.distractors,
+                                           self.editor.box)
         height, width = self._image.shape[:2]
         problem, prompt = self.editor.problem(width, height), self.editor.prompt
         if problem is None and prompt is not None:
@@ -264,14 +245,11 @@ class Selector:
             self._status.set_text(f"preview failed: {type(error).__name__}: {error}")
             return
         self._preview_result = result
-        height, width = mask.shape
-        overlay = np.zeros((height, width, 4), dtype=np.uint8)
-        overlay[mask] = _MASK_RGBA
-        self._prompt_artists.append(self.main_axes.imshow(overlay, zorder=3))
+        self._prompt_artists.append(self.main_axes.imshow(mask_overlay(mask), zorder=3))
         seconds = getattr(result, "seconds", None)  # prodseg.producer.ui.preview's masks are timed
         took = f", {seconds:.2f} s" if isinstance(seconds, float) else ""
         self._status.set_text(f"mask score {float(result.score):.3f}, {int(mask.sum())} px"
-                              f"{took}{_candidates_note(result)}   (Enter: confirm, u: undo)")
+                              f"{took}{candidates_note(result)}   (Enter: confirm, u: undo)")
 
     def _on_press(self, event: MouseEvent) -> None:
         toolbar = self.figure.canvas.toolbar
@@ -302,7 +280,7 @@ class Selector:
         corner = self._pixel(event, clamp=True)
         assert corner is not None
         box = (*self._press[2:], *corner)
-        self._drag_artist = _add_rectangle(self.main_axes, box, "--")
+        self._drag_artist = add_rectangle(self.main_axes, box, "--")
         self.figure.canvas.draw_idle()
 
     def _on_release(self, event: MouseEvent) -> None:
@@ -365,36 +343,7 @@ class Selector:
         return max(x, 0.0), max(y, 0.0)  # the first pixel's outer half counts as 0
 
 
-def _candidates_note(result: MaskPreview) -> str:
-    """``", mask 1 of 3 by size (600 / 2,900 / 5,100 px; c: next)"``, or "" when the
-    segmenter does not say."""
-    areas = tuple(getattr(result, "candidate_areas", ()))
-    chosen = getattr(result, "candidate", None)
-    if len(areas) < 2 or chosen is None:
-        return ""
-    sizes = " / ".join(f"{int(a):,}" for a in areas)
-    return f", mask {int(chosen) + 1} of {len(areas)} by size ({sizes} px; c: next)"
-
-
-def prepare_canvas(figure: Figure, window_title: str) -> None:
-    """Title the window and drop matplotlib's default keys (``s`` saves, ``p`` pans...)."""
-    manager = figure.canvas.manager
-    if manager is not None:
-        manager.set_window_title(window_title)
-        if manager.key_press_handler_id is not None:
-            figure.canvas.mpl_disconnect(manager.key_press_handler_id)
-
-
 def _is_drag(press: tuple[float, float, float, float], event: MouseEvent) -> bool:
     """Whether the pointer moved more than ``DRAG_THRESHOLD_PX`` since the press."""
     return math.hypot(event.x - press[0], event.y - press[1]) > DRAG_THRESHOLD_PX
 
-
-def _add_rectangle(ax: Axes, box: Box, linestyle: str) -> Artist:
-    """Draw ``(x0, y0, x1, y1)`` (corners in any order) on ``ax``; return the patch."""
-    from matplotlib.patches import Rectangle
-
-    x0, x1 = sorted(box[0::2])
-    y0, y1 = sorted(box[1::2])
-    return ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="yellow",
-                                  linewidth=2, linestyle=linestyle, zorder=4))

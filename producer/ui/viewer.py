@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from prodseg.errors import InputError
-from prodseg.producer.ui.select import prepare_canvas
+from prodseg.producer.ui.canvas import prepare_canvas
 from prodseg.producer.ui.selection import ImageLoader
 from prodseg.storage.exports.palette import match_colour
 from prodseg.storage.images import read_image_file, read_mask_png

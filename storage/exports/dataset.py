@@ -29,7 +29,7 @@ import prodseg
 from prodseg.jsonio import dumps
 from prodseg.storage.exports.coco import coco_annotations_for, coco_image_entry
 from prodseg.storage.exports.outline import mask_outline
-from prodseg.storage.images import encode_jpeg
+from prodseg.storage.image_encoding import encode_jpeg
 
 FORMATS = ("coco", "yolo-seg")
 _EXIF_ORIENTATION = 0x0112

@@ -1,10 +1,10 @@
 """What a job writes: its per-image outputs and the results documents.
 
 The ``*_document`` / ``*_entry`` functions are pure (records in, JSON-ready dicts out).
-The ``write_*`` functions put their output (mask and cutout PNGs from ``storage.images``,
-thumbnails from ``exports.thumbnails``) into an ``ObjectStore`` under a ``JobLayout``;
-``write_job_documents`` writes ``results.json`` last, so its presence means the job is
-complete.
+The ``write_*`` functions put their output (mask PNGs from ``storage.images``, cutouts
+from ``storage.image_encoding``, thumbnails from ``exports.thumbnails``) into an
+``ObjectStore`` under a ``JobLayout``; ``write_job_documents`` writes ``results.json``
+last, so its presence means the job is complete.
 
 Keys inside ``results.json`` are relative to the job root (no prefix), so a job fetched
 from S3 into a local directory reads the same.
@@ -28,7 +28,8 @@ from prodseg.storage.base import ObjectStore
 from prodseg.storage.exports.coco import coco_document, relative_file_names
 from prodseg.storage.exports.gallery import contact_sheet, gallery_html
 from prodseg.storage.exports.thumbnails import load_thumbnails, overlay_thumbnail
-from prodseg.storage.images import check_image_and_mask, cutout_png, mask_png
+from prodseg.storage.image_encoding import check_image_and_mask, cutout_png
+from prodseg.storage.images import mask_png
 from prodseg.storage.layout import JobLayout
 from prodseg.storage.local import LocalStore
 

@@ -15,7 +15,7 @@ from prodseg.results import Match
 from prodseg.storage.base import ObjectNotFound, ObjectStore
 from prodseg.storage.exports.gallery import load_font
 from prodseg.storage.exports.palette import match_colour
-from prodseg.storage.images import check_image_and_mask, encode_jpeg
+from prodseg.storage.image_encoding import check_image_and_mask, encode_jpeg
 from prodseg.storage.layout import JobLayout
 
 _TINT_ALPHA = 0.45

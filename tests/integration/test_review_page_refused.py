@@ -16,7 +16,7 @@ import pytest
 
 from prodseg.errors import InputError
 from prodseg.producer.review.server import ReviewServer
-from prodseg.storage.images import encode_jpeg, encode_png
+from prodseg.storage.image_encoding import encode_jpeg, encode_png
 from tests.support.browser import chromium, redrawn_page_wait
 
 pytestmark = pytest.mark.integration

@@ -415,7 +415,7 @@ def test_s3_client_is_lazy_and_rebuilt_after_the_pid_changes(
     aws_credentials: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = S3Store("bucket", "", "http://127.0.0.1:9")
-    assert store._client is None
+    assert store._s3._client is None
     first = store._s3()
     assert store._s3() is first
     monkeypatch.setattr(os, "getpid", lambda: -1)

@@ -12,13 +12,8 @@ from pathlib import Path
 import pytest
 
 from prodseg.errors import InputError
-from prodseg.producer.catalog.file import (
-    Catalog,
-    CatalogProduct,
-    RowProblem,
-    catalog_id,
-    read_catalog,
-)
+from prodseg.producer.catalog.file import Catalog, RowProblem, catalog_id, read_catalog
+from prodseg.producer.catalog.row import CatalogProduct
 from prodseg.prompts import Prompt
 
 HEADER = "product_id,images,reference,point,neg_point,box"
@@ -517,7 +512,7 @@ def test_reading_a_catalog_never_imports_torch(tmp_path: Path) -> None:
 
 def test_a_catalog_submitted_again_with_other_settings_is_refused() -> None:
     """The id follows the file, not the flags: other flags must not go on at the old ones."""
-    from prodseg.producer.catalog.client import Product, resubmit_conflict
+    from prodseg.producer.catalog.products import Product, resubmit_conflict
 
     def product(settings: dict[str, object]) -> Product:
         return Product("milk", "cat-1-milk", 2, ("/a.jpg",), "/a.jpg", {}, settings)

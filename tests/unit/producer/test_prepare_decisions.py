@@ -135,7 +135,8 @@ def test_the_stored_catalog_follows_the_file_for_products_not_yet_submitted(
         tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from prodseg.producer.catalog.client import CatalogClient, Product
+    from prodseg.producer.catalog.client import CatalogClient
+    from prodseg.producer.catalog.products import Product
     from prodseg.storage.local import LocalStore
 
     store = LocalStore(tmp_path / "store")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from prodseg.errors import InputError
-from prodseg.producer.catalog.client import catalog_key
 from prodseg.producer.catalog.export import accepted_views, carried_accepts
+from prodseg.producer.catalog.products import catalog_key
 from prodseg.producer.catalog.reviews import (
     Change,
     ProductReview,
@@ -29,7 +29,7 @@ from prodseg.storage.exports.dataset import (
     yolo_data_yaml,
     yolo_label,
 )
-from prodseg.storage.images import encode_jpeg, encode_png
+from prodseg.storage.image_encoding import encode_jpeg, encode_png
 from prodseg.storage.local import LocalStore
 
 JOB = "cat-0123456789ab-milk"

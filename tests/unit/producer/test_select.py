@@ -23,7 +23,7 @@ from matplotlib.backend_bases import CloseEvent, Event, KeyEvent, MouseButton, M
 from PIL import Image
 
 from prodseg.producer.cli.main import build_parser
-from prodseg.producer.cli.options import lookalikes_from_args, prompt_from_args
+from prodseg.producer.cli.prompt_flags import lookalikes_from_args, prompt_from_args
 from prodseg.producer.ui.select import Selector
 from prodseg.producer.ui.selection import PromptEditor, Selection, command_line
 from prodseg.prompts import Prompt

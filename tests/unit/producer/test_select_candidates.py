@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from prodseg.producer.cli.options import prompt_from_args
+from prodseg.producer.cli.prompt_flags import prompt_from_args
 from prodseg.producer.ui.preview import PreviewMask
 from prodseg.producer.ui.select import Selector
 from prodseg.producer.ui.selection import PromptEditor, command_line

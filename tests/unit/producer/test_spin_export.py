@@ -25,7 +25,7 @@ from prodseg.producer.spin_export import (
     export_spin,
     rotation_order,
 )
-from prodseg.storage.images import cutout_png
+from prodseg.storage.image_encoding import cutout_png
 from prodseg.storage.layout import JobLayout
 from prodseg.storage.local import LocalStore
 from prodseg.workers.ops.masks import mask_to_box

@@ -28,7 +28,8 @@ from prodseg.storage.exports.documents import (
 )
 from prodseg.storage.exports.gallery import contact_sheet, gallery_html
 from prodseg.storage.exports.thumbnails import overlay_thumbnail
-from prodseg.storage.images import cutout_png, mask_png, read_mask_png
+from prodseg.storage.image_encoding import cutout_png
+from prodseg.storage.images import mask_png, read_mask_png
 from prodseg.storage.layout import JobLayout
 from prodseg.storage.local import LocalStore
 

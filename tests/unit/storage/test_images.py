@@ -12,13 +12,8 @@ import pytest
 from PIL import Image
 
 from prodseg.errors import ImageReadError, InputError
-from prodseg.storage.images import (
-    decode_image,
-    encode_jpeg,
-    encode_png,
-    header_size,
-    read_image_file,
-)
+from prodseg.storage.image_encoding import encode_jpeg, encode_png
+from prodseg.storage.images import decode_image, header_size, read_image_file
 from tests.support.outcomes import record, without_dirs
 
 

@@ -112,7 +112,7 @@ def test_video_inputs_take_the_frames_the_settings_ask_for(tmp_path: Path) -> No
 
 
 def test_an_input_is_decoded_as_its_frame_or_its_image(tmp_path: Path) -> None:
-    from prodseg.storage.images import encode_png
+    from prodseg.storage.image_encoding import encode_png
     from prodseg.storage.manifest import InputImage, JobManifest, decode_input
 
     frames = _frames(3)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from prodseg.storage.images import cutout_png
+from prodseg.storage.image_encoding import cutout_png
 from prodseg.workers.ops.edges import (
     FEATHER_WIDTH,
     edge_alpha,
