@@ -1,8 +1,10 @@
 """What a distributed run costs in CPU seconds and Redis commands, for the benchmarks.
 
-Wall-clock time on a shared machine mostly measures the other work on it; the CPU
-seconds a process spent and the commands Redis processed do not depend on that load.
-``Meter`` reads, before and after a run:
+Wall-clock time on a shared machine mostly measures the other work on it. The commands
+Redis processed do not depend on that load; the CPU seconds of each process do not count
+the time it waited for a core, though contention for cores and caches still moves them
+(``docs/reliability.md``, "What the leases cost"). ``Meter`` reads, before and after a
+run:
 
 - the CPU seconds (user + system) of each worker: every process of its session (a
   worker is started in a session of its own, so its pool children are in it), plus the
