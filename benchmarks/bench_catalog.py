@@ -10,9 +10,13 @@ Starts its own redis-server and S3 server (SeaweedFS) on loopback. Then:
    ``--workers`` real worker processes (fast deterministic backend). Prints products/s
    of the submission, images/s from submission to the last product's end, and checks
    that every output is present once.
+3. What the catalog cost, beside the wall time (``run_cost``): CPU seconds of the
+   workers (pool children included), the Redis server, the S3 server and the client
+   commands (``catalog submit``, then ``catalog status --watch``), in all and per
+   target image; Redis commands per target, and per command.
 
     python benchmarks/bench_catalog.py --products 200 --views 12 --workers 2
-    python benchmarks/bench_catalog.py --products 200 --leases off   # what leases cost
+    python benchmarks/bench_catalog.py --products 1000 --views 4 --leases off  # vs on
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import time
 from pathlib import Path
 
 from local_services import CLASSIC_ENV, LocalServices
+from run_cost import Meter, children_cpu_s, cost, describe
 
 
 def enqueue_rate(tasks: int, batched: bool) -> dict[str, float]:
@@ -137,20 +142,27 @@ def main() -> None:
         path = write_catalog(tmp / "catalog", args.products, args.views, args.size)
         print(f"rendered {args.products} x {args.views} photos in "
               f"{time.perf_counter() - start:.1f} s")
-        for w in range(args.workers):
-            services.worker(f"catalog{w}", prodseg=prodseg)
+        workers = [services.worker(f"catalog{w}", prodseg=prodseg).pid
+                   for w in range(args.workers)]
         time.sleep(2)
+        import redis
+
+        meter = Meter(redis.Redis.from_url(env["PRODSEG_BROKER_URL"]), workers,
+                      services.servers[1].process.pid)
+        before = meter.read()
         start = time.perf_counter()
         submit = subprocess.run(
             [sys.executable, *prodseg, "catalog", "submit", str(path),
              "--max-inflight", str(args.max_inflight), "--no-progress"],
             env=env, capture_output=True, text=True, check=True)
         submitted = time.perf_counter() - start
+        submit_cpu_s = children_cpu_s() - before.client_s
         catalog = submit.stdout.strip().splitlines()[0]
         watched = subprocess.run(
             [sys.executable, "-m", "prodseg", "catalog", "status", catalog, "--watch",
              "--no-progress"], env=env, capture_output=True, text=True)
         total = time.perf_counter() - start
+        after = meter.read()
         images, failed = check_outputs(catalog, args.products, args.views)
         for job, reason in failed.items():
             print(f"job {job} {reason}")
@@ -159,12 +171,15 @@ def main() -> None:
                   "workers": args.workers, "max_inflight": args.max_inflight,
                   "submit_s": submitted, "total_s": total, "images": images,
                   "images_per_s": images / total, "failed_products": len(failed),
-                  "enqueue": rates}
+                  "load_avg_1m": os.getloadavg()[0], "enqueue": rates,
+                  "submit_cpu_s": submit_cpu_s, **cost(before, after, images)}
         print(watched.stdout.strip())
         print(f"catalog: {args.products} products submitted in {submitted:.1f} s "
               f"(uploads included, under --max-inflight {args.max_inflight}); "
               f"{images} target images in {total:.1f} s = {images / total:.1f} images/s; "
               f"{len(failed)} products failed; every output of the others present once")
+        print(f"{describe(result)} (client: catalog submit {submit_cpu_s:.1f} s, "
+              f"the rest its watch); load average {result['load_avg_1m']:.1f}")
         print(json.dumps(result))
     finally:
         services.stop()
