@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -183,6 +184,7 @@ def main() -> None:
         print(json.dumps(result))
     finally:
         services.stop()
+        shutil.rmtree(tmp, ignore_errors=True)  # the photos, the store's and broker's data
 
 
 if __name__ == "__main__":
